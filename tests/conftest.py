@@ -1,0 +1,26 @@
+"""Shared fixtures. The real small data is read in place from the data root (never copied)."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from cxrlib.data.root import data_root as resolve_data_root  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = resolve_data_root()
+    if not (root / "nih-cxr14").is_dir():
+        pytest.fail(f"the real development data was not found at {root}: set CXRLIB_DATA to the data root")
+    return root
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
