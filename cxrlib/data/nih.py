@@ -118,8 +118,8 @@ def load_metadata(path: PathLike | None = None) -> pd.DataFrame:
     indicators = meta["finding_labels"].str.get_dummies(sep="|")
     for name in (*CHEXNET_ORDER, NO_FINDING.nih):
         meta[name] = indicators[name].astype("int8") if name in indicators else np.int8(0)
-    order = ["image_id", "patient_id", "finding_labels", "labels", "n_labels", *CHEXNET_ORDER, NO_FINDING.nih,
-             "age", "sex", "view", "follow_up"]
+    order = ["image_id", "patient_id", "finding_labels", "labels", "n_labels", *CHEXNET_ORDER,
+             NO_FINDING.nih, "age", "sex", "view", "follow_up"]
     meta = meta[order]
     meta.attrs["source"] = str(source)
     return meta
@@ -131,7 +131,9 @@ def _check_metadata(meta: pd.DataFrame, source: Path) -> None:
         raise ValueError(f"NIH metadata file {source}: empty image id, patient id or label in rows {list(rows[:5])}")
     duplicated = meta["image_id"][meta["image_id"].duplicated()]
     if len(duplicated):
-        raise ValueError(f"NIH metadata file {source}: {len(duplicated)} repeated image ids, e.g. {list(duplicated[:5])}")
+        raise ValueError(
+            f"NIH metadata file {source}: {len(duplicated)} repeated image ids, e.g. {list(duplicated[:5])}"
+        )
     exploded = meta["finding_labels"].str.split("|").explode()
     unknown = sorted(set(exploded) - set(DISPLAY_NAMES))
     if unknown:
@@ -229,8 +231,10 @@ def official_split(
     Returns a Series aligned with ``meta`` (name ``split``, values ``train``/``val``/``test``);
     ``attrs["split_name"] == "nih-official"`` and ``attrs["protocol"]`` records the parameters.
     ``val_fraction`` is the share of train_val *patients* that go to ``val`` (within each stratum of
-    :func:`patient_strata` when ``stratify``); the image share comes out close to it (0.1996 of the images
-    for 0.2 and seed 0 on the full v2020 metadata). Document 000 uses ``val_fraction=0.2``.
+    :func:`patient_strata` when ``stratify``); the image share comes out close to it (the tests hold it
+    within 0.01). Document 000 uses ``val_fraction=0.2``. The strata, and so the split, depend on the rows
+    of ``meta``: pass the full metadata (not a subset) so that the single-label and the multi-label tasks
+    share one split.
 
     Checks, with clear errors: the lists exist under the data root (``DataNotFoundError``), no image is in
     both lists and every image of ``meta`` is in one of them (``ValueError``), and the lists are
@@ -304,7 +308,8 @@ def chexnet_label_disagreements(meta: pd.DataFrame, root: PathLike | None = None
     """Where the CheXNet lists' labels differ from ``meta``: one row per (image, finding).
 
     Columns ``image_id``, ``finding``, ``chexnet``, ``metadata``. The lists were made from the 2017
-    metadata; against the v2020 file 181 images differ (NIH revised some labels in 2020).
+    metadata; against the v2020 file shipped by torchxrayvision 1.5.7, 181 images differ (NIH revised
+    labels in 2020).
     """
     lists = chexnet_lists(root).set_index("image_id")
     ours = multilabel_targets(meta).set_axis(meta["image_id"], axis=0)

@@ -13,8 +13,8 @@ Patient ids from file names (inspected on the 5,840 images of the released train
 * Pneumonia: ``person<N>_<bacteria|virus>_<K>.jpeg`` (one file has a further ``_1``). ``K`` is an
   image counter per pathogen; within each pathogen ``N`` never decreases as ``K`` grows, so ``N`` numbers
   patients. Whether ``person<N>`` with bacteria and ``person<N>`` with virus are the *same* child is not
-  documented: 979 of the 1,667 numbers occur with both pathogens (implausibly many children with Two rules are offered
-  both a bacterial and a viral pneumonia on file). Two rules are offered (:data:`PATIENT_RULES`):
+  documented: 979 of the 1,667 numbers occur with both pathogens (implausibly many children with both a
+  bacterial and a viral pneumonia on file). Two rules are offered (:data:`PATIENT_RULES`):
 
   - ``"person"`` (default, conservative): the number alone, ``kermany:person<N>``. If the two pathogen
     series are in fact separate numberings this merges unrelated children, which only makes splits
@@ -22,7 +22,7 @@ Patient ids from file names (inspected on the 5,840 images of the released train
   - ``"person_pathogen"``: ``kermany:person<N>_<pathogen>``, i.e. separate numberings per pathogen.
 
 * Normal: ``IM-<A>-<B>[-<C>].jpeg`` and ``NORMAL2-IM-<A>-<B>[-<C>].jpeg`` (a second batch whose numbers
-  ``A`` restart and overlap those of the first). ``B`` is almost always ``0001`` and ``-<C>`` numbers
+  ``A`` restart and overlap those of the first). ``B`` is ``0001`` in all but one file and ``-<C>`` numbers
   extra views of the same study, so the patient is the batch plus ``A``: ``kermany:IM-<A>`` or
   ``kermany:NORMAL2-IM-<A>``. Nothing links a normal study to a ``person<N>`` id.
 
