@@ -26,7 +26,7 @@ def image_grid(
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
         ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(title, fontsize=7, y=-0.02, va="top")
+        ax.set_title(title, fontsize=7)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()

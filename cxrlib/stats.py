@@ -381,6 +381,7 @@ def _plan(y: np.ndarray, s: np.ndarray, item_of: np.ndarray | None = None) -> _A
     query_is_positive = pos.size <= neg.size
     query, cum = (pos, neg) if query_is_positive else (neg, pos)
     cum = cum[np.argsort(s[cum], kind="stable")]
+    query = query[np.argsort(s[query], kind="stable")]  # monotone lo/hi: cache-friendly gathers
     cum_scores = s[cum]
     lo = np.searchsorted(cum_scores, s[query], side="left")
     hi = np.searchsorted(cum_scores, s[query], side="right")

@@ -45,7 +45,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from cxrlib.artifacts import RunArtifacts
-from cxrlib.data import d000, nih, splits
+from cxrlib.data import covid, d000, nih, pediatric, splits
 from cxrlib.data.metadata import shipped_path
 from cxrlib.data.root import data_root as resolve_data_root
 from cxrlib import plots
@@ -147,11 +147,65 @@ run.figure(fig, "d000_table1_train_bars", "Training images per class, ours (pati
 plt.show()
 
 # %% [markdown]
+# ## Data cards: the classroom data sets, with real images
+#
+# The classroom profile trains and evaluates on three small real data sets. Each card shows a few
+# randomly drawn images per class (seeded), the counts per split, and, for the COVID-19 collection,
+# the licence of every image shown (the collection's images carry per-image licences).
+
+# %%
+kermany = pediatric.load_kermany(root=root, seed=seed)
+covid_table = covid.load_covid(root=root, seed=seed)
+nih_sample = nih.sample_images(root=root, meta=meta)
+run.record_data("kermany_images", root / "kermany-pneumonia")
+run.record_data("covid_metadata", root / "covid-chestxray" / "metadata.csv")
+run.record_data("nih_sample_images", root / "nih-cxr14" / "images-256")
+
+kermany_counts = (kermany.groupby(["split", "label"]).agg(images=("image_id", "size"), patients=("patient_id", "nunique"))
+                  .reset_index().assign(label=lambda f: f["label"].map({0: "normal", 1: "pneumonia"})))
+run.table(kermany_counts, "card_kermany_counts", "Kermany pediatric pneumonia: images and patients per part",
+          dataset="Kermany et al. 2018 (CC BY 4.0)", split=f"official test; val = 10% of official-train patients (seed {seed})")
+run.table(pediatric.official_leakage(kermany), "card_kermany_official_leakage",
+          "Patients (person numbers) with images in both the official Kermany train and test folders; images_a/images_b count their train/test images",
+          dataset="Kermany et al. 2018", split="official train vs. test", patient_rule="person number from the file name")
+
+# %%
+shown = plots.sample_rows(kermany.assign(cls=kermany["label"].map({0: "normal", 1: "pneumonia"})), "cls", examples_per_class, seed)
+fig = plots.image_grid([decode_image(p) for p in shown["path"]], [f"{c} ({pa})" for c, pa in zip(shown["cls"], shown["pathogen"])],
+                       ncols=examples_per_class)
+run.figure(fig, "card_kermany_examples", "Kermany pediatric pneumonia: random examples per class (pathogen in brackets)",
+           dataset="Kermany et al. 2018 (CC BY 4.0), images as distributed (224 px copies)", split="all")
+plt.show()
+
+# %%
+run.table(covid.task_counts(covid_table).assign(label=lambda f: f["label"].map({1: "COVID-19", 0: "other pneumonia"})),
+          "card_covid_counts", "COVID-19 image collection, task COVID-19 vs. other pneumonia: images and patients per part",
+          dataset="Cohen et al. COVID-19 image data collection (mid-2020 copy, frontal views)", split=f"patient-disjoint 70/10/20 (seed {seed})")
+task = covid.covid_task(covid_table)
+shown = plots.sample_rows(task.assign(cls=task["label"].map({1: "COVID-19", 0: "other pneumonia"})), "cls", examples_per_class, seed)
+fig = plots.image_grid([decode_image(p) for p in shown["path"]],
+                       [f"{f[:22]}\n{lic[:24]}" for f, lic in zip(shown["finding"], shown["license"])], ncols=examples_per_class)
+run.figure(fig, "card_covid_examples", "COVID-19 image collection: random examples per class, finding and per-image licence under each",
+           dataset="Cohen et al. COVID-19 image data collection (256 px copies)", split="all")
+plt.show()
+
+# %%
+labelled = nih_sample.assign(cls=nih_sample["labels"].map(lambda labels: labels[0] if len(labels) == 1 else "several findings"))
+shown = plots.sample_rows(labelled[labelled["cls"].isin(["No Finding", "Effusion", "Infiltration", "several findings"])], "cls", examples_per_class, seed)
+fig = plots.image_grid([decode_image(p) for p in shown["path"]], ["|".join(l)[:28] for l in shown["labels"]], ncols=examples_per_class)
+run.figure(fig, "card_nih_examples", "NIH ChestX-ray14 sample: random examples of four label groups, NIH text-mined labels under each",
+           dataset=f"NIH ChestX-ray14, {len(nih_sample)}-image sample at 256 px (public domain)", split="all")
+plt.show()
+
+# %% [markdown]
 # ## Summary
 # - The Total and Test columns of document 000's Table 1 are reproduced exactly from the metadata.
 # - Its Val/Train columns come from an image-level 20% cut per class, which does not keep patients
 #   apart; our patient-disjoint split moves a few dozen images per class and leaves every class in the
 #   same resampling band.
+# - Patient ids matter: read from the file names, the official Kermany split shares person numbers
+#   between train and test, and the COVID collection has several images per patient, so every split in
+#   this book is drawn by patient and checked.
 #
 # ## Exercises
 # 1. Re-run this notebook with `-p val_fraction 0.1`. Which classes change resampling band?

@@ -9,6 +9,7 @@ import argparse
 import hashlib
 import io
 import json
+import shutil
 import tarfile
 import threading
 import urllib.request
@@ -88,7 +89,7 @@ def server(tmp_path):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
     httpd.daemon_threads = True
     httpd.state = ServerState(root=served)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}"
     yield httpd
@@ -231,7 +232,7 @@ def test_zip_unpacks_to_the_layout_and_records_the_hash_on_first_use(server, roo
     expected = hashlib.sha256((server.state.root / "ChestXRay2017.zip").read_bytes()).hexdigest()
     assert entry["sha256"] == expected and entry["verified"] == "trust on first use" and entry["unpacked"]
     assert any("NOT verified against a published checksum" in m for m in messages)
-    assert not (root / dl.CACHE_NAME / "kermany-pneumonia").exists()  # archive removed once unpacked
+    assert not (root / dl.CACHE_NAME).exists()  # archive removed once unpacked
 
 
 def test_second_run_skips_a_present_dataset(server, root):
@@ -242,6 +243,18 @@ def test_second_run_skips_a_present_dataset(server, root):
     assert fetch(["kermany-pneumonia"], root, server, messages) == []
     assert len(server.state.requests) == before
     assert any("already present" in m for m in messages)
+    shutil.rmtree(root / "kermany-pneumonia")  # removed since: the next run fetches it again
+    assert fetch(["kermany-pneumonia"], root, server) == [root / "kermany-pneumonia"]
+    assert len(server.state.requests) == before + 1
+    assert missing_markers("kermany-pneumonia", root) == []
+
+
+def test_archive_members_outside_the_rules_are_never_written():
+    rules = dl.RECIPES["kermany-pneumonia"].files[0].extract
+    assert str(dl._target("chest_xray/train/NORMAL/a.jpeg", rules)) == "train/NORMAL/a.jpeg"
+    for member in ("chest_xray/train/../../../etc/passwd", "/chest_xray/train/x", "__MACOSX/chest_xray/train/x",
+                   "chest_xray/train/.DS_Store", "chest_xray/val/NORMAL/a.jpeg"):
+        assert dl._target(member, rules) is None
 
 
 def test_changed_file_fails_against_the_hash_recorded_at_first_use(server, root):
@@ -417,11 +430,14 @@ def test_prefilled_shared_data_root_downloads_nothing(data_root, monkeypatch):
     assert not (data_root / dl.CACHE_NAME).exists()
 
 
-def test_command_line_list_and_manual_exit_code(data_root, root, capsys):
+def test_command_line_list_and_manual_exit_code(data_root, root, capsys, monkeypatch):
+    monkeypatch.setattr(urllib.request, "urlopen", None)  # any network attempt fails loudly
     parser = dl.add_arguments(argparse.ArgumentParser())
     assert dl.run(parser.parse_args(["--list", "--root", str(data_root)])) == 0
     listing = capsys.readouterr().out
     assert "kermany-pneumonia" in listing and "present" in listing
+    assert dl.run(parser.parse_args(["--missing", "--root", str(data_root)])) == 0
+    assert "nothing to download" in capsys.readouterr().out
     assert dl.run(parser.parse_args(["chexpert", "--root", str(root), "--no-progress"])) == 1
     assert "CheXpert" in capsys.readouterr().err
     with pytest.raises(SystemExit):

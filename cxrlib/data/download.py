@@ -113,6 +113,7 @@ class Recipe:
     post: str | None = None
     post_options: dict = field(default_factory=dict)
     markers: tuple[str, ...] | None = None  # defaults to the source's markers
+    title: str | None = None  # defaults to the source's title
 
     @property
     def manual(self) -> bool:
@@ -120,6 +121,9 @@ class Recipe:
 
     def marker_list(self) -> tuple[str, ...]:
         return self.markers if self.markers is not None else SOURCES[self.source_key].markers
+
+    def display_title(self) -> str:
+        return self.title or SOURCES[self.source_key].title
 
 
 _NIH_BOX = "https://nihcc.box.com/shared/static/"
@@ -177,6 +181,7 @@ RECIPES: dict[str, Recipe] = {
             source_key="nih-cxr14",
             files=tuple(_nih_archive(name, box, md5, "images") for name, box, md5 in _NIH_ARCHIVES),
             markers=("images/00000001_000.png", "images/00030805_000.png"),
+            title="NIH ChestX-ray14, all 112,120 images (12 archives, about 45 GB)",
             notes=(
                 "All 112,120 PNGs (about 45 GB) from the 12 archives of NIH's batch_download_zips.py, "
                 "checked against the MD5s of the NIH FAQ. The Box static links could not be tried from the "
@@ -207,6 +212,7 @@ RECIPES: dict[str, Recipe] = {
             key="nih-cxr14-sample-from-nih",
             source_key="nih-cxr14-sample",
             files=(_nih_archive(*_NIH_ARCHIVES[0], "originals"),),
+            title="NIH ChestX-ray14, 256 px sample made from NIH's first archive (one image per patient)",
             post="nih_png_sample",
             post_options={"from": "originals", "size": 256, "one_per_patient": True},
             notes=(
@@ -308,13 +314,13 @@ RECIPES: dict[str, Recipe] = {
             key="chexpert-valid",
             source_key="chexpert-valid",
             files=(),
-            notes="CheXpert needs a registration with Stanford (research use agreement): no automatic download.",
+            notes="CheXpert needs a registration with Stanford (research use agreement).",
         ),
         Recipe(
             key="chexpert",
             source_key="chexpert",
             files=(),
-            notes="CheXpert needs a registration with Stanford (research use agreement): no automatic download.",
+            notes="CheXpert needs a registration with Stanford (research use agreement).",
         ),
         Recipe(
             key="pneumoniamnist",
@@ -474,7 +480,7 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
     return start, (None if total in ("", "*") else int(total))
 
 
-def _fetch_once(url: str, part: Path, *, dataset: str, timeout: float, desc: str, size: int | None) -> None:
+def _fetch_once(url: str, part: Path, *, timeout: float, desc: str, size: int | None) -> None:
     """One HTTP request that continues ``part`` where it stops; raises :class:`_Interrupted` when cut short."""
     start = part.stat().st_size if part.exists() else 0
     if size is not None and start > size:
@@ -534,7 +540,7 @@ def _fetch(
         attempt = 0
         while True:
             try:
-                _fetch_once(url, part, dataset=dataset, timeout=timeout, desc=remote.filename, size=remote.size)
+                _fetch_once(url, part, timeout=timeout, desc=remote.filename, size=remote.size)
                 return url
             except urllib.error.HTTPError as error:
                 if error.code == 404 and index + 1 < len(urls):
@@ -702,6 +708,15 @@ def _is_present(recipe: Recipe, root: Path) -> bool:
     return all((folder / marker).exists() for marker in recipe.marker_list())
 
 
+def _restart(recipe: Recipe, lock: _Lock, work: Path) -> None:
+    if work.exists():
+        shutil.rmtree(work)
+    for remote in recipe.files:
+        if lock.file(recipe.key, remote.filename):
+            lock.set_file(recipe.key, remote.filename, unpacked=False)
+    lock.set_dataset(recipe.key, completed=None)
+
+
 def _run_recipe(
     recipe: Recipe, root: Path, *, force: bool, timeout: float, retries: int, retry_wait: float,
     keep_downloads: bool, log: Log,
@@ -715,16 +730,16 @@ def _run_recipe(
         log(f"{recipe.key}: already present in {folder}; nothing to do (--force downloads it again)")
         return None
 
-    log(f"{recipe.key}: {source.title}\n  from {recipe.files[0].url}{' (and more)' if len(recipe.files) > 1 else ''}")
+    log(f"{recipe.key}: {recipe.display_title()}\n  from {recipe.files[0].url}{' (and more)' if len(recipe.files) > 1 else ''}")
     cache = root / CACHE_NAME / recipe.key
     work = cache / "work"  # originals waiting for the post-step
     cache.mkdir(parents=True, exist_ok=True)
     lock = _Lock(root)
-    if force and work.exists():
-        shutil.rmtree(work)
+    if force or lock.data["datasets"].get(recipe.key, {}).get("completed"):
+        _restart(recipe, lock, work)  # forced, or finished once and removed since: every step again
     for remote in recipe.files:
         done = lock.file(recipe.key, remote.filename)
-        if not force and done.get("unpacked") and done.get("sha256") and (recipe.post is None or work.exists()):
+        if done.get("unpacked") and done.get("sha256") and (recipe.post is None or work.exists()):
             log(f"  {remote.filename}: already downloaded and unpacked")
             continue
         final = cache / remote.filename
@@ -761,8 +776,9 @@ def _run_recipe(
         missing = [m for m in recipe.marker_list() if not (folder / m).exists()]
         raise DownloadError(f"{recipe.key}: unpacked, but {missing} are still missing below {folder}")
     lock.set_dataset(recipe.key, completed=_now(), folder=str(folder))
-    if not any(cache.iterdir()):
-        cache.rmdir()
+    for empty in (cache, cache.parent):
+        if empty.is_dir() and not any(empty.iterdir()):
+            empty.rmdir()
     log(f"{recipe.key}: ready in {folder}")
     return folder
 
@@ -847,7 +863,7 @@ def _listing(root: Path) -> str:
     for recipe in RECIPES.values():
         state = "present" if _is_present(recipe, root) else ("manual" if recipe.manual else "missing")
         classroom = " (classroom)" if recipe.key == recipe.source_key and SOURCES[recipe.source_key].classroom else ""
-        lines.append(f"  {recipe.key:28s} {state:8s}{classroom}  {SOURCES[recipe.source_key].title}")
+        lines.append(f"  {recipe.key:28s} {state:8s}{classroom}  {recipe.display_title()}")
     return "\n".join(lines)
 
 
@@ -862,6 +878,9 @@ def run(args: argparse.Namespace) -> int:
     keys = [k for key in args.keys for k in (classroom_keys() if key == "classroom" else [key])]
     if args.missing:
         keys = [k for k in classroom_keys() if missing_markers(k, root)] + keys
+        if not keys:
+            print(f"every classroom data set is present under {root}; nothing to download")
+            return 0
     if not keys:
         print(_listing(root))
         print("name the data sets to fetch, or use --missing")

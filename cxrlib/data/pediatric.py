@@ -43,8 +43,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
-
 import pandas as pd
 
 from cxrlib.data.root import DataNotFoundError, how_to_get, require
@@ -112,9 +110,10 @@ def scan_files(root: PathLike | None = None, patient_rule: str = "person") -> pd
     rows = []
     for part in OFFICIAL_PARTS:
         for class_folder, label in CLASS_FOLDERS.items():
-            files = sorted(p for p in (folder / part / class_folder).iterdir() if p.suffix.lower() in {".jpeg", ".jpg"})
+            class_dir = folder / part / class_folder
+            files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in {".jpeg", ".jpg"})
             if not files:
-                raise DataNotFoundError(f"no JPEG images in {folder / part / class_folder}.\n{how_to_get(SOURCE_KEY, root)}")
+                raise DataNotFoundError(f"no JPEG images in {class_dir}.\n{how_to_get(SOURCE_KEY, root)}")
             for path in files:
                 parsed = parse_name(path.stem, patient_rule)
                 if (parsed["pathogen"] == "none") != (label == 0):

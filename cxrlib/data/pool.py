@@ -51,9 +51,8 @@ def nih_sample(root: PathLike | None = None) -> pd.DataFrame:
     table = pd.DataFrame({"name": [p.name for p in paths], "path": [p.resolve() for p in paths]})
     digits = table["name"].str.extract(r"^(\d{8})_\d+\.png$", expand=False)
     if digits.isna().any():
-        raise ValueError(
-            f"NIH sample files not named '<8-digit patient>_<3-digit follow-up>.png': {list(table['name'][digits.isna()][:5])}"
-        )
+        bad = list(table["name"][digits.isna()][:5])
+        raise ValueError(f"NIH sample files not named '<8-digit patient>_<3-digit follow-up>.png': {bad}")
     table["patient_id"] = NIH_DATASET + ":" + digits.astype(int).astype(str)
     test_patients = {f"{NIH_DATASET}:{int(name[:8])}" for name in test_names}
     in_test = table["name"].isin(test_names) | table["patient_id"].isin(test_patients)

@@ -1,0 +1,522 @@
+"""Building a backbone and deciding, visibly, which weights it starts from.
+
+``weights`` takes one of:
+
+* ``"none"``: random initialisation, on purpose;
+* a tag of the backbone's row (``"dinov2"``, ``"imagenet"``, ``"swav"``, ...): those weights or a
+  :class:`WeightsNotFoundError` that names the file, its address and where to put it (paper parameter
+  files use this form: they always name their weights);
+* a path: an original-format file (read through the row's converter, or timm's own checkpoint
+  filter) or a checkpoint written by our SSL pre-training (:func:`save_ssl_checkpoint`);
+* ``"auto"`` (the notebooks' default): the row's default weights if they can be had, else random
+  initialisation with a :class:`RandomInitWarning` and a :class:`WeightsInfo` that says so and gives
+  the one command that fetches them.
+
+Where a tag is looked for, in order: the weights folder (``weights_dir`` argument, else the
+``CXRLIB_WEIGHTS`` environment variable, else ``~/.cache/cxrlib/weights``) as
+``<folder>/<backbone key>/<file>``; the Hugging Face cache (timm-hosted weights); the torch.hub cache
+(files torch.hub or an older timm downloaded); the network. The network is tried only when neither
+``HF_HUB_OFFLINE`` nor ``CXRLIB_OFFLINE`` is set and the host answers within
+``NETWORK_PROBE_TIMEOUT_S`` seconds, so an offline machine decides in seconds and never hangs.
+
+Every load is strict: a file that leaves a backbone parameter unset, or brings one the backbone does
+not have, raises :class:`WeightsFormatError` (the original pre-training heads are removed first).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import sys
+import threading
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from .converters import CONVERTERS, WeightsFormatError, unwrap_state_dict
+from .registry import HF_WEIGHT_FILES, BackboneSpec, WeightSource, get_spec
+
+__all__ = [
+    "NETWORK_PROBE_TIMEOUT_S",
+    "RandomInitWarning",
+    "WeightsFormatError",
+    "WeightsInfo",
+    "WeightsNotFoundError",
+    "create_backbone",
+    "fetch_weights",
+    "load_weights",
+    "network_available",
+    "new_backbone",
+    "read_checkpoint",
+    "save_ssl_checkpoint",
+    "resolve_weights_dir",
+]
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_ENV = "CXRLIB_WEIGHTS"
+DEFAULT_WEIGHTS_DIR = Path("~/.cache/cxrlib/weights")
+OFFLINE_ENVS = ("HF_HUB_OFFLINE", "CXRLIB_OFFLINE")
+NETWORK_PROBE_TIMEOUT_S = 3.0
+SSL_FORMAT = "cxrlib.ssl_backbone"
+SSL_FORMAT_VERSION = 1
+FETCH_COMMAND = "python -m cxrlib.models fetch"
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Requested weights are not on this machine and could not be fetched."""
+
+
+class RandomInitWarning(UserWarning):
+    """``weights="auto"`` found no pretrained weights and the backbone starts from random values."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What a backbone was initialised with, for captions and provenance."""
+
+    backbone_key: str
+    timm_name: str
+    requested: str
+    random: bool
+    source: str  # a weight tag, "file", "ssl", "none" (requested) or "random" (auto fallback)
+    origin: str  # weights_dir | hf_cache | torch_hub_cache | download | file | none
+    description: str
+    file: str | None = None
+    sha256: str | None = None
+    converter: str | None = None
+    hint: str | None = None  # the one command that gets the real weights
+    download_url: str | None = None
+    expected_file: str | None = None
+    reason: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def caption(self) -> str:
+        """One sentence for a figure or table caption."""
+        if not self.random:
+            digest = f", sha256 {self.sha256[:12]}" if self.sha256 else ""
+            return f"Backbone {self.backbone_key} ({self.timm_name}), weights: {self.description}{digest}."
+        if self.source == "none":
+            return f"Backbone {self.backbone_key} ({self.timm_name}) from random initialisation (weights='none')."
+        return (
+            f"Backbone {self.backbone_key} ({self.timm_name}) from RANDOM INITIALISATION: pretrained weights "
+            f"were not available, so these results do not reproduce the documents. Get them with: {self.hint}"
+        )
+
+    def provenance(self) -> dict[str, Any]:
+        """All fields as plain values (for params/provenance files)."""
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------
+# locations
+
+
+def resolve_weights_dir(path: str | os.PathLike | None = None) -> Path:
+    """The weights folder: ``path``, else ``$CXRLIB_WEIGHTS``, else ``~/.cache/cxrlib/weights``."""
+    chosen = path if path is not None else os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS_DIR
+    return Path(chosen).expanduser()
+
+
+def offline_reason() -> str | None:
+    """Which environment variable forbids network access, if any."""
+    for name in OFFLINE_ENVS:
+        value = os.environ.get(name, "")
+        if value.strip().lower() in {"1", "true", "yes", "on"}:
+            return f"{name}={value}"
+    return None
+
+
+def network_available(host: str, port: int = 443, timeout: float = NETWORK_PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to ``host`` opens within ``timeout`` seconds (name lookup included).
+
+    The probe runs in a daemon thread because a name lookup can block far longer than any socket
+    timeout on a machine without network.
+    """
+    outcome: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                outcome.append(True)
+        except OSError:
+            outcome.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True, name=f"cxrlib-probe-{host}")
+    thread.start()
+    thread.join(timeout)
+    return bool(outcome and outcome[0])
+
+
+def _expected_path(spec: BackboneSpec, src: WeightSource, folder: Path) -> Path:
+    return folder / spec.key / src.filename(spec.timm_name)
+
+
+def _hf_cached(repo_id: str, filename: str) -> str | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - timm depends on huggingface_hub
+        return None
+    found = try_to_load_from_cache(repo_id, filename)
+    return found if isinstance(found, str) else None
+
+
+def _torch_hub_names(spec: BackboneSpec, src: WeightSource) -> list[str]:
+    """File names under which torch.hub (or an older timm via its URL) caches this source."""
+    names = [src.torch_hub_filename] if src.torch_hub_filename else []
+    if src.timm_tag is not None:
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(f"{spec.timm_name}.{src.timm_tag}")
+        url = getattr(cfg, "url", None) if cfg is not None else None
+        if url:
+            names.append(url.rstrip("/").rsplit("/", 1)[-1])
+    return names
+
+
+def _cached_candidates(spec: BackboneSpec, src: WeightSource, folder: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+    """Existing files for ``src`` (path, origin) in search order, and what was searched."""
+    found: list[tuple[Path, str]] = []
+    searched: list[str] = []
+    local = _expected_path(spec, src, folder)
+    searched.append(f"weights folder: {local}")
+    if local.is_file():
+        found.append((local, "weights_dir"))
+    hub_id = src.hub_id(spec.timm_name)
+    if hub_id is not None:
+        searched.append(f"Hugging Face cache: {hub_id}")
+        for name in HF_WEIGHT_FILES:
+            hit = _hf_cached(hub_id, name)
+            if hit:
+                found.append((Path(hit), "hf_cache"))
+    hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    for name in _torch_hub_names(spec, src):
+        searched.append(f"torch hub cache: {hub_dir / name}")
+        if (hub_dir / name).is_file():
+            found.append((hub_dir / name, "torch_hub_cache"))
+    return found, searched
+
+
+def fetch_hint(spec: BackboneSpec, src: WeightSource, folder: Path) -> str:
+    """The one command that downloads ``src`` into the weights folder."""
+    command = f"{FETCH_COMMAND} {spec.key}"
+    if src.tag != spec.default_weights:
+        command += f" --tag {src.tag}"
+    if folder != resolve_weights_dir(None):
+        command += f" --weights-dir {folder}"
+    return command
+
+
+def _manual_instructions(spec: BackboneSpec, src: WeightSource, folder: Path) -> str:
+    dest = _expected_path(spec, src, folder)
+    lines = [
+        f"Get them with one line (needs internet): {fetch_hint(spec, src, folder)}",
+        f"or download {src.download_url(spec.timm_name)}",
+        f"  and save it as {dest}",
+        f"  (e.g. mkdir -p {dest.parent} && curl -L -o {dest} {src.download_url(spec.timm_name)}).",
+    ]
+    if src.timm_tag is not None:
+        lines.append(
+            f"With internet, timm.create_model('{spec.timm_name}.{src.timm_tag}', pretrained=True) also fills "
+            "the Hugging Face cache, which is searched too."
+        )
+    lines.append(f"Another folder: pass weights_dir=... or set {WEIGHTS_ENV}.")
+    return "\n".join(lines)
+
+
+def fetch_weights(
+    key: str | BackboneSpec,
+    tag: str | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download the weights ``tag`` (default: the row's default) of ``key`` into the weights folder."""
+    spec = get_spec(key)
+    src = spec.source(tag or spec.default_weights)
+    dest = _expected_path(spec, src, resolve_weights_dir(weights_dir))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(src.download_url(spec.timm_name), str(dest), progress=progress)
+    return dest
+
+
+def _locate(
+    spec: BackboneSpec, src: WeightSource, folder: Path, allow_download: bool
+) -> tuple[tuple[Path, str] | None, list[str]]:
+    found, searched = _cached_candidates(spec, src, folder)
+    if found:
+        return found[0], searched
+    url = src.download_url(spec.timm_name)
+    host = urlparse(url).hostname or ""
+    blocked = offline_reason()
+    if not allow_download:
+        searched.append("download: not allowed (allow_download=False)")
+    elif blocked:
+        searched.append(f"download: not attempted ({blocked})")
+    elif not network_available(host):
+        searched.append(f"download: {host} did not answer within {NETWORK_PROBE_TIMEOUT_S:g} s")
+    else:
+        try:
+            return (fetch_weights(spec, src.tag, folder), "download"), searched
+        except Exception as exc:  # network errors come in many types; report, do not hide
+            searched.append(f"download of {url} failed: {type(exc).__name__}: {exc}")
+    return None, searched
+
+
+# ----------------------------------------------------------------------------------------------
+# reading and loading
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_safetensors(path: Path) -> bool:
+    if path.suffix == ".safetensors":
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    # safetensors: 8-byte little-endian header length, then a JSON header.
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def read_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
+    """What a weights file holds: safetensors, or ``torch.load(weights_only=True)`` (no arbitrary pickles)."""
+    path = Path(path)
+    if _is_safetensors(path):
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WeightsFormatError(
+            f"{path} could not be read as a safetensors or PyTorch weights file "
+            f"({type(exc).__name__}: {first_line}). Only tensors and plain values are accepted "
+            "(torch.load(weights_only=True)); re-save the state dict in a trusted environment if it holds "
+            "other pickled objects."
+        ) from exc
+
+
+def is_ssl_checkpoint(obj: Any) -> bool:
+    """Whether ``obj`` is a checkpoint from our SSL pre-training (see :func:`save_ssl_checkpoint`)."""
+    return isinstance(obj, Mapping) and "backbone_key" in obj and isinstance(obj.get("state_dict"), Mapping)
+
+
+def save_ssl_checkpoint(
+    path: str | os.PathLike, backbone: nn.Module, backbone_key: str, meta: Mapping[str, Any] | None = None
+) -> Path:
+    """Write a backbone trained by our SSL pre-training in the format ``load_weights`` reads.
+
+    The file is ``{"format": "cxrlib.ssl_backbone", "format_version": 1, "backbone_key", "timm_name",
+    "state_dict" (the timm backbone, no head), "meta"}``; ``meta`` holds plain values only (method,
+    epochs, data, seed, ...), so the file loads with ``torch.load(weights_only=True)``.
+    """
+    spec = get_spec(backbone_key)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": SSL_FORMAT,
+        "format_version": SSL_FORMAT_VERSION,
+        "backbone_key": spec.key,
+        "timm_name": spec.timm_name,
+        "state_dict": {k: v.detach().cpu() for k, v in backbone.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+    torch.save(payload, path)
+    return path
+
+
+def _timm_filter(model: nn.Module):
+    """timm's checkpoint filter for the model's family (renames original formats, resamples pos_embed)."""
+    return getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
+
+
+def _classifier_names(model: nn.Module) -> tuple[str, ...]:
+    names = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or ()
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def load_state_dict_strict(
+    model: nn.Module, state_dict: Mapping[str, Any], spec: BackboneSpec, what: str, converter: str | None = None
+) -> None:
+    """Convert, filter and load ``state_dict`` into the timm backbone; every backbone tensor must be set."""
+    state = CONVERTERS[converter](state_dict) if converter else unwrap_state_dict(state_dict)
+    timm_filter = _timm_filter(model)
+    if timm_filter is not None:
+        state = timm_filter(state, model)
+    own = model.state_dict()
+    for name in _classifier_names(model):
+        for suffix in (".weight", ".bias"):
+            if name + suffix not in own:
+                state.pop(name + suffix, None)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise WeightsFormatError(f"{what} does not fit backbone {spec.key} ({spec.timm_name}): {exc}") from exc
+    # BatchNorm step counters are absent from pre-2018 files and carry no learned value.
+    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    unexpected = list(result.unexpected_keys)
+    if missing or unexpected:
+        raise WeightsFormatError(
+            f"{what} does not fit backbone {spec.key} ({spec.timm_name}): "
+            f"{len(missing)} backbone tensors missing (e.g. {missing[:4]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:4]})"
+        )
+
+
+def _loaded_info(spec, requested, source, origin, description, path, converter, meta=None) -> WeightsInfo:
+    return WeightsInfo(
+        backbone_key=spec.key,
+        timm_name=spec.timm_name,
+        requested=requested,
+        random=False,
+        source=source,
+        origin=origin,
+        description=description,
+        file=str(path),
+        sha256=sha256_of(path),
+        converter=converter,
+        meta=dict(meta or {}),
+    )
+
+
+def _load_source(model, spec, src, path, origin, requested) -> WeightsInfo:
+    load_state_dict_strict(model, read_checkpoint(path), spec, str(path), src.converter)
+    description = f"{src.tag}: {src.description} ({src.citation})"
+    log.info("%s: loaded %s weights from %s (%s)", spec.key, src.tag, path, origin)
+    return _loaded_info(spec, requested, src.tag, origin, description, path, src.converter)
+
+
+def _load_file(model, spec, path: Path, requested: str) -> WeightsInfo:
+    checkpoint = read_checkpoint(path)
+    if is_ssl_checkpoint(checkpoint):
+        if checkpoint.get("timm_name", spec.timm_name) != spec.timm_name:
+            raise WeightsFormatError(
+                f"{path} holds a {checkpoint.get('timm_name')} backbone ({checkpoint['backbone_key']}), "
+                f"not {spec.timm_name} ({spec.key})"
+            )
+        load_state_dict_strict(model, checkpoint["state_dict"], spec, str(path))
+        meta = dict(checkpoint.get("meta") or {})
+        method = meta.get("method", "self-supervised")
+        description = f"ssl: our {method} pre-training of {checkpoint['backbone_key']} ({path.name})"
+        return _loaded_info(spec, requested, "ssl", "file", description, path, None, meta)
+    converter = spec.source(spec.default_weights).converter
+    load_state_dict_strict(model, checkpoint, spec, str(path), converter)
+    description = f"file {path.name}" + (f" (read as {converter} checkpoint)" if converter else "")
+    return _loaded_info(spec, requested, "file", "file", description, path, converter)
+
+
+def _looks_like_path(weights: str) -> bool:
+    return any(sep in weights for sep in ("/", "\\", os.sep)) or Path(weights).suffix != "" or weights.startswith("~")
+
+
+def load_weights(
+    model: nn.Module,
+    key: str | BackboneSpec,
+    weights: str | os.PathLike = "none",
+    *,
+    weights_dir: str | os.PathLike | None = None,
+    allow_download: bool = True,
+) -> WeightsInfo:
+    """Initialise the timm backbone ``model`` of row ``key`` from ``weights`` (see the module docstring)."""
+    spec = get_spec(key)
+    folder = resolve_weights_dir(weights_dir)
+    requested = os.fspath(weights)
+    if isinstance(weights, str) and weights == "none":
+        return WeightsInfo(
+            spec.key, spec.timm_name, requested, random=True, source="none", origin="none",
+            description="random initialisation (requested)",
+        )
+    if isinstance(weights, str) and (weights == "auto" or weights in spec.source_tags):
+        tag = spec.default_weights if weights == "auto" else weights
+        src = spec.source(tag)
+        located, searched = _locate(spec, src, folder, allow_download)
+        if located is not None:
+            return _load_source(model, spec, src, located[0], located[1], requested)
+        if weights != "auto":
+            raise WeightsNotFoundError(
+                f"Weights '{tag}' for backbone {spec.key} ({src.description}; {src.citation}) are not available.\n"
+                f"Searched: {'; '.join(searched)}.\n{_manual_instructions(spec, src, folder)}"
+            )
+        return _random_fallback(spec, src, folder, requested, searched)
+    if isinstance(weights, str) and not _looks_like_path(weights):
+        raise ValueError(
+            f"unknown weights {weights!r} for backbone {spec.key}: use 'none', 'auto', one of "
+            f"{', '.join(repr(t) for t in spec.source_tags)}, or a path to a weights file"
+        )
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        default = spec.source(spec.default_weights)
+        raise WeightsNotFoundError(
+            f"Weights file {path} for backbone {spec.key} does not exist.\n"
+            f"For the {default.tag} weights ({default.description}): {_manual_instructions(spec, default, folder)}"
+        )
+    return _load_file(model, spec, path, requested)
+
+
+def _random_fallback(spec, src, folder, requested, searched) -> WeightsInfo:
+    hint = fetch_hint(spec, src, folder)
+    reason = "; ".join(searched)
+    message = (
+        f"{spec.key}: pretrained '{src.tag}' weights ({src.description}) not found "
+        f"[{reason}]. STARTING FROM RANDOM INITIALISATION: results will not reproduce the documents. "
+        f"Get the weights with: {hint}"
+    )
+    warnings.warn(message, RandomInitWarning, stacklevel=3)
+    log.warning(message)
+    return WeightsInfo(
+        spec.key, spec.timm_name, requested, random=True, source="random", origin="none",
+        description=f"random initialisation ('{src.tag}' weights not available)",
+        hint=hint,
+        download_url=src.download_url(spec.timm_name),
+        expected_file=str(_expected_path(spec, src, folder)),
+        reason=reason,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# building
+
+
+def new_backbone(key: str | BackboneSpec, *, seed: int = 0, **timm_kwargs: Any) -> nn.Module:
+    """A randomly initialised timm backbone of row ``key`` (no classifier: ``num_classes=0``).
+
+    ``timm_kwargs`` override the row's (e.g. ``img_size=112`` or ``dynamic_img_size=True`` for a ViT).
+    The random initialisation is drawn from ``seed`` without touching the global torch generator.
+    """
+    import timm
+
+    spec = get_spec(key)
+    if "num_classes" in timm_kwargs:
+        raise ValueError("backbones have no classifier (num_classes=0); use build_classifier for a head")
+    kwargs = {**spec.create_kwargs, **timm_kwargs, "num_classes": 0}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return timm.create_model(spec.timm_name, pretrained=False, **kwargs)
+
+
+def create_backbone(
+    key: str | BackboneSpec,
+    weights: str | os.PathLike = "none",
+    *,
+    weights_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    allow_download: bool = True,
+    **timm_kwargs: Any,
+) -> tuple[nn.Module, WeightsInfo]:
+    """The timm backbone of row ``key`` and a :class:`WeightsInfo` saying exactly what it holds."""
+    model = new_backbone(key, seed=seed, **timm_kwargs)
+    info = load_weights(model, key, weights, weights_dir=weights_dir, allow_download=allow_download)
+    return model, info
