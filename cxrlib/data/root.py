@@ -78,8 +78,9 @@ SOURCES: dict[str, DatasetSource] = {
             licence="public domain (NIH Clinical Center)",
             citation="Wang X. et al. ChestX-ray8. CVPR 2017.",
             how_to_get=(
-                "Any subset of the NIH images works: put PNGs named by their 'Image Index' into nih-cxr14/images-256/ "
-                "(`cxrlib download nih-cxr14-sample` makes a 256 px sample from the first NIH archive)."
+                "Any subset of the NIH images works: put PNGs named by their 'Image Index' into nih-cxr14/images-256/. "
+                "`cxrlib download nih-cxr14-sample` makes the 621-image sample from the starter images of "
+                "github.com/jrzech/reproduce-chexnet (one per patient, resized to 256 px)."
             ),
             classroom=True,
         ),
@@ -105,8 +106,8 @@ SOURCES: dict[str, DatasetSource] = {
             licence="BSD-3-Clause",
             citation="Zech J. reproduce-chexnet (2018), a reproduction of Rajpurkar et al. CheXNet.",
             how_to_get=(
-                "Run the reproduction's retrained DenseNet-121 on the 22,433 CheXNet test images and save the "
-                "probabilities as preds.csv (or evaluate your own run: 04_evaluate takes any predictions file)."
+                "The reproduction publishes pretrained/preds.csv: copy it to nih-cxr14/chexnet-densenet121-preds/ "
+                "(or evaluate your own run: 04_evaluate takes any predictions file)."
             ),
             classroom=True,
         ),
@@ -207,7 +208,10 @@ def how_to_get(key: str, root: str | os.PathLike | None = None) -> str:
     """The human text: what the data set is, the expected layout, and where to download it."""
     s = SOURCES[key]
     base = s.path(data_root(root))
-    download = f"  cxrlib download {key}\n" if s.classroom else ""
+    from cxrlib.data.download import RECIPES  # late: download builds on this module
+
+    recipe = RECIPES.get(key)
+    download = f"  cxrlib download {key}\n" if recipe is not None and not recipe.manual else ""
     return (
         f"{s.title} was not found under {base}.\n"
         f"Expected layout below the data root:\n  {s.layout.replace(chr(10), chr(10) + '  ')}\n"

@@ -44,54 +44,55 @@ head (Dropout, Linear 128, ReLU, Dropout, Linear) or a plain linear head on the 
 ``unfreeze_last(model, k)`` leaves the last ``k`` blocks and the head trainable (``k=0``: head only;
 ``"all"``: everything) and reports what trains.
 """
-from .converters import CONVERTERS, WeightsFormatError, chexnet_to_timm, swav_to_timm
-from .freezing import Block, FreezeReport, backbone_blocks, stem_parameters, unfreeze_last
-from .heads import HEADS, BackboneClassifier, build_classifier, d000_head, gradcam_target_layer, linear_head
-from .registry import REGISTRY, BackboneSpec, WeightSource, get_spec, registry_rows
-from .weights import (
-    RandomInitWarning,
-    WeightsInfo,
-    WeightsNotFoundError,
-    create_backbone,
-    fetch_weights,
-    load_weights,
-    network_available,
-    new_backbone,
-    read_checkpoint,
-    resolve_weights_dir,
-    save_ssl_checkpoint,
-)
+import importlib
 
-__all__ = [
-    "CONVERTERS",
-    "HEADS",
-    "REGISTRY",
-    "BackboneClassifier",
-    "BackboneSpec",
-    "Block",
-    "FreezeReport",
-    "RandomInitWarning",
-    "WeightSource",
-    "WeightsFormatError",
-    "WeightsInfo",
-    "WeightsNotFoundError",
-    "backbone_blocks",
-    "build_classifier",
-    "chexnet_to_timm",
-    "create_backbone",
-    "d000_head",
-    "fetch_weights",
-    "get_spec",
-    "gradcam_target_layer",
-    "linear_head",
-    "load_weights",
-    "network_available",
-    "new_backbone",
-    "read_checkpoint",
-    "registry_rows",
-    "resolve_weights_dir",
-    "save_ssl_checkpoint",
-    "stem_parameters",
-    "swav_to_timm",
-    "unfreeze_last",
-]
+# Submodule of each public name. Loaded on first use, so that ``cxrlib.models.registry`` (pure data)
+# can be imported without torch or timm.
+_EXPORTS = {
+    "CONVERTERS": "converters",
+    "WeightsFormatError": "converters",
+    "chexnet_to_timm": "converters",
+    "swav_to_timm": "converters",
+    "Block": "freezing",
+    "FreezeReport": "freezing",
+    "backbone_blocks": "freezing",
+    "stem_parameters": "freezing",
+    "unfreeze_last": "freezing",
+    "HEADS": "heads",
+    "BackboneClassifier": "heads",
+    "build_classifier": "heads",
+    "d000_head": "heads",
+    "gradcam_target_layer": "heads",
+    "linear_head": "heads",
+    "REGISTRY": "registry",
+    "BackboneSpec": "registry",
+    "WeightSource": "registry",
+    "get_spec": "registry",
+    "registry_rows": "registry",
+    "RandomInitWarning": "weights",
+    "WeightsInfo": "weights",
+    "WeightsNotFoundError": "weights",
+    "create_backbone": "weights",
+    "fetch_weights": "weights",
+    "load_weights": "weights",
+    "network_available": "weights",
+    "new_backbone": "weights",
+    "read_checkpoint": "weights",
+    "resolve_weights_dir": "weights",
+    "save_ssl_checkpoint": "weights",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

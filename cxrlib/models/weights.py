@@ -466,6 +466,15 @@ def load_weights(
     return _load_file(model, spec, path, requested)
 
 
+def _stacklevel_outside_package() -> int:
+    """``stacklevel`` that attributes a warning to the first caller outside this package."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _random_fallback(spec, src, folder, requested, searched) -> WeightsInfo:
     hint = fetch_hint(spec, src, folder)
     reason = "; ".join(searched)
@@ -474,7 +483,7 @@ def _random_fallback(spec, src, folder, requested, searched) -> WeightsInfo:
         f"[{reason}]. STARTING FROM RANDOM INITIALISATION: results will not reproduce the documents. "
         f"Get the weights with: {hint}"
     )
-    warnings.warn(message, RandomInitWarning, stacklevel=3)
+    warnings.warn(message, RandomInitWarning, stacklevel=_stacklevel_outside_package())
     log.warning(message)
     return WeightsInfo(
         spec.key, spec.timm_name, requested, random=True, source="random", origin="none",
