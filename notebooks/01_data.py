@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # The data sets, counted
+# # Notebook 01: counting the data sets
 #
 # ## Overview
 # Before any model is trained, the documents disagree with each other, and sometimes with the data,

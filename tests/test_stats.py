@@ -218,6 +218,20 @@ def test_bootstrap_table_summaries(chexnet):
     pd.testing.assert_frame_equal(res.table, again.table)
 
 
+def test_bootstrap_memory_is_bounded_by_chunking():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    y = rng.random((20_000, 2)) < 0.1
+    s = rng.normal(y, 1.0)
+    tracemalloc.start()
+    S.bootstrap_auroc(y, s, n_boot=2000, seed=0, n_jobs=1, averages=())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # one int64 multiplicity matrix for all redraws would be 2000 x 20000 x 8 B = 320 MB
+    assert peak < 150e6
+
+
 def test_bootstrap_single_class_redraw_gives_nan_not_crash():
     y = np.zeros(12, int)
     y[0] = 1  # one positive: many redraws miss it

@@ -1,0 +1,236 @@
+"""The backbone registry, heads and partial unfreezing of cxrlib.models (weights: test_model_weights.py)."""
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+timm = pytest.importorskip("timm")
+
+from cxrlib.models import (  # noqa: E402
+    REGISTRY,
+    BackboneClassifier,
+    backbone_blocks,
+    build_classifier,
+    create_backbone,
+    d000_head,
+    gradcam_target_layer,
+    registry_rows,
+    stem_parameters,
+    unfreeze_last,
+)
+from cxrlib.models.__main__ import main as cli_main  # noqa: E402
+
+ROWS = sorted(REGISTRY)
+
+# Independent statement of document 000's block counting per family: the number of blocks and the
+# parameter-name prefixes that train for k = 1 and k = n_blocks ("all blocks", stem still frozen).
+FAMILY_BLOCKS = {
+    "vit": {
+        "n_blocks": 12,
+        1: ("blocks.11.", "norm."),
+        "six": ("blocks.6.", "blocks.7.", "blocks.8.", "blocks.9.", "blocks.10.", "blocks.11.", "norm."),
+        "frozen_at_max": ("cls_token", "pos_embed", "patch_embed."),
+    },
+    "convnext": {
+        "n_blocks": 12,
+        1: ("stages.3.blocks.1.", "head.norm."),
+        "six": (
+            "stages.2.blocks.2.", "stages.2.blocks.3.", "stages.2.blocks.4.", "stages.2.blocks.5.",
+            "stages.3.downsample.", "stages.3.blocks.0.", "stages.3.blocks.1.", "head.norm.",
+        ),
+        "frozen_at_max": ("stem.",),
+    },
+    "resnet": {
+        "n_blocks": 4,
+        1: ("layer4.",),
+        "frozen_at_max": ("conv1.", "bn1."),
+    },
+    "densenet": {
+        "n_blocks": 4,
+        1: ("features.denseblock4.", "features.norm5."),
+        "frozen_at_max": ("features.conv0.", "features.norm0."),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def backbones():
+    """One randomly initialised backbone per row, built once (the large ones take a second or two)."""
+    return {key: create_backbone(key, "none")[0] for key in ROWS}
+
+
+def classifier_on(backbone, key, n_classes=15):
+    return BackboneClassifier(backbone, d000_head(backbone.num_features, n_classes), REGISTRY[key])
+
+
+# ------------------------------------------------------------------------------------------------
+# registry
+
+
+def test_registry_has_the_issue_rows():
+    assert set(REGISTRY) == {
+        "dinov2_vits14", "convnextv2_atto", "swav_resnet50", "dino_vits16", "chexnet_densenet121",
+        "resnet18", "vitb14_dinov2", "vitb16_in21k", "wide_resnet50",
+    }
+    assert [row["key"] for row in registry_rows()] == list(REGISTRY)
+    assert {REGISTRY[k].paper_max_unfrozen for k in ("dinov2_vits14", "dino_vits16", "convnextv2_atto")} == {6}
+    assert {REGISTRY[k].paper_max_unfrozen for k in ("swav_resnet50", "chexnet_densenet121")} == {4}
+
+
+@pytest.mark.parametrize("key", ROWS)
+def test_rows_agree_with_timm(key):
+    spec = REGISTRY[key]
+    assert spec.timm_name in timm.list_models()
+    for src in spec.sources:
+        if src.timm_tag is None:
+            assert src.converter and src.url.startswith("https://")
+            continue
+        cfg = timm.models.get_pretrained_cfg(f"{spec.timm_name}.{src.timm_tag}")
+        assert cfg is not None, src.timm_tag
+        assert cfg.hf_hub_id == src.hub_id(spec.timm_name)
+        assert (tuple(cfg.mean), tuple(cfg.std)) == (spec.mean, spec.std)
+        timm_px = cfg.input_size[-1]
+        assert spec.input_size == spec.create_kwargs.get("img_size", timm_px)
+
+
+def test_registry_imports_without_torch():
+    code = "import sys, cxrlib.models.registry as r; assert r.REGISTRY; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_lists_registry(capsys):
+    assert cli_main(["list"]) == 0
+    assert "dinov2_vits14" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key", ROWS)
+def test_blocks_partition_every_parameter(backbones, key):
+    backbone, spec = backbones[key], REGISTRY[key]
+    blocks = backbone_blocks(backbone, key)
+    family = FAMILY_BLOCKS[spec.family]
+    assert len(blocks) == family["n_blocks"]
+    assert backbone.num_features == spec.feature_dim
+    assigned = stem_parameters(backbone, key) + [n for b in blocks for n in b.parameters]
+    assert sorted(assigned) == sorted(n for n, _ in backbone.named_parameters())  # each exactly once
+    assert all(b.parameters for b in blocks)
+    assert spec.paper_max_unfrozen is None or spec.paper_max_unfrozen <= len(blocks)
+    assert isinstance(gradcam_target_layer(backbone, key), nn.Module)
+
+
+def test_gradcam_layers_follow_toolchain():
+    # ../shared/TOOLCHAIN.md: ConvNeXt stages[-1]; ViT blocks[-1].norm1
+    assert REGISTRY["convnextv2_atto"].gradcam_layer == "stages.-1"
+    assert all(REGISTRY[k].gradcam_layer == "blocks.-1.norm1" for k in ROWS if REGISTRY[k].family == "vit")
+
+
+# ------------------------------------------------------------------------------------------------
+# unfreezing
+
+
+def trainable_backbone(model):
+    return {n[len("backbone."):] for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")}
+
+
+@pytest.mark.parametrize("key", ROWS)
+def test_unfreeze_head_only_last_one_and_max(backbones, key):
+    spec = REGISTRY[key]
+    family = FAMILY_BLOCKS[spec.family]
+    model = classifier_on(backbones[key], key)
+    all_backbone = {n for n, _ in model.backbone.named_parameters()}
+    head = {n for n, _ in model.named_parameters() if n.startswith("head.")}
+
+    report = unfreeze_last(model, 0)
+    assert trainable_backbone(model) == set()
+    assert set(report.trainable_parameters) == head and report.trainable_blocks == ()
+    assert "head only" in report.summary()
+
+    report = unfreeze_last(model, 1)
+    assert trainable_backbone(model) == {n for n in all_backbone if n.startswith(family[1])}
+    assert len(report.trainable_blocks) == 1
+    assert all(p.requires_grad for p in model.head.parameters())
+
+    n_blocks = family["n_blocks"]
+    report = unfreeze_last(model, n_blocks)
+    assert trainable_backbone(model) == {n for n in all_backbone if not n.startswith(family["frozen_at_max"])}
+    assert report.n_blocks == n_blocks == len(report.trainable_blocks)
+
+    if "six" in family:  # document 000's largest sweep value for ViT-S and ConvNeXt-V2 atto
+        unfreeze_last(model, 6)
+        assert trainable_backbone(model) == {n for n in all_backbone if n.startswith(family["six"])}
+
+    report = unfreeze_last(model, "all")
+    assert trainable_backbone(model) == all_backbone and report.n_trainable == report.n_total
+
+    for bad in (-1, n_blocks + 1, 1.5, True):
+        with pytest.raises(ValueError):
+            unfreeze_last(model, bad)
+
+
+def test_unfreeze_bare_backbone_needs_key(backbones):
+    with pytest.raises(ValueError, match="key"):
+        unfreeze_last(backbones["resnet18"], 1)
+    report = unfreeze_last(backbones["resnet18"], 1, key="resnet18")
+    assert report.trainable_blocks == ("layer4",)
+    assert all(n.startswith("layer4.") for n in report.trainable_parameters)
+    unfreeze_last(backbones["resnet18"], "all", key="resnet18")
+
+
+@pytest.mark.parametrize("key,timm_kwargs,px", [("resnet18", {}, 64), ("dinov2_vits14", {"img_size": 56}, 56)])
+def test_only_unfrozen_parameters_get_gradients(key, timm_kwargs, px):
+    model = build_classifier(key, 15, head="d000", dropout=0.2, **timm_kwargs)
+    unfreeze_last(model, 1)
+    model.train()
+    logits = model(torch.randn(2, 3, px, px))
+    assert logits.shape == (2, 15)
+    logits.sum().backward()
+    with_grad = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert with_grad == {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_frozen_batchnorm_statistics_stay_put():
+    model = build_classifier("resnet18", 3, head="linear")
+    x = torch.randn(4, 3, 64, 64)
+    unfreeze_last(model, 0)
+    model.train()
+    before = model.backbone.bn1.running_mean.clone(), model.backbone.layer4[1].bn2.running_mean.clone()
+    model(x)
+    assert torch.equal(model.backbone.bn1.running_mean, before[0])
+    assert torch.equal(model.backbone.layer4[1].bn2.running_mean, before[1])
+    unfreeze_last(model, 1)  # layer4 trains, so its statistics update; the stem's do not
+    model(x)
+    assert torch.equal(model.backbone.bn1.running_mean, before[0])
+    assert not torch.equal(model.backbone.layer4[1].bn2.running_mean, before[1])
+
+
+# ------------------------------------------------------------------------------------------------
+# heads and determinism
+
+
+def test_document_000_head_layout():
+    head = d000_head(384, 15, dropout=0.4)
+    kinds = [type(m) for m in head]
+    assert kinds == [nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    assert (head[0].p, head[3].p) == (0.4, 0.4)
+    assert (head[1].in_features, head[1].out_features, head[4].out_features) == (384, 128, 15)
+
+
+def test_heads_by_name():
+    model = build_classifier("convnextv2_atto", 14, head="linear")
+    assert isinstance(model.head, nn.Linear) and model.head.in_features == 320
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 14)
+    with pytest.raises(ValueError, match="dropout"):
+        build_classifier("resnet18", 2, head="linear", dropout=0.2)
+    with pytest.raises(KeyError, match="d000"):
+        build_classifier("resnet18", 2, head="mlp")
+
+
+def test_seeded_and_side_effect_free():
+    state = torch.get_rng_state()
+    a = build_classifier("resnet18", 4, seed=3).state_dict()
+    b = build_classifier("resnet18", 4, seed=3).state_dict()
+    c = build_classifier("resnet18", 4, seed=4).state_dict()
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["head.1.weight"], c["head.1.weight"])
