@@ -82,7 +82,13 @@ __all__ = [
 
 DOCUMENT_001_REDRAWS = 1000  # document 001, Methods: "1,000 redraws"
 DOCUMENT_004_REDRAWS = 500  # document 004, Section 4: "500 bootstrap replicates"
-_CHUNK_ELEMENTS = 1 << 22  # redraws x images per chunk: about 16 MB of int32 multiplicities
+_CHUNK_ELEMENTS = 1 << 19  # redraws x images per chunk: ~1 MB of int16 multiplicities, cache-sized
+
+
+def _check_alpha(alpha: float) -> float:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (0.05 for a 95% interval), got {alpha}")
+    return alpha
 
 
 class DegenerateAUCWarning(UserWarning):
@@ -211,6 +217,7 @@ def delong(y_true, y_score, alpha: float = 0.05) -> DelongResult:
     - one class absent: everything NaN, with a warning.
     The variance is computed exactly in rational arithmetic and rounded once.
     """
+    _check_alpha(alpha)
     y, (s,) = _binary_task(y_true, [y_score])
     m = int(y.sum())
     n = y.size - m
@@ -276,6 +283,7 @@ def delong_test(y_true, score_a, score_b, alpha: float = 0.05) -> DelongTestResu
     single positive or negative gives NaN with a warning. Everything up to Z is exact rational
     arithmetic, so "identical" means bit-identical zeros, not a tolerance.
     """
+    _check_alpha(alpha)
     y, (sa, sb) = _binary_task(y_true, [score_a, score_b])
     m = int(y.sum())
     n = y.size - m
@@ -343,6 +351,7 @@ def redraw_counts(n_items: int, n_boot: int, seed: int, groups=None,
 def percentile_ci(replicates, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Percentile interval over the non-NaN replicates (axis 0), linear interpolation between
     order statistics (numpy's default, R's type 7 as in pROC). NaN where no replicate is valid."""
+    _check_alpha(alpha)
     reps = np.asarray(replicates, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns -> NaN, on purpose
@@ -437,8 +446,12 @@ def _compact_weights(weights: np.ndarray) -> np.ndarray:
 
 
 def _n_jobs(n_jobs: int | None) -> int:
+    """Threads over labels. Default 1: on the 2-core development machines a second thread gave
+    no gain (the work is memory-bound); more threads may help on larger machines."""
     if n_jobs is None:
-        return max(1, min(os.cpu_count() or 1, 8))
+        return 1
+    if n_jobs < 0:
+        return max(1, os.cpu_count() or 1)
     return max(1, int(n_jobs))
 
 
@@ -448,17 +461,24 @@ def _replicates(plans: list[_AucPlan], chunks: Iterator[np.ndarray], n_boot: int
     aucs = np.empty((n_boot, len(plans)))
     positives = np.empty((n_boot, len(plans)), dtype=np.int64)
     workers = _n_jobs(n_jobs)
-    row = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:  # numpy releases the GIL in these loops
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        row = 0
         for weights in chunks:
             weights = _compact_weights(weights)
             c = weights.shape[0]
-            results = pool.map(lambda p: _weighted_auroc(p, weights), plans) if workers > 1 \
-                else map(lambda p: _weighted_auroc(p, weights), plans)
+
+            def one(plan, weights=weights):
+                return _weighted_auroc(plan, weights)
+
+            results = pool.map(one, plans) if pool else map(one, plans)  # numpy releases the GIL
             for j, (auc, n_pos) in enumerate(results):
                 aucs[row:row + c, j] = auc
                 positives[row:row + c, j] = n_pos
             row += c
+    finally:
+        if pool:
+            pool.shutdown()
     return aucs, positives
 
 
@@ -476,14 +496,32 @@ def _prepare_multilabel(y_true, y_score, labels):
     return y, s, names
 
 
-_AVERAGES = ("macro", "weighted", "micro")
+def _macro(per_label, positives, defined, micro):
+    return per_label[:, defined].mean(axis=1) if defined.any() else np.full(len(per_label), np.nan)
+
+
+def _weighted(per_label, positives, defined, micro):
+    w = positives[:, defined].astype(float)
+    aucs = per_label[:, defined]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = np.sum(aucs * w, axis=1) / np.sum(w, axis=1)
+    return np.where(np.isnan(aucs).any(axis=1), np.nan, avg)
+
+
+def _micro(per_label, positives, defined, micro):
+    return micro
+
+
+#: Averages over labels, per redraw: name -> f(per-label AUROCs, per-label positives, mask of
+#: labels defined on the full sample, micro-average replicate). See the module docstring.
+_AVERAGES: dict[str, Callable] = {"macro": _macro, "weighted": _weighted, "micro": _micro}
 
 
 def _check_averages(averages: Sequence[str]) -> tuple[str, ...]:
     averages = tuple(averages)
     unknown = set(averages) - set(_AVERAGES)
     if unknown:
-        raise ValueError(f"unknown averages {sorted(unknown)}; choose from {_AVERAGES}")
+        raise ValueError(f"unknown averages {sorted(unknown)}; choose from {list(_AVERAGES)}")
     return averages
 
 
@@ -513,36 +551,27 @@ class _AurocArm:
     def finish(self, aucs: np.ndarray, positives: np.ndarray) -> np.ndarray:
         """Per-label replicates -> per-label plus average columns."""
         n_labels = len(self.names)
-        per_label = aucs[:, :n_labels]
-        cols = [per_label]
-        ok = self.defined
-        for name in self.averages:
-            if name == "macro":
-                avg = per_label[:, ok].mean(axis=1) if ok.any() else np.full(len(aucs), np.nan)
-            elif name == "weighted":
-                w = positives[:, :n_labels][:, ok].astype(float)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    avg = np.sum(per_label[:, ok] * w, axis=1) / np.sum(w, axis=1)
-                avg = np.where(np.isnan(per_label[:, ok]).any(axis=1), np.nan, avg)
-            else:  # micro: the extra plan
-                avg = aucs[:, n_labels]
-            cols.append(avg[:, None])
-        return np.hstack(cols)
+        per_label, pos = aucs[:, :n_labels], positives[:, :n_labels]
+        micro = aucs[:, n_labels] if aucs.shape[1] > n_labels else None
+        averages = [_AVERAGES[name](per_label, pos, self.defined, micro)[:, None]
+                    for name in self.averages]
+        return np.hstack([per_label, *averages])
 
 
-def _table(columns: list[str], estimate: np.ndarray, replicates: np.ndarray, alpha: float,
-           prefix: str = "") -> pd.DataFrame:
+def _table(columns: list[str], n_labels: int, estimate: np.ndarray, replicates: np.ndarray,
+           alpha: float) -> pd.DataFrame:
     low, high = percentile_ci(replicates, alpha)
     mean, sd, n_valid = _spread(replicates)
     return pd.DataFrame({
         "label": columns,
-        "kind": ["average" if c.endswith(" average") else "label" for c in columns],
-        f"{prefix}boot_mean": mean,
-        f"{prefix}boot_sd": sd,
-        f"{prefix}ci_low": low,
-        f"{prefix}ci_high": high,
+        "kind": ["label"] * n_labels + ["average"] * (len(columns) - n_labels),
+        "estimate": estimate,
+        "boot_mean": mean,
+        "boot_sd": sd,
+        "ci_low": low,
+        "ci_high": high,
         "n_valid": n_valid,
-    }).assign(**{f"{prefix}estimate": estimate})
+    })
 
 
 # ==============================================================================================
@@ -579,8 +608,10 @@ def bootstrap_auroc(y_true, y_score, labels: Sequence[str] | None = None, *,
 
     ``y_true``/``y_score``: N images x L labels (or 1-D for one label). ``n_boot``: 1,000 in
     document 001, 500 in document 004. ``groups``: patient id per image for the patient (cluster)
-    bootstrap. ``averages``: any of "macro", "weighted", "micro". See the module docstring for the
-    resampling and NaN rules.
+    bootstrap. ``averages``: any of "macro", "weighted", "micro". ``chunk_size``: redraws per
+    chunk (default: about 2**19 / N, which bounds memory and keeps a chunk in cache; results do
+    not depend on it). ``n_jobs``: threads over labels (default 1, -1 = one per core; results do
+    not depend on it). See the module docstring for the resampling and NaN rules.
     """
     y, s, names = _prepare_multilabel(y_true, y_score, labels)
     arm = _AurocArm(y, s, names, _check_averages(averages))
@@ -589,7 +620,7 @@ def bootstrap_auroc(y_true, y_score, labels: Sequence[str] | None = None, *,
     reps = arm.finish(aucs, positives)
     estimate = arm.finish(arm.point_replicate, arm.point_positives)[0]
     columns = arm.columns()
-    table = _table(columns, estimate, reps, alpha).rename(columns={"estimate": "auc"})
+    table = _table(columns, y.shape[1], estimate, reps, alpha).rename(columns={"estimate": "auc"})
     n_pos = np.concatenate([y.sum(axis=0), np.full(len(arm.averages), y.sum())])
     table["n_positive"] = n_pos.astype(int)
     table["n_negative"] = (np.where(table["kind"] == "label", y.shape[0], y.size) - n_pos).astype(int)
@@ -603,9 +634,11 @@ def bootstrap_p_value(differences) -> np.ndarray:
     """Two-sided bootstrap p-value of "difference = 0" from paired replicates (axis 0).
 
     p = min(1, 2 min(P*(d <= 0), P*(d >= 0))) over the valid replicates: the smallest alpha at
-    which the equal-tailed percentile interval excludes 0, so the p-value and the CI never
-    disagree. Its resolution is 1 / n_valid (p = 0 means "below 1/n_valid"); identical arms
-    (every d = 0) give p = 1.
+    which the equal-tailed percentile interval excludes 0, so p < alpha and "the percentile CI
+    excludes 0" agree (up to interpolation between order statistics). Its resolution is
+    1 / n_valid (p = 0 means "below 1/n_valid"); identical arms (every d = 0) give p = 1.
+    Document 001 computes bootstrap p-values (citing Konietzschke & Pauly 2014) without giving
+    the formula; this percentile-inversion p-value is our stated choice, not theirs.
     """
     d = np.asarray(differences, dtype=float)
     valid = ~np.isnan(d)
@@ -685,7 +718,7 @@ def paired_bootstrap_auroc(y_true, score_a, score_b=None, *, y_true_b=None,
     est_b = arm_b.finish(arm_b.point_replicate, arm_b.point_positives)[0]
     columns = arm_a.columns()
     diff_reps = reps_a - reps_b
-    table = _table(columns, est_a - est_b, diff_reps, alpha).rename(
+    table = _table(columns, ya.shape[1], est_a - est_b, diff_reps, alpha).rename(
         columns={"estimate": "difference"})
     table["auc_a"], table["auc_b"] = est_a, est_b
     table["p_value"] = bootstrap_p_value(diff_reps)
@@ -819,7 +852,7 @@ def bootstrap_agreement(label, reference, *, metrics: Sequence[str] = (
         for j, m in enumerate(metrics):
             reps[row:row + weights.shape[0], j] = CONFUSION_METRICS[m](*counts)
         row += weights.shape[0]
-    table = _table(list(metrics), estimate, reps, alpha)
+    table = _table(list(metrics), len(metrics), estimate, reps, alpha)
     table = table.rename(columns={"label": "metric"}).drop(columns="kind")
     return table[["metric", "estimate", "boot_mean", "boot_sd", "ci_low", "ci_high", "n_valid"]]
 

@@ -131,6 +131,20 @@ def test_dinov2_checkpoint_at_518px_loads_into_224px_model(caches):
     assert info.source == "dinov2" and not info.random
 
 
+def test_auto_finds_original_dinov2_file_in_torch_hub_cache(caches):
+    # torch.hub.load("facebookresearch/dinov2", "dinov2_vits14") caches dinov2_vits14_pretrain.pth, whose
+    # keys are timm's plus a mask_token; timm's checkpoint filter drops it.
+    reference = seeded("vit_small_patch14_dinov2", img_size=224)
+    original = dict(reference.state_dict(), mask_token=torch.zeros(1, 384))
+    caches["torch_hub"].mkdir(parents=True)
+    torch.save(original, caches["torch_hub"] / "dinov2_vits14_pretrain.pth")
+
+    model, info = create_backbone("dinov2_vits14", "auto", weights_dir=caches["weights"])
+
+    assert (info.random, info.source, info.origin) == (False, "dinov2", "torch_hub_cache")
+    assert_backbone_equals(model, reference.state_dict())
+
+
 def test_auto_finds_hugging_face_cache(caches):
     reference = seeded("convnextv2_atto", num_classes=0)  # the fcmae file has no classifier
     cached = write_hf_snapshot(caches["hf"], "timm/convnextv2_atto.fcmae", reference.state_dict())

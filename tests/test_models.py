@@ -119,6 +119,14 @@ def test_blocks_partition_every_parameter(backbones, key):
     assert isinstance(gradcam_target_layer(backbone, key), nn.Module)
 
 
+def test_timm_layouts_the_rows_rely_on(backbones):
+    # ../shared/TOOLCHAIN.md: ConvNeXt-V2 atto depths 2,2,6,2; DenseNet features.denseblock1..4 + norm5
+    assert [len(stage.blocks) for stage in backbones["convnextv2_atto"].stages] == [2, 2, 6, 2]
+    features = dict(backbones["chexnet_densenet121"].features.named_children())
+    assert {f"denseblock{i}" for i in range(1, 5)} | {f"transition{i}" for i in range(1, 4)} | {"norm5"} <= set(features)
+    assert backbones["dinov2_vits14"].patch_embed.grid_size == (16, 16)  # 224 px / 14 px patches
+
+
 def test_gradcam_layers_follow_toolchain():
     # ../shared/TOOLCHAIN.md: ConvNeXt stages[-1]; ViT blocks[-1].norm1
     assert REGISTRY["convnextv2_atto"].gradcam_layer == "stages.-1"

@@ -214,7 +214,7 @@ def test_bootstrap_table_summaries(chexnet):
     assert t.loc["Effusion", "ci_high"] == pytest.approx(np.percentile(reps, 97.5))
     assert t.loc["Effusion", "auc"] == auroc(y[:, 2], s[:, 2])
     assert list(t.index) == NIH_LABELS[:3] + ["macro average", "weighted average"]
-    again = S.bootstrap_auroc(y[:, :3], s[:, :3], NIH_LABELS[:3], n_boot=50, seed=1, n_jobs=1)
+    again = S.bootstrap_auroc(y[:, :3], s[:, :3], NIH_LABELS[:3], n_boot=50, seed=1, n_jobs=2)
     pd.testing.assert_frame_equal(res.table, again.table)
 
 
@@ -229,7 +229,7 @@ def test_bootstrap_memory_is_bounded_by_chunking():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     # one int64 multiplicity matrix for all redraws would be 2000 x 20000 x 8 B = 320 MB
-    assert peak < 150e6
+    assert peak < 50e6
 
 
 def test_bootstrap_single_class_redraw_gives_nan_not_crash():

@@ -20,10 +20,11 @@ How each of our columns is built (the mappings are the dictionaries below, one p
 * **PadChest** (:func:`padchest_column`): frontal projections PA, AP and AP_horizontal with a label list;
   a Table 2 row is positive when a label name *contains* one of the row's patterns
   (:data:`PADCHEST_ROWS`, match rule ``"substring"``), so "atelectasis" gathers laminar, lobar,
-  segmental, ... atelectasis. Every row then lies a few images above the published count, never below
-  (the authors' frontal set is slightly smaller: images they could not read). The substring rule also
-  explains "No finding": "normal" matches "abnormal foreign body" too; with exact names our count would
-  fall below the published one.
+  segmental, ... atelectasis. Every row then lies at or a few images above the published count, never
+  below: the authors' frontal set is slightly smaller than ours. A plausible cause is image files that
+  cannot be read (torchxrayvision's PadChest loader skips a list of such files; leaving out the frontal
+  ones brings most rows to the published count). The substring rule also explains "No finding":
+  "normal" matches "abnormal foreign body" too; with exact names our count falls below the published one.
 * **VinDr-CXR** (:func:`vindr_column`): the shipped file has the 15,000 train images only (the published
   column counts all 18,000, train and test) and the 14 local findings only (no pneumonia, tuberculosis,
   COPD, ... : those rows stay empty). A class is positive when a majority (2 of 3) of the readers marked
@@ -140,6 +141,39 @@ VINDR_ROWS: dict[str, str] = {
 VINDR_RULE = "majority"
 
 
+EXPLANATIONS: dict[str, str] = {
+    "ChestX-ray14": (
+        "All NIH images are frontal and the published column counts every one of them: our counts from "
+        "'Finding Labels' equal the published ones."
+    ),
+    "CheXpert": (
+        "Our default column counts every frontal image of the train file (label == 1). The authors counted "
+        "fewer images: frontal train images without an uncertain label in Cardiomegaly, Lung Opacity, Lung "
+        "Lesion, Edema or Pneumonia, plus the frontal validation images (selection 'authors-reconstructed', "
+        "found by uncertain_exclusion_candidates and confirmed by all 14 counts). The validation images also "
+        "explain Table 1: its CheXpert total exceeds training + test by the number of frontal validation "
+        "images. The authors' public loader reads a 'chexpert_nothree' master list (github.com/tayebiarasteh/"
+        "vit-med, data/data_provider.py), and 3 is their code for an uncertain label (github.com/tayebiarasteh/"
+        "chestx, data/csv_data_preprocess.py), which fits the rule."
+    ),
+    "PadChest": (
+        "Frontal = PA, AP and AP_horizontal, images with a label list; a row counts the images with a label "
+        "name containing one of its patterns. Our counts are at or a few images above the published ones: "
+        "the authors' frontal set is slightly smaller (plausibly unreadable image files). 'No finding' = "
+        "labels containing 'normal', which also catches 'abnormal foreign body', as the published count "
+        "requires."
+    ),
+    "VinDr-CXR": (
+        "Only the 15,000 train images and the 14 local findings are in the shipped file; the published column "
+        "counts 18,000 images (train + test) and also the image-level labels of the full release. A class "
+        "counts when 2 of the 3 readers marked it: with 'any reader' several train-only counts would exceed "
+        "the published train + test counts; with the majority rule published - ours is a plausible test-set "
+        "count in every row."
+    ),
+}
+"""Why our columns differ from the published ones, one paragraph per data set (for the notebook)."""
+
+
 class ChexpertSelection(NamedTuple):
     """Which CheXpert images a column counts: frontal train images, minus those with an uncertain label in
     any of ``drop_uncertain_in``, plus the frontal validation images when ``include_valid``."""
@@ -221,7 +255,9 @@ def chexpert_column(
     return OurColumn("CheXpert", counts, len(images), f"{rule.name}: {rule.description}; label == 1")
 
 
-def padchest_column(path: PathLike | None = None, match: str = PADCHEST_MATCH, meta: pd.DataFrame | None = None) -> OurColumn:
+def padchest_column(
+    path: PathLike | None = None, match: str = PADCHEST_MATCH, meta: pd.DataFrame | None = None
+) -> OurColumn:
     """PadChest: images per Table 2 row among the labelled frontal images (:data:`PADCHEST_ROWS`)."""
     meta = padchest.load_metadata(path) if meta is None else meta
     images = padchest.frontal(meta, labelled_only=True)
@@ -233,7 +269,9 @@ def padchest_column(path: PathLike | None = None, match: str = PADCHEST_MATCH, m
     )
 
 
-def vindr_column(path: PathLike | None = None, rule: str = VINDR_RULE, annotations: pd.DataFrame | None = None) -> OurColumn:
+def vindr_column(
+    path: PathLike | None = None, rule: str = VINDR_RULE, annotations: pd.DataFrame | None = None
+) -> OurColumn:
     """VinDr-CXR: images per Table 2 row among the 15,000 train images, a class positive by ``rule``."""
     annotations = vindr.load_annotations(path) if annotations is None else annotations
     labels = vindr.image_labels(annotations, rule)

@@ -115,7 +115,9 @@ def threshold_check(table: pd.DataFrame | None = None, threshold: int = RARE_THR
 # -------------------------------------------------------------------------------- CheXpert-Rare
 
 
-def rare_targets(table: pd.DataFrame, policy: str = "U-Ones", classes: tuple[str, ...] = SELECTION_CLASSES) -> pd.DataFrame:
+def rare_targets(
+    table: pd.DataFrame, policy: str = "U-Ones", classes: tuple[str, ...] = SELECTION_CLASSES
+) -> pd.DataFrame:
     """The seven CheXpert-Rare targets (0/1 floats) for every row of ``table``: ``classes`` + Other."""
     targets = chexpert.apply_uncertainty(table, policy, classes)
     others = chexpert.apply_uncertainty(table, policy, [c for c in chexpert.LABELS if c not in classes])

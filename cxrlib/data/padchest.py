@@ -65,7 +65,9 @@ def load_metadata(path: PathLike | None = None) -> pd.DataFrame:
     meta = raw[list(METADATA_COLUMNS)].rename(columns=METADATA_COLUMNS)
     duplicated = meta["image_id"][meta["image_id"].duplicated()]
     if len(duplicated):
-        raise ValueError(f"PadChest metadata file {source}: {len(duplicated)} repeated image ids, e.g. {list(duplicated[:3])}")
+        raise ValueError(
+            f"PadChest metadata file {source}: {len(duplicated)} repeated image ids, e.g. {list(duplicated[:3])}"
+        )
     meta["patient_id"] = meta["patient_id"].astype(str)
     meta["study"] = meta["study"].astype(str)
     meta["age"] = meta["study_date"] // 10_000 - meta["birth_year"]

@@ -52,7 +52,9 @@ def load_annotations(path: PathLike | None = None) -> pd.DataFrame:
     table = shipped.read_csv(source)
     missing = [c for c in ANNOTATION_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"VinDr-CXR annotation file {source} lacks the column(s) {missing} (found {list(table.columns)})")
+        raise ValueError(
+            f"VinDr-CXR annotation file {source} lacks the column(s) {missing} (found {list(table.columns)})"
+        )
     unknown = sorted(set(table["class_name"]) - set(CLASSES))
     if unknown:
         raise ValueError(f"VinDr-CXR annotation file {source}: unknown class name(s) {unknown}")

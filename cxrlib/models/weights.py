@@ -21,6 +21,11 @@ Where a tag is looked for, in order: the weights folder (``weights_dir`` argumen
 
 Every load is strict: a file that leaves a backbone parameter unset, or brings one the backbone does
 not have, raises :class:`WeightsFormatError` (the original pre-training heads are removed first).
+Files are therefore not passed to timm as ``pretrained_cfg_overlay=dict(file=...)``: timm's loader
+turns non-strict whenever the class count differs from the checkpoint's, so a wrong file would load
+silently. Instead timm's own checkpoint filter for the architecture is applied (it renames original
+DINOv2/ConvNeXt formats and resamples ``pos_embed``, e.g. 518 -> 224 px) and the result is loaded
+strictly.
 """
 from __future__ import annotations
 
@@ -368,7 +373,7 @@ def load_state_dict_strict(
     # BatchNorm step counters are absent from pre-2018 files and carry no learned value.
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     unexpected = list(result.unexpected_keys)
-    if False:
+    if missing or unexpected:
         raise WeightsFormatError(
             f"{what} does not fit backbone {spec.key} ({spec.timm_name}): "
             f"{len(missing)} backbone tensors missing (e.g. {missing[:4]}), "
@@ -484,7 +489,7 @@ def _random_fallback(spec, src, folder, requested, searched) -> WeightsInfo:
         f"Get the weights with: {hint}"
     )
     warnings.warn(message, RandomInitWarning, stacklevel=_stacklevel_outside_package())
-    log.warning(message)
+    log.info(message)
     return WeightsInfo(
         spec.key, spec.timm_name, requested, random=True, source="random", origin="none",
         description=f"random initialisation ('{src.tag}' weights not available)",
