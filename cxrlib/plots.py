@@ -67,3 +67,54 @@ def paired_bars(
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def roc_grid(curves: dict, aucs: dict | None = None, ncols: int = 5, reference: dict | None = None,
+             reference_name: str = "baseline"):
+    """One small ROC panel per label: ``curves`` maps label -> (fpr, tpr); optional second curve per label."""
+    labels = list(curves)
+    nrows = int(np.ceil(len(labels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 2.3, nrows * 2.4), squeeze=False, sharex=True, sharey=True)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, label in zip(axes.flat, labels):
+        ax.set_visible(True)
+        fpr, tpr = curves[label]
+        ax.plot(fpr, tpr, lw=1.4, color="#1f77b4", label="model")
+        if reference and label in reference:
+            rfpr, rtpr = reference[label]
+            ax.plot(rfpr, rtpr, lw=1.0, color="#ff7f0e", label=reference_name)
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls=":")
+        title = label.replace("_", " ")
+        if aucs and label in aucs:
+            title += f"\nAUC {aucs[label]:.3f}"
+        ax.set_title(title, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("1 - specificity", fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("sensitivity", fontsize=7)
+    if reference:
+        axes.flat[0].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def forest_plot(table: pd.DataFrame, estimate: str = "auc", low: str = "boot_ci_low", high: str = "boot_ci_high",
+                label_col: str = "label", published: str | None = None, xlabel: str = "AUROC (95% CI)"):
+    """Point estimates with horizontal CI bars, one row per label (document 004, Fig. 5.1 style)."""
+    labels = table[label_col].astype(str).str.replace("_", " ").tolist()
+    y = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(6.5, 0.34 * len(labels) + 1.0))
+    est = table[estimate].to_numpy(dtype=float)
+    err = np.vstack([est - table[low].to_numpy(dtype=float), table[high].to_numpy(dtype=float) - est])
+    ax.errorbar(est, y, xerr=err, fmt="o", color="#1f77b4", ms=4, capsize=2, label="ours")
+    if published and published in table:
+        ax.plot(table[published].to_numpy(dtype=float), y, "D", color="#d62728", ms=4, label="published")
+        ax.legend(fontsize=8, loc="lower left")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
