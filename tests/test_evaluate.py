@@ -17,7 +17,7 @@ def toy(tmp_path):
         "A": rng.integers(0, 2, n), "B": rng.integers(0, 2, n),
     })
     preds = pd.DataFrame({"Image Index": meta["image_id"],
-                          "prob_A": meta["A"] * 0.6 + rng.random(n) * 0.5,
+                          "prob_A": meta["A"] * 0.4 + rng.random(n) * 0.6,
                           "prob_B": rng.random(n)})
     path = tmp_path / "preds.csv"
     preds.to_csv(path, index=False)
