@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 import numpy as np
@@ -32,6 +31,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from cxrlib import stats
+from timing import timed  # benchmarks/timing.py (scripts run from this folder)
 
 NIH_LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule",
               "Pneumonia", "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis",
@@ -57,15 +57,6 @@ def load_synthetic(n_images=22_433, n_labels=14, seed=0):
     s = rng.normal(y * 1.2, 1.0).astype(np.float32)
     patients = rng.integers(0, n_images // 4, n_images)
     return y, s, patients, "SYNTHETIC random labels and scores (not real data)"
-
-
-def timed(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times, result
 
 
 def main():

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
-import time
 
 import numpy as np
 import pandas as pd
 
 from cxrlib import stats
+from timing import timed  # benchmarks/timing.py (scripts run from this folder)
 
 
 def load_real(n):
@@ -74,15 +73,6 @@ def fast(y, a, b):
             test.z)
 
 
-def timed(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000)
@@ -95,8 +85,8 @@ def main():
     print(f"data: {source}: n = {y.size:,} ({m:,} positives x {n:,} negatives = "
           f"{m * n:,} pairs per classifier)")
 
-    t_fast, (f_auc, f_var, f_z) = timed(lambda: fast(y, a, b), args.repeats)
-    t_direct, (d_auc, d_cov, d_z) = timed(lambda: direct(y, [a, b]), args.repeats)
+    t_fast, _, (f_auc, f_var, f_z) = timed(lambda: fast(y, a, b), args.repeats)
+    t_direct, _, (d_auc, d_cov, d_z) = timed(lambda: direct(y, [a, b]), args.repeats)
     d_var = np.array([d_cov[0, 0], d_cov[1, 1], d_cov[0, 1]])
     print(f"fast DeLong (delong_test + 2 x delong): median {t_fast * 1000:.1f} ms")
     print(f"direct O(m*n) pairwise DeLong:          median {t_direct * 1000:.1f} ms")

@@ -55,6 +55,7 @@ from cxrlib import simulate, stats
 from cxrlib.data import metadata as shipped
 from cxrlib.data import nih
 from cxrlib.data.root import require_file
+from cxrlib.metrics import agreement_rates
 
 PathLike = str | os.PathLike
 
@@ -489,7 +490,9 @@ def label_error_table(joined: pd.DataFrame, claims: pd.DataFrame | None = None, 
         rows.append({"source": "ours", "quantity": quantity, "images": int(values.shape[0]),
                      "value": float(result.estimate), "ci_low": float(result.ci_low), "ci_high": float(result.ci_high),
                      "where": where})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["images"] = pd.Series([r["images"] for r in rows], dtype=object)  # counts stay integers beside blanks
+    return table
 
 
 # --------------------------------------------------------------------------- the sample's make-up
@@ -566,8 +569,7 @@ def auroc_two_truths(joined: pd.DataFrame, predictions: pd.DataFrame, finding_ma
     low_b, high_b = stats.percentile_ci(result.replicates_b[list(findings)].to_numpy(), alpha)
     rows = []
     for j, finding in enumerate(findings):
-        agreement = stats.bootstrap_agreement(y_nih[:, j], y_expert[:, j], metrics=("sensitivity", "specificity"),
-                                              n_boot=1, seed=seed).set_index("metric")["estimate"]
+        nih_vs_expert = agreement_rates(y_nih[:, j], y_expert[:, j])
         auc_expert = float(table.loc[finding, "auc_a"])
         rows.append({
             "finding": finding,
@@ -580,8 +582,8 @@ def auroc_two_truths(joined: pd.DataFrame, predictions: pd.DataFrame, finding_ma
             "difference": float(table.loc[finding, "difference"]), "ci_low": float(table.loc[finding, "ci_low"]),
             "ci_high": float(table.loc[finding, "ci_high"]), "p_value": float(table.loc[finding, "p_value"]),
             "auroc_nih_if_random": simulate.expected_auroc_under_flips(
-                auc_expert, float(y_expert[:, j].mean()), 1.0 - float(agreement["sensitivity"]),
-                1.0 - float(agreement["specificity"])),
+                auc_expert, float(y_expert[:, j].mean()), 1.0 - nih_vs_expert.sensitivity,
+                1.0 - nih_vs_expert.specificity),
         })
     return pd.DataFrame(rows), subset
 

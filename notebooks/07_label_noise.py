@@ -115,7 +115,7 @@ sample = ln.representativeness(meta, joined, lists, finding_map)
 run.table(sample, "relabel_sample",
           "The re-read images beside the rest of the official NIH list they lie in: share in the official test list, "
           "AP views, median age and follow-up number, and the share of NIH-positive images (No Finding and each mapped finding)",
-          split="official NIH lists", nih_to_expert_mapping=mapping_text)
+          split="official NIH lists", nih_to_expert_mapping=mapping_text, float_format="{:.3g}")
 
 # %%
 majkowska = published.load("majkowska2020_abstract")
@@ -277,7 +277,7 @@ plt.show()
 # %%
 d001 = published.load("d001_table4_chestxray14_auc").frame
 key = ln.key_numbers(agreement, label_errors, aurocs, simulation, claim=claims.frame.iloc[0].to_dict(), d001_auc=d001)
-run.table(key, "key_numbers", "The chapter's answers in one table (ours computed in this run; published values from the data files)",
+run.table(key, "label_noise_key_numbers", "The chapter's answers in one table (ours computed in this run; published values from the data files)",
           split="as in the tables above", nih_to_expert_mapping=mapping_text, bootstrap=bootstrap_text)
 
 # %% [markdown]
@@ -290,7 +290,7 @@ run.table(key, "key_numbers", "The chapter's answers in one table (ours computed
 # - Document 000's figure is a different quantity from any of ours; the tables put the numbers side by
 #   side with what each one counts.
 # - Scoring the same model against NIH labels or against expert labels moves its AUROC, in a direction
-#   that depends on the finding. The model was trained on NIH labels and reproduces their habits, which
+#   that depends on the finding (with wide intervals on the few hundred patients that have both). The model was trained on NIH labels and reproduces their habits, which
 #   is why its AUROC against NIH labels is much higher than random label errors would allow.
 # - Random label flips drag a measured AUROC towards 0.5; how far depends on which class is
 #   contaminated and on the prevalence.

@@ -24,3 +24,19 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def train():
+    """The CheXpert train labels shipped with torchxrayvision (223,414 rows), read once per session."""
+    from cxrlib.data import chexpert
+
+    return chexpert.load_train()
+
+
+@pytest.fixture(scope="session")
+def valid(data_root):
+    """The CheXpert validation labels from the data root."""
+    from cxrlib.data import chexpert
+
+    return chexpert.load_valid(data_root)

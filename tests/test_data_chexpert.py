@@ -15,14 +15,6 @@ def raw_train():
     return read_csv(shipped_path("chexpert_train"))
 
 
-@pytest.fixture(scope="module")
-def train():
-    return chexpert.load_train()
-
-
-@pytest.fixture(scope="module")
-def valid(data_root):
-    return chexpert.load_valid(data_root)
 
 
 def _raw_rows(rows):

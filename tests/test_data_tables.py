@@ -10,14 +10,6 @@ from cxrlib.published import load as load_published
 NAN = np.nan
 
 
-@pytest.fixture(scope="module")
-def train():
-    return chexpert.load_train()
-
-
-@pytest.fixture(scope="module")
-def valid(data_root):
-    return chexpert.load_valid(data_root)
 
 
 @pytest.fixture(scope="module")

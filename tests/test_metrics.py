@@ -10,11 +10,10 @@ import pytest
 from sklearn import metrics as skm
 
 from cxrlib import metrics as M
+from cxrlib.data.nih import CHEXNET_ORDER
 from cxrlib.metrics import UndefinedMetricWarning
 
-NIH_LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule",
-              "Pneumonia", "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis",
-              "Pleural_Thickening", "Hernia"]
+NIH_LABELS = list(CHEXNET_ORDER)
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,10 @@ from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from cxrlib import stats as S
+from cxrlib.data.nih import CHEXNET_ORDER
 from cxrlib.metrics import UndefinedMetricWarning, auroc
 
-NIH_LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule",
-              "Pneumonia", "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis",
-              "Pleural_Thickening", "Hernia"]
+NIH_LABELS = list(CHEXNET_ORDER)
 
 
 @pytest.fixture(scope="module")
