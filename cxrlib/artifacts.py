@@ -133,8 +133,13 @@ class RunArtifacts:
             return filename
         return "/" + (self.out_dir.resolve() / filename).relative_to(book_root).as_posix()
 
+    def _claim(self, artifact_id: str) -> None:
+        if any(a["id"] == artifact_id for a in self.artifacts):
+            raise ValueError(f"artifact id {artifact_id!r} is already used in this run (its .md snippet would be overwritten)")
+
     def table(self, frame: pd.DataFrame, artifact_id: str, caption: str, float_format: str = "{:.3f}", **context) -> Path:
         """Save ``<id>.csv`` and its MyST snippet; returns the CSV path."""
+        self._claim(artifact_id)
         full = self.caption(caption, **context)
         csv_path = self.out_dir / f"{artifact_id}.csv"
         frame.to_csv(csv_path, index=False)
@@ -147,6 +152,7 @@ class RunArtifacts:
 
     def figure(self, fig, artifact_id: str, caption: str, dpi: int = 120, **context) -> Path:
         """Save ``<id>.png`` and its MyST snippet; the figure stays open for inline display."""
+        self._claim(artifact_id)
         full = self.caption(caption, **context)
         png_path = self.out_dir / f"{artifact_id}.png"
         fig.savefig(png_path, dpi=dpi, bbox_inches="tight")

@@ -198,7 +198,7 @@ run.table(counts.reset_index(), "d004_fig3_1", "Document 004 Figure 3.1 recomput
 fig = plots.paired_bars(counts.reset_index(), "class", ["positives"], title="CheXpert positives per class (uncertain = positive)")
 fig.axes[0].axvline(d004.RARE_THRESHOLD, color="black", linestyle="--", linewidth=1)
 fig.axes[0].text(d004.RARE_THRESHOLD, -0.6, " rare threshold", fontsize=8)
-run.figure(fig, "d004_fig3_1", "Positives per CheXpert class with uncertain labels counted positive; dashed: the document's 25,000 threshold",
+run.figure(fig, "d004_fig3_1_bars", "Positives per CheXpert class with uncertain labels counted positive; dashed: the document's 25,000 threshold",
            dataset="CheXpert train labels (all views)", split="train")
 plt.show()
 
@@ -208,7 +208,7 @@ distribution = d004.rare_distribution(rare).rename_axis("label").reset_index()
 run.table(distribution, "d004_fig3_2", f"Document 004 Figure 3.2 recomputed: positives per CheXpert-Rare label ({len(rare):,} images; published size {d004.published_size():,})",
           dataset="CheXpert train labels, frontal images", split="train")
 fig = plots.paired_bars(distribution, "label", ["positives"], title=f"CheXpert-Rare: {len(rare):,} frontal images")
-run.figure(fig, "d004_fig3_2", "Positives per CheXpert-Rare label", dataset="CheXpert train labels, frontal images", split="train")
+run.figure(fig, "d004_fig3_2_bars", "Positives per CheXpert-Rare label", dataset="CheXpert train labels, frontal images", split="train")
 plt.show()
 
 # %% [markdown]

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from cxrlib.artifacts import RunArtifacts, data_fingerprint, markdown_table  # noqa: E402
 from cxrlib.published import index, load  # noqa: E402
@@ -40,6 +41,15 @@ def test_table_figure_and_provenance(tmp_path):
     assert record["params"] == {"seed": 0} and record["wall_time_s"] >= 0
     snippet = (tmp_path / "out" / "d000_table1.md").read_text()
     assert snippet.startswith(":::{table}") and "B\\|C" in snippet and "0.123" in snippet and "–" in snippet
+
+
+def test_repeated_artifact_id_is_refused(tmp_path):
+    run = RunArtifacts(tmp_path, "x", {})
+    run.table(pd.DataFrame({"a": [1]}), "t", "A table")
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match="already used"):
+        run.figure(fig, "t", "Same id")
+    plt.close(fig)
 
 
 def test_folder_fingerprint_changes_with_content(tmp_path):
