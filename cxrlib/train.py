@@ -501,6 +501,12 @@ def build_model(config: TrainConfig, task: TaskSpec):
         spec.key, task.n_outputs, head=config.head, dropout=config.dropout, weights=config.weights,
         weights_dir=config.weights_dir, seed=config.seed, **size_kwargs,
     )
+    patch = getattr(getattr(model.backbone, "patch_embed", None), "patch_size", None)
+    if patch is not None and (config.image_size % patch[0] or config.image_size % patch[-1]):
+        raise ValueError(
+            f"image_size {config.image_size} is not a multiple of the {patch[0]}-pixel patches of {spec.key}; "
+            f"use e.g. {max(1, round(config.image_size / patch[0])) * patch[0]}"
+        )
     report = unfreeze_last(model, config.unfrozen_blocks)
     return model, model.weights_info, report
 
@@ -595,6 +601,7 @@ def _quiet_lightning() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+        warnings.filterwarnings("ignore", message=r".*torch.distributed.nn.functional.all_gather is deprecated.*")
         try:
             yield
         finally:
