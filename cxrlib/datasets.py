@@ -46,7 +46,7 @@ from torch.utils.data import Dataset
 
 from cxrlib.augment import apply_variant
 from cxrlib.data import covid, nih, pediatric
-from cxrlib.data.root import DataNotFoundError, data_root, how_to_get
+from cxrlib.data.root import SOURCES, DataNotFoundError, data_root, how_to_get
 from cxrlib.preprocess import PIPELINES, PreprocessCache, PreprocessConfig, to_model_input
 from cxrlib.sampling import VARIANT_COLUMN
 
@@ -71,6 +71,7 @@ class TaskSpec:
     split: str
     reference: str
     val_fraction: float
+    source: str = ""  # the data-root source (cxrlib.data.root.SOURCES) holding the images
     report_class: str | None = None  # multi-class: the class whose precision is reported (document 000)
     defaults: Mapping[str, Any] = field(default_factory=dict)  # task options and their defaults
 
@@ -97,8 +98,12 @@ class TaskSpec:
     def targets(self, table: pd.DataFrame) -> np.ndarray:
         """Class indices (int64, N) or the N x L 0/1 matrix (float32) of ``table``."""
         if self.kind == "multilabel":
-            return table[list(self.classes)].to_numpy(dtype=np.float32)
-        return table[TARGET].to_numpy(dtype=np.int64)
+            return np.array(table[list(self.classes)].to_numpy(dtype=np.float32))  # writable copy
+        return np.array(table[TARGET].to_numpy(dtype=np.int64))
+
+    def data_path(self, root: PathLike | None = None) -> Path:
+        """The folder of the task's data below the data root (for provenance fingerprints)."""
+        return SOURCES[self.source].path(data_root(root))
 
     def load_table(
         self,
@@ -210,6 +215,7 @@ TASKS: dict[str, TaskSpec] = {
             split="official test; val carved from official-train patients",
             reference="Kermany et al., Cell 2018; the 'Cell' data set of document 002",
             val_fraction=0.1,
+            source="kermany-pneumonia",
             defaults={"patient_rule": "person"},
         ),
         TaskSpec(
@@ -222,6 +228,7 @@ TASKS: dict[str, TaskSpec] = {
             split="official test list; val = patients of train_val",
             reference="document 000, sections 3.1-3.2 and Table 1",
             val_fraction=0.2,
+            source="nih-cxr14",
             report_class="No Finding",
             defaults=_NIH_OPTIONS,
         ),
@@ -235,6 +242,7 @@ TASKS: dict[str, TaskSpec] = {
             split="official test list; val = patients of train_val",
             reference="document 001, Methods (ChestX-ray14: original split retained; 14 labels, Table 3)",
             val_fraction=0.2,
+            source="nih-cxr14",
             defaults=_NIH_OPTIONS,
         ),
         TaskSpec(
@@ -247,6 +255,7 @@ TASKS: dict[str, TaskSpec] = {
             split="patient-disjoint, test 20 %, val = val_fraction, rest train",
             reference="the C19-Cohen task of document 002",
             val_fraction=0.1,
+            source="covid-chestxray",
         ),
     )
 }

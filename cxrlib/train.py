@@ -13,8 +13,9 @@ and writes everything a later notebook needs into ``config.out_dir``:
 ``checkpoints/last.ckpt``               the end of the last finished epoch (weights, optimiser,
                                         scheduler, early-stopping state): what a re-run resumes from
 ``predictions_val.csv``,                one row per image of the best model: ``image_id``,
-``predictions_test.csv``                ``patient_id``, ``label_<class>`` (0/1), ``prob_<class>``
-                                        (single-label tasks also ``label`` index and ``label_name``)
+``predictions_test.csv``                ``patient_id``, ``<class>`` (0/1 per class or label),
+                                        ``prob_<class>``; single-label and binary tasks also
+                                        ``label`` (class index) and ``label_name``
 ``metrics.json``                        task, columns, best epoch, val/test metrics, image counts,
                                         weights, what trained, timings
 ======================================  ===============================================================
@@ -78,6 +79,7 @@ CHECKPOINT_DIR = "checkpoints"
 BEST = "best"
 LAST = "last"
 HISTORY_KEY = "cxrlib_history"
+SCHEDULER_KEY = "cxrlib_plateau_scheduler"
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_auroc", "lr", "epoch_seconds")
 
 RESUMABLE_CHANGES = frozenset(
@@ -108,7 +110,7 @@ class TrainConfig:
     augment: str = "d000"  # a policy of cxrlib.augment.POLICIES
     resample: str | None = None  # "d000": document 000's resampling of the training set
     head: str = "d000"  # "d000" (Dropout, Dense 128, ReLU, Dropout, Dense) or "linear"
-    unfrozen_blocks: int | str = "all"
+    unfrozen_blocks: int | str = "all"  # a count, "all", or "half" (of the backbone's blocks)
     dropout: float = 0.0
     optimizer: str = "adamw"
     lr: float = 1e-3
@@ -155,6 +157,12 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def from_namespace(cls, namespace: Mapping[str, Any]) -> TrainConfig:
+        """The fields of ``namespace`` that are training parameters (a notebook's ``globals()``)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in namespace.items() if k in names})
+
+    @classmethod
     def from_dict(cls, values: Mapping[str, Any], **overrides: Any) -> TrainConfig:
         """From a mapping (a params YAML); unknown keys are an error."""
         merged = {**values, **overrides}
@@ -173,6 +181,8 @@ OPTIMIZERS: dict[str, Callable[[list, TrainConfig], torch.optim.Optimizer]] = {
 }
 
 PROGRESS_MODES = ("epoch", "bar", "none")
+NOTEBOOK_ONLY = frozenset({"n_boot"})
+"""Parameters of notebooks/03_finetune that are not training parameters (the CLI skips them)."""
 
 SIZE_KWARGS: dict[str, Callable[[int], dict[str, Any]]] = {"vit": lambda size: {"img_size": size}}
 """Backbone family -> timm arguments that set the input size (ViTs build their position grid from it;
@@ -221,6 +231,8 @@ def build_module(model: nn.Module, loss: nn.Module, kind: str, config: TrainConf
             self._val_logits: list[torch.Tensor] = []
             self._val_targets: list[torch.Tensor] = []
             self._epoch_start = time.time()
+            self._plateau = None
+            self._plateau_state = None
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.model(x)
@@ -266,6 +278,10 @@ def build_module(model: nn.Module, loss: nn.Module, kind: str, config: TrainConf
                 "epoch_seconds": round(time.time() - self._epoch_start, 2),
             }
             self.history = [h for h in self.history if h["epoch"] < row["epoch"]] + [row]
+            if self._plateau is not None:
+                # Stepped here, not by Lightning at the end of the epoch, so that the end-of-epoch
+                # checkpoint (saved right after validation) already holds this epoch's step.
+                self._plateau.step(val_loss)
             self.log("val_loss", val_loss, sync_dist=False, rank_zero_only=False)
             self.log("val_auroc", val_auroc if math.isfinite(val_auroc) else 0.0, sync_dist=False)
 
@@ -274,18 +290,24 @@ def build_module(model: nn.Module, loss: nn.Module, kind: str, config: TrainConf
             if not params:
                 raise ValueError("nothing to train: every parameter is frozen")
             optimizer = OPTIMIZERS[self.config.optimizer](params, self.config)
-            if self.config.lr_scheduler == "none":
-                return optimizer
-            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="min", factor=self.config.plateau_factor, patience=self.config.plateau_patience
-            )
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss", "interval": "epoch"}}
+            if self.config.lr_scheduler == "plateau":
+                self._plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                    optimizer, mode="min", factor=self.config.plateau_factor, patience=self.config.plateau_patience
+                )
+                if self._plateau_state is not None:
+                    self._plateau.load_state_dict(self._plateau_state)
+            return optimizer
 
         def on_save_checkpoint(self, checkpoint: dict) -> None:
             checkpoint[HISTORY_KEY] = list(self.history)
+            if self._plateau is not None:
+                checkpoint[SCHEDULER_KEY] = self._plateau.state_dict()
 
         def on_load_checkpoint(self, checkpoint: dict) -> None:
             self.history = list(checkpoint.get(HISTORY_KEY, []))
+            self._plateau_state = checkpoint.get(SCHEDULER_KEY)
+            if self._plateau is not None and self._plateau_state is not None:
+                self._plateau.load_state_dict(self._plateau_state)
 
     return FineTuneModule()
 
@@ -336,13 +358,21 @@ def _callbacks(config: TrainConfig, out_dir: Path, n_batches: int) -> tuple[list
                     flush=True,
                 )
 
-    best = ModelCheckpoint(
-        dirpath=ckpt_dir, filename=BEST, monitor="val_loss", mode="min", save_top_k=1, save_weights_only=True,
-        enable_version_counter=False,
-    )
+    class BestCheckpoint(Callback):
+        """Weights of the epoch with the lowest validation loss so far (strictly lower wins: ties keep the
+        earlier epoch). Decided from the history inside the checkpoint, so a moved run folder resumes right."""
+
+        def on_validation_end(self, trainer, module) -> None:
+            if trainer.sanity_checking or not module.history:
+                return
+            current = module.history[-1]["val_loss"]
+            earlier = [h["val_loss"] for h in module.history[:-1] if math.isfinite(h["val_loss"])]
+            if math.isfinite(current) and (not earlier or current < min(earlier)):
+                trainer.save_checkpoint(ckpt_dir / f"{BEST}.ckpt", weights_only=True)
+
     last = ModelCheckpoint(dirpath=ckpt_dir, filename=LAST, save_top_k=1, enable_version_counter=False)
-    callbacks: list = [HistoryWriter(), best, last]
-    named = {"best": best, "last": last}
+    callbacks: list = [HistoryWriter(), BestCheckpoint(), last]
+    named = {"last": last}
     if config.patience is not None:
         stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.patience, check_on_train_epoch_end=False)
         callbacks.append(stopper)
@@ -400,8 +430,9 @@ def read_history(out_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def prediction_columns(task: TaskSpec) -> tuple[list[str], list[str]]:
-    """(label columns, probability columns) of the prediction files."""
-    return [f"label_{c}" for c in task.classes], [f"prob_{c}" for c in task.classes]
+    """(label columns, probability columns) of the prediction files: ``<class>`` (0/1) and ``prob_<class>``,
+    the layout :func:`cxrlib.evaluate.read_predictions` reads."""
+    return list(task.classes), [f"prob_{c}" for c in task.classes]
 
 
 def predictions_frame(table: pd.DataFrame, task: TaskSpec, probs: np.ndarray) -> pd.DataFrame:
@@ -426,10 +457,9 @@ def _binary_metrics(task: TaskSpec, val: pd.DataFrame, test: pd.DataFrame) -> di
     pos = task.positive_class
     out = {}
     for name, frame in (("val", val), ("test", test)):
-        y, s = frame[f"label_{pos}"].to_numpy(), frame[f"prob_{pos}"].to_numpy()
+        y, s = frame[pos].to_numpy(), frame[f"prob_{pos}"].to_numpy()
         out[name] = {"auroc": float(M.auroc(y, s)), "accuracy_argmax": float(np.mean((s >= 0.5) == (y == 1)))}
-    op = M.youden_operating_points(val[f"label_{pos}"], val[f"prob_{pos}"], test[f"label_{pos}"],
-                                   test[f"prob_{pos}"], labels=[pos]).iloc[0]
+    op = M.youden_operating_points(val[pos], val[f"prob_{pos}"], test[pos], test[f"prob_{pos}"], labels=[pos]).iloc[0]
     out["test"]["youden_from_val"] = {k: v for k, v in op.items() if k not in ("label", "threshold_chosen_on", "optimistic")}
     return out
 
@@ -453,7 +483,9 @@ def _multilabel_metrics(task: TaskSpec, val: pd.DataFrame, test: pd.DataFrame) -
     out = {}
     for name, frame in (("val", val), ("test", test)):
         table = M.auroc_table(frame[label_cols].to_numpy(), frame[prob_cols].to_numpy(), list(task.classes))
-        out[name] = {"auroc": dict(zip(table["label"], table["auc"].astype(float)))}
+        labels, averages = table[table["kind"] == "label"], table[table["kind"] != "label"]
+        out[name] = {"auroc": dict(zip(labels["label"], labels["auc"].astype(float))),
+                     **{f"{row.label.split()[0]}_auroc": float(row.auc) for row in averages.itertuples()}}
     ops = M.youden_operating_points(val[label_cols], val[prob_cols], test[label_cols], test[prob_cols],
                                     labels=list(task.classes))
     out["test"]["youden_from_val"] = ops.drop(columns=["threshold_chosen_on", "optimistic"]).to_dict(orient="records")
@@ -507,8 +539,56 @@ def build_model(config: TrainConfig, task: TaskSpec):
             f"image_size {config.image_size} is not a multiple of the {patch[0]}-pixel patches of {spec.key}; "
             f"use e.g. {max(1, round(config.image_size / patch[0])) * patch[0]}"
         )
-    report = unfreeze_last(model, config.unfrozen_blocks)
+    report = unfreeze_last(model, resolve_unfrozen_blocks(config.unfrozen_blocks, model))
     return model, model.weights_info, report
+
+
+UNFROZEN_ALIASES: dict[str, Callable[[int], int | str]] = {
+    "half": lambda n_blocks: n_blocks // 2,  # document 000: "only up to half of the [...] blocks"
+    "all": lambda n_blocks: "all",
+}
+"""Names for ``unfrozen_blocks`` that depend on how many blocks the backbone has."""
+
+
+def resolve_unfrozen_blocks(unfrozen_blocks: int | str, model: nn.Module) -> int | str:
+    """``unfrozen_blocks`` as :func:`cxrlib.models.unfreeze_last` takes it (an alias becomes a count)."""
+    if isinstance(unfrozen_blocks, str) and unfrozen_blocks in UNFROZEN_ALIASES:
+        from cxrlib.models import backbone_blocks
+
+        return UNFROZEN_ALIASES[unfrozen_blocks](len(backbone_blocks(model.backbone, model.spec)))
+    return unfrozen_blocks
+
+
+@dataclass
+class Prepared:
+    """A run's task, model (weights loaded, blocks frozen), weights record and freeze report, before training."""
+
+    task: TaskSpec
+    model: nn.Module
+    weights: Any  # cxrlib.models.WeightsInfo: the run's (read back from weights.json when resuming)
+    freeze: Any  # cxrlib.models.FreezeReport
+
+
+def prepare(config: TrainConfig) -> Prepared:
+    """Build the model of ``config`` and say what it starts from (before :func:`fit`, e.g. to show it first)."""
+    from cxrlib.models import WeightsInfo
+
+    task = get_task(config.task)
+    model, info, freeze = build_model(config, task)
+    recorded = Path(config.out_dir) / "weights.json"
+    if recorded.exists() and (Path(config.out_dir) / CHECKPOINT_DIR / f"{LAST}.ckpt").exists():  # resuming
+        info = WeightsInfo(**json.loads(recorded.read_text()))
+    return Prepared(task, model, info, freeze)
+
+
+def weights_label(info) -> str:
+    """A short statement of a WeightsInfo for every caption (says RANDOM when it is)."""
+    if info.source == "random":
+        return f"RANDOM INITIALISATION ({info.description}; get them: {info.hint})"
+    if info.random:
+        return "random initialisation (weights='none')"
+    digest = f", sha256 {info.sha256[:12]}" if info.sha256 else ""
+    return f"{info.description}{digest}"
 
 
 def load_run_model(out_dir: str | os.PathLike, checkpoint: str = BEST) -> nn.Module:
@@ -602,6 +682,8 @@ def _quiet_lightning() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
         warnings.filterwarnings("ignore", message=r".*torch.distributed.nn.functional.all_gather is deprecated.*")
+        # a moved run folder: the last-checkpoint callback forgets its old folder (best is tracked by us)
+        warnings.filterwarnings("ignore", message=r".*The dirpath has changed from.*")
         try:
             yield
         finally:
@@ -628,8 +710,13 @@ def _weights_record(out_dir: Path, info) -> Any:
     return info
 
 
-def fit(config: TrainConfig | Mapping[str, Any]) -> RunResult:
-    """Train (or resume) the run of ``config`` and write its folder; see the module docstring."""
+def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), prepared: Prepared | None = None) -> RunResult:
+    """Train (or resume) the run of ``config`` and write its folder; see the module docstring.
+
+    ``callbacks``: extra Lightning callbacks (e.g. a learning-rate monitor). ``prepared``: the result of
+    :func:`prepare` for this config (built here if not given). Returns ``None`` in the non-zero ranks of
+    a multi-process (DDP) run, whose results rank 0 writes.
+    """
     config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
     started = time.time()
     pl = _lightning()
@@ -649,7 +736,9 @@ def fit(config: TrainConfig | Mapping[str, Any]) -> RunResult:
         cache.warm(pd.concat([parts[s]["path"] for s in ("train_original", "val", "test")]).drop_duplicates(),
                    progress=False, num_threads=2)
 
-    model, weights_info, freeze = build_model(config, task)
+    if prepared is None:
+        prepared = prepare(config)
+    model, weights_info, freeze = prepared.model, prepared.weights, prepared.freeze
     train_targets = task.targets(parts["train"])
     from cxrlib.losses import build_loss
 
@@ -670,13 +759,18 @@ def fit(config: TrainConfig | Mapping[str, Any]) -> RunResult:
     if config.train_images_per_epoch:
         limit = max(1, min(n_batches, config.train_images_per_epoch // config.batch_size))
 
-    if config.out_dir and pl.utilities.rank_zero_only.rank == 0 and not (out_dir / "params.yaml").exists():
+    if pl.utilities.rank_zero_only.rank == 0 and not resumed:  # a fresh run: nothing of an earlier attempt stays
+        (out_dir / CHECKPOINT_DIR / f"{BEST}.ckpt").unlink(missing_ok=True)
+        (out_dir / "weights.json").unlink(missing_ok=True)
         (out_dir / "params.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    weights_info = _weights_record(out_dir, weights_info) if pl.utilities.rank_zero_only.rank == 0 else weights_info
+    if pl.utilities.rank_zero_only.rank == 0:
+        weights_info = _weights_record(out_dir, weights_info)
 
     epochs_done, stopped_early = _finished_state(last) if resumed else (0, False)
     start_epoch = epochs_done + 1
+    extra_callbacks = list(callbacks)
     callbacks, named = _callbacks(config, out_dir, limit or n_batches)
+    callbacks = extra_callbacks + callbacks
     train_started = time.time()
     trainer = None
     if not stopped_early and epochs_done < config.epochs:
@@ -694,6 +788,9 @@ def fit(config: TrainConfig | Mapping[str, Any]) -> RunResult:
         if not trainer.is_global_zero:
             return None  # type: ignore[return-value]  # DDP workers: rank 0 writes the results
         stopped_early = bool(named.get("early_stopping") and named["early_stopping"].stopped_epoch > 0)
+        if stopped_early and config.progress != "none":
+            print(f"stopped early after epoch {len(module.history)}: no lower validation loss for "
+                  f"{config.patience} epochs", flush=True)
     elif resumed:
         module.history = list(_read_lightning_checkpoint(last).get(HISTORY_KEY, []))
         print(f"{out_dir}: training already finished ({epochs_done} epochs"
@@ -749,6 +846,184 @@ def fit(config: TrainConfig | Mapping[str, Any]) -> RunResult:
     )
 
 
+
+# ------------------------------------------------------------------------ tables and figures of a run
+# (used by notebooks/03_finetune; matplotlib, cxrlib.stats and cxrlib.evaluate are imported lazily)
+
+
+def split_class_counts(parts: Mapping[str, pd.DataFrame], task: TaskSpec) -> pd.DataFrame:
+    """Images (and patients) per split and class; for multi-label tasks, positive images per label."""
+    rows = []
+    for split in ("train_original", "train", "val", "test"):
+        if split == "train" and parts["train"] is parts["train_original"]:
+            continue
+        table = parts[split]
+        name = "train (resampled)" if split == "train" else split.replace("_original", "")
+        for j, cls in enumerate(task.classes):
+            members = table[table[cls] == 1] if task.kind == "multilabel" else table[table["target"] == j]
+            rows.append({"split": name, "class": cls, "images": len(members),
+                         "patients": members["patient_id"].nunique()})
+    return pd.DataFrame(rows)
+
+
+def block_table(prepared: Prepared) -> pd.DataFrame:
+    """The backbone's stem, its blocks in order (as the registry counts them) and the head: parameters and
+    whether they train."""
+    from cxrlib.models import backbone_blocks, stem_parameters
+
+    model = prepared.model
+    backbone = dict(model.backbone.named_parameters())
+    rows = []
+    stem = stem_parameters(model.backbone, model.spec)
+    rows.append({"part": "stem", "label": "+".join(model.spec.stem), "parameters": sum(backbone[n].numel() for n in stem),
+                 "trainable": any(backbone[n].requires_grad for n in stem)})
+    for i, block in enumerate(backbone_blocks(model.backbone, model.spec), start=1):
+        rows.append({"part": f"block {i}", "label": block.label,
+                     "parameters": sum(backbone[n].numel() for n in block.parameters),
+                     "trainable": any(backbone[n].requires_grad for n in block.parameters)})
+    rows.append({"part": "head", "label": type(model.head).__name__,
+                 "parameters": sum(p.numel() for p in model.head.parameters()), "trainable": True})
+    return pd.DataFrame(rows)
+
+
+def plot_blocks(blocks: pd.DataFrame, title: str = ""):
+    """Horizontal bars: parameters per stem/block/head, trainable in colour, frozen in grey."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(blocks) + 1.2))
+    colours = np.where(blocks["trainable"], "#1f77b4", "#c7c7c7")
+    y = np.arange(len(blocks))
+    ax.barh(y, blocks["parameters"] / 1e6, color=colours)
+    ax.set_yticks(y, blocks["part"], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("parameters (millions)")
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color="#1f77b4"), plt.Rectangle((0, 0), 1, 1, color="#c7c7c7")],
+              labels=["trains", "frozen"], fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(history: pd.DataFrame, title: str = ""):
+    """Loss (train and validation, best epoch marked) and validation AUROC per epoch."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(history["epoch"], history["train_loss"], "o-", label="train (augmented)")
+    left.plot(history["epoch"], history["val_loss"], "s-", label="validation")
+    if len(history):
+        best = history.loc[history["val_loss"].idxmin()]
+        left.axvline(best["epoch"], color="grey", ls=":", lw=1)
+        left.annotate("best", (best["epoch"], best["val_loss"]), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    left.set_xlabel("epoch")
+    left.set_ylabel("weighted loss")
+    left.legend(fontsize=8)
+    right.plot(history["epoch"], history["val_auroc"], "s-", color="#2ca02c")
+    right.set_xlabel("epoch")
+    right.set_ylabel("validation AUROC (macro)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def evaluation_labels(task: TaskSpec) -> list[str]:
+    """The labels whose AUROC the run reports: the positive class of a binary task, else every class."""
+    return [task.positive_class] if task.kind == "binary" else list(task.classes)
+
+
+def auroc_ci_table(result: RunResult, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Test AUROC per label (one-vs-rest for single-label tasks) and macro average, with a patient-bootstrap
+    percentile CI and DeLong's CI (:func:`cxrlib.evaluate.auroc_table`)."""
+    from cxrlib import evaluate
+
+    labels = evaluation_labels(result.task)
+    table = evaluate.auroc_table(result.predictions["test"], labels, n_boot=n_boot, seed=seed)
+    return table if len(labels) > 1 else table[table["kind"] == "label"].reset_index(drop=True)
+
+
+def operating_points_ci(result: RunResult, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per label: the Youden threshold chosen on the validation predictions, applied to the test set, with
+    sensitivity, specificity, accuracy, PPV and NPV and their patient-bootstrap CIs. Single-label tasks
+    predict the arg-max class instead (see :func:`confusion_table`) and give an empty table."""
+    from cxrlib import stats
+
+    if result.task.kind == "single_label":
+        return pd.DataFrame()
+    val, test = result.predictions["val"], result.predictions["test"]
+    rows = []
+    for label in evaluation_labels(result.task):
+        threshold = M.youden_threshold(val[label].to_numpy(), val[f"prob_{label}"].to_numpy())
+        predicted = test[f"prob_{label}"].to_numpy() >= threshold
+        table = stats.bootstrap_agreement(predicted, test[label].to_numpy(dtype=bool),
+                                          metrics=("sensitivity", "specificity", "accuracy", "ppv", "npv"),
+                                          n_boot=n_boot, seed=seed, groups=test["patient_id"].to_numpy())
+        rows.append(table.assign(label=label, threshold=threshold))
+    out = pd.concat(rows, ignore_index=True)
+    return out[["label", "metric", "estimate", "ci_low", "ci_high", "threshold", "n_valid"]]
+
+
+def confusion_table(result: RunResult) -> pd.DataFrame | None:
+    """Test confusion matrix (true classes as rows): arg-max class for single-label tasks, the Youden
+    threshold chosen on validation for binary tasks, ``None`` for multi-label tasks."""
+    task, val, test = result.task, result.predictions["val"], result.predictions["test"]
+    if task.kind == "multilabel":
+        return None
+    if task.kind == "binary":
+        pos = task.positive_class
+        threshold = M.youden_threshold(val[pos].to_numpy(), val[f"prob_{pos}"].to_numpy())
+        predicted = (test[f"prob_{pos}"].to_numpy() >= threshold).astype(int)
+    else:
+        predicted = np.argmax(test[[f"prob_{c}" for c in task.classes]].to_numpy(), axis=1)
+    return M.confusion_matrix(test["label"].to_numpy(), predicted, task.classes)
+
+
+def plot_confusion(matrix: pd.DataFrame, title: str = ""):
+    """Counts with row-normalised shading (true classes as rows)."""
+    import matplotlib.pyplot as plt
+
+    counts = matrix.to_numpy()
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = 2.2 + 0.45 * len(matrix)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(matrix.index)), matrix.index, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc(result: RunResult, aurocs: pd.DataFrame, split: str = "test"):
+    """ROC curve per reported label (:func:`cxrlib.plots.roc_grid`; one larger panel for a binary task)."""
+    from cxrlib import plots
+
+    curves = roc_curves(result, split)
+    fig = plots.roc_grid(curves, aucs=dict(zip(aurocs["label"], aurocs["auc"])), ncols=min(5, len(curves)))
+    if len(curves) == 1:
+        fig.set_size_inches(3.6, 3.6)
+        fig.tight_layout()
+    return fig
+
+
+def roc_curves(result: RunResult, split: str = "test") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """label -> (false positive rate, true positive rate) on the ``split`` predictions."""
+    test = result.predictions[split]
+    curves = {}
+    for label in evaluation_labels(result.task):
+        curve = M.roc_curve(test[label].to_numpy(), test[f"prob_{label}"].to_numpy())
+        curves[label] = (curve.fpr, curve.tpr)
+    return curves
+
 # -------------------------------------------------------------------------------------------- CLI
 
 
@@ -767,6 +1042,11 @@ def main(argv: list[str] | None = None) -> int:
         values["out_dir"] = args.out_dir
     if "out_dir" not in values:
         parser.error("give --out-dir (or out_dir in the YAML)")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    notebook_only = sorted(k for k in values if k not in fields and k in NOTEBOOK_ONLY)
+    if notebook_only:
+        print(f"ignoring notebook-only parameters: {', '.join(notebook_only)}", flush=True)
+        values = {k: v for k, v in values.items() if k not in NOTEBOOK_ONLY}
     result = fit(TrainConfig.from_dict(values))
     if result is not None:
         print(json.dumps({k: result.metrics.get(k) for k in ("best_epoch", "best_val_loss", "epochs_completed")}))

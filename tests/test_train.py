@@ -1,0 +1,198 @@
+"""Fine-tuning on tiny real data: the run folder, freezing, resume (also after a hard kill), DDP."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from cxrlib.datasets import CxrDataset, get_task, preprocess_config
+from cxrlib.models import REGISTRY, build_classifier, new_backbone, save_ssl_checkpoint
+from cxrlib.preprocess import PreprocessCache
+from cxrlib.train import TrainConfig, build_model, fit, load_run_model, load_tables, predict_probabilities, read_history
+
+TINY = dict(
+    backbone="convnextv2_atto", weights="none", image_size=32, batch_size=16, unfrozen_blocks=1,
+    subset={"train": 48, "val": 24, "test": 24}, lr=1e-3, progress="none",
+)
+
+
+def tiny(tmp_path, data_root, name="run", **overrides):
+    values = {**TINY, "out_dir": str(tmp_path / name), "data_root": str(data_root),
+              "cache_dir": str(tmp_path.parent / "cache"), **overrides}
+    return TrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, data_root):
+    tmp = tmp_path_factory.mktemp("train")
+    config = tiny(tmp, data_root, epochs=1)
+    return fit(config), config
+
+
+def test_run_folder(first_run):
+    result, config = first_run
+    out = result.out_dir
+    for name in ("params.yaml", "weights.json", "metrics.csv", "metrics.json", "predictions_val.csv",
+                 "predictions_test.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (out / name).is_file(), name
+    assert TrainConfig.from_dict(yaml.safe_load((out / "params.yaml").read_text())) == config
+    history = read_history(out)
+    assert history["epoch"].tolist() == [1] and np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "kermany_pneumonia" and metrics["best_epoch"] == 1
+    assert metrics["n_images"] == {"train": 48, "train_before_resampling": 48, "val": 24, "test": 24, "train_per_epoch": 48}
+    assert metrics["weights"]["source"] == "none" and "random initialisation" in metrics["weights_caption"]
+    assert 0.0 <= metrics["test"]["auroc"] <= 1.0
+    assert metrics["loss"]["weights"] == pytest.approx([1.0, 1.0])  # 24 + 24 images: balanced
+
+
+def test_predictions_format(first_run):
+    result, _ = first_run
+    test = pd.read_csv(result.out_dir / "predictions_test.csv")
+    assert list(test.columns) == ["image_id", "patient_id", "label", "label_name", "normal", "pneumonia",
+                                  "prob_normal", "prob_pneumonia"]
+    assert len(test) == 24 and test["image_id"].is_unique
+    assert np.allclose(test[["prob_normal", "prob_pneumonia"]].sum(axis=1), 1.0, atol=1e-5)
+    assert (test["pneumonia"] == test["label"]).all()
+    from cxrlib import evaluate  # 04_evaluate reads the file as it is
+    assert evaluate.read_predictions(result.out_dir / "predictions_test.csv").attrs["labels"] == ["normal", "pneumonia"]
+    # the saved best model gives the saved probabilities
+    split = load_tables(result.config, result.task)["test"]
+    assert split["image_id"].tolist() == test["image_id"].tolist()
+    cache = PreprocessCache(result.config.cache_dir, preprocess_config("classroom", 32))
+    dataset = CxrDataset(split, result.task, cache)
+    _, probs = predict_probabilities(load_run_model(result.out_dir), dataset, 8, torch.device("cpu"))
+    assert np.allclose(probs[:, 1], test["prob_pneumonia"], atol=1e-5)
+
+
+def test_only_the_unfrozen_block_and_head_trained(first_run):
+    result, config = first_run
+    trained = load_run_model(result.out_dir).state_dict()
+    initial = build_classifier("convnextv2_atto", 2, weights="none", seed=config.seed).state_dict()
+    assert result.freeze.unfrozen_blocks == 1 and result.freeze.n_trainable < result.freeze.n_total
+    frozen = ("backbone.stem.0.weight", "backbone.stages.0.blocks.0.conv_dw.weight", "backbone.stages.3.blocks.0.conv_dw.weight")
+    for name in frozen:
+        assert torch.equal(trained[name], initial[name]), name
+    for name in ("backbone.stages.3.blocks.1.conv_dw.weight", "head.1.weight"):
+        assert not torch.equal(trained[name], initial[name]), name
+
+
+def test_resume_continues_at_the_next_epoch(first_run, tmp_path):
+    import shutil
+
+    result, config = first_run
+    copy = tmp_path / "resumed"
+    shutil.copytree(result.out_dir, copy)
+    more = TrainConfig.from_dict({**config.to_dict(), "out_dir": str(copy), "epochs": 2})
+    resumed = fit(more)
+    assert resumed.resumed and resumed.start_epoch == 2
+    assert read_history(copy)["epoch"].tolist() == [1, 2]
+    assert read_history(copy).iloc[0].equals(read_history(result.out_dir).iloc[0])
+    again = fit(more)  # finished: nothing trained, same predictions
+    assert again.start_epoch == 3 and read_history(copy)["epoch"].tolist() == [1, 2]
+    pd.testing.assert_frame_equal(again.predictions["test"], resumed.predictions["test"])
+
+
+def test_resume_refuses_other_parameters(first_run, tmp_path):
+    import shutil
+
+    result, config = first_run
+    copy = tmp_path / "other"
+    shutil.copytree(result.out_dir, copy)
+    with pytest.raises(ValueError, match="lr: saved 0.001, now 0.01"):
+        fit(TrainConfig.from_dict({**config.to_dict(), "out_dir": str(copy), "lr": 1e-2}))
+
+
+KILLER = textwrap.dedent(
+    """
+    import os, sys
+    import lightning.pytorch as pl
+    import yaml
+    from cxrlib.train import TrainConfig, fit
+
+    class HardKill(pl.Callback):  # dies without any clean-up in the middle of epoch 2
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.current_epoch == 1 and batch_idx == 1:
+                os._exit(9)
+
+    fit(TrainConfig.from_dict(yaml.safe_load(open(sys.argv[1]))), callbacks=[HardKill()])
+    """
+)
+
+
+def test_killed_run_resumes_without_losing_an_epoch(tmp_path, data_root):
+    config = tiny(tmp_path, data_root, epochs=3)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(config.to_dict()))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    killed = subprocess.run([sys.executable, "-c", KILLER, str(params)], env=env, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == 9, killed.stderr[-2000:]
+    assert read_history(config.out_dir)["epoch"].tolist() == [1]  # epoch 1 finished and saved, epoch 2 lost mid-way
+    result = fit(config)
+    assert result.resumed and result.start_epoch == 2
+    assert read_history(config.out_dir)["epoch"].tolist() == [1, 2, 3]
+
+
+@pytest.mark.filterwarnings("ignore:no positive training example")
+def test_multilabel_and_resampled_single_label_on_the_nih_sample(tmp_path, data_root):
+    options = {"nih_images": "images-256"}
+    multi = fit(tiny(tmp_path, data_root, "multi", task="nih14_multilabel", task_options=options, epochs=1,
+                     preprocess="d001", augment="d001", head="linear", optimizer="adamw",
+                     subset={"train": 64, "val": 32, "test": 32}))
+    columns = pd.read_csv(multi.out_dir / "predictions_test.csv").columns
+    assert [c for c in columns if c.startswith("prob_")] == [f"prob_{name}" for name in multi.task.classes]
+    assert len(multi.metrics["test"]["auroc"]) == 14 and "macro_auroc" in multi.metrics["test"]
+    single = fit(tiny(tmp_path, data_root, "single", task="nih15_single_label", task_options=options, epochs=1,
+                      preprocess="d000", augment="d000", resample="d000", optimizer="adam", weight_decay=1e-4,
+                      dropout=0.2, subset=None))
+    n = single.metrics["n_images"]
+    assert n["train"] > n["train_before_resampling"]  # rare classes (W >= 2) six-fold
+    assert "precision_No Finding" in single.metrics["test"]
+
+
+def test_weights_from_a_file(tmp_path, data_root):
+    source = new_backbone("convnextv2_atto", seed=5)
+    path = save_ssl_checkpoint(tmp_path / "ssl.pt", source, "convnextv2_atto", meta={"method": "test"})
+    result = fit(tiny(tmp_path, data_root, "file", weights=str(path), epochs=1))
+    record = json.loads((result.out_dir / "weights.json").read_text())
+    assert record["source"] == "ssl" and record["file"] == str(path) and len(record["sha256"]) == 64
+    trained = load_run_model(result.out_dir).backbone.state_dict()
+    assert torch.equal(trained["stem.0.weight"], source.state_dict()["stem.0.weight"])  # frozen stem = the file's
+
+
+@pytest.mark.parametrize("key", sorted(REGISTRY))
+def test_every_registry_row_trains_a_step(key, tmp_path):
+    config = TrainConfig(out_dir=str(tmp_path), backbone=key, weights="none", image_size=112, unfrozen_blocks=1)
+    model, info, report = build_model(config, get_task(config.task))
+    assert info.random and report.n_trainable < report.n_total
+    model.train()
+    loss = model(torch.randn(2, 3, 112, 112)).logsumexp(dim=1).mean()
+    loss.backward()
+    grads = [p.grad is not None for p in model.parameters() if p.requires_grad]
+    assert grads and all(grads)
+
+
+def test_vit_size_must_fit_the_patches(tmp_path):
+    config = TrainConfig(out_dir=str(tmp_path), backbone="dinov2_vits14", weights="none", image_size=64)
+    with pytest.raises(ValueError, match="multiple of the 14-pixel patches"):
+        build_model(config, get_task(config.task))
+
+
+@pytest.mark.slow
+def test_ddp_on_cpu_with_two_processes(tmp_path, data_root):
+    config = tiny(tmp_path, data_root, "ddp", epochs=1, accelerator="cpu", devices=2, strategy="ddp",
+                  subset={"train": 32, "val": 16, "test": 16}, batch_size=8)
+    params = tmp_path / "ddp.yaml"
+    params.write_text(yaml.safe_dump(config.to_dict()))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "cxrlib.train", str(params)], env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert read_history(config.out_dir)["epoch"].tolist() == [1]
+    assert len(pd.read_csv(tmp_path / "ddp" / "predictions_test.csv")) == 16
