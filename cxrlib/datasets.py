@@ -46,7 +46,7 @@ from torch.utils.data import Dataset
 
 from cxrlib.augment import apply_variant
 from cxrlib.data import covid, nih, pediatric
-from cxrlib.data.root import SOURCES, DataNotFoundError, data_root, how_to_get
+from cxrlib.data.root import DataNotFoundError, data_root, how_to_get, require
 from cxrlib.preprocess import PIPELINES, PreprocessCache, PreprocessConfig, to_model_input
 from cxrlib.sampling import VARIANT_COLUMN
 
@@ -102,8 +102,9 @@ class TaskSpec:
         return np.array(table[TARGET].to_numpy(dtype=np.int64))
 
     def data_path(self, root: PathLike | None = None) -> Path:
-        """The folder of the task's data below the data root (for provenance fingerprints)."""
-        return SOURCES[self.source].path(data_root(root))
+        """The folder of the task's data below the data root (for provenance fingerprints); raises
+        :class:`DataNotFoundError` saying how to get the data when it is not there."""
+        return require(self.source, root)
 
     def load_table(
         self,

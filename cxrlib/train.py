@@ -734,7 +734,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     cache = PreprocessCache(config.cache_dir, preprocess_config(config.preprocess, config.image_size))
     with single_thread_torch():
         cache.warm(pd.concat([parts[s]["path"] for s in ("train_original", "val", "test")]).drop_duplicates(),
-                   progress=False, num_threads=2)
+                   progress=False, num_threads=max(2, os.cpu_count() or 1))
 
     if prepared is None:
         prepared = prepare(config)

@@ -1,0 +1,199 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -papermill
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Notebook 03: fine-tuning a pre-trained backbone
+#
+# ## Overview
+# Transfer learning takes a network trained on one task (a *backbone*: ImageNet classification, or a
+# self-supervised task on natural images) and trains it further on ours. Document 000 replaces the
+# backbone's classifier with a small head (Dropout, Dense 128, ReLU, Dropout, Dense) and trains only the
+# last few *blocks* of the backbone together with the head: **partial unfreezing**. The number of
+# unfrozen blocks is a hyper-parameter it sweeps for every backbone (Tables 2-6). Documents 001 and 004
+# fine-tune every layer instead.
+#
+# This notebook runs one fine-tuning: it builds the backbone with its pre-trained weights (and says
+# which ones, or that there were none), freezes all but the last `unfrozen_blocks` blocks, trains with a
+# class-weighted loss, early stopping and a learning-rate schedule, keeps the epoch with the lowest
+# validation loss, and writes per-image predictions for the validation and test sets. With no parameter
+# it is the classroom run: the Kermany pediatric pneumonia data, small images, a few minutes on a laptop
+# CPU. The `params/paper/` files run document 000's and document 001's protocols on a GPU.
+#
+# ## Prerequisites
+# - what a convolutional network or a vision transformer computes, and what a training loop does
+#   (loss, gradient, optimiser step, epoch);
+# - the ROC curve and the AUROC (notebook 04 explains their confidence intervals);
+# - the data and the patient-disjoint splits of notebook 01.
+#
+# Re-running the notebook with the same `out_dir` resumes an interrupted run after its last finished
+# epoch.
+
+# %% tags=["parameters"]
+out_dir = "out/03_finetune"
+profile = "classroom"
+seed = 0
+data_root = None
+backbone = "convnextv2_atto"
+weights = "auto"
+weights_dir = None
+task = "kermany_pneumonia"
+task_options = {}
+val_fraction = None
+subset = None
+preprocess = "classroom"
+image_size = 64
+augment = "d000"
+resample = None
+head = "d000"
+unfrozen_blocks = "half"
+dropout = 0.0
+optimizer = "adamw"
+lr = 1e-3
+weight_decay = 1e-4
+loss_weighting = "inverse_frequency"
+epochs = 8
+batch_size = 32
+train_images_per_epoch = 2048
+patience = 3
+lr_scheduler = "plateau"
+plateau_factor = 0.1
+plateau_patience = 1
+precision = "32-true"
+accelerator = "auto"
+devices = 1
+num_workers = 0
+progress = "epoch"
+n_boot = 1000
+
+# %% [markdown]
+# ## The backbone and its weights
+#
+# `weights="auto"` loads the backbone's published pre-trained weights when they are on this machine
+# and otherwise starts from **random values, and says so** here and in every caption below:
+# `python -m cxrlib.models fetch <backbone>` downloads them once. A run from random values still trains
+# (the classroom task is easy), but it is not transfer learning.
+
+# %%
+import matplotlib.pyplot as plt
+
+from cxrlib import train
+from cxrlib.artifacts import RunArtifacts
+
+config = train.TrainConfig.from_namespace(globals())
+prepared = train.prepare(config)
+print(prepared.weights.caption())
+print(prepared.freeze.summary())
+
+# %%
+task_spec = prepared.task
+run = RunArtifacts(
+    out_dir, notebook="03_finetune", params=config.to_dict(),
+    context=dict(dataset=task_spec.dataset, split=task_spec.split, image_size=image_size,
+                 weights=train.weights_label(prepared.weights), profile=profile, seed=seed,
+                 backbone=backbone, unfrozen_blocks=f"{prepared.freeze.unfrozen_blocks} of {prepared.freeze.n_blocks}"),
+)
+_ = run.record_data("images", task_spec.data_path(data_root))
+
+# %% [markdown]
+# ## Partial unfreezing
+#
+# The registry counts the blocks of each backbone the way document 000 does (12 transformer blocks of a
+# ViT, the 12 ConvNeXt blocks of ConvNeXt-V2 atto, the four stages of a ResNet or DenseNet);
+# `unfrozen_blocks` is a count, `"all"`, or `"half"` (document 000 unfroze "only up to half" of the
+# blocks; the classroom default). Unfreezing the last *k* blocks lets the features closest to the output adapt to chest X-rays while the early,
+# generic filters (edges, textures) stay as pre-trained; fewer parameters train, so the run is faster
+# and over-fits less on small data.
+
+# %%
+blocks = train.block_table(prepared)
+fig = train.plot_blocks(blocks, title=prepared.freeze.summary())
+run.figure(fig, "ft_blocks", f"Parameters per block of {backbone}: the blocks that train (blue) and those that stay frozen (grey)")
+plt.show()
+
+# %% [markdown]
+# ## The data
+#
+# The training part may be resampled (document 000's rule for the 15-class NIH task); the validation
+# and test parts never are. The loss weights each class by $W_c = n / (c \cdot n_c)$ on the training
+# part as the loop sees it (single-label tasks), or each label's positives by negatives/positives
+# (multi-label tasks).
+
+# %%
+parts = train.load_tables(config, task_spec)
+counts = train.split_class_counts(parts, task_spec)
+run.table(counts, "ft_data", f"{task_spec.title}: images and patients per part and class", float_format="{:.0f}")
+
+# %% [markdown]
+# ## Training
+#
+# One line per epoch: the training loss (on augmented images), the validation loss, the validation
+# AUROC and the learning rate. The checkpoint of the epoch with the lowest validation loss is kept.
+
+# %%
+result = train.fit(config, prepared=prepared)
+
+# %%
+fig = train.plot_learning_curves(result.history, title=f"{backbone}, {prepared.freeze.summary().split(': ')[1]}")
+run.figure(fig, "ft_learning_curves", "Learning curves: weighted loss on the training (augmented) and validation parts, and validation AUROC, per epoch; dotted: the epoch kept")
+plt.show()
+
+# %% [markdown]
+# ## Test results of the kept epoch
+#
+# The ROC curve of the test set, the confusion matrix (binary tasks: at the Youden threshold chosen on
+# the *validation* predictions; single-label tasks: the most probable class) and the metrics with 95%
+# confidence intervals from a bootstrap over patients.
+
+# %%
+aurocs = train.auroc_ci_table(result, n_boot=n_boot, seed=seed)
+fig = train.plot_roc(result, aurocs)
+run.figure(fig, "ft_test_roc", "ROC curve(s) on the test set, best-validation-loss checkpoint")
+plt.show()
+
+# %%
+matrix = train.confusion_table(result)
+if matrix is not None:
+    rule = "Youden threshold chosen on validation" if task_spec.kind == "binary" else "most probable class"
+    fig = train.plot_confusion(matrix, title=f"test set ({rule})")
+    run.figure(fig, "ft_test_confusion", f"Confusion matrix on the test set, prediction = {rule} (rows: true class; shading: share of the row)")
+    plt.show()
+
+# %%
+run.table(aurocs, "ft_test_auroc", f"Test AUROC with a 95% patient-bootstrap CI ({n_boot} redraws) and DeLong's CI")
+points = train.operating_points_ci(result, n_boot=n_boot, seed=seed)
+if len(points):
+    run.table(points, "ft_test_operating_points", f"Test metrics at the Youden threshold chosen on the validation predictions, with 95% patient-bootstrap CIs ({n_boot} redraws)")
+
+# %% [markdown]
+# ## Summary
+# - A backbone, its weights and the number of unfrozen blocks are three parameters; the registry turns
+#   them into a model whose trainable part is shown above.
+# - Class-weighted losses, early stopping on the validation loss and the best checkpoint are the
+#   protocol of document 000; the run folder keeps the per-image predictions, so notebook 04 and the
+#   statistics chapters re-use them without training again.
+# - Without pre-trained weights the run is labelled as random initialisation everywhere.
+#
+# ## Exercises
+# 1. Re-run with `-p unfrozen_blocks 0` (head only) and `-p unfrozen_blocks all`. How do the training
+#    time, the learning curves and the test AUROC change? Why does the head-only run barely learn from
+#    random weights?
+# 2. Fetch the pre-trained weights (`python -m cxrlib.models fetch convnextv2_atto`) and re-run: compare
+#    the first epoch's validation AUROC with the random-initialisation run.
+# 3. Interrupt a run (stop the kernel during epoch 3) and run the notebook again with the same `out_dir`:
+#    which epoch does it start from?
+# 4. Try another backbone, e.g. `-p backbone resnet18` or `-p backbone dino_vits16 -p image_size 64`
+#    (a ViT needs a multiple of its patch size).
+
+# %%
+run.finish()
