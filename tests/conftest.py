@@ -27,6 +27,23 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
+def chexnet_predictions(data_root):
+    """Real DenseNet-121 (CheXNet reproduction) probabilities on the 22,433 CheXNet test images:
+    (labels N x 14 in CheXNet order, probabilities N x 14, patient ids)."""
+    import pandas as pd
+
+    from cxrlib.data.nih import CHEXNET_ORDER
+
+    folder = data_root / "nih-cxr14"
+    preds = pd.read_csv(folder / "chexnet-densenet121-preds" / "preds.csv").set_index("Image Index")
+    truth = pd.read_csv(folder / "chexnet-split" / "test_list.txt", sep=" ", header=None,
+                        names=["Image Index", *CHEXNET_ORDER])
+    preds = preds.loc[truth["Image Index"]]
+    patients = truth["Image Index"].str.split("_").str[0].to_numpy()
+    return truth[list(CHEXNET_ORDER)].to_numpy(), preds.to_numpy(), patients
+
+
+@pytest.fixture(scope="session")
 def train():
     """The CheXpert train labels shipped with torchxrayvision (223,414 rows), read once per session."""
     from cxrlib.data import chexpert

@@ -5,7 +5,6 @@ import sys
 from fractions import Fraction
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -17,14 +16,10 @@ NIH_LABELS = list(CHEXNET_ORDER)
 
 
 @pytest.fixture(scope="module")
-def chexnet(data_root):
+def chexnet(chexnet_predictions):
     """Real CheXNet (DenseNet-121 reproduction) probabilities and labels, 22,433 test images."""
-    folder = data_root / "nih-cxr14"
-    preds = pd.read_csv(folder / "chexnet-densenet121-preds" / "preds.csv").set_index("Image Index")
-    truth = pd.read_csv(folder / "chexnet-split" / "test_list.txt", sep=" ", header=None,
-                        names=["Image Index", *NIH_LABELS])
-    preds = preds.loc[truth["Image Index"]]
-    return truth[NIH_LABELS].to_numpy(), preds.to_numpy()
+    y, s, _ = chexnet_predictions
+    return y, s
 
 
 def pairwise_auc(y, s) -> Fraction:

@@ -18,15 +18,10 @@ NIH_LABELS = list(CHEXNET_ORDER)
 
 
 @pytest.fixture(scope="module")
-def chexnet(data_root):
+def chexnet(chexnet_predictions):
     """First 3,000 CheXNet test images: labels, real predicted probabilities, patient ids."""
-    folder = data_root / "nih-cxr14"
-    preds = pd.read_csv(folder / "chexnet-densenet121-preds" / "preds.csv").set_index("Image Index")
-    truth = pd.read_csv(folder / "chexnet-split" / "test_list.txt", sep=" ", header=None,
-                        names=["Image Index", *NIH_LABELS]).iloc[:3000]
-    preds = preds.loc[truth["Image Index"]]
-    patients = truth["Image Index"].str.split("_").str[0].to_numpy()
-    return truth[NIH_LABELS].to_numpy(), preds.to_numpy(), patients
+    y, s, patients = chexnet_predictions
+    return y[:3000], s[:3000], patients[:3000]
 
 
 def direct_delong(y, scores):
