@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TRACKED_PACKAGES = (
@@ -58,6 +60,15 @@ def git_commit(start: Path | None = None) -> str:
         return "unknown"
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def data_fingerprint(path: str | os.PathLike) -> str:
     """SHA-256 of a file, or of a folder's sorted (relative name, size) listing (cheap for image folders)."""
     path = Path(path)
@@ -66,10 +77,7 @@ def data_fingerprint(path: str | os.PathLike) -> str:
         for item in sorted(p for p in path.rglob("*") if p.is_file()):
             digest.update(f"{item.relative_to(path)}\t{item.stat().st_size}\n".encode())
         return "listing-sha256:" + digest.hexdigest()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    return "sha256:" + file_sha256(path)
 
 
 def find_book_root(start: Path) -> Path | None:
@@ -166,8 +174,8 @@ class RunArtifacts:
         """Write ``provenance.json`` and return its path."""
         record = {
             "notebook": self.notebook,
-            "params": _jsonable(self.params),
-            "context": _jsonable(self.context),
+            "params": jsonable(self.params),
+            "context": jsonable(self.context),
             "data": self.data,
             "artifacts": self.artifacts,
             "versions": package_versions(),
@@ -182,12 +190,19 @@ class RunArtifacts:
         return path
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with numpy scalars as Python numbers, non-finite floats as None and unknown objects as text."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, str) or value is None or isinstance(value, int):
         return value
     return str(value)
 

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxrlib import simulate, stats
+from cxrlib import evaluate, simulate, stats
 from cxrlib.data import metadata as shipped
 from cxrlib.data import nih
 from cxrlib.data.root import require_file
@@ -204,20 +204,16 @@ def load_predictions(path: PathLike | None = None, root: PathLike | None = None)
     with ``Image Index`` and ``prob_<finding>`` columns (NIH spellings) works.
     """
     source = require_file("chexnet-predictions", "preds.csv", root) if path is None else Path(path)
-    raw = pd.read_csv(source)
-    expected = ["Image Index", *(f"prob_{name}" for name in nih.CHEXNET_ORDER)]
+    raw = evaluate.read_predictions(source)
+    expected = [f"{evaluate.PROB_PREFIX}{name}" for name in nih.CHEXNET_ORDER]
     missing = [c for c in expected if c not in raw.columns]
     if missing:
         raise ValueError(f"predictions file {source} lacks the column(s) {missing}")
-    repeated = raw["Image Index"][raw["Image Index"].duplicated()]
-    if len(repeated):
-        raise ValueError(f"predictions file {source}: repeated images, e.g. {list(repeated[:5])}")
-    scores = raw[expected[1:]]
-    if scores.isna().any().any():
+    if raw[expected].isna().any().any():
         raise ValueError(f"predictions file {source} has empty probabilities")
-    table = pd.DataFrame({"image_id": raw["Image Index"]})
+    table = pd.DataFrame({"image_id": raw["image_id"]})
     for name in nih.CHEXNET_ORDER:
-        table[score_column(name)] = raw[f"prob_{name}"].astype(float)
+        table[score_column(name)] = raw[f"{evaluate.PROB_PREFIX}{name}"].astype(float)
     table.attrs["source"] = str(source)
     return table
 

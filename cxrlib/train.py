@@ -66,6 +66,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from cxrlib import metrics as M
+from cxrlib.artifacts import jsonable
 from cxrlib.augment import build_augmentation, get_policy
 from cxrlib.datasets import (
     CxrDataset, TaskSpec, class_counts, get_task, preprocess_config, single_thread_torch, split_tables, subsample,
@@ -499,22 +500,6 @@ METRICS_BY_KIND: dict[str, Callable[[TaskSpec, pd.DataFrame, pd.DataFrame], dict
 }
 
 
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return str(value)
-
-
 # --------------------------------------------------------------------------------------- building
 
 
@@ -706,7 +691,7 @@ def _weights_record(out_dir: Path, info) -> Any:
     path = out_dir / "weights.json"
     if path.exists():
         return WeightsInfo(**json.loads(path.read_text()))
-    path.write_text(json.dumps(_json_safe(info.provenance()), indent=2))
+    path.write_text(json.dumps(jsonable(info.provenance()), indent=2))
     return info
 
 
@@ -838,7 +823,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
         "train_seconds_this_call": round(train_seconds, 1), "wall_seconds_this_call": round(time.time() - started, 1),
         "resumed": resumed, "start_epoch": start_epoch,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(_json_safe(summary), indent=2))
+    (out_dir / "metrics.json").write_text(json.dumps(jsonable(summary), indent=2))
     return RunResult(
         out_dir=out_dir, config=config, task=task, history=history, metrics=summary, predictions=predictions,
         weights=weights_info, freeze=freeze, start_epoch=start_epoch, epochs_completed=len(history),
@@ -1017,12 +1002,11 @@ def plot_roc(result: RunResult, aurocs: pd.DataFrame, split: str = "test"):
 
 def roc_curves(result: RunResult, split: str = "test") -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """label -> (false positive rate, true positive rate) on the ``split`` predictions."""
-    test = result.predictions[split]
-    curves = {}
-    for label in evaluation_labels(result.task):
-        curve = M.roc_curve(test[label].to_numpy(), test[f"prob_{label}"].to_numpy())
-        curves[label] = (curve.fpr, curve.tpr)
-    return curves
+    from cxrlib import evaluate
+
+    labels = evaluation_labels(result.task)
+    y, s = evaluate.arrays(result.predictions[split], labels)
+    return evaluate.roc_curves(y, s, labels)
 
 # -------------------------------------------------------------------------------------------- CLI
 

@@ -6,7 +6,6 @@ does not import torch), and read the CSVs with pandas.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -53,12 +52,3 @@ def read_csv(path_or_name: str | Path, **kwargs) -> pd.DataFrame:
     if not path.exists():
         raise MetadataNotFoundError(f"metadata file {path} does not exist")
     return pd.read_csv(path, **kwargs)
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, for provenance records."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -29,7 +29,6 @@ strictly.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -44,6 +43,8 @@ from urllib.parse import urlparse
 
 import torch
 from torch import nn
+
+from cxrlib.artifacts import file_sha256
 
 from .converters import CONVERTERS, WeightsFormatError, unwrap_state_dict
 from .registry import HF_WEIGHT_FILES, BackboneSpec, WeightSource, get_spec
@@ -278,14 +279,6 @@ def _locate(
 # reading and loading
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _is_safetensors(path: Path) -> bool:
     if path.suffix == ".safetensors":
         return True
@@ -391,7 +384,7 @@ def _loaded_info(spec, requested, source, origin, description, path, converter, 
         origin=origin,
         description=description,
         file=str(path),
-        sha256=sha256_of(path),
+        sha256=file_sha256(path),
         converter=converter,
         meta=dict(meta or {}),
     )
