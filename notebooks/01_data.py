@@ -60,7 +60,8 @@ run = RunArtifacts(
     notebook="01_data",
     params=dict(profile=profile, seed=seed, data_root=str(root), nih_metadata=str(nih_metadata_file),
                 val_fraction=val_fraction, chexpert_selection=chexpert_selection, examples_per_class=examples_per_class),
-    context=dict(profile=profile, seed=seed),
+    context=dict(image_size="not applicable (counts from metadata)", weights="none (no model involved)",
+                 profile=profile, seed=seed),
 )
 run.record_data("nih_metadata", nih_metadata_file)
 run.record_data("nih_official_lists", root / "nih-cxr14" / "test_list.txt")
@@ -248,7 +249,7 @@ shown = plots.sample_rows(kermany.assign(cls=kermany["label"].map({0: "normal", 
 fig = plots.image_grid([decode_image(p) for p in shown["path"]], [f"{c} ({pa})" for c, pa in zip(shown["cls"], shown["pathogen"])],
                        ncols=examples_per_class)
 run.figure(fig, "card_kermany_examples", "Kermany pediatric pneumonia: random examples per class (pathogen in brackets)",
-           dataset="Kermany et al. 2018 (CC BY 4.0), images as distributed (224 px copies)", split="all")
+           dataset="Kermany et al. 2018 (CC BY 4.0)", split="all", image_size="224 px copies, shown as distributed")
 plt.show()
 
 # %%
@@ -260,7 +261,7 @@ shown = plots.sample_rows(task.assign(cls=task["label"].map({1: "COVID-19", 0: "
 fig = plots.image_grid([decode_image(p) for p in shown["path"]],
                        [f"{f[:22]}\n{lic[:24]}" for f, lic in zip(shown["finding"], shown["license"])], ncols=examples_per_class)
 run.figure(fig, "card_covid_examples", "COVID-19 image collection: random examples per class, finding and per-image licence under each",
-           dataset="Cohen et al. COVID-19 image data collection (256 px copies)", split="all")
+           dataset="Cohen et al. COVID-19 image data collection", split="all", image_size="256 px copies")
 plt.show()
 
 # %%
@@ -268,7 +269,7 @@ labelled = nih_sample.assign(cls=nih_sample["labels"].map(lambda labels: labels[
 shown = plots.sample_rows(labelled[labelled["cls"].isin(["No Finding", "Effusion", "Infiltration", "several findings"])], "cls", examples_per_class, seed)
 fig = plots.image_grid([decode_image(p) for p in shown["path"]], ["|".join(l)[:28] for l in shown["labels"]], ncols=examples_per_class)
 run.figure(fig, "card_nih_examples", "NIH ChestX-ray14 sample: random examples of four label groups, NIH text-mined labels under each",
-           dataset=f"NIH ChestX-ray14, {len(nih_sample)}-image sample at 256 px (public domain)", split="all")
+           dataset=f"NIH ChestX-ray14, {len(nih_sample)}-image sample (public domain)", split="all", image_size="256 px")
 plt.show()
 
 # %% [markdown]

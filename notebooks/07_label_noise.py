@@ -268,6 +268,7 @@ run.figure(fig, "label_noise_mechanism",
            "Right: the real DenseNet-121 against expert and NIH labels (95% CIs) and the value expected if NIH's errors were random",
            dataset=f"left: simulated binormal problem ({sim_images} images, prevalence {sim_prevalence}, AUROC {sim_auc}, "
                    f"{sim_repeats} repeats); right: {len(scored)} re-read NIH images in the CheXNet test list",
+           split=f"left: {sim_repeats} simulated repeats; right: re-read images of the CheXNet test list",
            weights="right: DenseNet-121 CheXNet reproduction", nih_to_expert_mapping=mapping_text)
 plt.show()
 

@@ -27,7 +27,8 @@ def test_every_run_wrote_provenance_and_captioned_artifacts(built_book):
         assert record["artifacts"], f"{run.name} wrote no artifacts"
         for artifact in record["artifacts"]:
             assert (out / artifact["file"]).exists()
-            assert "profile: classroom" in artifact["caption"] and "seed:" in artifact["caption"]
+            for fact in ("dataset:", "split:", "image size:", "weights:", "profile: classroom", "seed:"):
+                assert fact in artifact["caption"], f"{run.name}/{artifact['id']}: caption lacks '{fact}'"
 
 
 @pytest.mark.slow
