@@ -24,6 +24,24 @@ Policies (:data:`POLICIES`)
   instead of three, the same distribution of geometric transforms).
 * ``"none"``: no augmentation (validation and test, always).
 
+Self-supervised *view* policies (two independent draws of one policy make a positive pair,
+:mod:`cxrlib.ssl`):
+
+* ``"d004_moco"``: document 004, section 4.3.2: MoCo v2 pre-training uses the downstream list
+  (``"d004"``) unchanged, at training and validation time alike. The thesis argues (section 4.3) that
+  blur, noise, scaling, translation and cropping "corrupt important parts" of a radiograph, so it keeps
+  every transform mild.
+* ``"d004_simclr"``: document 004, section 4.3.3: random resized crop of a *square* part back to the
+  input size, random rotation +-20 degrees, random horizontal flip 0.5. The crop's area range is not
+  stated; torchvision's default ``(0.08, 1.0)`` is used, i.e. a strong crop, which the thesis names as
+  the likely cause of its SimCLR model doing worse than no pre-training (section 5.2.3).
+* ``"d002_simclr"``: document 002, section III: "resized crop, horizontal flip, rotation, Gaussian blur
+  and color-jitter". No parameter is stated; we take SimCLR's own (Chen et al. 2020, appendix A):
+  crop area (0.08, 1) with aspect (3/4, 4/3), flip 0.5, blur with probability 0.5, sigma in
+  [0.1, 2.0] and a kernel of 10 % of the side, colour jitter with probability 0.8 at strength 0.8
+  (brightness and contrast only: saturation and hue do not exist in a grey image). The rotation range
+  is not stated either: +-10 degrees (our choice).
+
 The interpolation of rotations is not stated by any document; we use bilinear (torchvision's
 default is nearest, which leaves jagged edges on fine lung structures).
 
@@ -72,6 +90,49 @@ class AugmentPolicy:
         return f"{self.name}: " + " -> ".join(parts)
 
 
+class ResizedCropSameSize(torch.nn.Module):
+    """Random resized crop back to the input's own size (the cached images already have the model size)."""
+
+    def __init__(self, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), interpolation: str = "bilinear") -> None:
+        super().__init__()
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
+        self.interpolation = InterpolationMode(interpolation)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        top, left, height, width = v2.RandomResizedCrop.get_params(image, list(self.scale), list(self.ratio))
+        return F.resized_crop(image, top, left, height, width, list(image.shape[-2:]),
+                              interpolation=self.interpolation, antialias=True)
+
+
+class GaussianBlurFraction(torch.nn.Module):
+    """Gaussian blur with probability ``p``, kernel ``kernel_fraction`` of the side (odd), sigma drawn in ``sigma``."""
+
+    def __init__(self, p: float = 0.5, kernel_fraction: float = 0.1, sigma=(0.1, 2.0)) -> None:
+        super().__init__()
+        self.p, self.kernel_fraction, self.sigma = p, kernel_fraction, tuple(sigma)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if torch.rand(()) >= self.p:
+            return image
+        kernel = max(3, int(self.kernel_fraction * image.shape[-1]) // 2 * 2 + 1)
+        sigma = float(torch.empty(()).uniform_(*self.sigma))
+        return F.gaussian_blur(image, [kernel, kernel], [sigma, sigma])
+
+
+class GaussianNoise(torch.nn.Module):
+    """Additive Gaussian noise (standard deviation ``std`` in grey levels of 255) with probability ``p``."""
+
+    def __init__(self, p: float = 0.5, std: float = 10.0) -> None:
+        super().__init__()
+        self.p, self.std = p, std
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if torch.rand(()) >= self.p:
+            return image
+        noisy = image.float() + torch.randn(image.shape) * self.std
+        return noisy.round().clamp(0, 255).to(image.dtype)
+
+
 STEP_BUILDERS: dict[str, Callable[..., Transform]] = {
     "horizontal_flip": lambda p=0.5: v2.RandomHorizontalFlip(p=p),
     "rotation": lambda degrees, interpolation="bilinear", fill=0: v2.RandomRotation(
@@ -79,6 +140,13 @@ STEP_BUILDERS: dict[str, Callable[..., Transform]] = {
     ),
     "affine": lambda degrees=0, translate=None, scale=None, interpolation="bilinear", fill=0: v2.RandomAffine(
         degrees=degrees, translate=translate, scale=scale, interpolation=InterpolationMode(interpolation), fill=fill
+    ),
+    "resized_crop": ResizedCropSameSize,
+    "gaussian_blur": GaussianBlurFraction,
+    "gaussian_noise": GaussianNoise,
+    # colour jitter of a grey image: brightness and contrast (saturation and hue have no meaning)
+    "brightness_contrast": lambda brightness=0.8, contrast=0.8, p=0.8: v2.RandomApply(
+        [v2.ColorJitter(brightness=brightness, contrast=contrast)], p=p
     ),
 }
 """Step name -> builder of a torchvision v2 transform (keyword arguments from :class:`AugmentStep`)."""
@@ -117,8 +185,44 @@ POLICIES: dict[str, AugmentPolicy] = {
             "rotation +-15 degrees, random translation 5 %, random scale 0.95-1.05, random horizontal flip 0.5",
             preprocess="d004",
         ),
+        AugmentPolicy(
+            "d004_moco",
+            (
+                AugmentStep("affine", {"degrees": (-15.0, 15.0), "translate": (0.05, 0.05), "scale": (0.95, 1.05)}),
+                AugmentStep("horizontal_flip", {"p": 0.5}),
+            ),
+            "document 004, section 4.3.2: MoCo v2 views use the downstream list unchanged (rotation +-15, "
+            "translation 5 %, scale 0.95-1.05, horizontal flip 0.5), also at validation",
+            preprocess="d004",
+        ),
+        AugmentPolicy(
+            "d004_simclr",
+            (
+                AugmentStep("resized_crop", {"scale": (0.08, 1.0), "ratio": (1.0, 1.0)}),
+                AugmentStep("rotation", {"degrees": (-20.0, 20.0)}),
+                AugmentStep("horizontal_flip", {"p": 0.5}),
+            ),
+            "document 004, section 4.3.3: random resized square crop (area range not stated: torchvision's "
+            "0.08-1), rotation +-20, horizontal flip 0.5",
+            preprocess="d004",
+        ),
+        AugmentPolicy(
+            "d002_simclr",
+            (
+                AugmentStep("resized_crop", {"scale": (0.08, 1.0), "ratio": (3 / 4, 4 / 3)}),
+                AugmentStep("horizontal_flip", {"p": 0.5}),
+                AugmentStep("rotation", {"degrees": (-10.0, 10.0)}),
+                AugmentStep("gaussian_blur", {"p": 0.5, "kernel_fraction": 0.1, "sigma": (0.1, 2.0)}),
+                AugmentStep("brightness_contrast", {"brightness": 0.8, "contrast": 0.8, "p": 0.8}),
+            ),
+            "document 002, section III: resized crop, horizontal flip, rotation, Gaussian blur, colour jitter "
+            "(no parameters stated: SimCLR's defaults; rotation +-10 our choice)",
+        ),
     )
 }
+
+SSL_POLICIES = ("d004_moco", "d004_simclr", "d002_simclr")
+"""Policies written for self-supervised views (any policy can be used; these are the documents')."""
 
 
 def get_policy(policy: str | AugmentPolicy) -> AugmentPolicy:

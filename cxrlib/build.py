@@ -58,10 +58,29 @@ def discover_runs(profile: str, repo: Path = REPO, only: list[str] | None = None
     return runs
 
 
+def upstream_stamps(run: Run, repo: Path) -> list[Path]:
+    """Build stamps of the runs whose outputs this run reads (a parameter naming ``book/_generated/<run>/...``),
+    so that re-running ``02_pretrain`` also re-runs the notebooks that use its checkpoints."""
+    generated = (repo / GENERATED).resolve()
+    stamps = []
+    for value in run.params.values():
+        if not isinstance(value, str):
+            continue
+        try:
+            inside = (repo / value).resolve().relative_to(generated)
+        except ValueError:
+            continue
+        if inside.parts and (generated / inside.parts[0] / ".build-stamp.json").exists():
+            stamps.append(generated / inside.parts[0] / ".build-stamp.json")
+    return stamps
+
+
 def _fingerprint(run: Run, repo: Path) -> str:
     digest = hashlib.sha256()
     digest.update(run.notebook.read_bytes())
     digest.update(json.dumps(run.params, sort_keys=True, default=str).encode())
+    for stamp in upstream_stamps(run, repo):
+        digest.update(stamp.read_bytes())
     for source in sorted((repo / "cxrlib").rglob("*")):
         if source.is_file() and source.suffix in {".py", ".csv", ".yaml"}:
             digest.update(source.read_bytes())

@@ -118,3 +118,71 @@ def forest_plot(table: pd.DataFrame, estimate: str = "auc", low: str = "boot_ci_
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def loss_curves(frame: pd.DataFrame, group: str, x: str = "epoch", y: str = "loss", chance: float | None = None,
+                title: str = "", ylabel: str = "contrastive loss"):
+    """One line per value of ``group`` (e.g. pool fraction or policy); a dashed line at ``chance``."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for name, part in frame.groupby(group, sort=False):
+        ax.plot(part[x], part[y], marker="o", markersize=3, label=str(name))
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"no information (log N = {chance:.2f})")
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def score_per_epoch(scores: pd.DataFrame, loss: pd.DataFrame | None = None, group: str = "task",
+                    metrics: Sequence[str] = ("acc", "auc"), title: str = ""):
+    """Document 002, Fig. 2: the pretext loss (left panel, if given) and downstream scores with their CIs
+    per pretext epoch (one panel per metric, one line per ``group``)."""
+    panels = ([loss] if loss is not None else []) + list(metrics)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.3), squeeze=False)
+    axes = list(axes.flat)
+    if loss is not None:
+        axes[0].plot(loss["epoch"], loss["loss"], marker="o", markersize=3, color="black")
+        axes[0].set_title("pretext loss", fontsize=9)
+        axes[0].set_xlabel("pretext epoch")
+        axes[0].grid(alpha=0.3)
+    for ax, metric in zip(axes[len(panels) - len(metrics):], metrics):
+        for name, part in scores.groupby(group, sort=False):
+            part = part.sort_values("epoch")
+            ax.plot(part["epoch"], part[metric], marker="o", markersize=3, label=str(name))
+            if f"{metric}_ci_low" in part:
+                ax.fill_between(part["epoch"], part[f"{metric}_ci_low"], part[f"{metric}_ci_high"], alpha=0.15)
+        ax.set_title(f"downstream {metric.upper()} (test, 95% CI)", fontsize=9)
+        ax.set_xlabel("pretext epoch")
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_grid(panels: dict, class_names: Sequence[str], ncols: int | None = None):
+    """Scatter plots of 2-D embeddings, one panel per key ``(row title, column title)`` -> ``(xy, labels)``
+    (document 002, Fig. 3: t-SNE per checkpoint)."""
+    rows = list(dict.fromkeys(r for r, _ in panels))
+    cols = list(dict.fromkeys(c for _, c in panels))
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.6 * len(cols), 2.6 * len(rows)), squeeze=False)
+    colors = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+    for (r, c), (xy, labels) in panels.items():
+        ax = axes[rows.index(r)][cols.index(c)]
+        for k, name in enumerate(class_names):
+            chosen = np.asarray(labels) == k
+            ax.scatter(xy[chosen, 0], xy[chosen, 1], s=4, alpha=0.6, color=colors[k % len(colors)], label=name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{r}\n{c}", fontsize=8)
+    for ax in axes.flat:
+        if not ax.has_data():
+            ax.axis("off")
+    axes[0][0].legend(fontsize=7, markerscale=3)
+    fig.tight_layout()
+    return fig

@@ -629,14 +629,16 @@ def load_tables(config: TrainConfig, task: TaskSpec) -> dict[str, pd.DataFrame]:
 # -------------------------------------------------------------------------------------------- fit
 
 
-def _check_resumable(out_dir: Path, config: TrainConfig) -> None:
-    saved_file = out_dir / "params.yaml"
+def check_resumable(out_dir: Path, current: Mapping[str, Any], may_change: frozenset = RESUMABLE_CHANGES,
+                    saved_name: str = "params.yaml") -> None:
+    """Raise if ``out_dir`` holds a run whose saved parameters differ from ``current`` (other than ``may_change``)."""
+    saved_file = out_dir / saved_name
     if not saved_file.exists():
         return
     saved = yaml.safe_load(saved_file.read_text()) or {}
-    current = config.to_dict()
+    current = jsonable(dict(current))
     differ = {k: (saved.get(k), current.get(k)) for k in sorted(set(saved) | set(current))
-              if k not in RESUMABLE_CHANGES and saved.get(k) != current.get(k)}
+              if k not in may_change and saved.get(k) != current.get(k)}
     if differ:
         lines = "; ".join(f"{k}: saved {a!r}, now {b!r}" for k, a, b in ((k, *v) for k, v in differ.items()))
         raise ValueError(
@@ -711,7 +713,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     last = out_dir / CHECKPOINT_DIR / f"{LAST}.ckpt"
     resumed = last.exists()
     if resumed:
-        _check_resumable(out_dir, config)
+        check_resumable(out_dir, config.to_dict())
 
     with _quiet_lightning():
         pl.seed_everything(config.seed, workers=True, verbose=False)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from cxrlib.data import metadata as shipped
-from cxrlib.data.root import require_file
+from cxrlib.data.root import DataNotFoundError, how_to_get, require, require_file
 
 PathLike = str | os.PathLike
 
@@ -114,6 +114,31 @@ def load_valid(root: PathLike | None = None) -> pd.DataFrame:
     """
     source = require_file("chexpert-valid", "valid.csv", root)
     return normalise(pd.read_csv(source), split="valid", source=source)
+
+
+def image_table(root: PathLike | None = None, frontal_only: bool = False) -> pd.DataFrame:
+    """CheXpert images on disk as an unlabeled pool source (documents 002 and 004 pre-train on them).
+
+    Rows: the train labels' images (``split`` "train") and the validation images (``split`` "test": the
+    202 frontal validation images are document 004's test set); ``path`` under
+    ``<root>/chexpert/``; ``patient_id`` prefixed ``chexpert:``. Needs the images of
+    CheXpert-v1.0-small (or the full-size release unpacked with the same layout): raises
+    :class:`~cxrlib.data.root.DataNotFoundError` saying where to get them when a listed image is missing.
+    """
+    folder = require("chexpert", root)
+    train = load_train()
+    valid_csv = folder / "CheXpert-v1.0-small" / "valid.csv"
+    valid = normalise(pd.read_csv(valid_csv), split="valid", source=valid_csv) if valid_csv.exists() else train.head(0)
+    table = pd.concat([train, valid.assign(split="test")], ignore_index=True)
+    if frontal_only:
+        table = table[table["frontal"]]
+    table = table.assign(path=[str(folder / p) for p in table["image_id"]])
+    absent = [p for p in table["path"].iloc[:: max(1, len(table) // 50)] if not Path(p).exists()]
+    if absent:
+        raise DataNotFoundError(f"CheXpert images are missing (e.g. {absent[0]}).\n{how_to_get('chexpert', root)}")
+    out = pd.DataFrame({"image_id": "chexpert:" + table["image_id"], "patient_id": "chexpert:" + table["patient_id"],
+                        "path": table["path"], "split": table["split"], "dataset": "chexpert"})
+    return out.reset_index(drop=True)
 
 
 def normalise(raw: pd.DataFrame, split: str, source: PathLike | None = None) -> pd.DataFrame:

@@ -455,6 +455,8 @@ def load_weights(
             f"{', '.join(repr(t) for t in spec.source_tags)}, or a path to a weights file"
         )
     path = Path(weights).expanduser()
+    if path.is_dir():
+        path = last_ssl_checkpoint(path)
     if not path.is_file():
         default = spec.source(spec.default_weights)
         raise WeightsNotFoundError(
@@ -462,6 +464,17 @@ def load_weights(
             f"For the {default.tag} weights ({default.description}): {_manual_instructions(spec, default, folder)}"
         )
     return _load_file(model, spec, path, requested)
+
+
+def last_ssl_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint of the latest epoch in a pre-training run folder (``<run_dir>/checkpoints/epoch_NNNN.pt``)."""
+    found = sorted((run_dir / "checkpoints").glob("epoch_*.pt")) or sorted(run_dir.glob("epoch_*.pt"))
+    if not found:
+        raise WeightsNotFoundError(
+            f"{run_dir} is a folder without pre-training checkpoints (checkpoints/epoch_NNNN.pt). Pass a "
+            "checkpoint file, or run the pre-training first (notebooks/02_pretrain, cxrlib.ssl.pretrain)."
+        )
+    return found[-1]
 
 
 def _stacklevel_outside_package() -> int:

@@ -1,0 +1,282 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: -papermill
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Notebook 02: contrastive pre-training on unlabeled chest X-rays
+#
+# ## Overview
+# Labels are the expensive part of medical imaging; unlabeled radiographs are plentiful. Contrastive
+# self-supervised learning trains a backbone without labels: two random *views* of the same radiograph
+# should map to nearby points, views of different radiographs to distant ones. Document 002 pre-trains
+# a wide ResNet-50 this way (SimCLR) on CheXpert and then fits a logistic regression on the frozen
+# features; document 004 pre-trains a ResNet18 with MoCo v2 and SimCLR and then fine-tunes it.
+#
+# This notebook pre-trains one backbone on the **unlabeled pool**: the training images of the Kermany
+# pediatric set (labels dropped), the NIH sample and the COVID-19 collection, never a test image or an
+# image of a test patient. It repeats the run on 100 %, 10 % and 1 % of the pool's patients (document
+# 002's pretext fractions), saves a checkpoint every few epochs (notebook 06 measures how useful each
+# one is), and compares augmentation policies, because document 004 found that the wrong policy makes
+# pre-training harmful. With no parameter it is the classroom run: small images, a capped pool and a
+# few epochs, a few minutes on a laptop CPU. The `params/paper/` files hold documents 002 and 004's
+# protocols for a GPU.
+#
+# ## Prerequisites
+# - the softmax and the cross-entropy loss; cosine similarity;
+# - a training loop (notebook 03);
+# - the data sets and patient-disjoint splits of notebook 01.
+#
+# Re-running with the same `out_dir` resumes every run after its last finished epoch.
+
+# %% tags=["parameters"]
+out_dir = "out/02_pretrain"
+profile = "classroom"
+seed = 0
+data_root = None
+method = "simclr"
+backbone = "resnet18"
+weights = "none"
+weights_dir = None
+pool_sources = ["kermany", "nih_sample", "covid"]
+pool_fractions = [1.0, 0.1, 0.01]
+pool_max_images = 1200
+preprocess = "classroom"
+image_size = 64
+policy = "d004_moco"
+head = None
+temperature = None
+queue_size = None
+encoder_momentum = None
+optimizer = "adam"
+lr = 1e-3
+weight_decay = 0.0
+epochs = 8
+batch_size = 32
+checkpoint_every = 2
+precision = "32"
+device = "auto"
+num_workers = 0
+progress = "epoch"
+cache_dir = None
+compare_policies = ["d002_simclr", "d004_simclr"]
+compare_epochs = 3
+compare_max_images = 512
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from cxrlib import plots, ssl
+from cxrlib.artifacts import RunArtifacts
+from cxrlib.augment import get_policy
+from cxrlib.data.pool import SOURCE_DATA
+from cxrlib.data.root import require
+from cxrlib.datasets import preprocess_config
+from cxrlib.preprocess import PreprocessCache
+
+config = ssl.PretrainConfig(
+    out_dir=out_dir, method=method, backbone=backbone, weights=weights, weights_dir=weights_dir,
+    pool_sources=pool_sources, pool_max_images=pool_max_images, data_root=data_root, preprocess=preprocess,
+    image_size=image_size, policy=policy, head=head, temperature=temperature, queue_size=queue_size,
+    encoder_momentum=encoder_momentum, optimizer=optimizer, lr=lr, weight_decay=weight_decay, epochs=epochs,
+    batch_size=batch_size, checkpoint_every=checkpoint_every, precision=precision, seed=seed, device=device,
+    num_workers=num_workers, progress=progress, cache_dir=cache_dir, profile=profile,
+)
+spec = ssl.get_method(method)
+capped = f", capped at {pool_max_images} images (whole patients)" if pool_max_images else ""
+run = RunArtifacts(
+    out_dir, notebook="02_pretrain", params=config.to_dict(),
+    context=dict(dataset=f"unlabeled pool: {' + '.join(pool_sources)} (labels dropped){capped}",
+                 split="train parts only; test images and test patients excluded", image_size=image_size,
+                 weights=f"{backbone} from '{weights}', pre-trained with {spec.title}", profile=profile, seed=seed,
+                 policy=policy, epochs=epochs, batch_size=batch_size),
+)
+print(spec.reference)
+print(f"policy {get_policy(config.policy).describe()}")
+print(f"head {config.head}, temperature {config.temperature}")
+
+# %% [markdown]
+# ## The unlabeled pool
+#
+# The pool takes each source's *training* part only and removes every image of a patient who has an
+# image in that source's test part (the Kermany folders share patient numbers between train and test).
+# A fraction keeps that share of each source's patients, drawn with the seed; the 1 % pool lies inside
+# the 10 % pool, which lies inside the 100 % pool. The check that no test image or test patient is in
+# the pool runs every time a pool is drawn.
+
+# %%
+pools = {f: ssl.pretext_pool(pool_sources, f, seed, data_root, pool_max_images) for f in pool_fractions}
+for source in pool_sources:
+    _ = run.record_data(source, require(SOURCE_DATA[source], data_root))
+rows = [dict(fraction=ssl.fraction_label(f), source=name, **counts)
+        for f, pool in pools.items() for name, counts in pool.attrs["counts"].items()]
+pool_table = pd.DataFrame(rows)
+run.table(pool_table, "ssl_pool", "The pre-training pool per pretext fraction and source: images and patients "
+          f"(full pool before the cap: {pools[max(pools)].attrs['protocol']['full_pool_images']} images)",
+          float_format="{:.0f}")
+
+# %% [markdown]
+# ## Two views of one radiograph
+#
+# A positive pair is one radiograph augmented twice. What the augmentation destroys, the network cannot
+# use; what it keeps identical, the network may rely on. Document 004 (section 4.3) keeps every transform
+# mild for MoCo v2 (`d004_moco`: small rotation, shift and scale, flip) and warns that blur, noise and
+# strong crops erase findings; its SimCLR list crops strongly (`d004_simclr`); document 002 lists resized
+# crop, flip, rotation, blur and colour jitter (`d002_simclr`).
+
+# %%
+cache = PreprocessCache(cache_dir, preprocess_config(preprocess, image_size))
+example = cache.get(pools[max(pools)]["path"].iloc[0])
+shown = list(dict.fromkeys([policy, *compare_policies]))
+views, titles = [], []
+for name in shown:
+    for i, view in enumerate(ssl.sample_views(example, name, 6, seed)):
+        views.append(view)
+        titles.append(f"{name} #{i + 1}")
+fig = plots.image_grid(views, titles, ncols=6, cell_inches=1.5)
+run.figure(fig, "ssl_views", "Six random views of one pool radiograph under each augmentation policy "
+           "(one row per policy); two such views form a positive pair")
+plt.show()
+
+# %% [markdown]
+# ## The loss, re-derived
+#
+# For a batch of $B$ images SimCLR has $2B$ views $z_1, \dots, z_{2B}$; view $i$'s positive $j(i)$ is the
+# other view of its image. With cosine similarity $s_{ik}$ and temperature $\tau$, NT-Xent is the
+# cross-entropy of picking the positive among the $2B - 1$ other views:
+#
+# $$\ell_i = -\log \frac{\exp(s_{i,j(i)}/\tau)}{\sum_{k \ne i} \exp(s_{ik}/\tau)}, \qquad
+#   \mathcal{L} = \frac{1}{2B} \sum_i \ell_i .$$
+#
+# MoCo's InfoNCE scores a query $q$ against its key $k_+$ and the $K$ keys $k_-$ of a queue:
+# $\ell = -\log \frac{\exp(q \cdot k_+/\tau)}{\exp(q \cdot k_+/\tau) + \sum_{k_-} \exp(q \cdot k_-/\tau)}$.
+# The next cell writes both in a few lines of torch and compares them with lightly's `NTXentLoss`, which
+# the training uses, on the same random batch.
+
+# %%
+from lightly.loss import NTXentLoss
+
+
+def nt_xent(z1, z2, tau):
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.T / tau
+    sim.fill_diagonal_(float("-inf"))  # k != i
+    n = len(z1)
+    positive = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return torch.nn.functional.cross_entropy(sim, positive)
+
+
+def info_nce(q, k, queue, tau):
+    q, k = torch.nn.functional.normalize(q, dim=1), torch.nn.functional.normalize(k, dim=1)
+    logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.T], dim=1) / tau
+    return torch.nn.functional.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long))
+
+
+generator = torch.Generator().manual_seed(seed)
+z1, z2 = torch.randn(8, 16, generator=generator), torch.randn(8, 16, generator=generator)
+queue = torch.nn.functional.normalize(torch.randn(32, 16, generator=generator), dim=1)
+moco_loss = NTXentLoss(temperature=0.2, memory_bank_size=(32, 16))
+moco_loss.memory_bank.bank.copy_(queue)
+check = pd.DataFrame([
+    dict(loss="NT-Xent (SimCLR), tau 0.5", ours=float(nt_xent(z1, z2, 0.5)), lightly=float(NTXentLoss(0.5)(z1, z2))),
+    dict(loss="InfoNCE (MoCo), tau 0.2, K 32", ours=float(info_nce(z1, z2, queue, 0.2)),
+         lightly=float(moco_loss(z1, z2))),
+]).assign(difference=lambda t: (t["ours"] - t["lightly"]).abs())
+assert (check["difference"] < 1e-5).all()
+run.table(check, "ssl_loss_check", "The contrastive losses written out in torch against lightly's NTXentLoss on "
+          "the same random batch (B = 8, 16-d embeddings, seeded)", float_format="{:.6f}", dataset="random numbers",
+          split="none", image_size="none", weights="none")
+
+# %% [markdown]
+# ## Pre-training at 100 %, 10 % and 1 % of the pool
+#
+# Each fraction is a separate run with the same epochs, as in document 002, so the 1 % run also takes
+# a hundredth of the steps. The dashed line is the loss of embeddings that carry no information (all
+# similarities equal: $\log(2B - 1)$ for SimCLR, $\log(K + 1)$ for MoCo).
+
+# %%
+results = ssl.pretrain_fractions(config, pool_fractions)
+loss, index = ssl.runs.index_runs(
+    out_dir, {ssl.runs.fraction_run_name(f): r for f, r in results.items()},
+    {ssl.runs.fraction_run_name(f): {"fraction": f, "policy": policy} for f in results},
+)
+loss["pool"] = loss["fraction"].map(ssl.fraction_label)
+chance = ssl.chance_loss(method, batch_size, config.queue_size)
+fig = plots.loss_curves(loss, "pool", chance=chance, title=f"{spec.title} on {backbone}: mean batch loss per epoch")
+run.figure(fig, "ssl_loss", f"{spec.title} pre-training loss per epoch at each pretext fraction (mean of the "
+           "epoch's batches); dashed: the loss of uninformative embeddings")
+plt.show()
+
+# %%
+summary = pd.DataFrame([
+    dict(pool=ssl.fraction_label(f), images=len(r.pool), patients=int(r.pool["patient_id"].nunique()),
+         epochs=int(r.loss["epoch"].max()) if len(r.loss) else 0, steps=int(r.loss["steps"].sum()),
+         first_loss=r.loss["loss"].iloc[0] if len(r.loss) else float("nan"),
+         last_loss=r.loss["loss"].iloc[-1] if len(r.loss) else float("nan"),
+         minutes=r.loss["seconds"].sum() / 60, checkpoints=len(r.checkpoints))
+    for f, r in results.items()
+])
+run.table(summary, "ssl_runs", "The pre-training runs: pool size, optimisation steps, loss of the first and "
+          "last epoch, time, checkpoints written (epoch 0 is the initialisation)")
+
+# %% [markdown]
+# ## Does the augmentation policy matter?
+#
+# Short runs on a smaller pool that differ only in the policy. A loss that stays at the dashed line
+# means the network found nothing that survives both views; that does not by itself say the features
+# are useless downstream (notebook 06 measures that), but it is the first symptom of a policy that
+# asks too much.
+
+# %%
+if compare_policies:
+    policy_runs = ssl.compare_policies(config, [policy, *compare_policies], compare_epochs, compare_max_images)
+    policy_loss = pd.concat([r.loss.assign(policy=name) for name, r in policy_runs.items()], ignore_index=True)
+    policy_loss.to_csv(run.out_dir / "policy_loss.csv", index=False)
+    fig = plots.loss_curves(policy_loss, "policy", chance=chance, title=f"{spec.title}: loss per policy")
+    run.figure(fig, "ssl_policy_loss", f"{spec.title} loss per epoch for each augmentation policy ({compare_epochs} "
+               f"epochs on a {compare_max_images}-image pool, everything else equal)")
+    plt.show()
+
+# %% [markdown]
+# ## The checkpoints
+#
+# Every checkpoint holds the backbone only (the projection head is discarded, as both documents do),
+# with its provenance; any of them is a `weights` value for notebook 03 (`-p weights <file>`), for the
+# linear probe of notebook 06, and for `cxrlib.models.create_backbone`. A run folder stands for its
+# last checkpoint.
+
+# %%
+shown_index = index.assign(pool=index["fraction"].map(ssl.fraction_label))[["pool", "epoch", "path"]]
+run.table(shown_index, "ssl_checkpoints", "Checkpoints written by this notebook (paths relative to its output folder)",
+          float_format="{:.0f}")
+run.finish()
+
+# %% [markdown]
+# ## Summary
+# - Contrastive pre-training needs no labels: a positive pair is two views of one radiograph, the
+#   negatives are the other radiographs of the batch (SimCLR) or a queue of earlier keys (MoCo).
+# - NT-Xent and InfoNCE are a softmax cross-entropy over similarities; the few lines above give the
+#   same values as lightly's implementation.
+# - The pool never holds a test image or a test patient; fractions are drawn by patient and nested.
+# - The loss curve alone does not say whether the features are useful: notebook 06 measures each
+#   checkpoint on labelled tasks.
+#
+# ## Exercises
+# 1. Run with `-p method moco_v2 -p queue_size 1024`. Why does the MoCo loss *rise* at first? (Hint:
+#    what is in the queue before the first batches?)
+# 2. Change `temperature` to 0.1 and 1.0. How does the dashed line move, and how does the loss curve?
+# 3. The classroom run uses `d004_moco` views. Pre-train with `-p policy d002_simclr` for the same epochs
+#    and probe both in notebook 06: does a loss near chance mean useless features?
+# 4. Double `batch_size`. SimCLR's negatives come from the batch: what happens to the number of
+#    negatives, the chance level and the time per epoch?
