@@ -67,6 +67,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from cxrlib import metrics as M
 from cxrlib.artifacts import jsonable
+from cxrlib.configs import ParamsMixin, check_choice
 from cxrlib.augment import build_augmentation, get_policy
 from cxrlib.datasets import (
     CxrDataset, TaskSpec, class_counts, get_task, preprocess_config, single_thread_torch, split_tables, subsample,
@@ -94,7 +95,7 @@ RESUMABLE_CHANGES = frozenset(
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ParamsMixin):
     """Everything that defines a fine-tuning run (the notebook's parameters carry the same names)."""
 
     out_dir: str
@@ -141,12 +142,9 @@ class TrainConfig:
         self.out_dir = str(self.out_dir)
         if isinstance(self.unfrozen_blocks, str) and self.unfrozen_blocks.strip().isdigit():
             self.unfrozen_blocks = int(self.unfrozen_blocks)
-        if self.progress not in PROGRESS_MODES:
-            raise ValueError(f"progress must be one of {PROGRESS_MODES}, got {self.progress!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-        if self.lr_scheduler not in ("plateau", "none"):
-            raise ValueError(f"lr_scheduler must be 'plateau' or 'none', got {self.lr_scheduler!r}")
+        check_choice("progress", self.progress, PROGRESS_MODES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_scheduler", self.lr_scheduler, ("plateau", "none"))
         if self.resample is not None and self.resample not in RESAMPLERS:
             raise ValueError(f"unknown resampling {self.resample!r}; known: {', '.join(RESAMPLERS)} or None")
         get_policy(self.augment)
@@ -156,22 +154,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_namespace(cls, namespace: Mapping[str, Any]) -> TrainConfig:
-        """The fields of ``namespace`` that are training parameters (a notebook's ``globals()``)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in namespace.items() if k in names})
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], **overrides: Any) -> TrainConfig:
-        """From a mapping (a params YAML); unknown keys are an error."""
-        merged = {**values, **overrides}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(merged) - known)
-        if unknown:
-            raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**merged)
 
 
 OPTIMIZERS: dict[str, Callable[[list, TrainConfig], torch.optim.Optimizer]] = {

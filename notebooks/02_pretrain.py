@@ -49,7 +49,7 @@ weights = "none"
 weights_dir = None
 pool_sources = ["kermany", "nih_sample", "covid"]
 pool_fractions = [1.0, 0.1, 0.01]
-pool_max_images = 1200
+pool_max_images = 1000
 preprocess = "classroom"
 image_size = 64
 policy = "d004_moco"
@@ -60,17 +60,18 @@ encoder_momentum = None
 optimizer = "adam"
 lr = 1e-3
 weight_decay = 0.0
-epochs = 8
+epochs = 6
 batch_size = 32
 checkpoint_every = 2
+keep_state = True
 precision = "32"
 device = "auto"
 num_workers = 0
 progress = "epoch"
 cache_dir = None
 compare_policies = ["d002_simclr", "d004_simclr"]
-compare_epochs = 3
-compare_max_images = 512
+compare_epochs = 2
+compare_max_images = 384
 
 # %%
 import matplotlib.pyplot as plt
@@ -85,14 +86,7 @@ from cxrlib.data.root import require
 from cxrlib.datasets import preprocess_config
 from cxrlib.preprocess import PreprocessCache
 
-config = ssl.PretrainConfig(
-    out_dir=out_dir, method=method, backbone=backbone, weights=weights, weights_dir=weights_dir,
-    pool_sources=pool_sources, pool_max_images=pool_max_images, data_root=data_root, preprocess=preprocess,
-    image_size=image_size, policy=policy, head=head, temperature=temperature, queue_size=queue_size,
-    encoder_momentum=encoder_momentum, optimizer=optimizer, lr=lr, weight_decay=weight_decay, epochs=epochs,
-    batch_size=batch_size, checkpoint_every=checkpoint_every, precision=precision, seed=seed, device=device,
-    num_workers=num_workers, progress=progress, cache_dir=cache_dir, profile=profile,
-)
+config = ssl.PretrainConfig.from_namespace(globals())
 spec = ssl.get_method(method)
 capped = f", capped at {pool_max_images} images (whole patients)" if pool_max_images else ""
 run = RunArtifacts(

@@ -472,7 +472,7 @@ def last_ssl_checkpoint(run_dir: Path) -> Path:
     if not found:
         raise WeightsNotFoundError(
             f"{run_dir} is a folder without pre-training checkpoints (checkpoints/epoch_NNNN.pt). Pass a "
-            "checkpoint file, or run the pre-training first (notebooks/02_pretrain, cxrlib.ssl.pretrain)."
+            "checkpoint file, or run the pre-training first (notebooks/02_pretrain, cxrlib.ssl.pretrain())."
         )
     return found[-1]
 

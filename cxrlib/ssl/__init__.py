@@ -7,14 +7,14 @@
   data never included) and the two-view dataset.
 * :mod:`cxrlib.ssl.runs`: the runs of one notebook (pretext fractions, a policy comparison) and the
   index of their checkpoints.
-* :mod:`cxrlib.ssl.pretrain`: the training loop: checkpoints every N epochs in the format that
+* :mod:`cxrlib.ssl.loop`: the training loop: checkpoints every N epochs in the format that
   :func:`cxrlib.models.create_backbone` reads, a per-epoch ``loss.csv``, resume after a kill.
 
 The augmentation policies that make the views are rows of :data:`cxrlib.augment.POLICIES`
 (``d002_simclr``, ``d004_simclr``, ``d004_moco``).
 """
 from cxrlib.ssl.methods import HEADS, METHODS, ContrastiveModel, MethodSpec, build_model, get_method
-from cxrlib.ssl.pretrain import (
+from cxrlib.ssl.loop import (
     PretrainConfig,
     PretrainResult,
     checkpoint_epochs,

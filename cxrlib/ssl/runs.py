@@ -1,6 +1,6 @@
 """Several pre-training runs of one notebook: the pretext fractions of document 002 and a policy comparison.
 
-``pretrain_fractions`` runs one :func:`~cxrlib.ssl.pretrain.pretrain` per pool fraction into
+``pretrain_fractions`` runs one :func:`~cxrlib.ssl.loop.pretrain` per pool fraction into
 ``<out_dir>/pool_<percent>/`` and writes two index files into ``out_dir``:
 
 * ``loss.csv``: every run's per-epoch loss, with ``run``, ``fraction`` and ``policy`` columns;
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cxrlib.ssl.methods import get_method
-from cxrlib.ssl.pretrain import PretrainConfig, PretrainResult, pretrain
+from cxrlib.ssl.loop import PretrainConfig, PretrainResult, pretrain
 
 CHECKPOINT_INDEX = "checkpoints.csv"
 LOSS_INDEX = "loss.csv"
@@ -58,12 +58,17 @@ def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], e
 
 
 def pretrain_fractions(config: PretrainConfig, fractions: Iterable[float]) -> dict[float, PretrainResult]:
-    """One run per pool fraction (largest first), each in ``<config.out_dir>/pool_<percent>``."""
+    """One run per pool fraction (largest first), each in ``<config.out_dir>/pool_<percent>``; the largest
+    keeps a checkpoint every ``checkpoint_every`` epochs (document 002's per-epoch figures), the others
+    the first and the last."""
     results = {}
-    for fraction in sorted({float(f) for f in fractions}, reverse=True):
+    ordered = sorted({float(f) for f in fractions}, reverse=True)
+    for fraction in ordered:
         run_dir = Path(config.out_dir) / fraction_run_name(fraction)
         print(f"--- pool {fraction_label(fraction)} -> {run_dir}", flush=True)
-        results[fraction] = pretrain(dataclasses.replace(config, out_dir=str(run_dir), pool_fraction=fraction))
+        every = config.checkpoint_every if fraction == ordered[0] else max(1, config.epochs)  # others: first and last
+        results[fraction] = pretrain(dataclasses.replace(config, out_dir=str(run_dir), pool_fraction=fraction,
+                                                         checkpoint_every=every))
     return results
 
 
@@ -76,7 +81,7 @@ def compare_policies(config: PretrainConfig, policies: Iterable[str], epochs: in
         print(f"--- policy {policy} -> {run_dir}", flush=True)
         results[policy] = pretrain(dataclasses.replace(
             config, out_dir=str(run_dir), policy=policy, epochs=epochs, pool_fraction=1.0,
-            pool_max_images=max_images, checkpoint_every=max(1, epochs)))
+            pool_max_images=max_images, save_checkpoints=False))
     return results
 
 

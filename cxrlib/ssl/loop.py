@@ -13,7 +13,8 @@ A run writes into ``out_dir``:
                                for ``create_backbone(key, weights=<file or this folder>)``, the
                                probe and ``03_finetune`` (``-p weights <file>``)
 ``state.pt``                   everything needed to continue: model with head and momentum encoder,
-                               queue, optimizer, finished epoch (rewritten atomically each epoch)
+                               queue, optimizer, finished epoch (rewritten atomically each epoch;
+                               deleted at the end when ``keep_state`` is False)
 =============================  =====================================================================
 
 Determinism: the shuffle depends on ``(seed, epoch)`` and the augmentation generator is re-seeded
@@ -38,6 +39,7 @@ from torch.utils.data import DataLoader
 
 from cxrlib.artifacts import jsonable
 from cxrlib.augment import build_augmentation, get_policy
+from cxrlib.configs import ParamsMixin, check_choice
 from cxrlib.datasets import preprocess_config
 from cxrlib.features import resolve_device
 from cxrlib.models import create_backbone, get_spec, save_ssl_checkpoint
@@ -50,11 +52,11 @@ STATE_FILE = "state.pt"
 LOSS_FILE = "loss.csv"
 LOSS_COLUMNS = ("epoch", "loss", "loss_sd", "steps", "images", "lr", "seconds")
 RESUMABLE_CHANGES = frozenset({"epochs", "progress", "num_workers", "out_dir", "data_root", "cache_dir", "device",
-                               "weights_dir", "profile"})
+                               "weights_dir", "profile", "keep_state", "checkpoint_every", "save_checkpoints"})
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(ParamsMixin):
     """Everything that defines a pre-training run (``None``: the method's default, see :data:`METHODS`)."""
 
     out_dir: str
@@ -80,6 +82,8 @@ class PretrainConfig:
     epochs: int = 10
     batch_size: int = 64
     checkpoint_every: int = 1
+    save_checkpoints: bool = True  # False: loss curve only (e.g. a policy comparison)
+    keep_state: bool = True  # False: delete state.pt once the run has finished (saves disk; no extension)
     precision: str = "32"  # or "bf16" (autocast)
     seed: int = 0
     device: str = "auto"
@@ -99,26 +103,15 @@ class PretrainConfig:
         self.encoder_momentum = spec.momentum if self.encoder_momentum is None else float(self.encoder_momentum)
         get_policy(self.policy)
         get_spec(self.backbone)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
-        if self.progress not in PROGRESS_MODES:
-            raise ValueError(f"progress must be one of {PROGRESS_MODES}, got {self.progress!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("progress", self.progress, PROGRESS_MODES)
+        check_choice("precision", self.precision, PRECISIONS)
         if self.epochs < 0 or self.batch_size < 2 or self.checkpoint_every < 1:
             raise ValueError("need epochs >= 0, batch_size >= 2 and checkpoint_every >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(dataclasses.asdict(self))
 
-    @classmethod
-    def from_dict(cls, values: dict, **overrides: Any) -> PretrainConfig:
-        merged = {**values, **overrides}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(merged) - known)
-        if unknown:
-            raise ValueError(f"unknown pre-training parameter(s) {unknown}; known: {sorted(known)}")
-        return cls(**merged)
 
 
 PRECISIONS = {"32": None, "bf16": torch.bfloat16}
@@ -240,6 +233,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
         _say(config, f"resuming {out} after epoch {start}")
     else:
         history = history.iloc[0:0]
+    if not state_file.exists() and config.save_checkpoints:
         save_ssl_checkpoint(checkpoint_path(out, 0), model.backbone, spec.key, _meta(config, pool, 0, init, None))
 
     cache = PreprocessCache(config.cache_dir, preprocess_config(config.preprocess, config.image_size))
@@ -273,13 +267,15 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.time() - tick}
         history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
         history.to_csv(out / LOSS_FILE, index=False)
-        if epoch in saves:
+        if epoch in saves and config.save_checkpoints:
             save_ssl_checkpoint(checkpoint_path(out, epoch), model.backbone, spec.key,
                                 _meta(config, pool, epoch, init, row["loss"]))
         _atomic_save(_state(model, optimizer, epoch), state_file)
         _say(config, f"epoch {epoch}/{config.epochs}: loss {row['loss']:.4f} ({row['steps']} steps, "
                      f"{row['seconds']:.1f} s)")
 
+    if not config.keep_state:
+        state_file.unlink(missing_ok=True)
     (out / "done.json").write_text(json.dumps({"epochs": config.epochs, "seconds": time.time() - started}))
     return PretrainResult(out, config, read_loss(out), list_checkpoints(out), pool, init, resumed,
                           time.time() - started)
