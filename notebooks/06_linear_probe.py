@@ -79,7 +79,7 @@ print(f"pre-training: {method} of {backbone} at {image_size} px, policy {pretrai
 specs = {name: get_task(name) for name in tasks}
 run = RunArtifacts(
     out_dir, notebook="06_linear_probe",
-    params=dict(pretrain_dir=pretrain_dir, tasks=tasks, fit_limit=fit_limit, n_boot=n_boot, seed=seed,
+    params=dict(profile=profile, data_root=data_root, pretrain_dir=pretrain_dir, tasks=tasks, fit_limit=fit_limit, n_boot=n_boot, seed=seed,
                 pretrain=pretrain_params, finetune=finetune, finetune_epochs=finetune_epochs),
     context=dict(dataset="; ".join(s.dataset for s in specs.values()),
                  split="; ".join(f"{s.name}: {s.split}" for s in specs.values()), image_size=image_size,

@@ -273,6 +273,8 @@ def test_pool_rejects_bad_arguments(data_root):
     with pytest.raises(ValueError, match="never in the pool"):
         pool.unlabeled_pool(parts=("train", "test"), root=data_root)
     with pytest.raises(KeyError, match="unknown pool source"):
+        pool.unlabeled_pool(sources=("imagenet",), root=data_root)
+    with pytest.raises(DataNotFoundError, match="CheXpert-v1.0-small"):  # a source whose images are not here
         pool.unlabeled_pool(sources=("chexpert",), root=data_root)
 
 
