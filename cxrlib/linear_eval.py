@@ -29,7 +29,7 @@ from cxrlib.datasets import CxrDataset, TaskSpec, get_task, preprocess_config, s
 from cxrlib.features import extract_features, feature_cache_key
 from cxrlib.models import WeightsNotFoundError, create_backbone
 from cxrlib.preprocess import PreprocessCache
-from cxrlib.train import SIZE_KWARGS
+from cxrlib.train import size_kwargs
 
 FIT_PARTS = ("train", "val")
 
@@ -65,12 +65,9 @@ def weights_id(info) -> str:
 
 def load_init(backbone: str, init: Init, *, image_size: int, seed: int = 0, weights_dir=None):
     """``(backbone module, WeightsInfo)``, or ``(None, reason)`` when a published tag is not on this machine."""
-    from cxrlib.models import get_spec
-
-    spec = get_spec(backbone)
-    size_kwargs = SIZE_KWARGS.get(spec.family, lambda size: {})(image_size)
     try:
-        return create_backbone(spec.key, init.weights, weights_dir=weights_dir, seed=seed, **size_kwargs)
+        return create_backbone(backbone, init.weights, weights_dir=weights_dir, seed=seed,
+                               **size_kwargs(backbone, image_size))
     except WeightsNotFoundError as error:
         return None, str(error)
 
@@ -182,12 +179,14 @@ def checkpoint_inits(index: pd.DataFrame) -> tuple[list[Init], list[Init]]:
 
 
 
-def stats_delong(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, label: str):
-    """Paired DeLong test between two runs' test predictions (``cxrlib.train`` layout) of one label."""
-    from cxrlib import stats
+def compare_runs(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, label: str,
+                 names: tuple[str, str] = ("a", "b")) -> pd.DataFrame:
+    """Paired DeLong test of two runs' test predictions (``cxrlib.train`` layout) for one label
+    (:func:`cxrlib.evaluate.paired_delong` on the images both predicted, which must be all of them)."""
+    from cxrlib import evaluate
 
     merged = predictions_a.merge(predictions_b, on="image_id", suffixes=("_a", "_b"))
     if len(merged) != len(predictions_a):
         raise ValueError("the two runs did not predict the same test images")
-    return stats.delong_test(merged[f"{label}_a"].to_numpy(), merged[f"prob_{label}_a"].to_numpy(),
-                             merged[f"prob_{label}_b"].to_numpy())
+    return evaluate.paired_delong(merged[[f"{label}_a"]].to_numpy(), merged[[f"prob_{label}_a"]].to_numpy(),
+                                  merged[[f"prob_{label}_b"]].to_numpy(), [label], names)

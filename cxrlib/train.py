@@ -172,6 +172,13 @@ SIZE_KWARGS: dict[str, Callable[[int], dict[str, Any]]] = {"vit": lambda size: {
 convolutional families accept any size)."""
 
 
+def size_kwargs(backbone: str, image_size: int) -> dict[str, Any]:
+    """The timm arguments that make registry backbone ``backbone`` take ``image_size`` inputs."""
+    from cxrlib.models import get_spec
+
+    return SIZE_KWARGS.get(get_spec(backbone).family, lambda size: {})(image_size)
+
+
 # -------------------------------------------------------------------------------------- the module
 
 
@@ -486,8 +493,9 @@ METRICS_BY_KIND: dict[str, Callable[[TaskSpec, pd.DataFrame, pd.DataFrame], dict
 
 
 def _device(config: TrainConfig) -> torch.device:
-    wants_gpu = config.accelerator in ("auto", "gpu", "cuda")
-    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
+    from cxrlib.features import resolve_device
+
+    return resolve_device("auto" if config.accelerator in ("auto", "gpu", "cuda") else "cpu")
 
 
 def build_model(config: TrainConfig, task: TaskSpec):
@@ -495,10 +503,10 @@ def build_model(config: TrainConfig, task: TaskSpec):
     from cxrlib.models import build_classifier, get_spec, unfreeze_last
 
     spec = get_spec(config.backbone)
-    size_kwargs = SIZE_KWARGS.get(spec.family, lambda size: {})(config.image_size)
+    sizing = size_kwargs(spec.key, config.image_size)
     model = build_classifier(
         spec.key, task.n_outputs, head=config.head, dropout=config.dropout, weights=config.weights,
-        weights_dir=config.weights_dir, seed=config.seed, **size_kwargs,
+        weights_dir=config.weights_dir, seed=config.seed, **sizing,
     )
     patch = getattr(getattr(model.backbone, "patch_embed", None), "patch_size", None)
     if patch is not None and (config.image_size % patch[0] or config.image_size % patch[-1]):
@@ -566,9 +574,9 @@ def load_run_model(out_dir: str | os.PathLike, checkpoint: str = BEST) -> nn.Mod
     config = TrainConfig.from_dict(yaml.safe_load((out_dir / "params.yaml").read_text()))
     task = get_task(config.task)
     spec = get_spec(config.backbone)
-    size_kwargs = SIZE_KWARGS.get(spec.family, lambda size: {})(config.image_size)
+    sizing = size_kwargs(spec.key, config.image_size)
     model = build_classifier(spec.key, task.n_outputs, head=config.head, dropout=config.dropout, weights="none",
-                             seed=config.seed, **size_kwargs)
+                             seed=config.seed, **sizing)
     state = _read_lightning_checkpoint(out_dir / CHECKPOINT_DIR / f"{checkpoint}.ckpt")["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     return model.eval()

@@ -237,8 +237,8 @@ if finetune:
                      for name, r in results.items()], ignore_index=True)
     test = {name: r.predictions["test"] for name, r in results.items()}
     positive = get_task(finetune_task).positive_class
-    paired = linear_eval.stats_delong(test["SSL"], test["baseline"], positive)
-    cis["delong_p_vs_baseline"] = [float("nan"), paired.p_value]
+    paired = linear_eval.compare_runs(test["SSL"], test["baseline"], positive, names=("SSL", "baseline"))
+    cis["delong_p_vs_baseline"] = [float("nan"), paired.loc[0, "p_value"]]
     finetune_context = dict(dataset=specs.get(finetune_task, get_task(finetune_task)).dataset,
                             split=get_task(finetune_task).split,
                             weights=f"baseline: {pretrain_params['weights']}; SSL: {Path(finals[-1].weights).name}")

@@ -82,3 +82,15 @@ def test_a_run_reading_another_runs_output_depends_on_its_stamp(tmp_path):
     run = Run("06_linear_probe", tmp_path / "nb.ipynb", tmp_path / "p.yaml",
               {"pretrain_dir": "book/_generated/02_pretrain", "other": 3, "elsewhere": "/tmp"})
     assert upstream_stamps(run, tmp_path) == [generated.resolve() / ".build-stamp.json"]
+
+
+def test_compare_runs_pairs_two_runs_by_image():
+    rng = np.random.default_rng(2)
+    y = np.tile([0, 1], 50)
+    ids = [f"i{i}" for i in range(100)]
+    a = pd.DataFrame({"image_id": ids, "pneumonia": y, "prob_pneumonia": y + rng.normal(0, 0.5, 100)})
+    b = pd.DataFrame({"image_id": ids[::-1], "pneumonia": y[::-1], "prob_pneumonia": rng.normal(size=100)})
+    table = linear_eval.compare_runs(a, b, "pneumonia", names=("a", "b"))
+    assert table.loc[0, "auc_a"] > 0.8 and table.loc[0, "p_value"] < 0.05
+    with pytest.raises(ValueError, match="same test images"):
+        linear_eval.compare_runs(a, b.iloc[:50], "pneumonia")

@@ -46,7 +46,7 @@ from cxrlib.models import create_backbone, get_spec, save_ssl_checkpoint
 from cxrlib.preprocess import PreprocessCache
 from cxrlib.ssl.methods import ContrastiveModel, build_model, get_method
 from cxrlib.ssl.views import TwoViewDataset, pretext_pool
-from cxrlib.train import OPTIMIZERS, PROGRESS_MODES, SIZE_KWARGS, EpochSeededSampler, check_resumable
+from cxrlib.train import OPTIMIZERS, PROGRESS_MODES, EpochSeededSampler, check_resumable, size_kwargs
 
 STATE_FILE = "state.pt"
 LOSS_FILE = "loss.csv"
@@ -212,9 +212,8 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
     pool[["image_id", "patient_id", "dataset"]].to_csv(out / "pool.csv", index=False)
 
     spec = get_spec(config.backbone)
-    size_kwargs = SIZE_KWARGS.get(spec.family, lambda size: {})(config.image_size)
     backbone, init = create_backbone(spec.key, config.weights, weights_dir=config.weights_dir, seed=config.seed,
-                                     **size_kwargs)
+                                     **size_kwargs(spec.key, config.image_size))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # the head and lightly's random initial queue
         model = build_model(backbone, config.method, config.head, config.temperature, config.queue_size,
