@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cxrlib import preprocess as pp
+from cxrlib.images import preprocess as pp
 from cxrlib.data.root import data_root
 
 

@@ -21,7 +21,7 @@ def _data_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cxrlib import build
+    from cxrlib.book import build
     from cxrlib.data import download
 
     parser = argparse.ArgumentParser(prog="cxrlib")

@@ -46,12 +46,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cxrlib.artifacts import RunArtifacts
+from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.data import chexpert, covid, d000, d001, d004, nih, pediatric, splits
 from cxrlib.data.metadata import shipped_path
 from cxrlib.data.root import data_root as resolve_data_root
-from cxrlib import plots
-from cxrlib.preprocess import decode_image
+from cxrlib.chapters import plots
+from cxrlib.images.preprocess import decode_image
 
 root = resolve_data_root(data_root)
 nih_metadata_file = nih_metadata or shipped_path("nih")
@@ -193,7 +193,7 @@ display(Markdown("\n\n".join(f"**{name}.** {text}" for name, text in d001.EXPLAN
 # among the remaining classes.
 
 # %%
-counts = d004.positive_counts(train_chexpert)
+counts = d004.class_frequency_table(train_chexpert)
 run.table(counts.reset_index(), "d004_fig3_1", "Document 004 Figure 3.1 recomputed: positives per CheXpert class, uncertain counted positive",
           dataset="CheXpert train labels (torchxrayvision wheel, all views)", split="train")
 fig = plots.paired_bars(counts.reset_index(), "class", ["positives"], title="CheXpert positives per class (uncertain = positive)")

@@ -63,7 +63,7 @@ weight_decay = 0.0
 epochs = 6
 batch_size = 32
 checkpoint_every = 2
-keep_state = True
+keep_state = False
 precision = "32"
 device = "auto"
 num_workers = 0
@@ -78,13 +78,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from cxrlib import plots, ssl
-from cxrlib.artifacts import RunArtifacts
-from cxrlib.augment import get_policy
+from cxrlib.chapters import plots
+
+from cxrlib.training import ssl
+from cxrlib.book.artifacts import RunArtifacts
+from cxrlib.images.augment import get_policy
 from cxrlib.data.pool import SOURCE_DATA
 from cxrlib.data.root import require
-from cxrlib.datasets import preprocess_config
-from cxrlib.preprocess import PreprocessCache
+from cxrlib.images.preprocess import preprocess_config
+from cxrlib.images.preprocess import PreprocessCache
 
 config = ssl.PretrainConfig.from_namespace(globals())
 spec = ssl.get_method(method)

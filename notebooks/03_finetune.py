@@ -87,11 +87,12 @@ n_boot = 1000
 # %%
 import matplotlib.pyplot as plt
 
-from cxrlib import train
-from cxrlib.artifacts import RunArtifacts
+from cxrlib.chapters import finetune as chapter
+from cxrlib.training import finetune
+from cxrlib.book.artifacts import RunArtifacts
 
-config = train.TrainConfig.from_namespace(globals())
-prepared = train.prepare(config)
+config = finetune.TrainConfig.from_namespace(globals())
+prepared = finetune.prepare(config)
 print(prepared.weights.caption())
 print(prepared.freeze.summary())
 
@@ -100,7 +101,7 @@ task_spec = prepared.task
 run = RunArtifacts(
     out_dir, notebook="03_finetune", params=config.to_dict(),
     context=dict(dataset=task_spec.dataset, split=task_spec.split, image_size=image_size,
-                 weights=train.weights_label(prepared.weights), profile=profile, seed=seed,
+                 weights=finetune.weights_label(prepared.weights), profile=profile, seed=seed,
                  backbone=backbone, unfrozen_blocks=f"{prepared.freeze.unfrozen_blocks} of {prepared.freeze.n_blocks}"),
 )
 _ = run.record_data("images", task_spec.data_path(data_root))
@@ -116,8 +117,8 @@ _ = run.record_data("images", task_spec.data_path(data_root))
 # and over-fits less on small data.
 
 # %%
-blocks = train.block_table(prepared)
-fig = train.plot_blocks(blocks, title=prepared.freeze.summary())
+blocks = chapter.block_table(prepared)
+fig = chapter.plot_blocks(blocks, title=prepared.freeze.summary())
 run.figure(fig, "ft_blocks", f"Parameters per block of {backbone}: the blocks that train (blue) and those that stay frozen (grey)")
 plt.show()
 
@@ -130,8 +131,8 @@ plt.show()
 # (multi-label tasks).
 
 # %%
-parts = train.load_tables(config, task_spec)
-counts = train.split_class_counts(parts, task_spec)
+parts = finetune.load_tables(config, task_spec)
+counts = chapter.split_class_counts(parts, task_spec)
 run.table(counts, "ft_data", f"{task_spec.title}: images and patients per part and class", float_format="{:.0f}")
 
 # %% [markdown]
@@ -141,10 +142,10 @@ run.table(counts, "ft_data", f"{task_spec.title}: images and patients per part a
 # AUROC and the learning rate. The checkpoint of the epoch with the lowest validation loss is kept.
 
 # %%
-result = train.fit(config, prepared=prepared)
+result = finetune.fit(config, prepared=prepared)
 
 # %%
-fig = train.plot_learning_curves(result.history, title=f"{backbone}, {prepared.freeze.summary().split(': ')[1]}")
+fig = chapter.plot_learning_curves(result.history, title=f"{backbone}, {prepared.freeze.summary().split(': ')[1]}")
 run.figure(fig, "ft_learning_curves", "Learning curves: weighted loss on the training (augmented) and validation parts, and validation AUROC, per epoch; dotted: the epoch kept")
 plt.show()
 
@@ -156,22 +157,22 @@ plt.show()
 # confidence intervals from a bootstrap over patients.
 
 # %%
-aurocs = train.auroc_ci_table(result, n_boot=n_boot, seed=seed)
-fig = train.plot_roc(result, aurocs)
+aurocs = chapter.run_auroc_table(result, n_boot=n_boot, seed=seed)
+fig = chapter.plot_roc(result, aurocs)
 run.figure(fig, "ft_test_roc", "ROC curve(s) on the test set, best-validation-loss checkpoint")
 plt.show()
 
 # %%
-matrix = train.confusion_table(result)
+matrix = chapter.confusion_table(result)
 if matrix is not None:
     rule = "Youden threshold chosen on validation" if task_spec.kind == "binary" else "most probable class"
-    fig = train.plot_confusion(matrix, title=f"test set ({rule})")
+    fig = chapter.plot_confusion(matrix, title=f"test set ({rule})")
     run.figure(fig, "ft_test_confusion", f"Confusion matrix on the test set, prediction = {rule} (rows: true class; shading: share of the row)")
     plt.show()
 
 # %%
 run.table(aurocs, "ft_test_auroc", f"Test AUROC with a 95% patient-bootstrap CI ({n_boot} redraws) and DeLong's CI")
-points = train.operating_points_ci(result, n_boot=n_boot, seed=seed)
+points = chapter.operating_points_ci(result, n_boot=n_boot, seed=seed)
 if len(points):
     run.table(points, "ft_test_operating_points", f"Test metrics at the Youden threshold chosen on the validation predictions, with 95% patient-bootstrap CIs ({n_boot} redraws)")
 

@@ -46,8 +46,12 @@ baseline = "nih-metadata"
 # %%
 import matplotlib.pyplot as plt
 
-from cxrlib import evaluate, plots, published
-from cxrlib.artifacts import RunArtifacts
+from cxrlib import published
+
+from cxrlib.stats import evaluate
+
+from cxrlib.chapters import plots
+from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.data import nih
 from cxrlib.data.metadata import shipped_path
 from cxrlib.data.root import require_file
@@ -85,7 +89,7 @@ print(f"{len(frame):,} images of {frame['patient_id'].nunique():,} patients, {le
 # fine; the bootstrap also works for metrics without a variance formula.
 
 # %%
-auc = evaluate.auroc_table(frame, labels, n_boot=n_boot, seed=seed, alpha=alpha)
+auc = evaluate.auroc_ci_table(frame, labels, n_boot=n_boot, seed=seed, alpha=alpha)
 auc = evaluate.beside_published(auc, published.load("rajpurkar2017_auc").frame)
 chexnet_auc = auc.rename(columns={"boot_ci_low": "ci_low", "boot_ci_high": "ci_high"})
 run.table(chexnet_auc, "chexnet_auc",
@@ -154,7 +158,7 @@ run.table(summary, "d001_style_summary", "Document 001's layout: AUC, accuracy, 
 # ## Exercises
 # 1. Re-run with `-p n_boot 200`. How much do the interval ends move? Which CIs are widest, and why?
 # 2. Run the notebook on the `predictions_test.csv` of a fine-tuning run (`-p predictions_file ... -p baseline none`).
-# 3. Compare the patient bootstrap with an image bootstrap (`cxrlib.stats.bootstrap_auroc` without `groups`).
+# 3. Compare the patient bootstrap with an image bootstrap (`cxrlib.stats.inference.bootstrap_auroc` without `groups`).
 
 # %%
 run.finish()

@@ -50,7 +50,7 @@ cache_dir = None
 tsne_epochs = None
 finetune = True
 finetune_task = "kermany_pneumonia"
-finetune_epochs = 3
+finetune_epochs = 2
 finetune_images_per_epoch = 1024
 finetune_lr = 1e-3
 finetune_augment = "d004"
@@ -63,9 +63,20 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import yaml
 
-from cxrlib import linear_eval, plots, probe, published, ssl, train
-from cxrlib.artifacts import RunArtifacts
-from cxrlib.datasets import get_task
+from cxrlib import published
+
+from cxrlib.chapters import finetune as chapter_finetune
+from cxrlib.chapters import linear_probe as linear_eval
+
+from cxrlib.chapters import plots
+
+from cxrlib.training import probe
+
+from cxrlib.training import ssl
+
+from cxrlib.training import finetune as training
+from cxrlib.book.artifacts import RunArtifacts
+from cxrlib.images.tasks import get_task
 
 index = ssl.read_checkpoint_index(pretrain_dir)
 largest_run = Path(pretrain_dir) / ssl.runs.fraction_run_name(index["fraction"].max())
@@ -166,7 +177,7 @@ run.table(probe.flat_columns(side), "d002_table3_compare", f"Our linear-probe re
 # %%
 present = {name for name, _ in outputs}
 pairs = [(init.name, "random") for init in finals + baselines[1:] if init.name in present]
-delong = linear_eval.paired_delong(outputs, tables, pairs)
+delong = linear_eval.paired_delong_by_init(outputs, tables, pairs)
 run.table(delong, "ssl_delong", "Paired DeLong tests of test AUROC against random initialisation "
           "(difference = AUROC(a) - AUROC(b), 95% CI; p adjusted by BH-FDR over the rows)", float_format="{:.4f}")
 
@@ -216,7 +227,7 @@ plt.show()
 #
 # Document 004 fine-tunes every layer twice, once from the baseline weights and once from the
 # pre-trained ones, and compares test AUROCs with 95 % bootstrap intervals (500 redraws). Both runs
-# below go through the same `cxrlib.train.fit` as notebook 03, with identical settings except the
+# below go through the same `cxrlib.training.finetune.fit` as notebook 03, with identical settings except the
 # starting weights: the weights notebook 02 started from (`baseline`) and its last checkpoint on the
 # largest pool (`SSL`).
 
@@ -225,15 +236,15 @@ if finetune:
     starts = {"baseline": pretrain_params["weights"], "SSL": finals[-1].weights}
     results = {}
     for name, weights in starts.items():
-        config = train.TrainConfig(
+        config = training.TrainConfig(
             out_dir=str(run.out_dir / "finetune" / name), backbone=backbone, weights=weights, weights_dir=weights_dir,
             task=finetune_task, data_root=data_root, preprocess=preprocess, image_size=image_size,
             augment=finetune_augment, head="linear", unfrozen_blocks="all", optimizer="adam", lr=finetune_lr,
             epochs=finetune_epochs, train_images_per_epoch=finetune_images_per_epoch, patience=None,
             lr_scheduler="none", seed=seed, profile=profile, cache_dir=cache_dir)
         print(f"--- {name}: {weights}")
-        results[name] = train.fit(config)
-    cis = pd.concat([train.auroc_ci_table(r, n_boot=finetune_n_boot, seed=seed).assign(model=name)
+        results[name] = training.fit(config)
+    cis = pd.concat([chapter_finetune.run_auroc_table(r, n_boot=finetune_n_boot, seed=seed).assign(model=name)
                      for name, r in results.items()], ignore_index=True)
     test = {name: r.predictions["test"] for name, r in results.items()}
     positive = get_task(finetune_task).positive_class

@@ -66,9 +66,10 @@ sim_repeats = 100
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from cxrlib import labelnoise as ln
-from cxrlib import published, simulate
-from cxrlib.artifacts import RunArtifacts
+from cxrlib.chapters import label_noise as ln
+from cxrlib import published
+from cxrlib.stats import simulate
+from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.data import nih
 from cxrlib.data.metadata import shipped_path
 from cxrlib.data.root import data_root as resolve_data_root

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from cxrlib.artifacts import RunArtifacts, data_fingerprint, markdown_table  # noqa: E402
+from cxrlib.book.artifacts import RunArtifacts, data_fingerprint, markdown_table  # noqa: E402
 from cxrlib.published import index, load  # noqa: E402
 
 CONTEXT = {"dataset": "NIH ChestX-ray14", "split": "official", "image_size": 224, "weights": "none",
@@ -74,6 +74,6 @@ def test_published_tables_have_citations():
 
 
 def test_light_modules_do_not_import_torch():
-    code = ("import sys, cxrlib.artifacts, cxrlib.published, cxrlib.data.root, cxrlib.data.splits, "
-            "cxrlib.data.metadata, cxrlib.build; assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, cxrlib.book.artifacts, cxrlib.published, cxrlib.data.root, cxrlib.data.splits, "
+            "cxrlib.data.metadata, cxrlib.book.build; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

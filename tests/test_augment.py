@@ -3,7 +3,7 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from cxrlib.augment import (
+from cxrlib.images.augment import (
     POLICIES,
     STEP_BUILDERS,
     VARIANTS,
@@ -11,7 +11,7 @@ from cxrlib.augment import (
     build_augmentation,
     get_policy,
 )
-from cxrlib.sampling import D000_OVERSAMPLE_VARIANTS
+from cxrlib.images.sampling import D000_OVERSAMPLE_VARIANTS
 
 
 def _image(size=32):

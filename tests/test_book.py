@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cxrlib import build
+from cxrlib.book import build
 
 REPO = Path(__file__).resolve().parents[1]
 

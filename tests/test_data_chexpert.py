@@ -133,14 +133,14 @@ def test_counts_are_computed_from_the_file(raw_train, tmp_path):
     original = tmp_path / "train.csv"
     part.to_csv(original, index=False)
     before = d001.chexpert_column(path=original)
-    before_004 = d004.positive_counts(chexpert.load_train(original))
+    before_004 = d004.class_frequency_table(chexpert.load_train(original))
     frontal_blank = part.index[(part["Frontal/Lateral"] == "Frontal") & part["Atelectasis"].isna()][:5]
     part.loc[frontal_blank, "Atelectasis"] = 1.0
     part.loc[part.index[(part["Frontal/Lateral"] == "Frontal") & (part["Fracture"] == 1)][:2], "Fracture"] = -1.0
     modified = tmp_path / "train_modified.csv"
     part.to_csv(modified, index=False)
     after = d001.chexpert_column(path=modified)
-    after_004 = d004.positive_counts(chexpert.load_train(modified))
+    after_004 = d004.class_frequency_table(chexpert.load_train(modified))
     assert before.total == after.total == (part["Frontal/Lateral"] == "Frontal").sum()
     assert after.counts["Atelectasis"] - before.counts["Atelectasis"] == 5
     assert after.counts["Fracture"] - before.counts["Fracture"] == -2  # uncertain is negative in document 001

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrlib.data import d000, nih
+from cxrlib.data import balance, d000, nih
 from cxrlib.data.metadata import read_csv, shipped_path
 from cxrlib.data.root import DataNotFoundError
 from cxrlib.data.splits import LeakageError, assert_patient_disjoint
@@ -247,17 +247,17 @@ def test_table1_follows_a_modified_metadata_file(raw_nih, data_root, tmp_path, m
 
 def test_resampling_rule_is_data_and_checked():
     weights = pd.Series({"rare": 2.0, "middle": 1.5, "unstated": 0.5, "common": 0.0999})
-    factors = d000.resample_factors(weights)
+    factors = balance.resample_factors(weights)
     assert factors.to_dict() == {"rare": 6.0, "middle": 1.0, "unstated": 1.0, "common": 0.4}
     custom = [(0.0, 1.0, 0.5), (1.0, math.inf, 2.0)]
-    assert d000.resample_factors(weights, custom).tolist() == [2.0, 2.0, 0.5, 0.5]
-    assert d000.resampled_counts(pd.Series([5]), pd.Series([0.05])).tolist() == [2]
+    assert balance.resample_factors(weights, custom).tolist() == [2.0, 2.0, 0.5, 0.5]
+    assert balance.resampled_counts(pd.Series([5]), pd.Series([0.05])).tolist() == [2]
     with pytest.raises(ValueError, match="overlap"):
-        d000.resample_factors(weights, [(0.0, 1.0, 1.0), (0.5, math.inf, 2.0)])
+        balance.resample_factors(weights, [(0.0, 1.0, 1.0), (0.5, math.inf, 2.0)])
     with pytest.raises(ValueError, match="outside every resampling band"):
-        d000.resample_factors(weights, [(1.0, math.inf, 1.0)])
+        balance.resample_factors(weights, [(1.0, math.inf, 1.0)])
     with pytest.raises(ValueError, match="at least one image per class"):
-        d000.class_weights(pd.Series({"a": 10, "b": 0}))
+        balance.class_weights(pd.Series({"a": 10, "b": 0}))
 
 
 def test_bad_split_inputs_are_clear_errors(meta, split):

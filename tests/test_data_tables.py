@@ -210,15 +210,15 @@ def test_chexpert_rare_definition_on_a_tiny_frame():
         "No Finding": 1, "Other": 2}
     assert d004.chexpert_rare(table, policy="U-Zeros").index.tolist() == [2, 5]
     assert d004.chexpert_rare(table, frontal_only=False).index.tolist() == [0, 2, 3, 5]
-    counts = d004.positive_counts(table)
+    counts = d004.class_frequency_table(table)
     assert counts.loc["Edema", "positives"] == 1 and counts.loc["Fracture", "positives"] == 1
-    assert d004.positive_counts(table, frontal_only=True).loc["Fracture", "positives"] == 0
+    assert d004.class_frequency_table(table, frontal_only=True).loc["Fracture", "positives"] == 0
     assert set(d004.OTHER_SOURCES) | set(d004.SELECTION_CLASSES) == set(chexpert.LABELS)
     assert len(d004.OTHER_SOURCES) == 8 and "Pleural Other" in d004.OTHER_SOURCES
 
 
 def test_document_004_counts_and_threshold(train):
-    counts = d004.positive_counts(train)
+    counts = d004.class_frequency_table(train)
     assert counts.attrs["images"] == len(train)
     for label in chexpert.LABELS:
         assert counts.loc[label, "positives"] == train[label].isin([1, -1]).sum()

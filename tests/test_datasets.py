@@ -4,20 +4,14 @@ import pandas as pd
 import pytest
 import torch
 
-from cxrlib.augment import build_augmentation
+from cxrlib.images.augment import build_augmentation
 from cxrlib.data import d000, nih
 from cxrlib.data.root import DataNotFoundError
-from cxrlib.datasets import (
-    TASKS,
-    CxrDataset,
-    class_counts,
-    get_task,
-    preprocess_config,
-    split_tables,
-    subsample,
-)
-from cxrlib.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessCache
-from cxrlib.sampling import VARIANT_COLUMN, resample_plan, resample_table
+from cxrlib.images.tasks import TASKS, class_counts, get_task, split_tables, subsample
+from cxrlib.images.preprocess import preprocess_config
+from cxrlib.images.dataset import CxrDataset
+from cxrlib.images.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessCache
+from cxrlib.images.sampling import VARIANT_COLUMN, resample_plan, resample_table
 
 
 @pytest.fixture(scope="module")

@@ -194,10 +194,17 @@ def lock(root: Path) -> dict:
 def test_every_classroom_dataset_has_a_recipe_of_its_own_key():
     for key, source in SOURCES.items():
         if source.classroom:
-            assert key in dl.RECIPES and dl.RECIPES[key].source_key == key
+            assert key in dl.RECIPES and dl.source_of(key) is source and source.recipe is dl.RECIPES[key]
     for recipe in dl.RECIPES.values():
-        assert recipe.source_key in SOURCES
+        assert dl.source_of(recipe.key).key in SOURCES
         assert recipe.post is None or recipe.post in dl.POST_STEPS
+
+
+def test_recipes_are_the_ones_the_source_rows_carry():
+    carried = [recipe for source in SOURCES.values() for recipe in source.recipes()]
+    assert list(dl.RECIPES.values()) == carried  # one table: RECIPES only indexes SOURCES
+    for key in ("nih-cxr14-images", "nih-cxr14-sample-from-nih"):  # alternatives fill the folder of their row
+        assert dl.RECIPES[key] in dl.source_of(key).alternatives
 
 
 def test_checksums_are_published_ones_with_their_source():
@@ -251,10 +258,10 @@ def test_second_run_skips_a_present_dataset(server, root):
 
 def test_archive_members_outside_the_rules_are_never_written():
     rules = dl.RECIPES["kermany-pneumonia"].files[0].extract
-    assert str(dl._target("chest_xray/train/NORMAL/a.jpeg", rules)) == "train/NORMAL/a.jpeg"
+    assert str(dl.member_target("chest_xray/train/NORMAL/a.jpeg", rules)) == "train/NORMAL/a.jpeg"
     for member in ("chest_xray/train/../../../etc/passwd", "/chest_xray/train/x", "__MACOSX/chest_xray/train/x",
                    "chest_xray/train/.DS_Store", "chest_xray/val/NORMAL/a.jpeg"):
-        assert dl._target(member, rules) is None
+        assert dl.member_target(member, rules) is None
 
 
 def test_changed_file_fails_against_the_hash_recorded_at_first_use(server, root):

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrlib import evaluate
+from cxrlib.stats import evaluate
 
 
 @pytest.fixture()
@@ -47,7 +47,7 @@ def test_bad_predictions_file(tmp_path):
 def test_auroc_table_and_paired_test(toy):
     meta, path = toy
     frame = evaluate.attach_labels(evaluate.read_predictions(path), meta)
-    table = evaluate.auroc_table(frame, ["A", "B"], n_boot=200, seed=1)
+    table = evaluate.auroc_ci_table(frame, ["A", "B"], n_boot=200, seed=1)
     a = table.set_index("label").loc["A"]
     assert a["auc"] > 0.8 and a["boot_ci_low"] < a["auc"] < a["boot_ci_high"]
     assert a["delong_ci_low"] < a["auc"] < a["delong_ci_high"]

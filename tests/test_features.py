@@ -1,4 +1,4 @@
-"""Frozen-feature extraction with its on-disk cache (cxrlib.features)."""
+"""Frozen-feature extraction with its on-disk cache (cxrlib.training.features)."""
 import json
 import os
 
@@ -9,22 +9,22 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import Dataset  # noqa: E402
 
-from cxrlib.features import (  # noqa: E402
+from cxrlib.training.features import (  # noqa: E402
     FeatureCacheWarning,
     extract_features,
     feature_cache_key,
     image_ids_digest,
 )
-from cxrlib.datasets import single_thread_torch  # noqa: E402
+from cxrlib.images.dataset import single_thread_torch  # noqa: E402
 from cxrlib.models import create_backbone  # noqa: E402
-from cxrlib.preprocess import PreprocessConfig  # noqa: E402
+from cxrlib.images.preprocess import PreprocessConfig  # noqa: E402
 
 N_IMAGES = 10
 SIZE = 32
 
 
 class TinyImages(Dataset):
-    """Random 3 x 32 x 32 images; items ``(x, target, index)`` like cxrlib.datasets.CxrDataset."""
+    """Random 3 x 32 x 32 images; items ``(x, target, index)`` like cxrlib.images.tasks.CxrDataset."""
 
     def __init__(self, n=N_IMAGES, seed=0, ids=None):
         generator = torch.Generator().manual_seed(seed)

@@ -1,4 +1,4 @@
-"""NIH label noise (cxrlib.labelnoise, cxrlib.simulate): loading and joining the expert re-read, the
+"""NIH label noise (cxrlib.chapters.label_noise, cxrlib.stats.simulate): loading and joining the expert re-read, the
 NIH -> expert mapping, agreement and No-Finding shares on hand-made frames, the real shipped files,
 a modified relabel file that moves the notebook's artifacts, and the label-flip simulation."""
 import gzip
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrlib import labelnoise as ln
-from cxrlib import simulate
+from cxrlib.chapters import label_noise as ln
+from cxrlib.stats import simulate
 from cxrlib.data import nih
 from cxrlib.data.metadata import shipped_path
-from cxrlib.metrics import auroc
+from cxrlib.stats.metrics import auroc
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERT_COLUMNS = ["Fracture", "Pneumothorax", "Airspace opacity", "Nodule or mass"]
@@ -304,5 +304,5 @@ def test_simulation_is_seeded_and_falls_with_the_flip_fraction():
 
 
 def test_label_noise_modules_do_not_import_torch():
-    code = "import sys, cxrlib.labelnoise, cxrlib.simulate; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, cxrlib.chapters.label_noise, cxrlib.stats.simulate; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrlib import linear_eval
-from cxrlib.build import Run, upstream_stamps
-from cxrlib.configs import ParamsMixin, check_choice
-from cxrlib.ssl.runs import chance_loss, fraction_label, fraction_run_name
+from cxrlib.chapters import linear_probe as linear_eval
+from cxrlib.book.build import Run, upstream_stamps
+from cxrlib.core.config import ParamsMixin, check_choice
+from cxrlib.training.ssl.runs import chance_loss, fraction_label, fraction_run_name
 
 
 def test_task_table_roles_and_fit_limit(data_root):
@@ -44,7 +44,7 @@ def test_evaluate_features_and_paired_delong():
     assert report["n_fit"] == 160 and report["n_test"] == 80 and fitted.c in (0.01, 0.05, 0.1, 0.2, 0.5, 1.0)
     _, _, prob_bad = linear_eval.evaluate_features(bad, table, "kermany_pneumonia", n_boot=100)
     outputs = {("good", "kermany_pneumonia"): {"prob": prob}, ("bad", "kermany_pneumonia"): {"prob": prob_bad}}
-    tests = linear_eval.paired_delong(outputs, {"kermany_pneumonia": table}, [("good", "bad"), ("good", "absent")])
+    tests = linear_eval.paired_delong_by_init(outputs, {"kermany_pneumonia": table}, [("good", "bad"), ("good", "absent")])
     assert len(tests) == 1 and tests.loc[0, "difference"] > 0 and tests.loc[0, "p_fdr"] >= tests.loc[0, "p_value"]
 
 

@@ -6,38 +6,38 @@ import pytest
 import torch
 
 from cxrlib.data import d000
-from cxrlib.losses import (
+from cxrlib.training.losses import (
     WeightedBCE,
     WeightedCrossEntropy,
     build_loss,
-    class_weights,
+    class_weight_tensor,
     inverse_frequency_pos_weight,
 )
 
 
 def test_class_weights_equation_1_by_hand():
     # n = 4 images, c = 2 classes, n_0 = 3, n_1 = 1: W_0 = 4 / (2 * 3), W_1 = 4 / (2 * 1)
-    w = class_weights([0, 0, 0, 1], 2)
+    w = class_weight_tensor([0, 0, 0, 1], 2)
     assert w.tolist() == pytest.approx([4 / 6, 2.0])
 
 
 def test_class_weights_need_every_class():
     with pytest.raises(ValueError, match="at least one image per class"):
-        class_weights([0, 0, 2], 3)
+        class_weight_tensor([0, 0, 2], 3)
 
 
 def test_resampled_weights_match_document_000():
     """Document 000, section 3.2: after resampling the weights range from 0.298 to 4.275, Hernia 15.456."""
     table = d000.published_table1(include_total=False).set_index("class")
     labels = np.repeat(np.arange(len(table)), table["resampled"].to_numpy())
-    w = class_weights(labels, len(table)).numpy()
+    w = class_weight_tensor(labels, len(table)).numpy()
     hernia = list(table.index).index("Hernia")
     assert round(float(w[hernia]), 3) == 15.456
     others = np.delete(w, hernia)
     assert round(float(others.min()), 3) == 0.298 and round(float(others.max()), 3) == 4.275
     # and on the Train column, the published class_weight column
     train_labels = np.repeat(np.arange(len(table)), table["train"].to_numpy())
-    ours = class_weights(train_labels, len(table)).numpy().astype(float)
+    ours = class_weight_tensor(train_labels, len(table)).numpy().astype(float)
     assert np.round(ours, 3) == pytest.approx(table["class_weight"].to_numpy(), abs=1e-9)
 
 

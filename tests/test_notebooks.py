@@ -52,3 +52,42 @@ def test_params_name_existing_notebooks_and_parameters(profile):
                       if "parameters" in c.metadata.get("tags", []))
         for name in params:
             assert f"{name} =" in source or f"{name}=" in source, f"{params_file.name}: {name} is not a notebook parameter"
+
+
+def parameter_cell_values(notebook: Path) -> dict:
+    """The literal values of a notebook's parameter cell, by name."""
+    import ast
+
+    source = next(c.source for c in nbformat.read(notebook, as_version=4).cells
+                  if "parameters" in c.metadata.get("tags", []))
+    values = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+    return values
+
+
+@pytest.mark.parametrize("params_file", sorted((REPO / "params" / "classroom").glob("*.yaml")), ids=lambda p: p.stem)
+def test_classroom_params_equal_the_parameter_cell(params_file):
+    """One source of defaults: a classroom parameter file repeats the notebook's own values, so a user
+    who runs the notebook without ``-f`` gets the book's run (out_dir and paths between runs aside)."""
+    notebook = REPO / "notebooks" / f"{params_file.stem.split('--')[0]}.ipynb"
+    cell = parameter_cell_values(notebook)
+    params = yaml.safe_load(params_file.read_text()) or {}
+    differ = {k: (v, cell.get(k)) for k, v in params.items() if k in cell and cell[k] != v
+              and not (k.endswith("_dir") or k.endswith("_file"))}
+    assert not differ, f"{params_file.name} and the parameter cell of {notebook.name} disagree (yaml, cell): {differ}"
+
+
+def test_finetune_engine_defaults_are_the_classroom_run():
+    """TrainConfig's defaults equal notebook 03's parameter cell for every training parameter."""
+    import dataclasses
+
+    from cxrlib.training.finetune import TrainConfig
+
+    cell = parameter_cell_values(REPO / "notebooks" / "03_finetune.ipynb")
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    defaults = {name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+                for name, f in fields.items() if name != "out_dir"}
+    differ = {k: (defaults[k], v) for k, v in cell.items() if k in defaults and defaults[k] != v}
+    assert not differ, f"TrainConfig defaults and notebook 03's parameter cell disagree (default, cell): {differ}"

@@ -1,4 +1,4 @@
-"""Tests for cxrlib.preprocess on real images from the shared data folder."""
+"""Tests for cxrlib.images.preprocess on real images from the shared data folder."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cxrlib import preprocess as pp
+from cxrlib.images import preprocess as pp
 
 
 def _first(folder: Path, pattern: str, count: int) -> list[Path]:
@@ -52,11 +52,11 @@ def nih_image(nih_paths) -> np.ndarray:
 
 def test_import_and_use_does_not_import_torch(tmp_path, nih_paths):
     code = (
-        "import sys, cxrlib.preprocess as pp\n"
+        "import sys, cxrlib.images.preprocess as pp\n"
         f"cache = pp.PreprocessCache({str(tmp_path)!r}, pp.PIPELINES['d000'])\n"
         f"cache.warm([{str(nih_paths[0])!r}], progress=True)\n"
         "pp.to_model_input(cache.get(" + repr(str(nih_paths[0])) + "), cache.config)\n"
-        "assert 'torch' not in sys.modules, 'cxrlib.preprocess imported torch'\n"
+        "assert 'torch' not in sys.modules, 'cxrlib.images.preprocess imported torch'\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -226,7 +226,7 @@ def test_key_is_stable_and_tracks_cached_fields():
 
 
 def test_key_is_the_same_in_another_process():
-    code = "import cxrlib.preprocess as pp; print(pp.PIPELINES['d001'].key())"
+    code = "import cxrlib.images.preprocess as pp; print(pp.PIPELINES['d001'].key())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == pp.PIPELINES["d001"].key()
@@ -345,7 +345,7 @@ def test_warm_counts_and_progress(tmp_path, real_paths, capsys):
 def test_concurrent_processes_fill_the_same_cache(tmp_path, real_paths):
     paths = [str(path) for path in real_paths]
     code = (
-        "import sys, cxrlib.preprocess as pp\n"
+        "import sys, cxrlib.images.preprocess as pp\n"
         "cache = pp.PreprocessCache(sys.argv[1], pp.PIPELINES['d001'])\n"
         "cache.warm(sys.argv[2:], progress=False, num_threads=2)\n"
     )

@@ -1,4 +1,4 @@
-"""Linear probe of document 002 (cxrlib.probe) and the published tables of documents 002 and 004."""
+"""Linear probe of document 002 (cxrlib.training.probe) and the published tables of documents 002 and 004."""
 import re
 import subprocess
 import sys
@@ -11,8 +11,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from cxrlib.metrics import auroc
-from cxrlib.probe import (
+from cxrlib.stats.metrics import auroc
+from cxrlib.training.probe import (
     C_GRID,
     METRICS,
     FoldReductionWarning,
@@ -24,7 +24,7 @@ from cxrlib.probe import (
     table3_layout,
 )
 from cxrlib.published import load
-from cxrlib.stats import bootstrap_ci
+from cxrlib.stats.inference import bootstrap_ci
 
 
 def _problem(n_patients=120, images_per_patient=2, dim=8, shift=1.0, seed=0):
@@ -43,7 +43,7 @@ def test_constants_are_document_002s():
 
 
 def test_probe_does_not_import_torch():
-    code = "import sys, cxrlib.probe; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, cxrlib.training.probe; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -195,7 +195,7 @@ def test_probe_report_intervals():
     assert report == probe_report(y, prob, groups=groups, n_boot=1000, seed=1)  # deterministic
     other = probe_report(y, prob, groups=groups, n_boot=1000, seed=2)
     assert other["auc_ci_low"] != report["auc_ci_low"]
-    # the AUROC interval is cxrlib.stats' patient bootstrap with the same seed
+    # the AUROC interval is cxrlib.stats.inference' patient bootstrap with the same seed
     ref = bootstrap_ci(auroc, y, prob, n_boot=1000, seed=1, groups=groups)
     assert (report["auc_ci_low"], report["auc_ci_high"]) == pytest.approx(ref.ci)
     assert probe_report(y, prob, n_boot=50)["unit"] == "image"

@@ -1,7 +1,17 @@
 """The data root resolves without extra steps here, and a missing data set explains how to get it."""
+import subprocess
+import sys
+
 import pytest
 
-from cxrlib.data.root import SOURCES, DataNotFoundError, data_root, require, require_file
+from cxrlib.data.root import (
+    SOURCES,
+    DataNotFoundError,
+    data_root,
+    how_to_get,
+    require,
+    require_file,
+)
 
 
 def test_shared_data_found_without_configuration(data_root):
@@ -34,3 +44,13 @@ def test_present_dataset_and_missing_file(data_root):
 def test_unknown_dataset_lists_known():
     with pytest.raises(KeyError, match="kermany-pneumonia"):
         require("imagenet")
+
+
+def test_how_to_get_offers_the_download_command_only_where_a_recipe_has_files(tmp_path):
+    assert "cxrlib download kermany-pneumonia" in how_to_get("kermany-pneumonia", tmp_path)
+    assert "cxrlib download" not in how_to_get("chexpert", tmp_path)  # behind a registration: a manual recipe
+
+
+def test_root_does_not_import_the_download_code():
+    code = "import sys, cxrlib.data.root; assert 'cxrlib.data.download' not in sys.modules, 'download imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)

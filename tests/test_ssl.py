@@ -1,4 +1,4 @@
-"""Self-supervised pre-training (cxrlib.ssl): losses, momentum encoder and queue, view policies, the
+"""Self-supervised pre-training (cxrlib.training.ssl): losses, momentum encoder and queue, view policies, the
 unlabeled pool, and the pre-training loop with its checkpoints and resume.
 
 The losses are checked against numbers computed by hand (explicit loops, and closed forms); the
@@ -25,7 +25,7 @@ import yaml
 from lightly.loss import NTXentLoss
 from torch import nn
 
-from cxrlib.augment import (
+from cxrlib.images.augment import (
     POLICIES,
     SSL_POLICIES,
     STEP_BUILDERS,
@@ -37,16 +37,17 @@ from cxrlib.augment import (
 )
 from cxrlib.data.pool import assert_disjoint_from, held_out_tables
 from cxrlib.data.splits import LeakageError
-from cxrlib.datasets import preprocess_config, single_thread_torch
+from cxrlib.images.preprocess import preprocess_config
+from cxrlib.images.dataset import single_thread_torch
 from cxrlib.models import WeightsNotFoundError, create_backbone
-from cxrlib.preprocess import PreprocessCache, to_model_input
-from cxrlib.ssl import HEADS, METHODS, TwoViewDataset, build_model, checkpoint_epochs, pretrain, read_loss
-from cxrlib.ssl import views as views_module
-from cxrlib.ssl.loop import LOSS_COLUMNS
-from cxrlib.ssl.views import cap_by_patient, pretext_pool
+from cxrlib.images.preprocess import PreprocessCache, to_model_input
+from cxrlib.training.ssl import PROJECTION_HEADS, METHODS, TwoViewDataset, build_contrastive_model, checkpoint_epochs, pretrain, read_loss
+from cxrlib.training.ssl import views as views_module
+from cxrlib.training.ssl.loop import LOSS_COLUMNS
+from cxrlib.training.ssl.views import cap_by_patient, pretext_pool
 
 # the training-loop module
-pretrain_module = importlib.import_module("cxrlib.ssl.loop")
+pretrain_module = importlib.import_module("cxrlib.training.ssl.loop")
 
 SOURCES = ("kermany", "nih_sample", "covid")
 POOL_IMAGES = 48  # 3 steps of 16 per epoch
@@ -103,7 +104,7 @@ def test_nt_xent_matches_the_hand_computation(tau):
 
 def test_simclr_model_uses_nt_xent_at_the_documents_temperature():
     backbone, _ = create_backbone("resnet18", "none")
-    model = build_model(backbone, "simclr")
+    model = build_contrastive_model(backbone, "simclr")
     assert model.temperature == 0.5 == METHODS["simclr"].temperature  # document 002, section V
     got = model.criterion(torch.tensor(OUT0, dtype=torch.float64), torch.tensor(OUT1, dtype=torch.float64))
     assert float(got) == pytest.approx(nt_xent_by_hand(OUT0, OUT1, 0.5), abs=1e-6)
@@ -201,7 +202,7 @@ def _views(batch=4, size=32, seed=0):
 def moco():
     with single_thread_torch():
         torch.manual_seed(0)
-        yield build_model(_tiny_backbone(), "moco_v2", queue_size=16, momentum=0.9)
+        yield build_contrastive_model(_tiny_backbone(), "moco_v2", queue_size=16, momentum=0.9)
 
 
 def test_momentum_update_is_an_exponential_moving_average(moco):
@@ -257,7 +258,7 @@ def test_moco_forward_uses_online_queries_momentum_keys_and_the_queue(moco):
 
 
 def test_simclr_model_has_no_momentum_encoder_and_no_queue():
-    model = build_model(_tiny_backbone(), "simclr")
+    model = build_contrastive_model(_tiny_backbone(), "simclr")
     assert not hasattr(model, "backbone_momentum") and not hasattr(model, "projection_head_momentum")
     assert model.queue is None and model.criterion.memory_bank.size == (0,)
     assert model.head_name == "d002" and model.out_dim == 128
@@ -266,41 +267,41 @@ def test_simclr_model_has_no_momentum_encoder_and_no_queue():
         loss = model(*_views())
     assert loss.ndim == 0 and torch.isfinite(loss)
     with pytest.raises(ValueError, match="queue"):
-        build_model(_tiny_backbone(), "moco_v2", queue_size=0)
+        build_contrastive_model(_tiny_backbone(), "moco_v2", queue_size=0)
     with pytest.raises(KeyError, match="unknown SSL method"):
-        build_model(_tiny_backbone(), "byol")
+        build_contrastive_model(_tiny_backbone(), "byol")
     with pytest.raises(KeyError, match="unknown projection head"):
-        build_model(_tiny_backbone(), "simclr", head="nope")
+        build_contrastive_model(_tiny_backbone(), "simclr", head="nope")
 
 
-@pytest.mark.parametrize("name", sorted(HEADS))
+@pytest.mark.parametrize("name", sorted(PROJECTION_HEADS))
 def test_heads_project_to_128(name):
-    head = HEADS[name](64)
+    head = PROJECTION_HEADS[name](64)
     head.train()
     assert head(torch.randn(4, 64)).shape == (4, 128)
 
 
 def test_head_layouts_follow_the_documents():
     # document 002, Table I: Dense 2048 (bias) -> BatchNorm + ReLU -> Dense 128 (no bias)
-    layers = list(HEADS["d002"](512).layers)
+    layers = list(PROJECTION_HEADS["d002"](512).layers)
     assert [type(m) for m in layers] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
     assert (layers[0].in_features, layers[0].out_features, layers[0].bias is not None) == (512, 2048, True)
     assert layers[1].num_features == 2048
     assert (layers[3].in_features, layers[3].out_features, layers[3].bias is None) == (2048, 128, True)
     # document 004, Fig. 3.3: SimCLR Dense width -> BN -> ReLU -> Dense 128; MoCo one 128-way linear layer
-    layers = list(HEADS["d004_simclr"](512).layers)
+    layers = list(PROJECTION_HEADS["d004_simclr"](512).layers)
     assert [type(m) for m in layers] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
     assert (layers[0].out_features, layers[3].out_features) == (512, 128)
-    layers = list(HEADS["d004_moco"](512).layers)
+    layers = list(PROJECTION_HEADS["d004_moco"](512).layers)
     assert len(layers) == 1 and (layers[0].in_features, layers[0].out_features) == (512, 128)
     # building a model leaves the head's BatchNorm statistics untouched
-    model = build_model(_tiny_backbone(), "simclr")
+    model = build_contrastive_model(_tiny_backbone(), "simclr")
     assert int(model.projection_head.layers[1].num_batches_tracked) == 0
 
 
 def test_methods_name_existing_policies_and_heads():
     for spec in METHODS.values():
-        assert spec.policy in SSL_POLICIES and spec.head in HEADS and spec.reference
+        assert spec.policy in SSL_POLICIES and spec.head in PROJECTION_HEADS and spec.reference
     assert METHODS["moco_v2"].momentum_encoder and not METHODS["simclr"].momentum_encoder
 
 
@@ -602,7 +603,7 @@ KILLED_RUN = """
 import json, sys, time
 import torch
 torch.set_num_threads(1)
-from cxrlib.ssl import pretrain, views
+from cxrlib.training.ssl import pretrain, views
 slow = views.TwoViewDataset.__getitem__
 def get(self, index):  # a slower disk, so that the kill lands inside an epoch
     time.sleep(0.02)
@@ -677,11 +678,11 @@ def test_moco_pretraining_saves_its_queue(moco_runs):
     backbone = _tiny_backbone()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        initial = build_model(backbone, "moco_v2", "d004_moco", 0.07, 32, 0.999)
+        initial = build_contrastive_model(backbone, "moco_v2", "d004_moco", 0.07, 32, 0.999)
     assert ((queue - initial.queue).abs().amax(dim=1) > 1e-3).all()
 
     # restoring the state puts back the queue and its pointer exactly
-    restored = build_model(_tiny_backbone(), "moco_v2", "d004_moco", 0.07, 32, 0.999)
+    restored = build_contrastive_model(_tiny_backbone(), "moco_v2", "d004_moco", 0.07, 32, 0.999)
     optimizer = torch.optim.Adam([p for p in restored.parameters() if p.requires_grad])
     assert pretrain_module._restore(restored, optimizer, state) == 1
     assert torch.equal(restored.queue, queue) and int(restored.criterion.memory_bank.bank_ptr) == int(pointer)

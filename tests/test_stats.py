@@ -10,9 +10,9 @@ import pytest
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from cxrlib import stats as S
+from cxrlib.stats import inference as S
 from cxrlib.data.nih import CHEXNET_ORDER
-from cxrlib.metrics import UndefinedMetricWarning, auroc
+from cxrlib.stats.metrics import UndefinedMetricWarning, auroc
 
 NIH_LABELS = list(CHEXNET_ORDER)
 

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.stats import rankdata
 
-from cxrlib import metrics as M
-from cxrlib import stats as S
+from cxrlib.stats import metrics as M
+from cxrlib.stats import inference as S
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

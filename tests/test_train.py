@@ -11,10 +11,13 @@ import pytest
 import torch
 import yaml
 
-from cxrlib.datasets import CxrDataset, get_task, preprocess_config
+from cxrlib.images.tasks import get_task
+from cxrlib.images.preprocess import preprocess_config
+from cxrlib.images.dataset import CxrDataset
 from cxrlib.models import REGISTRY, build_classifier, new_backbone, save_ssl_checkpoint
-from cxrlib.preprocess import PreprocessCache
-from cxrlib.train import TrainConfig, build_model, fit, load_run_model, load_tables, predict_probabilities, read_history
+from cxrlib.images.preprocess import PreprocessCache
+from cxrlib.training.finetune import TrainConfig, build_model, fit, load_run_model, load_tables, predict_probabilities
+from cxrlib.training.run_folder import read_history
 
 TINY = dict(
     backbone="convnextv2_atto", weights="none", image_size=32, batch_size=16, unfrozen_blocks=1,
@@ -60,7 +63,7 @@ def test_predictions_format(first_run):
     assert len(test) == 24 and test["image_id"].is_unique
     assert np.allclose(test[["prob_normal", "prob_pneumonia"]].sum(axis=1), 1.0, atol=1e-5)
     assert (test["pneumonia"] == test["label"]).all()
-    from cxrlib import evaluate  # 04_evaluate reads the file as it is
+    from cxrlib.stats import evaluate  # 04_evaluate reads the file as it is
     assert evaluate.read_predictions(result.out_dir / "predictions_test.csv").attrs["labels"] == ["normal", "pneumonia"]
     # the saved best model gives the saved probabilities
     split = load_tables(result.config, result.task)["test"]
@@ -114,7 +117,7 @@ KILLER = textwrap.dedent(
     import os, sys
     import lightning.pytorch as pl
     import yaml
-    from cxrlib.train import TrainConfig, fit
+    from cxrlib.training.finetune import TrainConfig, fit
 
     class HardKill(pl.Callback):  # dies without any clean-up in the middle of epoch 2
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -191,7 +194,7 @@ def test_ddp_on_cpu_with_two_processes(tmp_path, data_root):
     params = tmp_path / "ddp.yaml"
     params.write_text(yaml.safe_dump(config.to_dict()))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "cxrlib.train", str(params)], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "cxrlib.training.finetune", str(params)], env=env, capture_output=True,
                           text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert read_history(config.out_dir)["epoch"].tolist() == [1]

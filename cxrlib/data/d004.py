@@ -17,7 +17,7 @@ What the document leaves open, and what the metadata says about it:
 
 * All images or frontal only for step 1? Both give the same split at 25,000 (:func:`threshold_check`),
   so the threshold cannot tell; the text counts "in CheXpert dataset" and brings in the frontal filter
-  only when forming the subset, so :func:`positive_counts` counts all images by default. Uncertain as
+  only when forming the subset, so :func:`class_frequency_table` counts all images by default. Uncertain as
   positive is confirmed: with certain positives only, Consolidation (and, on frontal images,
   Cardiomegaly) would fall under the threshold too.
 * Train only or train + validation? Section 4.2.1 keeps the official validation set as the test set,
@@ -66,7 +66,7 @@ def published_size() -> int:
 # -------------------------------------------------------------------------------- Figure 3.1
 
 
-def positive_counts(
+def class_frequency_table(
     table: pd.DataFrame | None = None, policy: str = "U-Ones", frontal_only: bool = False,
     threshold: int = RARE_THRESHOLD,
 ) -> pd.DataFrame:
@@ -98,7 +98,7 @@ def threshold_check(table: pd.DataFrame | None = None, threshold: int = RARE_THR
     rows = []
     for policy in ("U-Ones", "U-Zeros"):
         for frontal_only in (False, True):
-            counts = positive_counts(table, policy, frontal_only, threshold)["positives"].drop(list(ADDED_CLASSES))
+            counts = class_frequency_table(table, policy, frontal_only, threshold)["positives"].drop(list(ADDED_CLASSES))
             below = counts[counts < threshold]
             above = counts[counts >= threshold]
             rows.append({

@@ -43,6 +43,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+
 import pandas as pd
 
 from cxrlib.data.root import DataNotFoundError, how_to_get, require

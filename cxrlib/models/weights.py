@@ -44,7 +44,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from cxrlib.artifacts import file_sha256
+from cxrlib.core.io import file_sha256
 
 from .converters import CONVERTERS, WeightsFormatError, unwrap_state_dict
 from .registry import HF_WEIGHT_FILES, BackboneSpec, WeightSource, get_spec
@@ -472,7 +472,7 @@ def last_ssl_checkpoint(run_dir: Path) -> Path:
     if not found:
         raise WeightsNotFoundError(
             f"{run_dir} is a folder without pre-training checkpoints (checkpoints/epoch_NNNN.pt). Pass a "
-            "checkpoint file, or run the pre-training first (notebooks/02_pretrain, cxrlib.ssl.pretrain())."
+            "checkpoint file, or run the pre-training first (notebooks/02_pretrain, cxrlib.training.ssl.pretrain())."
         )
     return found[-1]
 

@@ -1,0 +1,194 @@
+"""Linear evaluation of backbones: frozen features of a task's images -> document 002's probe.
+
+One *initialisation* (:class:`Init`) is a backbone's starting weights: random, a published tag such
+as ``imagenet``, or one of our SSL checkpoints (with its pretext fraction and epoch). For each
+initialisation and task:
+
+1. the task's table (:data:`cxrlib.images.tasks.TASKS`): training and validation parts together are the
+   probe's *fit* rows (the grid search cross-validates inside them, by patient), the test part is
+   scored once;
+2. features of every image with the backbone frozen (:func:`cxrlib.training.features.extract_features`, cached
+   on disk by weights hash, image list and preprocessing);
+3. :func:`cxrlib.training.probe.fit_probe` and :func:`cxrlib.training.probe.probe_report` (bootstrap CIs by patient).
+
+Everything returns plain tables; the notebook decides what to show.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cxrlib.images.preprocess import PreprocessCache
+from cxrlib.images.tasks import TaskSpec, get_task, subsample
+from cxrlib.images.preprocess import preprocess_config
+from cxrlib.images.dataset import CxrDataset
+from cxrlib.models import WeightsNotFoundError, create_backbone
+from cxrlib.training import probe
+from cxrlib.training.common import size_kwargs
+from cxrlib.training.features import extract_features, feature_cache_key
+
+FIT_PARTS = ("train", "val")
+
+
+@dataclass(frozen=True)
+class Init:
+    """A backbone initialisation to evaluate: ``weights`` is what ``create_backbone`` takes."""
+
+    name: str
+    weights: str
+    fraction: float | None = None  # pretext fraction of an SSL checkpoint
+    epoch: int | None = None  # pretext epoch of an SSL checkpoint
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def task_table(task: str | TaskSpec, data_root=None, seed: int = 0, fit_limit: int | None = None) -> pd.DataFrame:
+    """The task's table with a ``role`` column (``fit`` = train + val, ``test``); ``fit_limit`` keeps at
+    most that many fit images (whole parts sub-sampled per class, patient-safe) for classroom runs."""
+    spec = get_task(task)
+    table = spec.load_table(data_root, seed=seed)
+    if fit_limit is not None:
+        n_train = int((table["split"] == "train").sum())
+        n_val = int((table["split"] == "val").sum())
+        share = min(1.0, fit_limit / max(1, n_train + n_val))
+        table = subsample(table, spec, {"train": int(share * n_train), "val": int(share * n_val)}, seed)
+    return table.assign(role=np.where(table["split"].isin(FIT_PARTS), "fit", "test")).reset_index(drop=True)
+
+
+def weights_id(info) -> str:
+    """What identifies the features of a backbone: the file's hash, or 'random' with the seed."""
+    return info.sha256 or f"random:{info.timm_name}:{info.requested}"
+
+
+def load_init(backbone: str, init: Init, *, image_size: int, seed: int = 0, weights_dir=None):
+    """``(backbone module, WeightsInfo)``, or ``(None, reason)`` when a published tag is not on this machine."""
+    try:
+        return create_backbone(backbone, init.weights, weights_dir=weights_dir, seed=seed,
+                               **size_kwargs(backbone, image_size))
+    except WeightsNotFoundError as error:
+        return None, str(error)
+
+
+def init_features(model: torch.nn.Module, info, table: pd.DataFrame, task: str | TaskSpec, *, preprocess: str,
+                  image_size: int, cache_dir=None, feature_dir: str | os.PathLike, batch_size: int = 128,
+                  progress: bool = False, device: str = "cpu") -> np.ndarray:
+    """Frozen features (N x D) of every row of ``table`` (cached in ``feature_dir``)."""
+    config = preprocess_config(preprocess, image_size)
+    dataset = CxrDataset(table, task, PreprocessCache(cache_dir, config))
+    key = feature_cache_key(weights_id(info), dataset.image_ids, config,
+                            extra={"timm_name": info.timm_name, "image_size": image_size})
+    return extract_features(model, dataset, cache_dir=feature_dir, key=key, batch_size=batch_size,
+                            progress=progress, device=device)
+
+
+def evaluate_features(features: np.ndarray, table: pd.DataFrame, task: str | TaskSpec, *, seed: int = 0,
+                      n_boot: int = 1000, n_splits: int = probe.DEFAULT_N_SPLITS) -> tuple[dict, probe.FittedProbe, np.ndarray]:
+    """Fit the probe on the ``fit`` rows and report on the ``test`` rows: (report, probe, test probabilities)."""
+    spec = get_task(task)
+    if spec.kind != "binary":
+        raise ValueError(f"the linear probe reports binary tasks (document 002); {spec.name} is {spec.kind}")
+    fit, test = (table["role"] == "fit").to_numpy(), (table["role"] == "test").to_numpy()
+    y = spec.targets(table)
+    groups = table["patient_id"].astype(str).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", probe.FoldReductionWarning)
+        fitted = probe.fit_probe(features[fit], y[fit], groups[fit], n_splits=n_splits, seed=seed)
+    prob = fitted.predict_proba(features[test])
+    report = probe.probe_report(y[test], prob, groups=groups[test], n_boot=n_boot, seed=seed)
+    report.update(c=fitted.c, cv_auc=float(fitted.selection.summary["mean_auc"].max()),
+                  n_fit=int(fit.sum()), n_test=int(test.sum()))
+    return report, fitted, prob
+
+
+def run_inits(backbone: str, inits: list[Init], tasks: dict[str, pd.DataFrame], *, preprocess: str, image_size: int,
+              feature_dir, cache_dir=None, seed: int = 0, n_boot: int = 1000, weights_dir=None,
+              device: str = "cpu", on_skip=print) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, Any]]]:
+    """Evaluate every initialisation on every task.
+
+    Returns a long table (one row per init x task: ``init``, ``task``, ``fraction``, ``epoch``, the
+    metrics and their CIs, ``c``, ``weights``) and, per ``(init, task)``, the test probabilities and
+    test features for paired tests and t-SNE. Published weights that are not on this machine are
+    skipped with ``on_skip(reason)``; never replaced by random values.
+    """
+    rows, outputs = [], {}
+    for init in inits:
+        model, info = load_init(backbone, init, image_size=image_size, seed=seed, weights_dir=weights_dir)
+        if model is None:
+            on_skip(f"{init.name}: skipped, weights not available here.\n{info}")
+            continue
+        for task_name, table in tasks.items():
+            features = init_features(model, info, table, task_name, preprocess=preprocess, image_size=image_size,
+                                     cache_dir=cache_dir, feature_dir=feature_dir, device=device)
+            report, fitted, prob = evaluate_features(features, table, task_name, seed=seed, n_boot=n_boot)
+            rows.append({"init": init.name, "task": task_name, "fraction": init.fraction, "epoch": init.epoch,
+                         **report, "weights": info.description, **init.extra})
+            test = (table["role"] == "test").to_numpy()
+            outputs[(init.name, task_name)] = {"prob": prob, "features": features[test], "info": info,
+                                               "probe": fitted}
+    return pd.DataFrame(rows), outputs
+
+
+def paired_delong_by_init(outputs: dict, tables: dict[str, pd.DataFrame], pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Paired DeLong tests of test AUROC between initialisations on the same images, BH-FDR over all rows."""
+    from cxrlib.stats import inference as stats
+
+    rows = []
+    for task_name, table in tables.items():
+        spec = get_task(task_name)
+        y = spec.targets(table[table["role"] == "test"])
+        for a, b in pairs:
+            if (a, task_name) not in outputs or (b, task_name) not in outputs:
+                continue
+            result = stats.delong_test(y, outputs[(a, task_name)]["prob"], outputs[(b, task_name)]["prob"])
+            rows.append({"task": task_name, "init_a": a, "init_b": b, "auc_a": result.auc_a, "auc_b": result.auc_b,
+                         "difference": result.difference, "ci_low": result.ci[0], "ci_high": result.ci[1],
+                         "z": result.z, "p_value": result.p_value})
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["p_fdr"] = stats.fdr_bh(frame["p_value"].to_numpy())
+    return frame
+
+
+def tsne_embedding(features: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-D t-SNE of standardised features (PCA to 50 dimensions first), seeded (document 002, Fig. 3)."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    x = StandardScaler().fit_transform(features)
+    x = PCA(n_components=min(50, x.shape[1], x.shape[0] - 1), random_state=seed).fit_transform(x)
+    return TSNE(n_components=2, perplexity=min(perplexity, (len(x) - 1) / 3), init="pca",
+                random_state=seed).fit_transform(x)
+
+
+def checkpoint_inits(index: pd.DataFrame) -> tuple[list[Init], list[Init]]:
+    """From a ``checkpoints.csv`` of ``02_pretrain``: the last checkpoint of each pretext fraction, and every
+    checkpoint of the largest fraction (the downstream score per pretext epoch, document 002 Fig. 2)."""
+    from cxrlib.training.ssl.runs import fraction_label
+
+    finals = [Init(f"SSL {fraction_label(f)}", str(part.loc[part["epoch"].idxmax(), "path"]), float(f),
+                   int(part["epoch"].max()))
+              for f, part in index.sort_values("fraction").groupby("fraction", sort=True)]
+    largest = index[index["fraction"] == index["fraction"].max()].sort_values("epoch")
+    per_epoch = [Init(f"SSL {fraction_label(r.fraction)} epoch {int(r.epoch)}", str(r.path), float(r.fraction),
+                      int(r.epoch)) for r in largest.itertuples()]
+    return finals, per_epoch
+
+
+
+def compare_runs(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, label: str,
+                 names: tuple[str, str] = ("a", "b")) -> pd.DataFrame:
+    """Paired DeLong test of two runs' test predictions (``cxrlib.training.finetune`` layout) for one label
+    (:func:`cxrlib.stats.evaluate.paired_delong` on the images both predicted, which must be all of them)."""
+    from cxrlib.stats import evaluate
+
+    merged = predictions_a.merge(predictions_b, on="image_id", suffixes=("_a", "_b"))
+    if len(merged) != len(predictions_a):
+        raise ValueError("the two runs did not predict the same test images")
+    return evaluate.paired_delong(merged[[f"{label}_a"]].to_numpy(), merged[[f"prob_{label}_a"]].to_numpy(),
+                                  merged[[f"prob_{label}_b"]].to_numpy(), [label], names)

@@ -1,0 +1,75 @@
+"""Files: one atomic write, one JSON conversion, one file hash for the whole package.
+
+A run folder, a cache entry or a checkpoint is either the old complete file or the new complete file,
+never half of one: :func:`atomic_write` writes to a temporary file in the target's folder and renames
+it over the target (``os.replace`` is atomic on POSIX and Windows within one file system).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable
+
+import numpy as np
+
+
+def atomic_write(target: str | os.PathLike, write: Callable[[IO], Any], *, mode: str = "wb") -> Path:
+    """Call ``write(handle)`` on a temporary file beside ``target``, then rename it over ``target``.
+
+    ``mode`` is ``"wb"`` (bytes) or ``"w"`` (UTF-8 text). On any error the temporary file is removed
+    and ``target`` is left as it was. Returns ``target`` as a :class:`~pathlib.Path`.
+    """
+    target = Path(target)
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as handle:
+            write(handle)
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; our files are not secrets
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` of a UTF-8 text."""
+    return atomic_write(target, lambda handle: handle.write(text), mode="w")
+
+
+def jsonable(value):
+    """``value`` with numpy scalars as Python numbers, non-finite floats as None and unknown objects as text."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, str) or value is None or isinstance(value, int):
+        return value
+    return str(value)
+
+
+def write_json_atomic(target: str | os.PathLike, value: Any, *, indent: int | None = 2, sort_keys: bool = False) -> Path:
+    """:func:`jsonable` ``value`` written atomically as JSON."""
+    return write_text_atomic(target, json.dumps(jsonable(value), indent=indent, sort_keys=sort_keys))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,251 @@
+"""Fetching one remote file: HTTP with resume, retries and timeouts, checksum verification, the lock file.
+
+A file is fetched into a ``.part`` file; an interrupted transfer is resumed with an HTTP ``Range`` request
+(a server that ignores ``Range`` answers 200 and the file restarts from byte 0); every request has a
+timeout. The finished file is checked against the checksum its publisher lists, else against the sha256
+recorded in the lock file ``<root>/.cxrlib-download.lock.json`` at the first download (trust on first use).
+The standard library (urllib) does the HTTP work; tqdm draws the byte progress bars.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from cxrlib.core.io import write_text_atomic
+from cxrlib.data.download.errors import ChecksumError, DownloadError
+from cxrlib.data.recipe_types import RemoteFile
+
+LOCK_NAME = ".cxrlib-download.lock.json"
+USER_AGENT = "cxrlib-download/0.1 (+https://github.com/; urllib)"
+CHUNK = 1 << 20
+"""Bytes read and written per step, over the network and out of archives."""
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_RETRIES = 3
+
+Log = Callable[[str], None]
+"""Where the download steps report: one message per call."""
+
+
+class _Interrupted(Exception):
+    """The transfer stopped before the announced length: resume it."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Lock file (trust on first use and finished steps)
+# ----------------------------------------------------------------------------------------------------
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 to the second, as the lock file records it."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+class Lock:
+    """``<root>/.cxrlib-download.lock.json``: observed hashes and finished steps, written atomically.
+
+    ``files`` is keyed ``<recipe key>/<file name>`` (url, sha256, md5, size, verified, recorded, unpacked);
+    ``datasets`` is keyed by recipe key (completed, folder). Every change is saved at once.
+    """
+
+    def __init__(self, root: Path):
+        self.path = root / LOCK_NAME
+        self.data = {"version": 1, "files": {}, "datasets": {}}
+        if self.path.exists():
+            self.data.update(json.loads(self.path.read_text()))
+
+    def file(self, recipe: str, filename: str) -> dict:
+        """What is recorded about ``filename`` of recipe ``recipe`` (empty when nothing is)."""
+        return self.data["files"].get(f"{recipe}/{filename}", {})
+
+    def set_file(self, recipe: str, filename: str, **values) -> None:
+        """Record ``values`` for ``filename`` of recipe ``recipe`` and save."""
+        self.data["files"].setdefault(f"{recipe}/{filename}", {}).update(values)
+        self._save()
+
+    def set_dataset(self, recipe: str, **values) -> None:
+        """Record ``values`` for the data set filled by recipe ``recipe`` and save."""
+        self.data["datasets"].setdefault(recipe, {}).update(values)
+        self._save()
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------------
+# HTTP with resume
+# ----------------------------------------------------------------------------------------------------
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """``bytes a-b/total`` -> (a, total); ``bytes */total`` -> (None, total)."""
+    if not value or not value.startswith("bytes "):
+        return None, None
+    span, _, total = value[6:].partition("/")
+    start = None if span == "*" else int(span.split("-")[0])
+    return start, (None if total in ("", "*") else int(total))
+
+
+def _fetch_once(url: str, part: Path, *, timeout: float, desc: str, size: int | None, progress: bool) -> None:
+    """One HTTP request that continues ``part`` where it stops; raises :class:`_Interrupted` when cut short."""
+    start = part.stat().st_size if part.exists() else 0
+    if size is not None and start > size:
+        part.unlink()
+        start = 0
+    headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and start:
+            _, total = _content_range(error.headers.get("Content-Range"))
+            if total == start:
+                return  # the partial file was already complete
+            part.unlink()
+            raise _Interrupted("range not satisfiable; restarting from the beginning") from None
+        raise
+    with response:
+        total: int | None
+        if start and response.status == 206:
+            first, total = _content_range(response.headers.get("Content-Range"))
+            if first != start:
+                part.unlink()
+                raise _Interrupted("server resumed at the wrong offset; restarting")
+            mode = "ab"
+        else:
+            start = 0  # a 200 answer to a Range request: the server ignores Range, start again
+            length = response.headers.get("Content-Length")
+            total = int(length) if length is not None else size
+            mode = "wb"
+        received = start
+        with open(part, mode) as sink, tqdm(
+            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
+            disable=not progress, leave=False,
+        ) as bar:
+            while True:
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    break
+                sink.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        if total is not None and received < total:
+            raise _Interrupted(f"connection closed after {received} of {total} bytes")
+
+
+_RESUMABLE = (_Interrupted, ConnectionError, TimeoutError, http.client.IncompleteRead, http.client.RemoteDisconnected)
+
+
+def fetch(
+    remote: RemoteFile, part: Path, *, dataset: str, timeout: float, retries: int, retry_wait: float, log: Log,
+    progress: bool = True,
+) -> str:
+    """Fetch ``remote`` into ``part`` (resuming); returns the URL that served it.
+
+    A dropped connection is resumed up to ``retries`` times (waiting ``retry_wait`` seconds times the
+    attempt); a 404 moves on to the next of ``remote.fallback_urls``; any other failure raises
+    :class:`DownloadError` naming ``dataset`` and the URL, keeping ``part`` for the next run.
+    """
+    urls = (remote.url, *remote.fallback_urls)
+    for index, url in enumerate(urls):
+        attempt = 0
+        while True:
+            try:
+                _fetch_once(url, part, timeout=timeout, desc=remote.filename, size=remote.size, progress=progress)
+                return url
+            except urllib.error.HTTPError as error:
+                if error.code == 404 and index + 1 < len(urls):
+                    log(f"  {url} answered 404; trying {urls[index + 1]}")
+                    break
+                raise DownloadError(
+                    f"{dataset}: HTTP {error.code} {error.reason} while downloading {remote.filename} from {url}"
+                ) from None
+            except urllib.error.URLError as error:
+                if not isinstance(error.reason, (TimeoutError, ConnectionError)) or attempt >= retries:
+                    raise DownloadError(
+                        f"{dataset}: could not reach {url} ({error.reason}); check the network and re-run "
+                        "(a partial file is resumed)"
+                    ) from None
+                reason = str(error.reason)
+            except _RESUMABLE as error:
+                if attempt >= retries:
+                    have = part.stat().st_size if part.exists() else 0
+                    raise DownloadError(
+                        f"{dataset}: the download of {remote.filename} from {url} was interrupted ({error}); "
+                        f"{have} bytes are kept in {part}; run the same command again to resume"
+                    ) from None
+                reason = str(error) or type(error).__name__
+            attempt += 1
+            have = part.stat().st_size if part.exists() else 0
+            log(f"  {remote.filename}: {reason}; resuming at byte {have} (retry {attempt} of {retries})")
+            time.sleep(retry_wait * attempt)
+    raise AssertionError("unreachable")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Verification
+# ----------------------------------------------------------------------------------------------------
+
+
+def _hashes(path: Path) -> tuple[str, str]:
+    sha256, md5 = hashlib.sha256(), hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            sha256.update(block)
+            md5.update(block)
+    return sha256.hexdigest(), md5.hexdigest()
+
+
+def verify(path: Path, remote: RemoteFile, dataset: str, lock: Lock, *, url: str, log: Log) -> None:
+    """Check ``path`` against the published checksum, else the recorded one (TOFU); delete it on mismatch.
+
+    ``dataset`` is the recipe key the lock entry is filed under; a mismatch raises :class:`ChecksumError`.
+    The observed hashes are recorded in ``lock`` (``unpacked=False``).
+    """
+
+    def fail(what: str) -> None:
+        path.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"{dataset}: {remote.filename} from {url} failed verification: {what}. "
+            f"The file was deleted; run the command again to download it afresh."
+        )
+
+    size = path.stat().st_size
+    if remote.size is not None and size != remote.size:
+        fail(f"expected {remote.size} bytes, got {size}")
+    sha256, md5 = _hashes(path)
+    recorded = lock.file(dataset, remote.filename)
+    if remote.sha256 or remote.md5:
+        if remote.sha256 and sha256 != remote.sha256:
+            fail(f"sha256 {sha256} differs from the published {remote.sha256} ({remote.checksum_source})")
+        if remote.md5 and md5 != remote.md5:
+            fail(f"md5 {md5} differs from the published {remote.md5} ({remote.checksum_source})")
+        verified = f"published checksum ({remote.checksum_source})"
+        log(f"  {remote.filename}: checksum matches the {verified}")
+    elif recorded.get("sha256"):
+        if sha256 != recorded["sha256"]:
+            fail(
+                f"sha256 {sha256} differs from {recorded['sha256']} recorded at the first download "
+                f"({recorded.get('recorded', '?')}) in {lock.path}; if the publisher changed the file on "
+                f"purpose, delete the entry '{dataset}/{remote.filename}' from that file"
+            )
+        verified = recorded.get("verified", "trust on first use")
+        log(f"  {remote.filename}: sha256 matches the one recorded at the first download")
+    else:
+        verified = "trust on first use"
+        log(
+            f"  NOTE {remote.filename} was NOT verified against a published checksum (its publisher lists none). "
+            f"Its sha256 {sha256} is recorded in {lock.path}; later downloads are checked against it."
+        )
+    lock.set_file(dataset, remote.filename, url=url, sha256=sha256, md5=md5, size=size,
+                  verified=verified, recorded=recorded.get("recorded") or utc_now(), unpacked=False)

@@ -1,0 +1,100 @@
+"""Several pre-training runs of one notebook: the pretext fractions of document 002 and a policy comparison.
+
+``pretrain_fractions`` runs one :func:`~cxrlib.training.ssl.loop.pretrain` per pool fraction into
+``<out_dir>/pool_<percent>/`` and writes two index files into ``out_dir``:
+
+* ``loss.csv``: every run's per-epoch loss, with ``run``, ``fraction`` and ``policy`` columns;
+* ``checkpoints.csv``: ``run``, ``fraction``, ``epoch``, ``path`` (relative to ``out_dir``) of every
+  checkpoint, which the linear-probe notebook reads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
+from cxrlib.training.ssl.methods import get_method
+
+CHECKPOINT_INDEX = "checkpoints.csv"
+LOSS_INDEX = "loss.csv"
+
+
+def fraction_label(fraction: float) -> str:
+    """``0.01`` -> ``"1%"``, ``1.0`` -> ``"100%"``."""
+    percent = 100 * float(fraction)
+    return f"{percent:.0f}%" if math.isclose(percent, round(percent)) else f"{percent:g}%"
+
+
+def fraction_run_name(fraction: float) -> str:
+    return f"pool_{100 * float(fraction):03.0f}" if float(fraction) >= 0.01 else f"pool_{100 * float(fraction):g}"
+
+
+def chance_loss(method: str, batch_size: int, queue_size: int = 0) -> float:
+    """The loss of embeddings that carry no information (all similarities equal): ``log`` of the
+    number of candidates: ``2B - 1`` for SimCLR, ``K + 1`` for MoCo."""
+    spec = get_method(method)
+    return float(np.log(queue_size + 1 if spec.momentum_encoder else 2 * batch_size - 1))
+
+
+def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], extra: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``loss.csv`` and ``checkpoints.csv`` of ``results`` (run name -> result) into ``out_dir``."""
+    out = Path(out_dir)
+    losses, checkpoints = [], []
+    for name, result in results.items():
+        tags = {"run": name, **extra.get(name, {})}
+        losses.append(result.loss.assign(**tags))
+        for epoch, path in result.checkpoints.items():
+            checkpoints.append({**tags, "epoch": epoch, "path": str(Path(path).relative_to(out))})
+    loss, index = pd.concat(losses, ignore_index=True), pd.DataFrame(checkpoints)
+    loss.to_csv(out / LOSS_INDEX, index=False)
+    index.to_csv(out / CHECKPOINT_INDEX, index=False)
+    return loss, index
+
+
+def pretrain_fractions(config: PretrainConfig, fractions: Iterable[float]) -> dict[float, PretrainResult]:
+    """One run per pool fraction (largest first), each in ``<config.out_dir>/pool_<percent>``; the largest
+    keeps a checkpoint every ``checkpoint_every`` epochs (document 002's per-epoch figures), the others
+    the first and the last."""
+    results = {}
+    ordered = sorted({float(f) for f in fractions}, reverse=True)
+    for fraction in ordered:
+        run_dir = Path(config.out_dir) / fraction_run_name(fraction)
+        print(f"--- pool {fraction_label(fraction)} -> {run_dir}", flush=True)
+        every = config.checkpoint_every if fraction == ordered[0] else max(1, config.epochs)  # others: first and last
+        results[fraction] = pretrain(dataclasses.replace(config, out_dir=str(run_dir), pool_fraction=fraction,
+                                                         checkpoint_every=every))
+    return results
+
+
+def compare_policies(config: PretrainConfig, policies: Iterable[str], epochs: int, max_images: int,
+                     folder: str = "policies") -> dict[str, PretrainResult]:
+    """Short runs that differ only in the augmentation policy (``<out_dir>/<folder>/<policy>``)."""
+    results = {}
+    for policy in dict.fromkeys(policies):
+        run_dir = Path(config.out_dir) / folder / policy
+        print(f"--- policy {policy} -> {run_dir}", flush=True)
+        results[policy] = pretrain(dataclasses.replace(
+            config, out_dir=str(run_dir), policy=policy, epochs=epochs, pool_fraction=1.0,
+            pool_max_images=max_images, save_checkpoints=False))
+    return results
+
+
+def read_checkpoint_index(pretrain_dir: str | os.PathLike) -> pd.DataFrame:
+    """``checkpoints.csv`` of a ``02_pretrain`` output folder with absolute paths; a clear error if absent."""
+    folder = Path(pretrain_dir)
+    path = folder / CHECKPOINT_INDEX
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no pre-training checkpoints in {folder} ({CHECKPOINT_INDEX} missing). Run the pre-training first, "
+            f"e.g. papermill notebooks/02_pretrain.ipynb out.ipynb -p out_dir {folder}, or build the book "
+            "(bash scripts/book.sh), which writes book/_generated/02_pretrain."
+        )
+    index = pd.read_csv(path)
+    index["path"] = [str(folder / p) for p in index["path"]]
+    return index
