@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("data-check", help="list which data sets are present under the data root")
     check.add_argument("--root", default=None)
     check.set_defaults(handler=_data_check)
+    from cxrlib.training import sweeps
+    sweeps.add_arguments(commands.add_parser("sweep", help="experiment grids as Optuna sweeps: run, status, table"))
     args = parser.parse_args(argv)
     return args.handler(args)
 

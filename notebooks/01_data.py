@@ -42,6 +42,13 @@ examples_per_class = 4
 # ## Imports and run context
 
 # %%
+from cxrlib.core.params import validate_params
+
+validate_params(globals(), "01_data", rules={
+    "data_root": "str|None", "nih_metadata": "str|None", "val_fraction": ">0 <1",
+    "chexpert_selection": "str nonempty", "examples_per_class": ">=1",
+})
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
@@ -76,7 +83,7 @@ print(f"data root: {root}\nNIH metadata: {nih_metadata_file}")
 # **patients** (seeded), so that no patient is in two parts. The CheXNet re-implementations use a
 # different, random 70/10/20 split: we load it too, labelled as what it is, and check both for leakage.
 
-# %%
+# %% tags=["remove-output"]
 meta = nih.load_metadata(nih_metadata_file)
 official = nih.official_split(meta, root=root, val_fraction=val_fraction, seed=seed)
 chexnet = nih.chexnet_split(meta, root=root)
@@ -107,7 +114,7 @@ print(f"CheXNet lists disagree with the metadata on {chexnet.attrs['label_disagr
 # *Total* and *Test* depend only on the metadata and the official test list, so they must come out
 # exactly as published. *Val* and *Train* depend on how the validation part was drawn.
 
-# %%
+# %% tags=["remove-output"]
 table1 = d000.table1(meta, official)
 split_text = f"official test list; val = {val_fraction:.0%} of train_val patients (patient-disjoint, seed {seed})"
 run.table(table1, "d000_table1", "Document 000 Table 1 recomputed: images per class and part, class weight on Train, Train after resampling",
@@ -130,7 +137,7 @@ print(f"Total column identical to the published one: {bool(exact_total)}; Test c
 # sit in both training and validation. Applying that reading to the same metadata reproduces the
 # published table column by column, class weights and resampled counts included:
 
-# %%
+# %% tags=["remove-output"]
 document_counts = d000.document_val_counts(d000.split_counts(meta, official))
 document_table = d000.table1_from_counts(document_counts)
 document_check = d000.compare_with_published(document_table).reset_index()
@@ -140,7 +147,7 @@ run.table(document_check[["class", "val_ours", "val_published", "train_ours", "t
           dataset="NIH ChestX-ray14, 15-class single-label subset", split="official test list; val = floor(20% of each class's train_val images), not patient-disjoint",
           float_format="{:.3f}")
 
-# %%
+# %% tags=["remove-output"]
 fig = plots.paired_bars(
     comparison.query("`class` != 'Total'").assign(ours=lambda f: f["train_ours"], published=lambda f: f["train_published"]),
     "class", ["ours", "published"], title="Training images per class: our patient-disjoint split vs. document 000", log=True,
@@ -158,7 +165,7 @@ plt.show()
 # selected images in ways the paper does not state, and the comparison below shows how far each
 # selection can be reconstructed.
 
-# %%
+# %% tags=["remove-output"]
 train_chexpert = chexpert.load_train()
 run.record_data("chexpert_train_metadata", shipped_path("chexpert_train"))
 run.record_data("padchest_metadata", shipped_path("padchest"))
@@ -192,7 +199,7 @@ display(Markdown("\n\n".join(f"**{name}.** {text}" for name, text in d001.EXPLAN
 # one positive among five rare classes and *No Finding*, with a seventh label *Other* for any positive
 # among the remaining classes.
 
-# %%
+# %% tags=["remove-output"]
 counts = d004.class_frequency_table(train_chexpert)
 run.table(counts.reset_index(), "d004_fig3_1", "Document 004 Figure 3.1 recomputed: positives per CheXpert class, uncertain counted positive",
           dataset="CheXpert train labels (torchxrayvision wheel, all views)", split="train")
@@ -203,7 +210,7 @@ run.figure(fig, "d004_fig3_1_bars", "Positives per CheXpert class with uncertain
            dataset="CheXpert train labels (all views)", split="train")
 plt.show()
 
-# %%
+# %% tags=["remove-output"]
 rare = d004.chexpert_rare(train_chexpert)
 distribution = d004.rare_distribution(rare).rename_axis("label").reset_index()
 run.table(distribution, "d004_fig3_2", f"Document 004 Figure 3.2 recomputed: positives per CheXpert-Rare label ({len(rare):,} images; published size {d004.published_size():,})",
@@ -216,7 +223,7 @@ plt.show()
 # The definition applied to the shipped labels does not give exactly the published 82,942 images. The
 # table tries every reading of the text we could think of:
 
-# %%
+# %% tags=["remove-output"]
 variants = d004.rare_variants(train_chexpert, chexpert.load_valid(root))
 run.table(variants, "d004_rare_variants", "Size of CheXpert-Rare under different readings of the definition, beside the published size",
           dataset="CheXpert train (and validation) labels", split="train (+ valid where stated)")
@@ -228,7 +235,7 @@ run.table(variants, "d004_rare_variants", "Size of CheXpert-Rare under different
 # randomly drawn images per class (seeded), the counts per split, and, for the COVID-19 collection,
 # the licence of every image shown (the collection's images carry per-image licences).
 
-# %%
+# %% tags=["remove-output"]
 kermany = pediatric.load_kermany(root=root, seed=seed)
 covid_table = covid.load_covid(root=root, seed=seed)
 nih_sample = nih.sample_images(root=root, meta=meta)
@@ -244,7 +251,7 @@ run.table(pediatric.official_leakage(kermany), "card_kermany_official_leakage",
           "Patients (person numbers) with images in both the official Kermany train and test folders; images_a/images_b count their train/test images",
           dataset="Kermany et al. 2018", split="official train vs. test", patient_rule="person number from the file name")
 
-# %%
+# %% tags=["remove-output"]
 shown = plots.sample_rows(kermany.assign(cls=kermany["label"].map({0: "normal", 1: "pneumonia"})), "cls", examples_per_class, seed)
 fig = plots.image_grid([decode_image(p) for p in shown["path"]], [f"{c} ({pa})" for c, pa in zip(shown["cls"], shown["pathogen"])],
                        ncols=examples_per_class)
@@ -252,7 +259,7 @@ run.figure(fig, "card_kermany_examples", "Kermany pediatric pneumonia: random ex
            dataset="Kermany et al. 2018 (CC BY 4.0)", split="all", image_size="224 px copies, shown as distributed")
 plt.show()
 
-# %%
+# %% tags=["remove-output"]
 run.table(covid.task_counts(covid_table).assign(label=lambda f: f["label"].map({1: "COVID-19", 0: "other pneumonia"})),
           "card_covid_counts", "COVID-19 image collection, task COVID-19 vs. other pneumonia: images and patients per part",
           dataset="Cohen et al. COVID-19 image data collection (mid-2020 copy, frontal views)", split=f"patient-disjoint 70/10/20 (seed {seed})")
@@ -264,7 +271,7 @@ run.figure(fig, "card_covid_examples", "COVID-19 image collection: random exampl
            dataset="Cohen et al. COVID-19 image data collection", split="all", image_size="256 px copies")
 plt.show()
 
-# %%
+# %% tags=["remove-output"]
 labelled = nih_sample.assign(cls=nih_sample["labels"].map(lambda labels: labels[0] if len(labels) == 1 else "several findings"))
 shown = plots.sample_rows(labelled[labelled["cls"].isin(["No Finding", "Effusion", "Infiltration", "several findings"])], "cls", examples_per_class, seed)
 fig = plots.image_grid([decode_image(p) for p in shown["path"]], ["|".join(l)[:28] for l in shown["labels"]], ncols=examples_per_class)
@@ -293,3 +300,9 @@ plt.show()
 
 # %%
 run.finish()
+
+# %% [markdown]
+# ## What's next
+# [Self-supervised pre-training](/book/pretrain.md) (notebook 02) trains a backbone on these images
+# without their labels. Its unlabeled pool is drawn by patient from the training parts counted here, and
+# never holds a test image or an image of a test patient.

@@ -74,6 +74,18 @@ compare_epochs = 2
 compare_max_images = 384
 
 # %%
+from cxrlib.core.params import validate_params
+
+validate_params(globals(), "02_pretrain", rules={
+    "data_root": "str|None", "method": "str nonempty", "backbone": "str nonempty", "weights": "str nonempty",
+    "pool_sources": "nonempty", "pool_fractions": "nonempty >0 <=1", "pool_max_images": "int|None >=2",
+    "preprocess": "str nonempty", "image_size": ">=16", "policy": "str nonempty", "head": "str|None",
+    "temperature": "float|None >0", "queue_size": "int|None >=1", "encoder_momentum": "float|None >=0 <=1",
+    "optimizer": ["adam", "adamw", "sgd"], "lr": ">0", "weight_decay": ">=0", "epochs": ">=1",
+    "batch_size": ">=2", "checkpoint_every": ">=1", "precision": ["32", "bf16"], "device": "str nonempty",
+    "num_workers": ">=0", "progress": ["epoch", "bar", "none"], "compare_epochs": ">=1", "compare_max_images": ">=2",
+})
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
@@ -111,7 +123,7 @@ print(f"head {config.head}, temperature {config.temperature}")
 # the 10 % pool, which lies inside the 100 % pool. The check that no test image or test patient is in
 # the pool runs every time a pool is drawn.
 
-# %%
+# %% tags=["remove-output"]
 pools = {f: ssl.pretext_pool(pool_sources, f, seed, data_root, pool_max_images) for f in pool_fractions}
 for source in pool_sources:
     _ = run.record_data(source, require(SOURCE_DATA[source], data_root))
@@ -131,7 +143,7 @@ run.table(pool_table, "ssl_pool", "The pre-training pool per pretext fraction an
 # strong crops erase findings; its SimCLR list crops strongly (`d004_simclr`); document 002 lists resized
 # crop, flip, rotation, blur and colour jitter (`d002_simclr`).
 
-# %%
+# %% tags=["remove-output"]
 cache = PreprocessCache(cache_dir, preprocess_config(preprocess, image_size))
 example = cache.get(pools[max(pools)]["path"].iloc[0])
 shown = list(dict.fromkeys([policy, *compare_policies]))
@@ -160,7 +172,7 @@ plt.show()
 # The next cell writes both in a few lines of torch and compares them with lightly's `NTXentLoss`, which
 # the training uses, on the same random batch.
 
-# %%
+# %% tags=["remove-output"]
 from lightly.loss import NTXentLoss
 
 
@@ -197,49 +209,60 @@ run.table(check, "ssl_loss_check", "The contrastive losses written out in torch 
 # %% [markdown]
 # ## Pre-training at 100 %, 10 % and 1 % of the pool
 #
-# Each fraction is a separate run with the same epochs, as in document 002, so the 1 % run also takes
-# a hundredth of the steps. The dashed line is the loss of embeddings that carry no information (all
-# similarities equal: $\log(2B - 1)$ for SimCLR, $\log(K + 1)$ for MoCo).
+# Each fraction is a separate run with the same epochs, as in document 002, so a smaller pool also takes
+# fewer optimisation steps; how many fewer depends on the batching, not on the fraction alone (the
+# `steps` column of the runs table). The dashed lines are the loss of embeddings that carry no
+# information (all similarities equal: $\log(2B - 1)$ for SimCLR, $\log(K + 1)$ for MoCo), one per run:
+# the loop batches $B = \min(\text{batch\_size}, \text{pool size})$ images, so a pool smaller than
+# `batch_size` trains on smaller batches with fewer negatives and a lower chance level
+# (`ssl.runs.run_chance_loss`; the `batch` and `chance_loss` columns of the runs table).
 
-# %%
+# %% tags=["remove-output"]
 results = ssl.pretrain_fractions(config, pool_fractions)
 loss, index = ssl.runs.index_runs(
     out_dir, {ssl.runs.fraction_run_name(f): r for f, r in results.items()},
     {ssl.runs.fraction_run_name(f): {"fraction": f, "policy": policy} for f in results},
 )
 loss["pool"] = loss["fraction"].map(ssl.fraction_label)
-chance = ssl.chance_loss(method, batch_size, config.queue_size)
+chance = {ssl.fraction_label(f): ssl.runs.run_chance_loss(method, batch_size, len(r.pool), config.queue_size)
+          for f, r in results.items()}
 fig = plots.loss_curves(loss, "pool", chance=chance, title=f"{spec.title} on {backbone}: mean batch loss per epoch")
 run.figure(fig, "ssl_loss", f"{spec.title} pre-training loss per epoch at each pretext fraction (mean of the "
-           "epoch's batches); dashed: the loss of uninformative embeddings")
+           "epoch's batches); dashed, in each run's colour: the loss of uninformative embeddings for the batch that run "
+           f"had (B = min({batch_size}, pool size))")
 plt.show()
 
-# %%
+# %% tags=["remove-output"]
 summary = pd.DataFrame([
     dict(pool=ssl.fraction_label(f), images=len(r.pool), patients=int(r.pool["patient_id"].nunique()),
+         batch=ssl.runs.effective_batch_size(batch_size, len(r.pool)), chance_loss=chance[ssl.fraction_label(f)],
          epochs=int(r.loss["epoch"].max()) if len(r.loss) else 0, steps=int(r.loss["steps"].sum()),
          first_loss=r.loss["loss"].iloc[0] if len(r.loss) else float("nan"),
          last_loss=r.loss["loss"].iloc[-1] if len(r.loss) else float("nan"),
          minutes=r.loss["seconds"].sum() / 60, checkpoints=len(r.checkpoints))
     for f, r in results.items()
 ])
-run.table(summary, "ssl_runs", "The pre-training runs: pool size, optimisation steps, loss of the first and "
-          "last epoch, time, checkpoints written (epoch 0 is the initialisation)")
+summary["steps_vs_largest"] = summary["steps"] / summary["steps"].iloc[0]
+run.table(summary, "ssl_runs", "The pre-training runs: pool size, the batch the run trained with (B = min(batch_size, "
+          "pool size)) and its chance loss, optimisation steps (and as a share of the largest pool's), loss of the "
+          "first and last epoch, time, checkpoints written (epoch 0 is the initialisation)")
 
 # %% [markdown]
 # ## Does the augmentation policy matter?
 #
-# Short runs on a smaller pool that differ only in the policy. A loss that stays at the dashed line
+# Short runs on a smaller pool that differ only in the policy. A loss that stays at its dashed line
 # means the network found nothing that survives both views; that does not by itself say the features
 # are useless downstream (notebook 06 measures that), but it is the first symptom of a policy that
 # asks too much.
 
-# %%
+# %% tags=["remove-output"]
 if compare_policies:
     policy_runs = ssl.compare_policies(config, [policy, *compare_policies], compare_epochs, compare_max_images)
     policy_loss = pd.concat([r.loss.assign(policy=name) for name, r in policy_runs.items()], ignore_index=True)
     policy_loss.to_csv(run.out_dir / "policy_loss.csv", index=False)
-    fig = plots.loss_curves(policy_loss, "policy", chance=chance, title=f"{spec.title}: loss per policy")
+    policy_chance = {name: ssl.runs.run_chance_loss(method, batch_size, len(r.pool), config.queue_size)
+                     for name, r in policy_runs.items()}
+    fig = plots.loss_curves(policy_loss, "policy", chance=policy_chance, title=f"{spec.title}: loss per policy")
     run.figure(fig, "ssl_policy_loss", f"{spec.title} loss per epoch for each augmentation policy ({compare_epochs} "
                f"epochs on a {compare_max_images}-image pool, everything else equal)")
     plt.show()
@@ -269,10 +292,21 @@ run.finish()
 #   checkpoint on labelled tasks.
 #
 # ## Exercises
-# 1. Run with `-p method moco_v2 -p queue_size 1024`. Why does the MoCo loss *rise* at first? (Hint:
-#    what is in the queue before the first batches?)
-# 2. Change `temperature` to 0.1 and 1.0. How does the dashed line move, and how does the loss curve?
+# 1. Run with `-p method moco_v2 -p queue_size 256`. Why does the MoCo loss *rise* at first? (Hint:
+#    what is in the queue before the first batches?) Then compare the queue size $K$ with the `images`
+#    column of the pre-training runs table: how many keys does each run produce in all its epochs, and
+#    which runs ever fill the queue? What goes wrong when $K$ exceeds the pool (`queue_size 1024` on the
+#    100 % pool), so that an image's own key from an earlier epoch sits in the queue as a negative?
+# 2. Change `temperature` to 0.1 and 1.0. The dashed lines do not move: why does the loss of
+#    uninformative embeddings not depend on $\tau$? What does change: the first epoch's loss, the lowest
+#    loss the embeddings could reach, and the shape of the curve?
 # 3. The classroom run uses `d004_moco` views. Pre-train with `-p policy d002_simclr` for the same epochs
 #    and probe both in notebook 06: does a loss near chance mean useless features?
 # 4. Double `batch_size`. SimCLR's negatives come from the batch: what happens to the number of
 #    negatives, the chance level and the time per epoch?
+
+# %% [markdown]
+# ## What's next
+# [Transfer learning and partial unfreezing](/book/finetune.md) (notebook 03) fine-tunes a backbone on
+# labelled images; any checkpoint written here is a `weights` value for it. The
+# [linear probe](/book/linear_probe.md) (notebook 06) measures what these checkpoints learned.

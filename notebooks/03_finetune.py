@@ -85,6 +85,19 @@ n_boot = 1000
 # (the classroom task is easy), but it is not transfer learning.
 
 # %%
+from cxrlib.core.params import validate_params
+
+validate_params(globals(), "03_finetune", rules={
+    "data_root": "str|None", "backbone": "str nonempty", "weights": "str nonempty", "task": "str nonempty",
+    "val_fraction": "float|None >0 <1", "subset": "dict|None", "preprocess": "str nonempty", "image_size": ">=16",
+    "augment": "str nonempty", "resample": "str|None", "head": ["d000", "linear"], "unfrozen_blocks": "int|str >=0",
+    "dropout": ">=0 <1", "optimizer": ["adamw", "adam", "sgd"], "lr": ">0", "weight_decay": ">=0",
+    "loss_weighting": ["inverse_frequency", "none"], "epochs": ">=1", "batch_size": ">=1",
+    "train_images_per_epoch": "int|None >=1", "patience": "int|None >=0", "lr_scheduler": ["plateau", "none"],
+    "plateau_factor": ">0 <1", "plateau_patience": ">=0", "precision": "str nonempty", "accelerator": "str nonempty",
+    "devices": "int|str >=1", "num_workers": ">=0", "progress": ["epoch", "bar", "none"], "n_boot": ">=1",
+})
+
 import matplotlib.pyplot as plt
 
 from cxrlib.chapters import finetune as chapter
@@ -109,14 +122,15 @@ _ = run.record_data("images", task_spec.data_path(data_root))
 # %% [markdown]
 # ## Partial unfreezing
 #
-# The registry counts the blocks of each backbone the way document 000 does (12 transformer blocks of a
-# ViT, the 12 ConvNeXt blocks of ConvNeXt-V2 atto, the four stages of a ResNet or DenseNet);
-# `unfrozen_blocks` is a count, `"all"`, or `"half"` (document 000 unfroze "only up to half" of the
-# blocks; the classroom default). Unfreezing the last *k* blocks lets the features closest to the output adapt to chest X-rays while the early,
+# The registry counts the 12 transformer blocks of a ViT and the 12 ConvNeXt blocks of ConvNeXt-V2 atto,
+# as document 000's tables do, and the four stages of a ResNet or the four dense blocks of a DenseNet
+# (our reading: the document does not say how it counts them). `unfrozen_blocks` is a count, `"all"`, or
+# `"half"` (the classroom default; document 000 unfroze "only up to half" of the blocks of ConvNeXt-V2
+# and its ViTs, and swept 0 to 4 blocks of its ResNet-50 and DenseNet-121). Unfreezing the last *k* blocks lets the features closest to the output adapt to chest X-rays while the early,
 # generic filters (edges, textures) stay as pre-trained; fewer parameters train, so the run is faster
 # and over-fits less on small data.
 
-# %%
+# %% tags=["remove-output"]
 blocks = chapter.block_table(prepared)
 fig = chapter.plot_blocks(blocks, title=prepared.freeze.summary())
 run.figure(fig, "ft_blocks", f"Parameters per block of {backbone}: the blocks that train (blue) and those that stay frozen (grey)")
@@ -130,7 +144,7 @@ plt.show()
 # part as the loop sees it (single-label tasks), or each label's positives by negatives/positives
 # (multi-label tasks).
 
-# %%
+# %% tags=["remove-output"]
 parts = finetune.load_tables(config, task_spec)
 counts = chapter.split_class_counts(parts, task_spec)
 run.table(counts, "ft_data", f"{task_spec.title}: images and patients per part and class", float_format="{:.0f}")
@@ -144,7 +158,7 @@ run.table(counts, "ft_data", f"{task_spec.title}: images and patients per part a
 # %%
 result = finetune.fit(config, prepared=prepared)
 
-# %%
+# %% tags=["remove-output"]
 fig = chapter.plot_learning_curves(result.history, title=f"{backbone}, {prepared.freeze.summary().split(': ')[1]}")
 run.figure(fig, "ft_learning_curves", "Learning curves: weighted loss on the training (augmented) and validation parts, and validation AUROC, per epoch; dotted: the epoch kept")
 plt.show()
@@ -156,13 +170,13 @@ plt.show()
 # the *validation* predictions; single-label tasks: the most probable class) and the metrics with 95%
 # confidence intervals from a bootstrap over patients.
 
-# %%
+# %% tags=["remove-output"]
 aurocs = chapter.run_auroc_table(result, n_boot=n_boot, seed=seed)
 fig = chapter.plot_roc(result, aurocs)
 run.figure(fig, "ft_test_roc", "ROC curve(s) on the test set, best-validation-loss checkpoint")
 plt.show()
 
-# %%
+# %% tags=["remove-output"]
 matrix = chapter.confusion_table(result)
 if matrix is not None:
     rule = "Youden threshold chosen on validation" if task_spec.kind == "binary" else "most probable class"
@@ -170,7 +184,7 @@ if matrix is not None:
     run.figure(fig, "ft_test_confusion", f"Confusion matrix on the test set, prediction = {rule} (rows: true class; shading: share of the row)")
     plt.show()
 
-# %%
+# %% tags=["remove-output"]
 run.table(aurocs, "ft_test_auroc", f"Test AUROC with a 95% patient-bootstrap CI ({n_boot} redraws) and DeLong's CI")
 points = chapter.operating_points_ci(result, n_boot=n_boot, seed=seed)
 if len(points):
@@ -187,8 +201,11 @@ if len(points):
 #
 # ## Exercises
 # 1. Re-run with `-p unfrozen_blocks 0` (head only) and `-p unfrozen_blocks all`. How do the training
-#    time, the learning curves and the test AUROC change? Why does the head-only run barely learn from
-#    random weights?
+#    time, the learning curves and the test AUROC change? Compare the head-only test AUROC with the
+#    half-unfrozen run above and with the random-initialisation row of notebook 06's linear probe (a
+#    logistic regression on the features of a frozen, untrained ResNet18). If the run started from
+#    random weights (see the caption), what can a head learn on top of frozen random blocks, and what do
+#    the unfrozen blocks add?
 # 2. Fetch the pre-trained weights (`python -m cxrlib.models fetch convnextv2_atto`) and re-run: compare
 #    the first epoch's validation AUROC with the random-initialisation run.
 # 3. Interrupt a run (stop the kernel during epoch 3) and run the notebook again with the same `out_dir`:
@@ -198,3 +215,9 @@ if len(points):
 
 # %%
 run.finish()
+
+# %% [markdown]
+# ## What's next
+# [Statistics for comparing models](/book/statistics.md) (notebook 04) evaluates a predictions file like
+# the `predictions_test.csv` written here: confidence intervals by patient, paired tests between models,
+# and thresholds chosen away from the test images.

@@ -57,6 +57,15 @@ finetune_augment = "d004"
 finetune_n_boot = 500
 
 # %%
+from cxrlib.core.params import validate_params
+
+validate_params(globals(), "06_linear_probe", rules={
+    "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty", "fit_limit": "int|None >=2",
+    "n_boot": ">=1", "device": "str nonempty", "tsne_epochs": "list|None >=0", "finetune_task": "str nonempty",
+    "finetune_epochs": ">=1", "finetune_images_per_epoch": "int|None >=1", "finetune_lr": ">0",
+    "finetune_augment": "str nonempty", "finetune_n_boot": ">=1",
+})
+
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -125,7 +134,7 @@ run.table(counts, "probe_data", "Images and patients the probe fits on (train + 
 # {0.01, 0.05, 0.1, 0.2, 0.5, 1} by cross-validated AUROC, with class weights inversely proportional to
 # the class frequencies (document 002, section V). Accuracy, sensitivity, specificity and F1 use the
 # threshold 0.5 of the fitted probabilities. The brackets are 95 % percentile bootstrap intervals over
-# test *patients* ({n_boot} redraws). `fraction` is the share of the pool the checkpoint was pre-trained
+# test *patients* (`n_boot` redraws, set in the parameter cell). `fraction` is the share of the pool the checkpoint was pre-trained
 # on; the baselines have none.
 
 # %%
@@ -142,7 +151,7 @@ table3 = long[["init", "task", "fraction", *probe.METRICS, *ci_columns, "f1_neg"
 run.table(table3, "d002_table3", "Linear probe on frozen features (document 002's protocol), test part: accuracy, "
           "AUROC, sensitivity, specificity and F1 with 95% patient-bootstrap CIs; c = the chosen C")
 
-# %%
+# %% tags=["remove-output"]
 layout = probe.table3_layout(long.assign(fraction=long["fraction"].map(
     lambda f: "none" if pd.isna(f) else f)), ci=True)
 run.table(probe.flat_columns(layout), "d002_table3_layout", "The same numbers in document 002's Table III layout "
@@ -156,7 +165,7 @@ run.table(probe.flat_columns(layout), "d002_table3_layout", "The same numbers in
 # probe, very different scale for the pre-training: the comparison shows where a classroom run stands,
 # it does not reproduce the document unless `pretrain_dir` holds a paper-profile run.
 
-# %%
+# %% tags=["remove-output"]
 doc = published.load("d002_table3")
 names = {"kermany_pneumonia": "Cell", "covid_vs_pneumonia": "C19-Cohen"}
 theirs = doc.frame[doc.frame["dataset"].isin(names.values()) & doc.frame["fraction"].str.endswith("%")]
@@ -174,7 +183,7 @@ run.table(probe.flat_columns(side), "d002_table3_compare", f"Our linear-probe re
 # All initialisations are scored on the same test images, so their AUROCs are compared with DeLong's
 # paired test; the p-values are adjusted for the number of comparisons (Benjamini-Hochberg).
 
-# %%
+# %% tags=["remove-output"]
 present = {name for name, _ in outputs}
 pairs = [(init.name, "random") for init in finals + baselines[1:] if init.name in present]
 delong = linear_eval.paired_delong_by_init(outputs, tables, pairs)
@@ -187,7 +196,7 @@ run.table(delong, "ssl_delong", "Paired DeLong tests of test AUROC against rando
 # Document 002 found that the downstream accuracy kept improving after the pretext loss had flattened.
 # Every checkpoint of the largest pool is probed the same way.
 
-# %%
+# %% tags=["remove-output"]
 epoch_scores, epoch_outputs = linear_eval.run_inits(
     backbone, per_epoch, tables, preprocess=preprocess, image_size=image_size, feature_dir=feature_dir,
     cache_dir=cache_dir, seed=seed, n_boot=n_boot, device=device)
@@ -206,7 +215,7 @@ plt.show()
 # dimensions); colours are the true classes, which the map never sees. Document 002 draws the maps of
 # the checkpoints after 10, 25, 50 and 100 epochs.
 
-# %%
+# %% tags=["remove-output"]
 chosen = sorted(index.loc[index["fraction"] == index["fraction"].max(), "epoch"].unique())
 if tsne_epochs is not None:
     chosen = [e for e in chosen if e in set(tsne_epochs)]
@@ -231,7 +240,7 @@ plt.show()
 # starting weights: the weights notebook 02 started from (`baseline`) and its last checkpoint on the
 # largest pool (`SSL`).
 
-# %%
+# %% tags=["remove-output"]
 if finetune:
     starts = {"baseline": pretrain_params["weights"], "SSL": finals[-1].weights}
     results = {}
@@ -240,7 +249,7 @@ if finetune:
             out_dir=str(run.out_dir / "finetune" / name), backbone=backbone, weights=weights, weights_dir=weights_dir,
             task=finetune_task, data_root=data_root, preprocess=preprocess, image_size=image_size,
             augment=finetune_augment, head="linear", unfrozen_blocks="all", optimizer="adam", lr=finetune_lr,
-            epochs=finetune_epochs, train_images_per_epoch=finetune_images_per_epoch, patience=None,
+            epochs=finetune_epochs, train_images_per_epoch=finetune_images_per_epoch, weight_decay=0.0, patience=None,
             lr_scheduler="none", seed=seed, profile=profile, cache_dir=cache_dir)
         print(f"--- {name}: {weights}")
         results[name] = training.fit(config)
@@ -276,9 +285,18 @@ run.finish()
 #
 # ## Exercises
 # 1. Set `fit_limit` to 100 and then to None. Does self-supervised pre-training help more when the
-#    probe has few labelled images (the argument of documents 002 and 004)?
+#    probe has few labelled images? Neither document measured this (document 002 varies the share of
+#    CheXpert used for pre-training; document 004 declines to cut labels artificially), so read your
+#    answer from the intervals, not from the point estimates.
 # 2. Pre-train with `-p policy d002_simclr` in notebook 02 and probe it here. Compare with document
-#    004's finding that its SimCLR views made the network worse.
+#    004's finding that its SimCLR views made the network fine-tune worse than its ImageNet-initialised
+#    baseline.
 # 3. In Table III the threshold is 0.5. Where would Youden's threshold, chosen on the fit rows, move
 #    sensitivity and specificity?
 # 4. Why does a random, untrained ResNet already give an AUROC well above 0.5 on the Kermany task?
+
+# %% [markdown]
+# ## What's next
+# [Are the NIH labels good enough?](/book/label_noise.md) (notebook 07) asks what the reference labels do
+# to an AUROC: the documents' differences between initialisations are measured against text-mined NIH
+# labels.

@@ -1,46 +1,198 @@
-"""The main job end to end: every classroom notebook executes and the HTML book builds offline, warning-free."""
+"""The main job end to end: every classroom notebook executes and the HTML book builds offline, warning-free.
+
+The first tests are source-level (no build): the chapters own the tables and figures they include from
+``book/_generated/<run>/``, so the executed notebook page must not show them a second time (the producing
+cell is tagged ``remove-output``), and an artifact no chapter includes stays visible in its notebook page.
+"""
+import ast
 import json
 import re
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
+import yaml
 
 from cxrlib.book import build
 
 REPO = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((REPO / "book").glob("*.md"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+# A directive that shows a file (``{include}``, ``{figure}``, ``{image}``, ``{csv-table}`` with ``:file:``),
+# or a Markdown image, pointing into book/_generated/<run>/<artifact>.<ext>.
+_DIRECTIVE = re.compile(r"^\s*(?:`{3,}|:{3,})\{(?:include|figure|image|csv-table|literalinclude)\}\s+(?P<path>\S+)")
+_FILE_OPTION = re.compile(r"^\s*:file:\s+(?P<path>\S+)")
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)\)")
+_GENERATED = re.compile(r"(?:^|/)_generated/(?P<run>[^/]+)/(?P<file>[^/]+)\.(?:md|csv|png|svg|jpg)$")
+ARTIFACT_METHODS = ("table", "figure")
+REMOVE_OUTPUT = "remove-output"
+
+
+def chapter_artifacts(chapters=CHAPTERS) -> list[tuple[str, str, str]]:
+    """(chapter file name, notebook name, artifact id) for every artifact a chapter shows, in order."""
+    found = []
+    for chapter in chapters:
+        for line in chapter.read_text(encoding="utf-8").splitlines():
+            paths = [m.group("path") for m in (_DIRECTIVE.match(line), _FILE_OPTION.match(line)) if m]
+            paths += [m.group("path") for m in _MD_IMAGE.finditer(line)]
+            for path in paths:
+                match = _GENERATED.search(path)
+                if match:
+                    found.append((chapter.name, match.group("run").split("--")[0], match.group("file")))
+    return found
+
+
+def _artifact_id_pattern(node: ast.AST) -> re.Pattern | None:
+    """The artifact id of a ``RunArtifacts.table/figure`` call as a regex (an f-string's fields match anything)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.compile(re.escape(node.value))
+    if isinstance(node, ast.JoinedStr):
+        return re.compile("".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+"
+                                  for part in node.values))
+    return None
+
+
+def artifact_cells(notebook: Path) -> list[tuple[int, nbformat.NotebookNode, list[re.Pattern]]]:
+    """(index, cell, artifact-id patterns) for every code cell that writes an artifact through a
+    ``RunArtifacts`` object (``run.table(frame, "id", ...)``, ``run.figure(fig, "id", ...)``)."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    trees = {}
+    writers = set()
+    for index, cell in enumerate(cells):
+        if cell.cell_type != "code":
+            continue
+        try:
+            trees[index] = ast.parse(cell.source)
+        except SyntaxError:  # IPython magics
+            continue
+        for node in ast.walk(trees[index]):
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                    and getattr(node.value.func, "id", getattr(node.value.func, "attr", None)) == "RunArtifacts"):
+                writers.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    found = []
+    for index, tree in trees.items():
+        patterns = []
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ARTIFACT_METHODS and getattr(node.func.value, "id", None) in writers):
+                continue
+            arg = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "artifact_id"), None)
+            pattern = _artifact_id_pattern(arg) if arg is not None else None
+            assert pattern is not None, f"{notebook.name} cell {index}: artifact id is not a string literal or f-string"
+            patterns.append(pattern)
+        if patterns:
+            found.append((index, cells[index], patterns))
+    return found
+
+
+def test_chapters_reference_artifacts_of_existing_notebook_cells():
+    included = chapter_artifacts()
+    assert included, "no chapter includes an artifact from book/_generated/"
+    for chapter, notebook, artifact in included:
+        path = REPO / "notebooks" / f"{notebook}.ipynb"
+        assert path.exists(), f"{chapter} includes {artifact} of run {notebook}, which has no notebook"
+        producers = [i for i, _, patterns in artifact_cells(path) if any(p.fullmatch(artifact) for p in patterns)]
+        assert len(producers) == 1, f"{chapter} includes {notebook}/{artifact}: produced by cells {producers} of {path.name}"
+
+
+def test_each_artifact_is_shown_once_in_the_book():
+    """A chapter that includes an artifact owns it: no second chapter includes it, and the executed
+    notebook page hides the producing cell's output (``remove-output``); a cell whose output is hidden
+    writes no artifact that no chapter shows, so nothing disappears from the book."""
+    included = chapter_artifacts()
+    seen: dict[tuple[str, str], str] = {}
+    for chapter, notebook, artifact in included:
+        key = (notebook, artifact)
+        assert key not in seen, f"{notebook}/{artifact} is included by {seen[key]} and again by {chapter}"
+        seen[key] = chapter
+    for path in NOTEBOOKS:
+        shown = {a for n, a in seen if n == path.stem}
+        for index, cell, patterns in artifact_cells(path):
+            tags = cell.metadata.get("tags", [])
+            in_chapter = [p.pattern for p in patterns if any(p.fullmatch(a) for a in shown)]
+            elsewhere = [p.pattern for p in patterns if not any(p.fullmatch(a) for a in shown)]
+            if in_chapter:
+                assert REMOVE_OUTPUT in tags, (
+                    f"{path.name} cell {index} writes {in_chapter}, which a chapter shows: tag the cell "
+                    f"'{REMOVE_OUTPUT}' so the executed notebook page does not repeat it")
+            if REMOVE_OUTPUT in tags:
+                assert not elsewhere, (
+                    f"{path.name} cell {index} is tagged '{REMOVE_OUTPUT}' but writes {elsewhere}, which no chapter "
+                    "shows: include it in a chapter or move it to its own cell")
+
+
+def test_toc_follows_the_notebook_numbers():
+    """Reading order: chapter and executed notebook pages appear in the order of the notebook numbers."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+    files = []
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections", []) + entry.get("chapters", []))
+
+    walk(toc.get("parts", []))
+    executed = [f.split("/")[-1] for f in files if f.startswith("book/_generated/")]
+    assert executed == sorted(executed), f"executed notebooks out of notebook order: {executed}"
+    runs = {r.name for r in build.discover_runs("classroom")}
+    assert set(executed) == runs, f"_toc.yml and params/classroom disagree: {sorted(set(executed) ^ runs)}"
 
 
 @pytest.fixture(scope="module")
-def built_book():
-    for run in build.discover_runs("classroom"):
-        build.execute(run, "classroom")
-    return build.build_html()
+def smoke_book(tmp_path_factory):
+    """Every classroom run at smoke size (``params/smoke/``) in a copy of the tree, then the HTML book
+    (``-W -n``): the whole code path of the main job in minutes, without touching ``book/_generated``."""
+    tree = build.stage_tree(REPO, tmp_path_factory.mktemp("smoke-book"))
+    runs = build.discover_runs("classroom", repo=tree, smoke=True)
+    outcome = build.execute_all(runs, "classroom", repo=tree)
+    assert outcome.ok, outcome.summary(tree)
+    return tree, runs, build.build_html(tree)
 
 
 @pytest.mark.slow
-def test_every_run_wrote_provenance_and_captioned_artifacts(built_book):
-    for run in build.discover_runs("classroom"):
-        out = REPO / run.out_dir
+def test_every_run_wrote_provenance_and_captioned_artifacts(smoke_book):
+    tree, runs, _ = smoke_book
+    for run in runs:
+        out = tree / run.out_dir
         record = json.loads((out / "provenance.json").read_text())
-        assert record["params"]["profile"] == "classroom"
+        assert record["params"]["profile"] == "classroom-smoke"
         assert record["artifacts"], f"{run.name} wrote no artifacts"
         for artifact in record["artifacts"]:
             assert (out / artifact["file"]).exists()
-            for fact in ("dataset:", "split:", "image size:", "weights:", "profile: classroom", "seed:"):
+            for fact in ("dataset:", "split:", "image size:", "weights:", "profile: classroom-smoke", "seed:"):
                 assert fact in artifact["caption"], f"{run.name}/{artifact['id']}: caption lacks '{fact}'"
 
 
 @pytest.mark.slow
-def test_html_pages_show_the_artifacts(built_book):
-    assert built_book.exists()
-    html_root = built_book.parent
+def test_html_pages_show_the_artifacts(smoke_book):
+    tree, runs, index = smoke_book
+    assert index.exists()
+    html_root = index.parent
     pages = {p.relative_to(html_root).as_posix(): p.read_text(errors="ignore") for p in html_root.rglob("*.html")}
-    for run in build.discover_runs("classroom"):
+    for run in runs:
         executed = f"book/_generated/{run.name}/{run.name}.html"
         assert executed in pages, f"executed notebook page {executed} missing"
     data_page = pages["book/data.html"]
-    table1 = pd.read_csv(REPO / "book/_generated/01_data/d000_table1.csv")
+    table1 = pd.read_csv(tree / "book/_generated/01_data/d000_table1.csv")
     total = int(table1.loc[table1["class"] == "Total", "total"].iloc[0])
     assert f"<td><p>{total}</p></td>" in data_page, "the data chapter does not show Table 1's computed total"
     assert re.search(r"<img[^>]+d000", data_page) or "_images/" in data_page
+
+
+def test_every_notebook_has_smoke_sizes_that_are_its_parameters():
+    """``cxrlib book --smoke`` needs ``params/smoke/<notebook>.yaml`` for every notebook, naming only
+    parameters of its parameter cell."""
+    for notebook in NOTEBOOKS:
+        overrides = build.smoke_overrides(notebook.stem, REPO)
+        cell = next(c.source for c in nbformat.read(notebook, as_version=4).cells
+                    if "parameters" in c.metadata.get("tags", []))
+        names = {t.id for node in ast.parse(cell).body if isinstance(node, ast.Assign) for t in node.targets
+                 if isinstance(t, ast.Name)}
+        assert set(overrides) <= names, f"params/smoke/{notebook.stem}.yaml: not parameters: {set(overrides) - names}"
+
+
+def test_smoke_overrides_merge_into_nested_parameters():
+    merged = build.merge_params({"a": 1, "opts": {"x": 1, "y": 2}}, {"opts": {"y": 3}, "b": [1]})
+    assert merged == {"a": 1, "opts": {"x": 1, "y": 3}, "b": [1]}

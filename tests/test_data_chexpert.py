@@ -113,7 +113,16 @@ def test_uncertainty_policies_on_a_tiny_frame():
     assert chexpert.apply_uncertainty(labels, blank_masked)["Edema"].isna().tolist() == [False, False, False, True]
     with pytest.raises(KeyError, match="U-Ones"):
         chexpert.apply_uncertainty(labels, "U-Maybe")
-    assert set(chexpert.UNCERTAINTY_POLICIES) == {"U-Ignore", "U-Zeros", "U-Ones"}
+
+
+@pytest.mark.parametrize("name", chexpert.UNCERTAINTY_POLICIES)
+def test_every_policy_row_maps_uncertain_and_blank_as_it_declares(name):
+    policy = chexpert.UNCERTAINTY_POLICIES[name]
+    assert policy.name == name
+    labels = pd.DataFrame({"Edema": [1.0, 0.0, -1.0, NAN]})
+    got = chexpert.apply_uncertainty(labels, name)["Edema"].tolist()
+    np.testing.assert_array_equal(got, [1.0, 0.0, policy.uncertain, policy.blank])  # NaN == NaN here
+    assert chexpert.apply_uncertainty(labels, policy)["Edema"].equals(chexpert.apply_uncertainty(labels, name)["Edema"])
 
 
 def test_positive_counts_follow_the_policy(train, raw_train):

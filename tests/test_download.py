@@ -1,7 +1,8 @@
 """``cxrlib download`` against a loopback HTTP server serving small archives built here.
 
 No test reaches the network: recipes point at ``http://127.0.0.1:<port>/`` (``base_url`` or ``recipes``),
-and the test with the real, pre-filled data root forbids ``urlopen`` altogether.
+and the test with the real, pre-filled data root forbids every urllib request altogether
+(``OpenerDirector.open``, which ``urlopen`` and the download's own opener both use).
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import hashlib
 import io
 import json
 import shutil
+import socket
 import tarfile
 import threading
+import time
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -430,7 +433,7 @@ def test_prefilled_shared_data_root_downloads_nothing(data_root, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("download_missing_classroom tried to reach the network")
 
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", no_network)
     lock_before = (data_root / dl.LOCK_NAME).exists()
     assert dl.download_missing_classroom(data_root, progress=False) == []
     assert (data_root / dl.LOCK_NAME).exists() == lock_before
@@ -438,7 +441,7 @@ def test_prefilled_shared_data_root_downloads_nothing(data_root, monkeypatch):
 
 
 def test_command_line_list_and_manual_exit_code(data_root, root, capsys, monkeypatch):
-    monkeypatch.setattr(urllib.request, "urlopen", None)  # any network attempt fails loudly
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", None)  # any network attempt fails loudly
     parser = dl.add_arguments(argparse.ArgumentParser())
     assert dl.run(parser.parse_args(["--list", "--root", str(data_root)])) == 0
     listing = capsys.readouterr().out
@@ -449,3 +452,87 @@ def test_command_line_list_and_manual_exit_code(data_root, root, capsys, monkeyp
     assert "CheXpert" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args(["--timeout", "soon"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# A host that accepts the connection and never answers
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture
+def silent_server():
+    """A loopback socket (127.0.0.1 only) that accepts connections, reads nothing and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    accepted, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    stop.set()
+    thread.join(timeout=2)
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def test_defaults_make_an_unresponsive_host_fail_within_30_seconds():
+    assert dl.DEFAULT_CONNECT_TIMEOUT_S + dl.DEFAULT_TIMEOUT_S <= 30
+
+
+def test_unresponsive_host_fails_fast_with_one_clear_error(silent_server, root):
+    url, accepted = silent_server
+    recipe = {"pneumoniamnist": pneumoniamnist_recipe(url, b"never sent")}
+    started = time.monotonic()
+    with pytest.raises(dl.DownloadError) as error:
+        dl.download(["pneumoniamnist"], root=root, progress=False, recipes=recipe, timeout=0.3, retries=3,
+                    retry_wait=0, log=lambda m: None)
+    elapsed = time.monotonic() - started
+    assert elapsed < 3, f"a silent host took {elapsed:.1f} s to fail with timeout=0.3"
+    message = str(error.value)
+    assert message.startswith("pneumoniamnist: ") and f"{url}/pneumoniamnist.npz sent nothing for 0.3 s" in message
+    assert "--timeout" in message and "CXRLIB_DOWNLOAD_TIMEOUT" in message
+    assert len(accepted) == 1, "a host that stays silent is not retried"
+
+
+def test_unresponsive_host_keeps_the_partial_file_for_a_later_resume(silent_server, root):
+    url, _ = silent_server
+    part = root / dl.CACHE_NAME / "pneumoniamnist" / "pneumoniamnist.npz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 100)
+    recipe = {"pneumoniamnist": pneumoniamnist_recipe(url, b"y" * 200)}
+    with pytest.raises(dl.DownloadError, match=r"100 bytes are kept in .*pneumoniamnist.npz.part and resumed next time"):
+        dl.download(["pneumoniamnist"], root=root, progress=False, recipes=recipe, timeout=0.3, log=lambda m: None)
+    assert part.read_bytes() == b"x" * 100
+
+
+def test_timeout_from_the_environment(silent_server, root, monkeypatch):
+    url, _ = silent_server
+    recipe = {"pneumoniamnist": pneumoniamnist_recipe(url, b"never sent")}
+    monkeypatch.setenv("CXRLIB_DOWNLOAD_TIMEOUT", "0.2")
+    started = time.monotonic()
+    with pytest.raises(dl.DownloadError, match="sent nothing for 0.2 s"):
+        dl.download(["pneumoniamnist"], root=root, progress=False, recipes=recipe, log=lambda m: None)
+    assert time.monotonic() - started < 3
+    monkeypatch.setenv("CXRLIB_DOWNLOAD_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match=r"read timeout must be a positive number of seconds, got 'soon' \(\$CXRLIB_DOWNLOAD_TIMEOUT\)"):
+        dl.download(["pneumoniamnist"], root=root, progress=False, recipes=recipe, log=lambda m: None)
+
+
+def test_bad_timeouts_are_named(root, capsys):
+    with pytest.raises(ValueError, match=r"timeout must be a positive number of seconds, got -1 \(--timeout\)"):
+        dl.download(["pneumoniamnist"], root=root, timeout=-1)
+    with pytest.raises(ValueError, match=r"connect_timeout must be a positive number.*got 0"):
+        dl.download(["pneumoniamnist"], root=root, connect_timeout=0)
+    with pytest.raises(ValueError, match=r"retries must be a whole number >= 0"):
+        dl.download(["pneumoniamnist"], root=root, retries=-1)
+    parser = dl.add_arguments(argparse.ArgumentParser())
+    assert dl.run(parser.parse_args(["pneumoniamnist", "--root", str(root), "--connect-timeout", "-2"])) == 1
+    assert "connect_timeout must be a positive number of seconds, got -2.0 (--connect-timeout)" in capsys.readouterr().err

@@ -1,9 +1,9 @@
 """The backbone registry, heads and partial unfreezing of cxrlib.models (weights: test_model_weights.py)."""
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
 timm = pytest.importorskip("timm")
@@ -22,6 +22,7 @@ from cxrlib.models import (  # noqa: E402
 )
 from cxrlib.models.__main__ import main as cli_main  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 ROWS = sorted(REGISTRY)
 
 # Independent statement of document 000's block counting per family: the number of blocks and the
@@ -69,11 +70,13 @@ def classifier_on(backbone, key, n_classes=15):
 # registry
 
 
-def test_registry_has_the_issue_rows():
-    assert set(REGISTRY) == {
-        "dinov2_vits14", "convnextv2_atto", "swav_resnet50", "dino_vits16", "chexnet_densenet121",
-        "resnet18", "vitb14_dinov2", "vitb16_in21k", "wide_resnet50",
-    }
+def test_registry_rows_are_keyed_by_their_own_key_and_cover_every_parameter_file():
+    assert all(spec.key == key for key, spec in REGISTRY.items())
+    # every backbone a parameter file names is a row (a renamed or dropped row breaks a notebook run)
+    params = {path: yaml.safe_load(path.read_text()) or {} for path in sorted(REPO.glob("params/*/*.yaml"))}
+    named = {path.name: values["backbone"] for path, values in params.items() if "backbone" in values}
+    assert len(named) >= 2
+    assert {file: key for file, key in named.items() if key not in REGISTRY} == {}
     assert [row["key"] for row in registry_rows()] == list(REGISTRY)
     assert {REGISTRY[k].paper_max_unfrozen for k in ("dinov2_vits14", "dino_vits16", "convnextv2_atto")} == {6}
     assert {REGISTRY[k].paper_max_unfrozen for k in ("swav_resnet50", "chexnet_densenet121")} == {4}
@@ -93,11 +96,6 @@ def test_rows_agree_with_timm(key):
         assert (tuple(cfg.mean), tuple(cfg.std)) == (spec.mean, spec.std)
         timm_px = cfg.input_size[-1]
         assert spec.input_size == spec.create_kwargs.get("img_size", timm_px)
-
-
-def test_registry_imports_without_torch():
-    code = "import sys, cxrlib.models.registry as r; assert r.REGISTRY; assert 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_cli_lists_registry(capsys):

@@ -1,4 +1,5 @@
 """Notebook contracts: paired with a py:percent twin and in sync, parametrised, no outputs, chapter-shaped."""
+import re
 from pathlib import Path
 
 import jupytext
@@ -8,7 +9,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-CHAPTER_HEADINGS = ("Overview", "Prerequisites", "Summary", "Exercises")
+CHAPTER_HEADINGS = ("Overview", "Prerequisites", "Summary", "Exercises", "What's next")
 
 
 def test_there_are_notebooks():
@@ -40,6 +41,50 @@ def test_reads_as_a_chapter(path):
     headings = " ".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
     for heading in CHAPTER_HEADINGS:
         assert f"## {heading}" in headings, f"{path.name} lacks a '## {heading}' section"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_ends_with_whats_next(path):
+    """The last Markdown section of a notebook points the reader to the next chapter."""
+    markdown = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+    headings = re.findall(r"^## (.+)$", "\n".join(markdown), flags=re.MULTILINE)
+    assert headings and headings[-1].strip() == "What's next", f"{path.name}: last section is {headings[-1:]}"
+    last = "\n".join(markdown).rsplit("## What's next", 1)[1]
+    links = re.findall(r"\]\((/[^)#\s]+)", last)
+    assert links, f"{path.name}: 'What's next' links to no chapter"
+    for link in links:
+        assert (REPO / link.lstrip("/")).exists(), f"{path.name}: 'What's next' links to missing {link}"
+
+
+# Markdown that may hold braces legitimately: fenced code, inline code (MyST roles included), math.
+_NOT_PROSE = re.compile(r"(`{3,}|~{3,}).*?\1|\$\$.*?\$\$|\\\[.*?\\\]|(`+).+?\2|\$[^$\n]+\$", re.DOTALL)
+_DIRECTIVE_OPENER = re.compile(r"^\s*(?:`{3,}|:{3,})\{[\w:-]+\}", re.MULTILINE)
+_ROLE = re.compile(r"\{[\w:.-]+\}(`+).+?\1", re.DOTALL)
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_]\w*|\[[^\]{}]*\])*(?:![rsa])?(?::[^{}]*)?\}")
+
+
+def unformatted_placeholders(markdown: str) -> list[str]:
+    """``{name}``-style fields left in Markdown prose (a Python format string that was never formatted),
+    outside code, math, MyST roles (``{cite}`key` ``) and directive openers (`` ```{include} ``)."""
+    text = _ROLE.sub(" ", _DIRECTIVE_OPENER.sub("", markdown))
+    text = _NOT_PROSE.sub(" ", text)
+    return _PLACEHOLDER.findall(text)
+
+
+def test_placeholder_detector():
+    assert unformatted_placeholders("CIs over test *patients* ({n_boot} redraws)") == ["{n_boot}"]
+    assert unformatted_placeholders("{run.name} and {x:.2f}") == ["{run.name}", "{x:.2f}"]
+    assert not unformatted_placeholders("C from {0.01, 0.05} by {cite}`gazda`; $W_{c}$ and $$\\frac{n}{c}$$")
+    assert not unformatted_placeholders("```{include} a.md\n```\n`f\"{n_boot}\"` in code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_markdown_has_no_unformatted_placeholders(path):
+    """Markdown cells are not f-strings: a ``{name}`` in them reaches the reader literally."""
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type == "markdown":
+            found = unformatted_placeholders(cell.source)
+            assert not found, f"{path.name} cell {index}: unformatted placeholder(s) {found} in Markdown"
 
 
 @pytest.mark.parametrize("profile", ["classroom", "paper"])

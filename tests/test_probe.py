@@ -1,8 +1,5 @@
 """Linear probe of document 002 (cxrlib.training.probe) and the published tables of documents 002 and 004."""
 import re
-import subprocess
-import sys
-import time
 import warnings
 
 import numpy as np
@@ -37,14 +34,23 @@ def _problem(n_patients=120, images_per_patient=2, dim=8, shift=1.0, seed=0):
     return x, y, groups
 
 
-def test_constants_are_document_002s():
-    assert C_GRID == (0.01, 0.05, 0.1, 0.2, 0.5, 1.0)
-    assert METRICS == ("acc", "auc", "sen", "spe", "f1")
+def test_c_grid_is_the_one_document_002_prints(data_root):
+    """Read from the document's own text (section V), not from a copy typed here."""
+    papers = data_root.parent / "papers"
+    text = next(papers.glob("002_*.txt"), None)
+    if text is None:
+        pytest.skip(f"document 002's text is not in {papers}")
+    found = re.search(r"parameter space\s+\$C = \\\{([^}]*)\\\}", text.read_text(encoding="utf-8"))
+    assert found, "the C grid sentence was not found in document 002"
+    assert C_GRID == tuple(float(v) for v in found.group(1).split(","))
 
 
-def test_probe_does_not_import_torch():
-    code = "import sys, cxrlib.training.probe; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+def test_metrics_are_the_columns_of_the_published_table3():
+    """Our Table III metrics line up with the transcription of document 002's Table III."""
+    published = load("d002_table3").frame
+    assert set(METRICS) <= set(published.columns)
+    assert [c for c in published.columns if c in METRICS] == list(METRICS)  # same order as printed
+    assert set(probe_metrics([0, 1, 1, 0], [0.2, 0.9, 0.4, 0.6])) >= set(METRICS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,9 +188,7 @@ def test_probe_report_intervals():
     groups = np.repeat(np.arange(300), 2)
     y = (rng.random(300) < 0.4).astype(int)[groups]
     prob = 1 / (1 + np.exp(-(1.5 * y - 0.75 + rng.normal(size=y.size))))
-    start = time.perf_counter()
     report = probe_report(y, prob, groups=groups, n_boot=1000, seed=1)
-    assert time.perf_counter() - start < 2.0
     point = probe_metrics(y, prob)
     for name in (*METRICS, "f1_neg"):
         assert report[name] == point[name]

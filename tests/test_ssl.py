@@ -7,6 +7,7 @@ random initialisation) and run on one torch thread, so that a resumed run can be
 a run that never stopped.
 """
 import importlib
+import itertools
 import json
 import math
 import os
@@ -261,11 +262,7 @@ def test_simclr_model_has_no_momentum_encoder_and_no_queue():
     model = build_contrastive_model(_tiny_backbone(), "simclr")
     assert not hasattr(model, "backbone_momentum") and not hasattr(model, "projection_head_momentum")
     assert model.queue is None and model.criterion.memory_bank.size == (0,)
-    assert model.head_name == "d002" and model.out_dim == 128
-    with single_thread_torch():
-        model.train()
-        loss = model(*_views())
-    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert model.head_name == "d002" and model.out_dim == 128  # the loss itself: the per-row tests below
     with pytest.raises(ValueError, match="queue"):
         build_contrastive_model(_tiny_backbone(), "moco_v2", queue_size=0)
     with pytest.raises(KeyError, match="unknown SSL method"):
@@ -303,6 +300,84 @@ def test_methods_name_existing_policies_and_heads():
     for spec in METHODS.values():
         assert spec.policy in SSL_POLICIES and spec.head in PROJECTION_HEADS and spec.reference
     assert METHODS["moco_v2"].momentum_encoder and not METHODS["simclr"].momentum_encoder
+
+
+# ------------------------------------------------------- every method and head row, on a tiny backbone
+
+ROW_BACKBONE = "convnextv2_atto"  # the smallest registry backbone (3.7 M parameters)
+
+
+def _row_model(method, head=None, seed=0):
+    spec = METHODS[method]
+    torch.manual_seed(seed)
+    backbone, _ = create_backbone(ROW_BACKBONE, "none", seed=seed)
+    queue = {"queue_size": 16, "momentum": 0.9} if spec.momentum_encoder else {}
+    return build_contrastive_model(backbone, method, head=head, **queue)
+
+
+def _declared_dim(head, width):
+    """The output width of a head as built on its own: the out_features of its last linear layer."""
+    return [m for m in PROJECTION_HEADS[head](width).modules() if isinstance(m, nn.Linear)][-1].out_features
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_row_learns_on_a_fixed_batch(method):
+    """One model per row of METHODS: the projections have the head's width, a step gives finite
+    gradients to every trainable parameter (none to a momentum copy), and a few Adam steps on one fixed
+    batch (and, for a queue, the same negatives every step) lower the loss step after step."""
+    spec = METHODS[method]
+    with single_thread_torch():
+        model = _row_model(method)
+        model.train()
+        view_1, view_2 = _views(batch=2, size=32, seed=3)
+        dim = _declared_dim(spec.head, int(model.backbone.num_features))
+        assert model.out_dim == dim and model.project(view_1).shape == (2, dim)
+        if spec.momentum_encoder:
+            assert model.project_momentum(view_2).shape == (2, dim) and model.queue.shape == (16, dim)
+        else:
+            assert model.queue is None
+        view_1, view_2 = _views(batch=4, size=32, seed=3)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=1e-4)
+        negatives = None if model.queue is None else model.queue.clone()
+        losses = []
+        for step in range(5):
+            if negatives is not None:  # a fixed problem: the queue the first step saw
+                model.criterion.memory_bank.bank.copy_(negatives)
+                model.criterion.memory_bank.bank_ptr.zero_()
+            loss = model(view_1, view_2)
+            optimizer.zero_grad()
+            loss.backward()
+            if step == 0:
+                assert loss.ndim == 0 and torch.isfinite(loss)
+                assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in trainable)
+                assert any(float(p.grad.abs().sum()) > 0 for p in model.projection_head.parameters())
+                frozen = [p for n, p in model.named_parameters() if "momentum" in n]
+                assert bool(frozen) == spec.momentum_encoder and all(p.grad is None for p in frozen)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    assert all(np.isfinite(losses))
+    assert all(b < a for a, b in itertools.pairwise(losses)), losses
+    assert losses[-1] < losses[0] / 2, losses
+
+
+@pytest.mark.parametrize("head", PROJECTION_HEADS)
+def test_every_projection_head_row_in_a_model(head):
+    """Each head of PROJECTION_HEADS on a real backbone: output width = the head's declared width (128,
+    the width of every document's head), and the loss reaches every head parameter."""
+    with single_thread_torch():
+        model = _row_model("simclr", head=head)
+        model.train()
+        width = int(model.backbone.num_features)
+        view_1, view_2 = _views(batch=4, size=32, seed=4)
+        z = model.project(view_1)
+        assert z.shape == (4, _declared_dim(head, width)) == (4, model.out_dim) == (4, 128)
+        assert model.head_name == head
+        loss = model(view_1, view_2)
+        loss.backward()
+    assert torch.isfinite(loss)
+    for name, p in model.projection_head.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and float(p.grad.abs().sum()) > 0, name
 
 
 # ------------------------------------------------------------------------------------ view policies

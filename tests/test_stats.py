@@ -352,3 +352,104 @@ def test_kappa_ci_and_agreement_with_patient_groups():
     vectorised = S.bootstrap_agreement(label, reference, metrics=("kappa",), n_boot=40, seed=0,
                                        groups=patients)
     assert vectorised.boot_mean[0] == pytest.approx(generic.mean, rel=1e-12)
+
+
+def test_delong_all_tied_scores_warn_about_the_zero_width_interval():
+    with pytest.warns(S.DegenerateAUCWarning, match=r"every score is tied \(3 positive, 3 negative\).*zero width"):
+        r = S.delong([0, 0, 1, 1, 0, 1], [0.5] * 6)
+    assert r.auc == 0.5 and r.ci == (0.5, 0.5)
+
+
+@pytest.mark.parametrize("call", [
+    lambda **kw: S.bootstrap_ci(S.auroc, [0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], **kw),
+    lambda **kw: S.bootstrap_auroc([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], **kw),
+    lambda **kw: S.paired_bootstrap_auroc([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], **kw),
+    lambda **kw: S.bootstrap_agreement([0, 1, 0, 1], [0, 1, 1, 1], **kw),
+    lambda **kw: S.kappa_ci([0, 1, 0, 1], [0, 1, 1, 1], **kw),
+], ids=["bootstrap_ci", "bootstrap_auroc", "paired_bootstrap_auroc", "bootstrap_agreement", "kappa_ci"])
+def test_every_bootstrap_checks_n_boot_and_alpha_first(call):
+    for bad in (-5, 0, 2.5, True):
+        with pytest.raises(ValueError, match=rf"n_boot must be a whole number of bootstrap redraws, at least 1 .*got {bad!r}"):
+            call(n_boot=bad)
+    for bad in (0, 1, 1.5, -0.1):
+        with pytest.raises(ValueError, match=rf"alpha must be between 0 and 1 .*got {bad}"):
+            call(n_boot=10, alpha=bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# clustered DeLong (Obuchowski 1997)
+# ---------------------------------------------------------------------------------------------
+def _binormal(rng, n, shift=1.0):
+    y = rng.random(n) < 0.3
+    return y, rng.normal(size=n) + shift * y
+
+
+def test_obuchowski_equals_delong_with_one_image_per_patient():
+    rng = np.random.default_rng(1)
+    y, s = _binormal(rng, 400)
+    s2 = s + rng.normal(scale=0.8, size=s.size)
+    patients = [f"p{i}" for i in rng.permutation(s.size)]  # any ids, any order
+    plain, clustered = S.delong(y, s), S.obuchowski_auc(y, s, patients)
+    assert clustered.auc == pytest.approx(plain.auc, abs=1e-15)
+    assert clustered.variance == pytest.approx(plain.variance, rel=1e-10)
+    assert clustered.ci == pytest.approx(plain.ci, rel=1e-9)
+    test, ctest = S.delong_test(y, s, s2), S.clustered_delong_test(y, s, s2, patients)
+    assert ctest.variance == pytest.approx(test.variance, rel=1e-10)
+    assert ctest.covariance == pytest.approx(test.covariance, rel=1e-10)
+    assert ctest.p_value == pytest.approx(test.p_value, rel=1e-8)
+    assert ctest.ci == pytest.approx(test.ci, rel=1e-9)
+    # Obuchowski's own factor I / (I - 1) differs from DeLong's only in the small-sample factor
+    assert S.obuchowski_auc(y, s, patients, correction="obuchowski").variance == pytest.approx(plain.variance, rel=0.02)
+
+
+def test_obuchowski_counts_copies_of_a_patients_image_once():
+    """Every image repeated k times inside its patient: DeLong's variance shrinks about k-fold (it counts
+    the copies as independent), the clustered variance is that of the original images."""
+    rng = np.random.default_rng(2)
+    y, s = _binormal(rng, 300)
+    k = 5
+    Y, Sc, G = np.repeat(y, k), np.repeat(s, k), np.repeat(np.arange(y.size), k)
+    original = S.delong(y, s).variance
+    assert S.obuchowski_auc(Y, Sc, G).variance == pytest.approx(original, rel=1e-10)
+    assert S.delong(Y, Sc).variance == pytest.approx(original / k, rel=0.05)
+    s2 = s + rng.normal(scale=0.8, size=s.size)
+    paired = S.delong_test(y, s, s2)
+    clustered = S.clustered_delong_test(Y, Sc, np.repeat(s2, k), G)
+    assert clustered.variance == pytest.approx(paired.variance, rel=1e-9)
+    assert clustered.p_value == pytest.approx(paired.p_value, rel=1e-7)
+    assert S.delong_test(Y, Sc, np.repeat(s2, k)).p_value < paired.p_value
+
+
+def test_clustering_widens_the_interval_and_matches_the_real_spread():
+    """Simulation: 120 patients x 4 images sharing a patient effect in the score and the label. Over
+    repeated samples, the clustered variance tracks the observed variance of the AUC; DeLong's, which
+    treats the 480 images as independent, is too small."""
+    rng = np.random.default_rng(3)
+    n_patients, per = 120, 4
+    aucs, plain, clustered = [], [], []
+    for _ in range(150):
+        groups = np.repeat(np.arange(n_patients), per)
+        sick = rng.random(n_patients) < 0.3  # a finding is a patient's, seen on most of their films
+        y = sick[groups] & (rng.random(groups.size) < 0.8)
+        s = rng.normal(size=n_patients)[groups] + 1.2 * y + 0.5 * rng.normal(size=groups.size)
+        aucs.append(auroc(y, s))
+        plain.append(S.delong(y, s).variance)
+        clustered.append(S.obuchowski_auc(y, s, groups).variance)
+    observed = np.var(aucs, ddof=1)
+    assert np.mean(plain) < 0.5 * observed
+    assert 0.7 * observed < np.mean(clustered) < 1.3 * observed
+    assert np.mean(np.array(clustered) > np.array(plain)) > 0.9
+
+
+def test_clustered_delong_degenerate_inputs():
+    y = np.array([1, 1, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.1, 0.2, 0.3])
+    same = S.clustered_delong_test(y, s, s, [1, 2, 3, 4, 5])
+    assert same.z == 0 and same.p_value == 1
+    with pytest.warns(UndefinedMetricWarning):
+        one_patient = S.obuchowski_auc(y, s, [1, 1, 2, 2, 2])  # one patient holds every positive
+    assert np.isnan(one_patient.variance) and one_patient.auc == 1.0
+    with pytest.raises(ValueError, match="groups has"):
+        S.obuchowski_auc(y, s, [1, 2])
+    with pytest.raises(ValueError, match="correction"):
+        S.obuchowski_auc(y, s, [1, 2, 3, 4, 5], correction="none")

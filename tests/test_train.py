@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from sklearn.metrics import roc_auc_score
 
 from cxrlib.images.tasks import get_task
 from cxrlib.images.preprocess import preprocess_config
@@ -51,7 +52,9 @@ def test_run_folder(first_run):
     assert metrics["task"] == "kermany_pneumonia" and metrics["best_epoch"] == 1
     assert metrics["n_images"] == {"train": 48, "train_before_resampling": 48, "val": 24, "test": 24, "train_per_epoch": 48}
     assert metrics["weights"]["source"] == "none" and "random initialisation" in metrics["weights_caption"]
-    assert 0.0 <= metrics["test"]["auroc"] <= 1.0
+    # the reported test AUROC is the AUROC of the saved test predictions (scikit-learn as the reference)
+    test = pd.read_csv(out / "predictions_test.csv")
+    assert metrics["test"]["auroc"] == pytest.approx(roc_auc_score(test["label"], test["prob_pneumonia"]), abs=1e-6)
     assert metrics["loss"]["weights"] == pytest.approx([1.0, 1.0])  # 24 + 24 images: balanced
 
 
@@ -129,8 +132,14 @@ KILLER = textwrap.dedent(
 )
 
 
-def test_killed_run_resumes_without_losing_an_epoch(tmp_path, data_root):
-    config = tiny(tmp_path, data_root, epochs=3)
+def _tensors(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_killed_run_resumes_exactly(tmp_path, data_root):
+    """SIGKILL-like death in the middle of epoch 2, then a resume: the same history, predictions and best
+    checkpoint as a run that never stopped (the random generators travel in the checkpoint)."""
+    config = tiny(tmp_path, data_root, "killed", epochs=3, dropout=0.2)
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(config.to_dict()))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -140,6 +149,67 @@ def test_killed_run_resumes_without_losing_an_epoch(tmp_path, data_root):
     result = fit(config)
     assert result.resumed and result.start_epoch == 2
     assert read_history(config.out_dir)["epoch"].tolist() == [1, 2, 3]
+
+    straight = fit(tiny(tmp_path, data_root, "straight", epochs=3, dropout=0.2))
+    columns = ["epoch", "train_loss", "val_loss", "val_auroc", "lr"]  # all but the seconds
+    pd.testing.assert_frame_equal(read_history(config.out_dir)[columns], read_history(straight.out_dir)[columns])
+    for name in ("predictions_val.csv", "predictions_test.csv"):
+        assert (result.out_dir / name).read_bytes() == (straight.out_dir / name).read_bytes(), name
+    resumed_best, straight_best = _tensors(result.best_checkpoint), _tensors(straight.best_checkpoint)
+    assert resumed_best.keys() == straight_best.keys()
+    for key in resumed_best:
+        assert torch.equal(resumed_best[key], straight_best[key]), key
+    assert result.metrics["test"] == straight.metrics["test"]
+
+
+def test_a_damaged_checkpoint_names_the_file_and_the_fix(first_run, tmp_path):
+    import shutil
+
+    from cxrlib.training.finetune import CheckpointError
+
+    result, config = first_run
+    copy = tmp_path / "damaged"
+    shutil.copytree(result.out_dir, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a copy cut short
+    with pytest.raises(CheckpointError) as error:
+        fit(TrainConfig.from_dict({**config.to_dict(), "out_dir": str(copy)}))
+    assert str(last) in str(error.value) and "delete it" in str(error.value)
+
+
+def test_zero_epochs_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="epochs must be a whole number >= 1"):
+        TrainConfig(out_dir=str(tmp_path), epochs=0)
+
+
+def test_a_refused_rerun_in_a_notebook_run_leaves_the_finished_folder_byte_equal(tmp_path, data_root):
+    """Issue: re-running 03 into a finished out_dir with other parameters is refused by fit, after the
+    notebook has written artifacts: the finished folder must stay as it was."""
+    from cxrlib.book.artifacts import RunArtifacts, is_complete
+
+    out = tmp_path / "03_finetune"
+    config = tiny(tmp_path, data_root, "03_finetune", epochs=1)
+    run = RunArtifacts(out, "03_finetune", config.to_dict())
+    run.table(pd.DataFrame({"a": [1]}), "ft_data", "Data")
+    fit(config)
+    run.finish()
+    assert is_complete(out) and (out / "checkpoints" / "last.ckpt").is_file() and (out / "ft_data.csv").is_file()
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+    other = TrainConfig.from_dict({**config.to_dict(), "unfrozen_blocks": 2})
+    rerun = RunArtifacts(out, "03_finetune", other.to_dict())
+    rerun.table(pd.DataFrame({"a": [2]}), "ft_data", "Data")  # the notebook writes before fit refuses
+    with pytest.raises(ValueError, match="unfrozen_blocks: saved 1, now 2"):
+        fit(other)
+    rerun.abort()  # what the end of the kernel does
+    after = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == before and is_complete(out, verify="sha256")
+
+    again = RunArtifacts(out, "03_finetune", config.to_dict())  # the same parameters: reused, not retrained
+    result = fit(config)
+    assert result.resumed and result.start_epoch == 2 and result.out_dir != out
+    again.finish()
+    assert is_complete(out) and not (out / "ft_data.csv").exists()  # artifacts are the new run's only
 
 
 @pytest.mark.filterwarnings("ignore:no positive training example")

@@ -7,7 +7,19 @@ Every notebook writes into its papermill parameter ``out_dir``:
 * ``<id>.md``: a MyST snippet (caption + table, or caption + figure) that the book's chapters include,
   so the chapter always shows what the run produced, with the run's own caption;
 * ``provenance.json``: parameters, package versions, data hashes, git commit, wall time and the list
-  of artifacts with their captions.
+  of artifacts with their captions;
+* ``COMPLETE.json``: the completion marker (every file of the folder with its size and SHA-256),
+  written last: :func:`is_complete` tells a reader whether a folder is a finished run.
+
+**A run folder is never half written.** :class:`RunArtifacts` locks ``out_dir`` (a second run on the
+same ``out_dir`` is refused while the first runs) and writes everything into the staging folder
+``<out_dir>.partial`` beside it (:mod:`cxrlib.core.staging`); ``run.out_dir`` is that folder while the
+run lasts, and library code handed the final path (``TrainConfig.out_dir``, ``PretrainConfig.out_dir``)
+writes there too. :meth:`RunArtifacts.finish` writes the provenance and the marker and swaps the staging
+folder in for ``out_dir``. A run that fails, is refused or is killed leaves the previous ``out_dir``
+byte for byte as it was; its staging folder stays, so a re-run resumes a training inside it. The
+staging folder starts as a copy of the previous run (its training files, caches and sub-runs) without
+that run's artifacts, provenance and marker.
 
 Every caption ends with the run context (data set, split, image size, weights, profile, seed), as the
 book promises for every number it shows.
@@ -26,7 +38,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from cxrlib.core.io import file_sha256, jsonable
+from cxrlib.core import staging as staging_lib
+from cxrlib.core.io import file_sha256, jsonable, write_text_atomic
+from cxrlib.core.staging import MARKER, RunFolderBusy, is_complete, read_marker  # noqa: F401  (readers' API)
+
+PROVENANCE = "provenance.json"
+MANIFEST = ".artifacts.json"  # in the staging folder: the files this attempt wrote (an unfinished attempt's are removed)
 
 TRACKED_PACKAGES = (
     "cxrlib", "numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "matplotlib", "torch",
@@ -99,6 +116,11 @@ class RunArtifacts:
 
     ``context`` holds the run facts every caption must state (``dataset``, ``split``, ``image_size``,
     ``weights``, ``profile``, ``seed``); a single artifact may override or add to them.
+
+    ``out_dir`` is the staging folder while the run is open (write there) and ``final_dir`` the folder
+    the run becomes at :meth:`finish` (see the module docstring). ``carry_over=False`` starts from an
+    empty staging folder instead of a copy of the previous run; ``lock_timeout`` (seconds) waits for
+    another run of the same ``out_dir`` instead of refusing at once.
     """
 
     out_dir: Path
@@ -108,10 +130,46 @@ class RunArtifacts:
     started: float = field(default_factory=time.time)
     data: dict = field(default_factory=dict)
     artifacts: list = field(default_factory=list)
+    carry_over: bool = True
+    lock_timeout: float = 0.0
 
     def __post_init__(self):
-        self.out_dir = Path(self.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.final_dir = Path(os.path.abspath(self.out_dir))
+        earlier = _OPEN.get(self.final_dir)
+        if earlier is not None and earlier.is_open:  # the same notebook's cell run again: take the run over
+            self._staging = earlier
+        else:
+            self._staging = staging_lib.open_staging(
+                self.final_dir, carry_over=_previous_run_files if self.carry_over else False,
+                lock_timeout=self.lock_timeout)
+        _OPEN[self.final_dir] = self._staging
+        self.out_dir = self._staging.path
+        self._remove_unfinished_attempt()
+
+    def _remove_unfinished_attempt(self) -> None:
+        """Delete what an earlier, unfinished attempt of this notebook wrote into the staging folder."""
+        manifest = self.out_dir / MANIFEST
+        try:
+            names = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            names = []
+        for name in [*names, PROVENANCE, MARKER]:
+            if isinstance(name, str) and "/" not in name and name not in ("", ".", ".."):
+                (self.out_dir / name).unlink(missing_ok=True)
+        write_text_atomic(manifest, "[]")
+
+    def _record_files(self, *names: str) -> None:
+        manifest = self.out_dir / MANIFEST
+        try:
+            known = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = []
+        write_text_atomic(manifest, json.dumps(sorted(set(known) | set(names))))
+
+    @property
+    def is_open(self) -> bool:
+        """True until :meth:`finish` (or :meth:`abort`)."""
+        return self._staging.is_open
 
     def caption(self, text: str, **context) -> str:
         facts = {**self.context, **context}
@@ -127,18 +185,21 @@ class RunArtifacts:
         return fingerprint
 
     def _asset_path(self, filename: str) -> str:
-        book_root = find_book_root(self.out_dir.resolve())
+        book_root = find_book_root(self.final_dir.resolve())
         if book_root is None:
             return filename
-        return "/" + (self.out_dir.resolve() / filename).relative_to(book_root).as_posix()
+        return "/" + (self.final_dir.resolve() / filename).relative_to(book_root).as_posix()
 
-    def _claim(self, artifact_id: str) -> None:
+    def _claim(self, artifact_id: str, *files: str) -> None:
+        if not self.is_open:
+            raise RuntimeError(f"the run of {self.final_dir} has finished: start a new RunArtifacts to write more")
         if any(a["id"] == artifact_id for a in self.artifacts):
             raise ValueError(f"artifact id {artifact_id!r} is already used in this run (its .md snippet would be overwritten)")
+        self._record_files(*files)
 
     def table(self, frame: pd.DataFrame, artifact_id: str, caption: str, float_format: str = "{:.3f}", **context) -> Path:
         """Save ``<id>.csv`` and its MyST snippet; returns the CSV path."""
-        self._claim(artifact_id)
+        self._claim(artifact_id, f"{artifact_id}.csv", f"{artifact_id}.md")
         full = self.caption(caption, **context)
         csv_path = self.out_dir / f"{artifact_id}.csv"
         frame.to_csv(csv_path, index=False)
@@ -151,7 +212,7 @@ class RunArtifacts:
 
     def figure(self, fig, artifact_id: str, caption: str, dpi: int = 120, **context) -> Path:
         """Save ``<id>.png`` and its MyST snippet; the figure stays open for inline display."""
-        self._claim(artifact_id)
+        self._claim(artifact_id, f"{artifact_id}.png", f"{artifact_id}.md")
         full = self.caption(caption, **context)
         png_path = self.out_dir / f"{artifact_id}.png"
         fig.savefig(png_path, dpi=dpi, bbox_inches="tight")
@@ -162,7 +223,10 @@ class RunArtifacts:
         return png_path
 
     def finish(self) -> Path:
-        """Write ``provenance.json`` and return its path."""
+        """Write ``provenance.json`` and the completion marker, swap the run in for ``out_dir``; returns the
+        provenance's path in the finished folder. Call it once, in the notebook's last cell."""
+        if not self.is_open:
+            raise RuntimeError(f"the run of {self.final_dir} has already finished")
         record = {
             "notebook": self.notebook,
             "params": jsonable(self.params),
@@ -176,9 +240,36 @@ class RunArtifacts:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
             "wall_time_s": round(time.time() - self.started, 2),
         }
-        path = self.out_dir / "provenance.json"
-        path.write_text(json.dumps(record, indent=2, sort_keys=True), encoding="utf-8")
-        return path
+        write_text_atomic(self.out_dir / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
+        (self.out_dir / MANIFEST).unlink(missing_ok=True)
+        final = staging_lib.commit(self._staging, {"notebook": self.notebook, "provenance": PROVENANCE})
+        _OPEN.pop(self.final_dir, None)
+        self.out_dir = final
+        return final / PROVENANCE
+
+    def abort(self, discard: bool = False) -> None:
+        """Give up the run: ``out_dir`` stays as it was; the lock is released (``discard``: the staging
+        folder is deleted too, so nothing of this attempt is resumed)."""
+        staging_lib.abort(self._staging, discard=discard)
+        _OPEN.pop(self.final_dir, None)
+
+
+_OPEN: dict[Path, staging_lib.Staging] = {}
+
+
+def _previous_run_files(previous: Path) -> list[str]:
+    """What a new run does not carry over from the previous ``out_dir``: its provenance, its artifacts
+    (from the provenance) and the executed notebook and build stamp that ``cxrlib book`` keeps there."""
+    names = [PROVENANCE, MANIFEST, ".build-stamp.json"]
+    names += [p.name for p in previous.glob("*.ipynb")]
+    try:
+        record = json.loads((previous / PROVENANCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
+    for artifact in record.get("artifacts", []):
+        if isinstance(artifact, dict):
+            names += [artifact.get("file", ""), f"{artifact.get('id', '')}.md"]
+    return [n for n in names if n]
 
 
 def _in_notebook() -> bool:

@@ -7,6 +7,17 @@ notebook ``<run>.ipynb`` beside its artifacts), which the book's table of conten
 
 Runs are resumable: a run whose notebook, parameters and library are unchanged since its last
 successful execution is skipped (see ``.build-stamp.json``); ``--force`` re-runs everything.
+
+**Smoke mode** (``--smoke``): every run of the profile executes end to end at tiny sizes, with the
+overrides of ``params/smoke/<notebook>.yaml`` (and ``params/smoke/<run>.yaml`` where a run needs more)
+merged over its parameters, and ``profile`` set to ``<profile>-smoke`` so that every caption says SMOKE.
+It proves that the code path runs (the tests build the whole book this way, in a copy of the tree:
+:func:`stage_tree`); its numbers are not results.
+
+A failing run does not stop the build: its cell outputs and error are in its log file
+(``book/_generated/_logs/<run>.log``, also kept for successful runs), the runs that read its outputs are
+skipped, the other runs go on, and the build ends with a short summary (run, error line, log path), no
+HTML, and exit status 1. ``--only`` names that match no run are an error listing the runs.
 """
 from __future__ import annotations
 
@@ -18,14 +29,28 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from cxrlib.core.staging import is_complete, staging_dir
+
+REPO = Path(__file__).resolve().parents[2]  # cxrlib/book/build.py -> the repository
 GENERATED = Path("book") / "_generated"
+LOGS = GENERATED / "_logs"
 PROFILES = ("classroom", "paper")
+PENDING = ".build-pending"
+"""File in a run's staging folder: the fingerprint of the execution that is under way (resume key)."""
+SMOKE = Path("params") / "smoke"
+SMOKE_SUFFIX = "-smoke"
+STAGED = ("notebooks", "params", "book", "_toc.yml", "_config.yml")
+"""What :func:`stage_tree` copies: everything a build reads besides the installed library."""
+
+
+class UnknownRunError(ValueError):
+    """``--only`` names a run that does not exist in the profile."""
 
 
 @dataclass(frozen=True)
@@ -34,14 +59,55 @@ class Run:
     notebook: Path
     params_file: Path
     params: dict
+    smoke: bool = False
 
     @property
     def out_dir(self) -> Path:
         return GENERATED / self.name
 
 
-def discover_runs(profile: str, repo: Path = REPO, only: list[str] | None = None) -> list[Run]:
-    """The runs of a profile, in file-name order (which is the book's order)."""
+def merge_params(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` on top; dictionaries merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merge_params(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def smoke_overrides(run_name: str, repo: Path = REPO) -> dict:
+    """The smoke-size parameters of a run: ``params/smoke/<notebook>.yaml``, then ``<run>.yaml`` if present."""
+    notebook = run_name.split("--")[0]
+    base = repo / SMOKE / f"{notebook}.yaml"
+    if not base.exists():
+        raise FileNotFoundError(f"no smoke parameters for notebook {notebook}: add {base.relative_to(repo)} "
+                                "(the overrides that make it run in seconds)")
+    overrides = yaml.safe_load(base.read_text()) or {}
+    specific = repo / SMOKE / f"{run_name}.yaml"
+    if run_name != notebook and specific.exists():
+        overrides = merge_params(overrides, yaml.safe_load(specific.read_text()) or {})
+    return overrides
+
+
+def stage_tree(repo: Path, destination: Path) -> Path:
+    """Copy what a build reads (:data:`STAGED`, without generated outputs) to ``destination``, so that a
+    smoke build can run beside a real one without touching its ``book/_generated``."""
+    destination.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("_generated", "_build", ".ipynb_checkpoints", "__pycache__")
+    for name in STAGED:
+        source = repo / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=ignore, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def discover_runs(profile: str, repo: Path = REPO, only: list[str] | None = None, smoke: bool = False) -> list[Run]:
+    """The runs of a profile, in file-name order (which is the book's order).
+
+    ``only``: prefixes of run names; a prefix that matches no run raises :class:`UnknownRunError` listing
+    the runs of the profile. ``smoke``: merge :func:`smoke_overrides` into each run's parameters.
+    """
     folder = repo / "params" / profile
     if not folder.is_dir():
         raise FileNotFoundError(f"no parameter folder {folder}; profiles: {', '.join(PROFILES)}")
@@ -51,18 +117,25 @@ def discover_runs(profile: str, repo: Path = REPO, only: list[str] | None = None
         notebook = repo / "notebooks" / f"{name.split('--')[0]}.ipynb"
         if not notebook.exists():
             raise FileNotFoundError(f"{params_file} names notebook {notebook.name}, which does not exist")
-        if only and not any(name.startswith(o) for o in only):
-            continue
         params = yaml.safe_load(params_file.read_text()) or {}
         runs.append(Run(name, notebook, params_file, params))
+    if only:
+        unknown = [o for o in only if not any(r.name.startswith(o) for r in runs)]
+        if unknown:
+            raise UnknownRunError(f"--only {' '.join(unknown)}: no run of profile {profile!r} starts with "
+                                  f"{'this name' if len(unknown) == 1 else 'these names'}; the runs are: "
+                                  + ", ".join(r.name for r in runs))
+        runs = [r for r in runs if any(r.name.startswith(o) for o in only)]
+    if smoke:
+        runs = [Run(r.name, r.notebook, r.params_file, merge_params(r.params, smoke_overrides(r.name, repo)), True) for r in runs]
     return runs
 
 
-def upstream_stamps(run: Run, repo: Path) -> list[Path]:
-    """Build stamps of the runs whose outputs this run reads (a parameter naming ``book/_generated/<run>/...``),
-    so that re-running ``02_pretrain`` also re-runs the notebooks that use its checkpoints."""
+def upstream_runs(run: Run, repo: Path = REPO) -> list[str]:
+    """Names of the runs whose outputs this run reads (a parameter naming ``book/_generated/<run>/...``),
+    whether or not they have been built."""
     generated = (repo / GENERATED).resolve()
-    stamps = []
+    names = []
     for value in run.params.values():
         if not isinstance(value, str):
             continue
@@ -70,9 +143,17 @@ def upstream_stamps(run: Run, repo: Path) -> list[Path]:
             inside = (repo / value).resolve().relative_to(generated)
         except ValueError:
             continue
-        if inside.parts and (generated / inside.parts[0] / ".build-stamp.json").exists():
-            stamps.append(generated / inside.parts[0] / ".build-stamp.json")
-    return stamps
+        if inside.parts and inside.parts[0] not in names and inside.parts[0] != run.name:
+            names.append(inside.parts[0])
+    return names
+
+
+def upstream_stamps(run: Run, repo: Path) -> list[Path]:
+    """Build stamps of the runs whose outputs this run reads (:func:`upstream_runs`), so that re-running
+    ``02_pretrain`` also re-runs the notebooks that use its checkpoints."""
+    generated = (repo / GENERATED).resolve()
+    return [generated / name / ".build-stamp.json" for name in upstream_runs(run, repo)
+            if (generated / name / ".build-stamp.json").exists()]
 
 
 def _fingerprint(run: Run, repo: Path) -> str:
@@ -87,38 +168,93 @@ def _fingerprint(run: Run, repo: Path) -> str:
     return digest.hexdigest()
 
 
+def log_path(run: Run, repo: Path = REPO) -> Path:
+    """The file that holds a run's papermill log and cell outputs."""
+    return repo / LOGS / f"{run.name}.log"
+
+
 def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kernel: str = "python3") -> bool:
-    """Execute one run with papermill; returns False when it was up to date and skipped."""
+    """Execute one run with papermill; returns False when it was up to date and skipped.
+
+    The cell outputs and papermill's log go to :func:`log_path`; a failing cell raises papermill's
+    ``PapermillExecutionError`` (the executed notebook with the error is in the run folder, without a
+    build stamp).
+    """
+    import logging
+
     import papermill
 
     out_dir = repo / run.out_dir
     stamp = out_dir / ".build-stamp.json"
     fingerprint = _fingerprint(run, repo)
-    if not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint:
+    if (not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
+            and is_complete(out_dir)):
         print(f"[book] {run.name}: up to date, skipped")
         return False
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
-    parameters = {**run.params, "out_dir": str(out_dir), "profile": profile}
+    resumed = _prepare_staging(out_dir, fingerprint, force)
+    executed_copy = out_dir.with_name(f".{run.name}.executing.ipynb")
+    parameters = {**run.params, "out_dir": str(out_dir), "profile": profile + (SMOKE_SUFFIX if run.smoke else "")}
     started = time.time()
-    print(f"[book] {run.name}: executing {run.notebook.relative_to(repo)} with {run.params_file.relative_to(repo)}", flush=True)
-    papermill.execute_notebook(
-        str(run.notebook),
-        str(out_dir / f"{run.name}.ipynb"),
-        parameters=parameters,
-        kernel_name=kernel,
-        cwd=str(repo),
-        progress_bar=False,
-        log_output=False,
-    )
+    log_file = log_path(run, repo)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[book] {run.name}: executing {run.notebook.relative_to(repo)} with {run.params_file.relative_to(repo)} "
+          f"{'(resuming the interrupted run) ' if resumed else ''}(log: {_shown(log_file, repo)})", flush=True)
+    handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("papermill")
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # cell outputs go to the log file, not the console
+    try:
+        papermill.execute_notebook(
+            str(run.notebook),
+            str(executed_copy),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(repo),
+            progress_bar=False,
+            log_output=True,
+        )
+    except BaseException as error:
+        logger.error("run %s failed:\n%s", run.name, "".join(traceback.format_exception(error)))
+        raise
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        handler.close()
+    if not is_complete(out_dir):
+        raise RuntimeError(f"{run.notebook.name} finished without completing its run folder {_shown(out_dir, repo)} "
+                           "(its last cell must call RunArtifacts.finish())")
+    os.replace(executed_copy, out_dir / f"{run.name}.ipynb")
     stamp.write_text(json.dumps({"fingerprint": fingerprint, "seconds": round(time.time() - started, 1)}))
     print(f"[book] {run.name}: done in {time.time() - started:.0f} s", flush=True)
     return True
 
 
+def _prepare_staging(out_dir: Path, fingerprint: str, force: bool) -> bool:
+    """Make the staging folder of a run that is about to execute; True when an interrupted execution of
+    the same notebook, parameters and library is resumed (its staging folder is kept, so a training in it
+    continues). Otherwise the run starts from an empty staging folder, as a fresh run; the previous
+    complete ``out_dir`` stays as it is until the new run has finished (:mod:`cxrlib.core.staging`)."""
+    staging = staging_dir(out_dir)
+    pending = staging / PENDING
+    if not force and pending.exists() and pending.read_text().strip() == fingerprint:
+        return True
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    pending.write_text(fingerprint)
+    return False
+
+
 def build_html(repo: Path = REPO, strict: bool = True) -> Path:
-    """Run ``jupyter-book build`` on the repository root; returns the HTML index path."""
+    """Write the document pages and the scoreboard from the reproduction registry
+    (:func:`cxrlib.book.registry.write_pages`, from the run folders of this build), then run
+    ``jupyter-book build`` on the repository root; returns the HTML index path."""
+    from cxrlib.book import registry
+
+    registry.write_pages(repo)
     exe = Path(sys.executable).with_name("jupyter-book")
     command = [str(exe if exe.exists() else "jupyter-book"), "build", str(repo)]
     if strict:
@@ -126,6 +262,68 @@ def build_html(repo: Path = REPO, strict: bool = True) -> Path:
     print("[book] " + " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=repo)
     return repo / "_build" / "html" / "index.html"
+
+
+def _shown(path: Path, repo: Path) -> str:
+    try:
+        return str(path.relative_to(repo))
+    except ValueError:
+        return str(path)
+
+
+def error_line(error: BaseException) -> str:
+    """One line for the summary: ``ValueError: ...`` (a notebook's own exception, not papermill's wrapper)."""
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    text = f"{ename}: {evalue}" if ename else f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@dataclass
+class Outcome:
+    """What happened to the runs of one build."""
+
+    done: list[str] = field(default_factory=list)
+    up_to_date: list[str] = field(default_factory=list)
+    failed: dict[str, tuple[str, Path]] = field(default_factory=dict)  # run -> (error line, log)
+    skipped: dict[str, str] = field(default_factory=dict)  # run -> why
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+    def summary(self, repo: Path = REPO) -> str:
+        counts = (f"[book] {len(self.done)} executed, {len(self.up_to_date)} up to date, {len(self.failed)} failed, "
+                  f"{len(self.skipped)} skipped")
+        lines = [counts]
+        for name, (line, log) in self.failed.items():
+            lines.append(f"  FAILED  {name}: {line}\n          log: {_shown(log, repo)}")
+        for name, why in self.skipped.items():
+            lines.append(f"  SKIPPED {name}: {why}")
+        return "\n".join(lines)
+
+
+def execute_all(runs: list[Run], profile: str, repo: Path = REPO, force: bool = False,
+                kernel: str = "python3") -> Outcome:
+    """Execute ``runs`` in order; a failing run is recorded and the others go on, except the runs that
+    read the outputs of a failed or skipped run (:func:`upstream_runs`), which are skipped."""
+    outcome = Outcome()
+    for item in runs:
+        blocked = [name for name in upstream_runs(item, repo) if name in outcome.failed or name in outcome.skipped]
+        if blocked:
+            outcome.skipped[item.name] = f"needs the outputs of {', '.join(blocked)}, which did not complete"
+            print(f"[book] {item.name}: skipped ({outcome.skipped[item.name]})", flush=True)
+            continue
+        try:
+            executed = execute(item, profile, repo=repo, force=force, kernel=kernel)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # noqa: BLE001 - reported in the summary, with the log
+            outcome.failed[item.name] = (error_line(error), log_path(item, repo))
+            print(f"[book] {item.name}: FAILED: {outcome.failed[item.name][0]}", flush=True)
+            continue
+        (outcome.done if executed else outcome.up_to_date).append(item.name)
+    return outcome
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,18 +338,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="re-execute runs that are up to date")
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
     parser.add_argument("--no-download", action="store_true", help="do not fetch missing classroom data")
+    parser.add_argument("--smoke", action="store_true",
+                        help="run every notebook end to end at tiny sizes (params/smoke/); proves the code path, "
+                             "the numbers are not results")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, repo: Path = REPO) -> int:
+    """``cxrlib book``: 0 when every run completed (and the HTML built), 1 when a run failed or was
+    skipped, 2 for a bad ``--only``."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    try:
+        runs = discover_runs(args.profile, repo=repo, only=args.only, smoke=getattr(args, "smoke", False))
+    except UnknownRunError as error:
+        print(f"cxrlib book: {error}", file=sys.stderr)
+        return 2
     if args.profile == "classroom" and not args.no_download:
         from cxrlib.data.download import download_missing_classroom
 
         download_missing_classroom()
-    for item in discover_runs(args.profile, only=args.only):
-        execute(item, args.profile, force=args.force)
+    outcome = execute_all(runs, args.profile, repo=repo, force=args.force)
+    print(outcome.summary(repo), flush=True)
+    if not outcome.ok:
+        if not args.no_html:
+            print("[book] HTML not built: fix the failed runs and run `cxrlib book` again "
+                  "(runs that completed are up to date and will be skipped)", flush=True)
+        return 1
     if not args.no_html:
-        index = build_html()
+        index = build_html(repo)
         print(f"[book] open {index}")
     return 0
 

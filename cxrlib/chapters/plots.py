@@ -120,13 +120,22 @@ def forest_plot(table: pd.DataFrame, estimate: str = "auc", low: str = "boot_ci_
     return fig
 
 
-def loss_curves(frame: pd.DataFrame, group: str, x: str = "epoch", y: str = "loss", chance: float | None = None,
-                title: str = "", ylabel: str = "contrastive loss"):
-    """One line per value of ``group`` (e.g. pool fraction or policy); a dashed line at ``chance``."""
+def loss_curves(frame: pd.DataFrame, group: str, x: str = "epoch", y: str = "loss",
+                chance: float | dict | None = None, title: str = "", ylabel: str = "contrastive loss"):
+    """One line per value of ``group`` (e.g. pool fraction or policy) and a dashed chance line: one grey
+    line at ``chance`` (a number), or one per run in the run's colour (``chance``: group value -> level,
+    e.g. from :func:`cxrlib.training.ssl.runs.run_chance_loss`, since SimCLR's level depends on the batch
+    the run actually had)."""
+    if isinstance(chance, dict) and len(set(chance.values())) == 1:
+        chance = next(iter(chance.values()))  # every run had the same level: one grey line
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for name, part in frame.groupby(group, sort=False):
-        ax.plot(part[x], part[y], marker="o", markersize=3, label=str(name))
-    if chance is not None:
+        line, = ax.plot(part[x], part[y], marker="o", markersize=3, label=str(name))
+        if isinstance(chance, dict) and name in chance:
+            level = chance[name]
+            ax.axhline(level, color=line.get_color(), linestyle="--", linewidth=1,
+                       label=f"{name}: no information ({level:.2f})")
+    if chance is not None and not isinstance(chance, dict):
         ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"no information (log N = {chance:.2f})")
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel)

@@ -371,3 +371,65 @@ def uncertain_exclusion_candidates(
     table["distance"] = table["difference"].abs()
     table = table.sort_values(["distance", "size"], kind="stable").head(top)
     return table[["labels", "images", "difference"]].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------ Table 3
+
+# Document 001 (Tayebi Arasteh et al.), Table 3 "Breakdown of labels used for multilabel diagnosis across
+# datasets in this study", transcribed by hand from papers/001_69b71783c2a625f0.txt (the ticks of each
+# column, rows in the printed order). The caption gives the counts 11, 14, 10, 10, 9 and 17.
+TABLE3_LABELS: dict[str, tuple[str, ...]] = {
+    "VinDr-CXR": ("Cardiomegaly", "Pleural effusion", "Pleural thickening", "Pneumonia", "Pneumothorax",
+                  "Atelectasis", "Consolidation", "Nodule/Mass", "Fibrosis", "Lung opacity", "No finding (healthy)"),
+    "ChestX-ray14": ("Cardiomegaly", "Pleural effusion", "Pleural thickening", "Pneumonia", "Pneumothorax",
+                     "Atelectasis", "Consolidation", "Nodule", "Mass", "Fibrosis", "Hernia", "Emphysema", "Edema",
+                     "No finding (healthy)"),
+    "CheXpert": ("Cardiomegaly", "Pleural effusion", "Pneumonia", "Pneumothorax", "Atelectasis", "Consolidation",
+                 "Lung opacity", "Lung lesion", "Fracture", "No finding (healthy)"),
+    "MIMIC-CXR": ("Cardiomegaly", "Pleural effusion", "Pneumonia", "Pneumothorax", "Atelectasis", "Consolidation",
+                  "Lung opacity", "Lung lesion", "Fracture", "No finding (healthy)"),
+    "UKA-CXR": ("Cardiomegaly", "Pleural effusion right", "Pleural effusion left", "Pneumonia right",
+                "Pneumonia left", "Atelectasis right", "Atelectasis left", "Congestion", "No finding (healthy)"),
+    "PadChest": ("Cardiomegaly", "Pleural effusion", "Pleural thickening", "Infiltrates", "Pneumonia", "Pneumothorax",
+                 "Atelectasis", "Consolidation", "Congestion", "Nodule/Mass", "Hernia", "Emphysema",
+                 "Aortic elongation", "Kyphosis", "COPD", "Scoliosis", "No finding (healthy)"),
+}
+TABLE3_COUNTS: dict[str, int] = {"VinDr-CXR": 11, "ChestX-ray14": 14, "CheXpert": 10, "MIMIC-CXR": 10,
+                                 "UKA-CXR": 9, "PadChest": 17}
+"""The label counts the caption of Table 3 (and Results, "Overall, our analysis encompassed 30 labels") states."""
+NOT_PUBLIC: dict[str, str] = {
+    "UKA-CXR": "internal data set of University Hospital RWTH Aachen (ethics approval EK 028/19): not public, "
+               "so no task row can be built for it",
+}
+
+# Table 3 label -> the column of each data set's own label file (the task's class names).
+TABLE3_COLUMNS: dict[str, dict[str, str]] = {
+    "ChestX-ray14": {
+        "Cardiomegaly": "Cardiomegaly", "Pleural effusion": "Effusion", "Pleural thickening": "Pleural_Thickening",
+        "Pneumonia": "Pneumonia", "Pneumothorax": "Pneumothorax", "Atelectasis": "Atelectasis",
+        "Consolidation": "Consolidation", "Nodule": "Nodule", "Mass": "Mass", "Fibrosis": "Fibrosis",
+        "Hernia": "Hernia", "Emphysema": "Emphysema", "Edema": "Edema", "No finding (healthy)": "No Finding",
+    },
+    "CheXpert": {
+        "Cardiomegaly": "Cardiomegaly", "Pleural effusion": "Pleural Effusion", "Pneumonia": "Pneumonia",
+        "Pneumothorax": "Pneumothorax", "Atelectasis": "Atelectasis", "Consolidation": "Consolidation",
+        "Lung opacity": "Lung Opacity", "Lung lesion": "Lung Lesion", "Fracture": "Fracture",
+        "No finding (healthy)": "No Finding",
+    },
+    "VinDr-CXR": {
+        "Cardiomegaly": "Cardiomegaly", "Pleural effusion": "Pleural effusion",
+        "Pleural thickening": "Pleural thickening", "Pneumonia": "Pneumonia", "Pneumothorax": "Pneumothorax",
+        "Atelectasis": "Atelectasis", "Consolidation": "Consolidation", "Nodule/Mass": "Nodule/Mass",
+        "Fibrosis": "Pulmonary fibrosis", "Lung opacity": "Lung Opacity", "No finding (healthy)": "No finding",
+    },
+}
+TABLE3_COLUMNS["MIMIC-CXR"] = dict(TABLE3_COLUMNS["CheXpert"])  # same labeler, same column names
+
+# PadChest: Table 3 label -> patterns matched against the report label names (substring rule, as for
+# Table 2 in PADCHEST_ROWS; Pneumothorax has no Table 2 row and is added with its own name).
+TABLE3_PADCHEST: dict[str, tuple[str, ...]] = {
+    **{label: PADCHEST_ROWS[{"Fibrosis": "Pulmonary fibrosis"}.get(label, label)]
+       for label in TABLE3_LABELS["PadChest"] if label != "Pneumothorax"},
+    "Pneumothorax": ("pneumothorax",),
+}
+TABLE3_PADCHEST = {label: TABLE3_PADCHEST[label] for label in TABLE3_LABELS["PadChest"]}  # printed order

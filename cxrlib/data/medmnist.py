@@ -89,3 +89,68 @@ def load_pneumoniamnist(root: PathLike | None = None) -> PneumoniaMNIST:
     table = pd.concat(tables, ignore_index=True)[COLUMNS]
     table.attrs["protocol"] = {"dataset": DATASET, "split": "official MedMNIST v2", "patient_ids": False}
     return PneumoniaMNIST(images=np.concatenate(images), labels=np.concatenate(labels), table=table)
+
+
+# ----------------------------------------------------------------------- images as files
+
+PNG_DIR_ENV = "CXRLIB_CACHE"
+
+
+def default_png_dir() -> "os.PathLike":
+    """Where the PNG copies of the npz images go: ``$CXRLIB_CACHE/sources`` if set, else
+    ``~/.cache/cxrlib/sources`` (beside the preprocessing cache, never in the repository or the data root)."""
+    from pathlib import Path
+
+    env = os.environ.get(PNG_DIR_ENV)
+    return (Path(env).expanduser() if env else Path.home() / ".cache" / "cxrlib") / "sources"
+
+
+def materialise_pngs(data: PneumoniaMNIST, npz: PathLike, png_dir: PathLike | None = None) -> pd.DataFrame:
+    """The table of ``data`` with ``path`` pointing at one 8-bit greyscale PNG per image (native 28 px).
+
+    The images are written once into ``<png_dir>/pneumoniamnist-<first 16 hex of the npz's SHA-256>/``
+    (``<split>/<index>.png``), so another npz file never reuses stale copies; the folder is filled in a
+    temporary folder and renamed into place, so a reader sees all images or none (two processes racing
+    both write, one rename wins). The fine-tuning dataset then reads them like any other image file (and
+    the preprocessing cache resizes them to any ``image_size``).
+    """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import cv2
+
+    from cxrlib.core.io import file_sha256
+
+    base = Path(png_dir) if png_dir is not None else Path(default_png_dir())
+    target = base / f"{DATASET}-{file_sha256(npz)[:16]}"
+    table = data.table.copy()
+    relative = table["split"] + "/" + table["index"].astype(str) + ".png"
+    if not (target / "complete").is_file():
+        base.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{DATASET}-", dir=base))
+        try:
+            for split in PARTS:
+                (scratch / split).mkdir()
+            for row, name in zip(table["row"].to_numpy(), relative):
+                if not cv2.imwrite(str(scratch / name), np.ascontiguousarray(data.images[row], dtype=np.uint8)):
+                    raise OSError(f"could not write {scratch / name}")
+            (scratch / "complete").write_text(f"{len(table)} images from {npz}\n", encoding="utf-8")
+            try:
+                os.replace(scratch, target)
+            except OSError:
+                if not (target / "complete").is_file():
+                    raise
+        finally:
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
+    table["path"] = [str(target / name) for name in relative]
+    table.attrs = {**data.table.attrs, "images": str(target)}
+    return table
+
+
+def png_table(root: PathLike | None = None, png_dir: PathLike | None = None) -> pd.DataFrame:
+    """PneumoniaMNIST as an image table (pool source and task loader): :data:`COLUMNS` with ``path`` a PNG
+    file (:func:`materialise_pngs`); ``split`` is the official one."""
+    npz = require_file(SOURCE_KEY, FILE, root).resolve()
+    return materialise_pngs(load_pneumoniamnist(root), npz, png_dir)

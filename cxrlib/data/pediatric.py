@@ -135,6 +135,7 @@ def load_kermany(
     val_fraction: float = 0.1,
     seed: int = 0,
     patient_rule: str = "person",
+    drop_test_patients: bool = False,
 ) -> pd.DataFrame:
     """The Kermany table: the official test part unchanged and a validation part carved from train.
 
@@ -147,10 +148,20 @@ def load_kermany(
     train and val are checked patient-disjoint. The official test part is NOT checked (it overlaps
     train under the default rule, see :func:`official_leakage`), and is never altered.
     ``attrs["protocol"]`` records the parameters.
+
+    ``drop_test_patients=True`` leaves out every official-train image of a patient who has an image in the
+    official test part (under ``patient_rule="person"``: 457 images of 170 patients) *before* the
+    validation part is carved, so train, val and test are patient-disjoint; the test part stays whole.
+    ``attrs["dropped_test_patients"]`` counts the images and patients left out.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     table = scan_files(root, patient_rule)
+    dropped = {"images": 0, "patients": 0}
+    if drop_test_patients:
+        shared = patients_in_test(table) & (table["official_split"] != "test")
+        dropped = {"images": int(shared.sum()), "patients": int(table.loc[shared, "patient_id"].nunique())}
+        table = table[~shared].reset_index(drop=True)
     split = table["official_split"].copy()
     official_train = table[table["official_split"] == "train"]
     if val_fraction > 0:
@@ -159,12 +170,15 @@ def load_kermany(
         )
     table["split"] = split
     table["dataset"] = DATASET
-    assert_patient_disjoint({part: table.loc[table["split"] == part, "patient_id"] for part in ("train", "val")})
+    checked = ("train", "val", "test") if drop_test_patients else ("train", "val")
+    assert_patient_disjoint({part: table.loc[table["split"] == part, "patient_id"] for part in checked})
     table = table[COLUMNS]
     table.attrs["protocol"] = {
         "dataset": DATASET, "val_fraction": val_fraction, "seed": seed, "val_unit": "patients",
         "stratify": "label", "patient_rule": patient_rule, "test": "official, unchanged",
+        "drop_test_patients": drop_test_patients,
     }
+    table.attrs["dropped_test_patients"] = dropped
     return table
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from cxrlib.data import chexpert, covid, pediatric
+from cxrlib.data import chexpert, covid, medmnist, pediatric
 from cxrlib.data.nih import read_image_list
 from cxrlib.data.root import DataNotFoundError, how_to_get, require, require_file
 from cxrlib.data.splits import LeakageError
@@ -68,13 +68,14 @@ SOURCE_TABLES: dict[str, Callable[..., pd.DataFrame]] = {
     "nih_sample": nih_sample,
     "covid": covid.load_covid,
     "chexpert": chexpert.image_table,
+    "pneumoniamnist": medmnist.png_table,  # 28 px PNG copies; the same children as "kermany": never both
 }
 """Pool source name -> loader returning a table with ``image_id``, ``patient_id``, ``path``, ``split``,
 ``dataset`` (keyword arguments: ``root`` and the loader's own options)."""
 
 
 SOURCE_DATA = {"kermany": "kermany-pneumonia", "nih_sample": "nih-cxr14-sample", "covid": "covid-chestxray",
-               "chexpert": "chexpert"}
+               "chexpert": "chexpert", "pneumoniamnist": "pneumoniamnist"}
 """Pool source name -> the data-root source (:data:`cxrlib.data.root.SOURCES`) holding its images."""
 
 
@@ -126,6 +127,9 @@ def unlabeled_pool(
     sources = tuple(sources)
     if not sources:
         raise ValueError("the pool needs at least one source")
+    if {"kermany", "pneumoniamnist"} <= set(sources):
+        raise ValueError("kermany and pneumoniamnist hold the same children (PneumoniaMNIST is Kermany at 28 px, "
+                         "without patient ids): pool one of them, never both")
     parts = tuple(parts)
     if "test" in parts:
         raise ValueError("test images are never in the pool")

@@ -392,6 +392,93 @@ SOURCES: dict[str, DatasetSource] = {
                 notes="The 28x28 PneumoniaMNIST file of the MedMNIST v2 Zenodo record, checked against MedMNIST's MD5.",
             ),
         ),
+        # Rows below: data sets of the documents' downstream tasks with no automatic download (recipe=None):
+        # a registration, a credentialed access or a request form stands before the files.
+        DatasetSource(
+            key="padchest",
+            title="PadChest (BIMCV, Bustos et al. 2020), images",
+            folder="padchest",
+            markers=("images",),
+            layout=(
+                "padchest/images/<ImageID>.png (the 16-bit PNGs of all 55 zip parts 0.zip ... 54.zip, unpacked flat);\n"
+                "optional: padchest/PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv[.gz] (else the copy shipped "
+                "in the torchxrayvision wheel is read)"
+            ),
+            url="https://bimcv.cipf.es/bimcv-projects/padchest/",
+            licence="PadChest Dataset Research Use Agreement (BIMCV, Medical Imaging Databank of the Valencia Region)",
+            citation="Bustos A. et al. PadChest: A large chest x-ray image dataset with multi-label annotated reports. "
+                     "Medical Image Analysis 2020.",
+            how_to_get=(
+                "Request access on the BIMCV PadChest page (research use agreement), download the image zips and the "
+                "labels CSV, and unpack every zip so that all PNGs sit directly in padchest/images/."
+            ),
+            recipe=None,
+        ),
+        DatasetSource(
+            key="vindr-cxr",
+            title="VinDr-CXR (PhysioNet release 1.0.0), image labels and images",
+            folder="vindr-cxr",
+            markers=("annotations/image_labels_train.csv", "annotations/image_labels_test.csv", "train", "test"),
+            layout=(
+                "vindr-cxr/annotations/image_labels_{train,test}.csv (image-level labels: train one row per image and "
+                "radiologist with a rad_ID column, test one consensus row per image);\n"
+                "vindr-cxr/{train,test}/<image_id>.png (the release's DICOM files converted to PNG; cxrlib does not "
+                "read DICOM)"
+            ),
+            url="https://physionet.org/content/vindr-cxr/1.0.0/",
+            licence="PhysioNet Credentialed Health Data License 1.5.0 (VinDr-CXR)",
+            citation="Nguyen H.Q. et al. VinDr-CXR: An open dataset of chest X-rays with radiologist's annotations. "
+                     "Scientific Data 2022.",
+            how_to_get=(
+                "Become a credentialed PhysioNet user, sign the data use agreement, download annotations/ and the "
+                "train/ and test/ DICOMs into vindr-cxr/, and convert each DICOM to an 8- or 16-bit PNG named "
+                "<image_id>.png beside it (e.g. with pydicom, applying the VOI LUT and MONOCHROME1 inversion)."
+            ),
+            recipe=None,
+        ),
+        DatasetSource(
+            key="mimic-cxr",
+            title="MIMIC-CXR-JPG v2 (Johnson et al.), labels, metadata and JPEG images",
+            folder="mimic-cxr-jpg",
+            markers=("mimic-cxr-2.0.0-chexpert.csv.gz", "mimic-cxr-2.0.0-metadata.csv.gz", "files"),
+            layout=(
+                "mimic-cxr-jpg/mimic-cxr-2.0.0-chexpert.csv.gz (CheXpert-labeler labels per study), "
+                "mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv.gz (dicom_id, subject_id, study_id, ViewPosition, ...);\n"
+                "mimic-cxr-jpg/files/p<first 2 digits>/p<subject_id>/s<study_id>/<dicom_id>.jpg, as released"
+            ),
+            url="https://physionet.org/content/mimic-cxr-jpg/2.0.0/",
+            licence="PhysioNet Credentialed Health Data License 1.5.0 (MIMIC-CXR-JPG)",
+            citation="Johnson A.E.W. et al. MIMIC-CXR-JPG, a large publicly available database of labeled chest "
+                     "radiographs. arXiv:1901.07042 (2019).",
+            how_to_get=(
+                "Become a credentialed PhysioNet user (CITI training), sign the data use agreement and download the "
+                "release (wget -r -N -c -np --user <name> --ask-password https://physionet.org/files/mimic-cxr-jpg/2.0.0/) "
+                "into mimic-cxr-jpg/, keeping its folder layout."
+            ),
+            recipe=None,
+        ),
+        DatasetSource(
+            key="covidgr",
+            title="COVIDGR-1.0 (Tabik et al. 2020), COVID-19 positive and negative chest X-rays",
+            folder="covidgr",
+            markers=("P", "N"),
+            layout=(
+                "covidgr/P/<name>.jpg (426 COVID-19 positive PA images) and covidgr/N/<name>.jpg (426 negative "
+                "controls), the two folders of COVIDGR_1.0.zip; one image per patient (Tabik et al. 2020)"
+            ),
+            url="https://github.com/ari-dasci/OD-covidgr",
+            licence="COVIDGR data use terms of the University of Granada (DaSCI) and Hospital Universitario San Cecilio; "
+                    "research use, cite Tabik et al. 2020",
+            citation="Tabik S. et al. COVIDGR dataset and COVID-SDNet methodology for predicting COVID-19 based on "
+                     "chest X-ray images. IEEE J. Biomed. Health Inform. 24(12):3595-3605, 2020.",
+            how_to_get=(
+                "Follow the request instructions of the repository (DaSCI open data, COVIDGR-1.0), download "
+                "COVIDGR_1.0.zip and unpack it so that the folders P/ and N/ sit directly in covidgr/. The folder "
+                "names follow the published description; the archive was not at hand when this row was written, so "
+                "check them against your copy."
+            ),
+            recipe=None,
+        ),
     ]
 }
 

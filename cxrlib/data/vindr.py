@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from cxrlib.data import metadata as shipped
+from cxrlib.data.root import require
 
 PathLike = str | os.PathLike
 
@@ -75,3 +76,50 @@ def image_labels(annotations: pd.DataFrame, rule: str = "majority") -> pd.DataFr
     if rule not in READER_RULES:
         raise KeyError(f"unknown reader rule {rule!r}; known: {', '.join(READER_RULES)}")
     return (readers_per_class(annotations) >= READER_RULES[rule]).astype("int8")
+
+
+# ------------------------------------------------------------------ full release (PhysioNet 1.0.0)
+
+SOURCE_KEY = "vindr-cxr"
+IMAGE_LABEL_FILES: dict[str, str] = {
+    "train": "annotations/image_labels_train.csv",
+    "test": "annotations/image_labels_test.csv",
+}
+"""Image-level label files of the PhysioNet release (local findings and the global labels such as
+Pneumonia, which the shipped Kaggle file lacks): train one row per (image, radiologist) with ``rad_ID``,
+test one consensus row per image (Nguyen et al. 2022)."""
+READER_COLUMN = "rad_ID"
+
+
+def load_image_labels(root: PathLike | None = None, rule: str = "majority") -> pd.DataFrame:
+    """Image-level labels of the full release: one row per image, ``image_id``, ``split`` (the official
+    ``train``/``test``) and every label column of the files as 0/1 (int8).
+
+    Train: a label is positive when at least ``READER_RULES[rule]`` of the image's readers marked it
+    (document 001 does not say; the majority rule is the one that fits its Table 2, see
+    :mod:`cxrlib.data.d001`). Test: the consensus labels as released. Raises
+    :class:`~cxrlib.data.root.DataNotFoundError` (naming the PhysioNet page) when the files are absent.
+    """
+    if rule not in READER_RULES:
+        raise KeyError(f"unknown reader rule {rule!r}; known: {', '.join(READER_RULES)}")
+    folder = require(SOURCE_KEY, root)
+    parts = []
+    for split, name in IMAGE_LABEL_FILES.items():
+        raw = pd.read_csv(folder / name)
+        if "image_id" not in raw.columns:
+            raise ValueError(f"VinDr-CXR label file {folder / name} has no image_id column (found {list(raw.columns)})")
+        labels = [c for c in raw.columns if c not in ("image_id", READER_COLUMN)]
+        if READER_COLUMN in raw.columns:
+            votes = raw.groupby("image_id")[labels].sum()
+            table = (votes >= READER_RULES[rule]).astype("int8")
+        else:
+            if raw["image_id"].duplicated().any():
+                raise ValueError(f"{folder / name}: repeated image ids without a {READER_COLUMN} column")
+            table = raw.set_index("image_id")[labels].astype("int8")
+        parts.append(table.reset_index().assign(split=split))
+    out = pd.concat(parts, ignore_index=True).fillna(0)
+    repeated = out["image_id"][out["image_id"].duplicated()]
+    if len(repeated):
+        raise ValueError(f"VinDr-CXR images in both train and test label files: {list(repeated[:3])}")
+    out.attrs["source"] = str(folder)
+    return out

@@ -13,6 +13,10 @@ The documents' protocols this module implements
   AUCs, computed with the midrank algorithm of Sun & Xu (2014, IEEE Signal Processing Letters
   21:1389) and with pROC's (Robin et al. 2011) handling of degenerate inputs. -> :func:`delong`,
   :func:`delong_test`, :func:`delong_covariance`.
+- Obuchowski (1997, Biometrics 53:567): DeLong's structural components summed per patient (cluster),
+  the nonparametric AUC variance when a patient contributes several, correlated images; and the
+  paired comparison of two AUCs built from it. -> :func:`obuchowski_auc`,
+  :func:`obuchowski_covariance`, :func:`clustered_delong_test`.
 
 Bootstrap design
 - A redraw is a vector of multiplicities (how often each image, or each patient, is drawn). Images
@@ -65,6 +69,9 @@ __all__ = [
     "delong_test",
     "delong_covariance",
     "delong_placements",
+    "obuchowski_auc",
+    "obuchowski_covariance",
+    "clustered_delong_test",
     "redraw_counts",
     "percentile_ci",
     "BootstrapResult",
@@ -91,8 +98,22 @@ def _check_alpha(alpha: float) -> float:
     return alpha
 
 
+def _check_n_boot(n_boot) -> int:
+    """``n_boot`` must be a whole number of redraws, at least 1 (checked before any work is done)."""
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a whole number of bootstrap redraws, at least 1 (document 001 "
+                         f"uses 1000, document 004 500), got {n_boot!r}")
+    return int(n_boot)
+
+
+def _check_boot_args(n_boot, alpha: float) -> int:
+    _check_alpha(alpha)
+    return _check_n_boot(n_boot)
+
+
 class DegenerateAUCWarning(UserWarning):
-    """DeLong inference on a degenerate ROC curve (AUC of 0 or 1): variance 0, a zero-width CI."""
+    """DeLong inference on a degenerate input: variance 0 and a zero-width CI (AUC of 0 or 1, or
+    every score tied so that the ROC curve is the diagonal)."""
 
 
 # ==============================================================================================
@@ -231,6 +252,13 @@ def delong(y_true, y_score, alpha: float = 0.05) -> DelongResult:
         warnings.warn(f"delong: AUC = {int(auc)}, so the DeLong variance is 0 and the interval has "
                       "zero width; this can be misleading (as pROC warns)", DegenerateAUCWarning,
                       stacklevel=2)
+    elif var == 0:
+        tied = np.unique(s).size == 1
+        warnings.warn(f"delong: {'every score is tied' if tied else 'the placement values do not vary'}"
+                      f" ({m} positive, {n} negative), so the DeLong variance is 0 and the interval "
+                      f"({float(auc):.3f}, {float(auc):.3f}) has zero width: it does not measure "
+                      "uncertainty; check that the score column is the model's output",
+                      DegenerateAUCWarning, stacklevel=2)
     half_width = float(ndtri(1 - alpha / 2)) * math.sqrt(var)
     auc_f = float(auc)
     ci = (max(0.0, auc_f - half_width), min(1.0, auc_f + half_width))
@@ -310,6 +338,121 @@ def delong_test(y_true, score_a, score_b, alpha: float = 0.05) -> DelongTestResu
 
 
 # ==============================================================================================
+# clustered DeLong (Obuchowski 1997)
+# ==============================================================================================
+CLUSTER_CORRECTIONS = ("delong", "obuchowski")
+
+
+def obuchowski_covariance(y_true, scores: Sequence, groups, correction: str = "delong"
+                          ) -> tuple[np.ndarray, np.ndarray, int]:
+    """AUCs, clustered covariance matrix and number of clusters of k classifiers on one label.
+
+    Obuchowski (1997): with M positive and N negative images in I patients, V10 (V01) the DeLong
+    placement of each positive (negative) image among all negatives (positives), and per patient i
+    a_i = sum of its positives' (V10 - theta), b_i = sum of its negatives' (V01 - theta),
+
+        cov(theta_r, theta_s) = sum_i [ c10 a_i^r a_i^s / M^2 + c01 b_i^r b_i^s / N^2
+                                        + c11 (a_i^r b_i^s + b_i^r a_i^s) / (M N) ].
+
+    The cross term is what images of both classes in one patient add; images of one patient are
+    not treated as independent. Small-sample factors: ``correction="delong"`` (default) takes
+    c10 = I10/(I10 - 1), c01 = I01/(I01 - 1) with I10 (I01) the patients with at least one positive
+    (negative) image and c11 = sqrt(c10 c01) (which keeps the matrix positive semi-definite), so that
+    with one image per patient the result **equals DeLong's covariance exactly**;
+    ``correction="obuchowski"`` uses Obuchowski's I/(I - 1) for all three. NaN when fewer than two
+    patients carry a positive or a negative image.
+    """
+    if correction not in CLUSTER_CORRECTIONS:
+        raise ValueError(f"correction must be one of {CLUSTER_CORRECTIONS}, got {correction!r}")
+    y, ss = _binary_task(y_true, list(scores))
+    codes = _group_codes(groups, y.size)
+    k = len(ss)
+    m = int(y.sum())
+    n = y.size - m
+    n_clusters = int(codes.max()) + 1 if codes.size else 0
+    if m == 0 or n == 0:
+        _check_counts(y, "obuchowski_covariance")
+        return np.full(k, np.nan), np.full((k, k), np.nan), n_clusters
+    codes_pos, codes_neg = codes[y], codes[~y]
+    a = np.empty((k, n_clusters))
+    b = np.empty((k, n_clusters))
+    aucs = np.empty(k)
+    for r, s in enumerate(ss):
+        v10, v01 = delong_placements(y, s)
+        aucs[r] = v10.mean()
+        a[r] = np.bincount(codes_pos, weights=v10 - aucs[r], minlength=n_clusters)
+        b[r] = np.bincount(codes_neg, weights=v01 - aucs[r], minlength=n_clusters)
+    i10 = np.unique(codes_pos).size
+    i01 = np.unique(codes_neg).size
+    if i10 < 2 or i01 < 2:
+        warnings.warn(f"obuchowski_covariance: {i10} patient(s) with a positive and {i01} with a negative "
+                      "image; the clustered variance needs at least two of each: NaN",
+                      UndefinedMetricWarning, stacklevel=2)
+        return aucs, np.full((k, k), np.nan), n_clusters
+    if correction == "delong":
+        c10, c01 = i10 / (i10 - 1), i01 / (i01 - 1)
+        c11 = math.sqrt(c10 * c01)
+    else:
+        c10 = c01 = c11 = n_clusters / (n_clusters - 1)
+    cross = a @ b.T / (m * n)
+    cov = c10 * (a @ a.T) / m**2 + c01 * (b @ b.T) / n**2 + c11 * (cross + cross.T)
+    return aucs, cov, n_clusters
+
+
+def obuchowski_auc(y_true, y_score, groups, alpha: float = 0.05,
+                   correction: str = "delong") -> DelongResult:
+    """AUC with Obuchowski's clustered (patient-level) variance and normal (1 - alpha) CI.
+
+    Same result type as :func:`delong`; the CI is auc ± z sqrt(variance), truncated to [0, 1]. With
+    one image per patient it equals :func:`delong` (see :func:`obuchowski_covariance`); with several
+    correlated images per patient it is wider, because a patient's images count as one unit.
+    """
+    _check_alpha(alpha)
+    y, (s,) = _binary_task(y_true, [y_score])
+    aucs, cov, _ = obuchowski_covariance(y, [s], groups, correction)
+    auc, var = float(aucs[0]), float(cov[0, 0])
+    m = int(y.sum())
+    if np.isnan(var):
+        return DelongResult(auc, var, (math.nan, math.nan), alpha, m, y.size - m)
+    half_width = float(ndtri(1 - alpha / 2)) * math.sqrt(max(var, 0.0))
+    return DelongResult(auc, var, (max(0.0, auc - half_width), min(1.0, auc + half_width)), alpha, m,
+                        y.size - m)
+
+
+def clustered_delong_test(y_true, score_a, score_b, groups, alpha: float = 0.05,
+                          correction: str = "delong") -> DelongTestResult:
+    """Paired test of AUC(score_a) = AUC(score_b) on the same images, with patients as clusters.
+
+    DeLong's paired test with Obuchowski's clustered covariance (:func:`obuchowski_covariance`):
+    the difference's variance is var_a + var_b - 2 cov_ab, each summed over patients. Same result type
+    as :func:`delong_test` (two-sided p, normal CI of the difference, not truncated); equal to it
+    when each patient has one image. Identical scores give Z = 0 and p = 1.
+    """
+    _check_alpha(alpha)
+    y, (sa, sb) = _binary_task(y_true, [score_a, score_b])
+    aucs, cov, _ = obuchowski_covariance(y, [sa, sb], groups, correction)
+    m = int(y.sum())
+    n = y.size - m
+    diff = float(aucs[0] - aucs[1])
+    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    nan = math.nan
+    if np.isnan(var):
+        return DelongTestResult(float(aucs[0]), float(aucs[1]), diff, nan, nan, nan, nan, (nan, nan),
+                                alpha, m, n)
+    var = max(var, 0.0)
+    scale = max(abs(cov[0, 0]), abs(cov[1, 1]), 1e-300)
+    if var <= 1e-12 * scale or var == 0:
+        var = 0.0
+        z = 0.0 if abs(diff) <= 1e-15 else math.copysign(math.inf, diff)
+    else:
+        z = diff / math.sqrt(var)
+    p = 1.0 if z == 0 else float(min(1.0, 2 * ndtr(-abs(z))))
+    half_width = float(ndtri(1 - alpha / 2)) * math.sqrt(var)
+    return DelongTestResult(float(aucs[0]), float(aucs[1]), diff, var, float(cov[0, 1]), z, p,
+                            (diff - half_width, diff + half_width), alpha, m, n)
+
+
+# ==============================================================================================
 # redraws
 # ==============================================================================================
 def _group_codes(groups, n_items: int) -> np.ndarray:
@@ -330,8 +473,7 @@ def redraw_counts(n_items: int, n_boot: int, seed: int, groups=None,
     with replacement and each image gets the multiplicity of its patient (cluster bootstrap), so
     a redraw has a random number of images. The rows do not depend on ``chunk_size``.
     """
-    if n_boot < 1:
-        raise ValueError("n_boot must be at least 1")
+    _check_n_boot(n_boot)
     codes = None if groups is None else _group_codes(groups, n_items)
     n_units = n_items if codes is None else int(codes.max()) + 1 if codes.size else 0
     if chunk_size is None:
@@ -613,6 +755,7 @@ def bootstrap_auroc(y_true, y_score, labels: Sequence[str] | None = None, *,
     not depend on it). ``n_jobs``: threads over labels (default 1, -1 = one per core; results do
     not depend on it). See the module docstring for the resampling and NaN rules.
     """
+    n_boot = _check_boot_args(n_boot, alpha)
     y, s, names = _prepare_multilabel(y_true, y_score, labels)
     arm = _AurocArm(y, s, names, _check_averages(averages))
     chunks = redraw_counts(y.shape[0], n_boot, seed, groups, chunk_size)
@@ -702,6 +845,7 @@ def paired_bootstrap_auroc(y_true, score_a, score_b=None, *, y_true_b=None,
     """
     if score_b is None and y_true_b is None:
         raise ValueError("give score_b (two models) and/or y_true_b (two reference standards)")
+    n_boot = _check_boot_args(n_boot, alpha)
     averages = _check_averages(averages)
     ya, sa, names = _prepare_multilabel(y_true, score_a, labels)
     yb, sb, _ = _prepare_multilabel(y_true if y_true_b is None else y_true_b,
@@ -781,6 +925,7 @@ def bootstrap_ci(metric: Callable, *arrays, n_boot: int = DOCUMENT_001_REDRAWS, 
     vectorised path with identical redraws. Example (document 004): ``bootstrap_ci(auroc, y, s,
     n_boot=500)``.
     """
+    n_boot = _check_boot_args(n_boot, alpha)
     arrays = tuple(np.asarray(a) for a in arrays)
     if not arrays:
         raise ValueError("give at least one array")
@@ -838,6 +983,7 @@ def bootstrap_agreement(label, reference, *, metrics: Sequence[str] = (
     over redraws; ``groups`` resamples patients. Columns: metric, estimate, boot_mean, boot_sd,
     ci_low, ci_high, n_valid.
     """
+    n_boot = _check_boot_args(n_boot, alpha)
     a = as_binary(label, "label")
     b = as_binary(reference, "reference")
     if a.shape != b.shape or a.ndim != 1:

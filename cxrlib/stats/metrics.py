@@ -69,6 +69,15 @@ class UndefinedMetricWarning(RuntimeWarning):
 # ----------------------------------------------------------------------------------------------
 # input checks
 # ----------------------------------------------------------------------------------------------
+def _where_nan(arr: np.ndarray, name: str) -> str:
+    """'<name> contains 3 NaN of 400 values, first at index 7, 12, 40' (row, column pairs for 2-D)."""
+    bad = np.argwhere(np.isnan(arr))
+    shown = ", ".join(str(tuple(int(i) for i in p)) if arr.ndim > 1 else str(int(p[0])) for p in bad[:5])
+    more = ", ..." if len(bad) > 5 else ""
+    where = "(row, column)" if arr.ndim > 1 else "index"
+    return f"{name} contains {len(bad)} NaN of {arr.size} values, first at {where} {shown}{more}"
+
+
 def as_binary(y, name: str = "y_true") -> np.ndarray:
     """Return ``y`` as a bool array; values must be 0/1 (or bool). NaN or other values raise."""
     arr = np.asarray(y)
@@ -77,7 +86,7 @@ def as_binary(y, name: str = "y_true") -> np.ndarray:
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be binary 0/1 numbers or booleans, got dtype {arr.dtype}")
     if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN: drop or impute missing labels before scoring")
+        raise ValueError(f"{_where_nan(arr, name)}: drop or impute missing labels before scoring")
     bad = (arr != 0) & (arr != 1)
     if bad.any():
         raise ValueError(f"{name} must contain only 0 and 1, found {np.unique(arr[bad])[:5]}")
@@ -92,7 +101,8 @@ def as_scores(s, name: str = "y_score") -> np.ndarray:
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
     if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN")
+        raise ValueError(f"{_where_nan(arr, name)}: every image needs a score (drop the rows or fix the "
+                         "model output; cxrlib.stats.evaluate.read_predictions names the file's rows)")
     return arr
 
 

@@ -34,9 +34,23 @@ label (document 001, :mod:`cxrlib.training.losses`); the optional resampling of 
 end of every epoch, so a kill loses at most the epoch in progress). The parameters must match the
 saved ``params.yaml`` except :data:`RESUMABLE_CHANGES` (e.g. a larger ``epochs``); a finished run
 (all epochs done, or stopped early) is not trained again, only its predictions are recomputed.
-The per-epoch history travels inside the checkpoint, so ``metrics.csv`` always matches it. Shuffling is
-seeded per epoch; random augmentations use the global generator, so a resumed run is not
-bit-identical to an uninterrupted one.
+The per-epoch history travels inside the checkpoint, so ``metrics.csv`` always matches it.
+
+**Exact resume.** A run killed at any point and resumed gives the same ``metrics.csv`` (but the
+seconds), predictions and best checkpoint as a run that never stopped, with the same seed on the same
+machine: the shuffle depends only on ``(seed, epoch)``, and every checkpoint carries the state of every
+random generator the epochs draw from (Python ``random``, numpy's global generator, torch's CPU
+generator and, when CUDA is in use, the CUDA generators: the augmentations, dropout and the data
+loader's worker seeds), taken at the end of the epoch and put back when training resumes, before the
+next epoch draws anything. Workers are not kept between epochs (``persistent_workers=False``), so their
+seeds come from the restored state too. An uninterrupted run draws exactly what it drew before.
+GPU kernels that are not deterministic add their own noise (``deterministic=False``).
+
+**Run folders.** Inside a notebook run (:class:`cxrlib.book.artifacts.RunArtifacts` open on the same
+``out_dir`` or a folder above it) the run writes into that run's staging folder
+(:func:`cxrlib.core.staging.staged_path`), so a failed or refused run never touches the finished folder;
+``RunResult.out_dir`` is where the files were written. A checkpoint that cannot be read (a copy cut
+short, a full disk) is an error that names the file and what to do.
 
 **Progress.** ``progress="epoch"`` (default) prints one line per epoch (readable in papermill
 outputs); ``"bar"`` uses Lightning's TQDM bar with a low refresh rate; ``"none"`` prints nothing.
@@ -67,6 +81,7 @@ from torch.utils.data import DataLoader
 
 from cxrlib.core.config import ParamsMixin, check_choice
 from cxrlib.core.io import jsonable
+from cxrlib.core.staging import staged_path
 from cxrlib.images.augment import build_augmentation, get_policy
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.sampling import RESAMPLERS
@@ -98,6 +113,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_KEY = "cxrlib_history"
 SCHEDULER_KEY = "cxrlib_plateau_scheduler"
+RNG_KEY = "cxrlib_rng_states"
 
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "progress", "num_workers", "eval_batch_size", "out_dir", "data_root", "cache_dir", "devices",
@@ -169,8 +185,10 @@ class TrainConfig(ParamsMixin):
             raise ValueError(f"unknown resampling {self.resample!r}; known: {', '.join(RESAMPLERS)} or None")
         get_policy(self.augment)
         get_task(self.task)
-        if self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("epochs must be >= 0 and batch_size >= 1")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a whole number >= 1 (a run trains at least one epoch); got {self.epochs!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1; got {self.batch_size!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -293,14 +311,53 @@ def build_module(model: nn.Module, loss: nn.Module, kind: str, config: TrainConf
             checkpoint[HISTORY_KEY] = list(self.history)
             if self._plateau is not None:
                 checkpoint[SCHEDULER_KEY] = self._plateau.state_dict()
+            # Saved at the end of an epoch, after its validation: nothing draws a random number between
+            # here and the next epoch's data loader, so restoring this state continues the same stream.
+            checkpoint[RNG_KEY] = rng_states()
 
         def on_load_checkpoint(self, checkpoint: dict) -> None:
             self.history = list(checkpoint.get(HISTORY_KEY, []))
             self._plateau_state = checkpoint.get(SCHEDULER_KEY)
             if self._plateau is not None and self._plateau_state is not None:
                 self._plateau.load_state_dict(self._plateau_state)
+            if checkpoint.get(RNG_KEY) is not None:
+                # Lightning restores the module before it builds the first data loader iterator of the
+                # resumed epoch (which draws the worker seed): the same point in the stream as above.
+                set_rng_states(checkpoint[RNG_KEY])
 
     return FineTuneModule()
+
+
+def rng_states() -> dict[str, Any]:
+    """The state of every random generator a training epoch draws from (see "Exact resume")."""
+    import random
+
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    # plain containers and tensors only: Lightning reads checkpoints with torch.load(weights_only=True)
+    states: dict[str, Any] = {"python": random.getstate(),
+                              "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss),
+                                        float(cached)],
+                              "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: Mapping[str, Any]) -> None:
+    """Put back what :func:`rng_states` took."""
+    import random
+
+    random.setstate(states["python"])
+    name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        cuda = list(states["cuda"])
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:
+            warnings.warn(f"the checkpoint holds {len(cuda)} CUDA generator states for "
+                          f"{torch.cuda.device_count()} GPUs: not restored (the resumed run is not exact)")
 
 
 def _callbacks(config: TrainConfig, out_dir: Path, n_batches: int) -> tuple[list, dict]:
@@ -427,8 +484,9 @@ def prepare(config: TrainConfig) -> Prepared:
 
     task = get_task(config.task)
     model, info, freeze = build_model(config, task)
-    recorded = Path(config.out_dir) / "weights.json"
-    if recorded.exists() and (Path(config.out_dir) / CHECKPOINT_DIR / f"{LAST}.ckpt").exists():  # resuming
+    folder = staged_path(config.out_dir)
+    recorded = folder / "weights.json"
+    if recorded.exists() and (folder / CHECKPOINT_DIR / f"{LAST}.ckpt").exists():  # resuming
         info = WeightsInfo(**json.loads(recorded.read_text()))
     return Prepared(task, model, info, freeze)
 
@@ -447,7 +505,7 @@ def load_run_model(out_dir: str | os.PathLike, checkpoint: str = BEST) -> nn.Mod
     """The trained classifier of a run folder (``best`` or ``last`` checkpoint), in eval mode."""
     from cxrlib.models import build_classifier, get_spec
 
-    out_dir = Path(out_dir)
+    out_dir = staged_path(out_dir)
     config = TrainConfig.from_dict(yaml.safe_load((out_dir / "params.yaml").read_text()))
     task = get_task(config.task)
     spec = get_spec(config.backbone)
@@ -459,10 +517,35 @@ def load_run_model(out_dir: str | os.PathLike, checkpoint: str = BEST) -> nn.Mod
     return model.eval()
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint of a run folder cannot be read (truncated, corrupt, or not a checkpoint)."""
+
+
 def _read_lightning_checkpoint(path: Path) -> dict:
     # Our own file: Lightning stores plain containers and tensors, but callback states may hold
     # other Python objects, so a full unpickle is needed (never use this on files from elsewhere).
-    return torch.load(path, map_location="cpu", weights_only=False)
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, zipfile errors...
+        raise CheckpointError(_unreadable(path, error)) from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(_unreadable(path, ValueError("no 'state_dict' in it")))
+    return checkpoint
+
+
+def _unreadable(path: Path, error: BaseException) -> str:
+    folder = path.parent.parent
+    if path.stem == LAST:
+        fix = (f"delete it to train this run again from the start (rm {path}), or delete the whole folder "
+               f"{folder} to start a new run")
+    else:
+        fix = (f"re-run to recompute it: delete {path} and {path.with_name(LAST + '.ckpt')} (training starts again), "
+               f"or delete the whole folder {folder}")
+    return (f"cannot read the checkpoint {path} ({type(error).__name__}: {error}); the file is truncated or "
+            f"damaged (a copy cut short, a full disk, a run killed while writing). Fix: {fix}.")
 
 
 @torch.inference_mode()
@@ -557,12 +640,14 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     started = time.time()
     pl = _lightning()
     task = get_task(config.task)
-    out_dir = Path(config.out_dir)
+    out_dir = staged_path(config.out_dir)  # inside a notebook run: its staging folder
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / CHECKPOINT_DIR / f"{LAST}.ckpt"
     resumed = last.exists()
     if resumed:
         check_resumable(out_dir, config.to_dict(), RESUMABLE_CHANGES)
+    # read now: a damaged last checkpoint is a clear error before anything is written
+    epochs_done, stopped_early = _finished_state(last) if resumed else (0, False)
 
     with _quiet_lightning():
         pl.seed_everything(config.seed, workers=True, verbose=False)
@@ -587,9 +672,11 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
         raise ValueError(f"{len(train_set)} training images for a batch of {config.batch_size}")
     eval_batch = config.eval_batch_size or config.batch_size
     train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=EpochSeededSampler(len(train_set), config.seed),
-                              drop_last=True, num_workers=config.num_workers, persistent_workers=config.num_workers > 0)
+                              drop_last=True, num_workers=config.num_workers, persistent_workers=False)
+    # no persistent workers: each epoch's workers are seeded from the main generator, which a resumed
+    # run restores (persistent ones would keep the generators of the epoch they started in)
     val_loader = DataLoader(val_set, batch_size=eval_batch, shuffle=False, num_workers=config.num_workers,
-                            persistent_workers=config.num_workers > 0)
+                            persistent_workers=False)
     n_batches = len(train_loader)
     limit = None
     if config.train_images_per_epoch:
@@ -602,7 +689,6 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     if pl.utilities.rank_zero_only.rank == 0:
         weights_info = _weights_record(out_dir, weights_info)
 
-    epochs_done, stopped_early = _finished_state(last) if resumed else (0, False)
     start_epoch = epochs_done + 1
     extra_callbacks = list(callbacks)
     callbacks, named = _callbacks(config, out_dir, limit or n_batches)

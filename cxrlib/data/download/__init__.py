@@ -5,7 +5,9 @@ indexed by key in :data:`RECIPES`):
 
 1. each remote file is fetched into ``<root>/.cxrlib-downloads/<recipe>/<name>.part``; an interrupted
    transfer is resumed with an HTTP ``Range`` request (a server that ignores ``Range`` answers 200 and the
-   file restarts from byte 0); every request has a timeout;
+   file restarts from byte 0); every request has a connect timeout (10 s) and a read timeout (20 s of
+   silence; ``--timeout``/``$CXRLIB_DOWNLOAD_TIMEOUT``), and a silent host is not retried, so an
+   unresponsive host fails within 30 s;
 2. the finished file is verified: against the checksum its publisher lists where one exists
    (``md5``/``sha256`` of the row, with ``checksum_source`` saying where it is published), otherwise
    against the sha256 recorded in ``<root>/.cxrlib-download.lock.json`` on the first download (trust on
@@ -32,7 +34,12 @@ from __future__ import annotations
 
 from cxrlib.data.download.cli import add_arguments, main, run
 from cxrlib.data.download.errors import ChecksumError, DownloadError
-from cxrlib.data.download.http import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, LOCK_NAME
+from cxrlib.data.download.http import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    LOCK_NAME,
+)
 from cxrlib.data.download.recipes import RECIPES, classroom_keys, source_of
 from cxrlib.data.download.runner import CACHE_NAME, download, download_missing_classroom
 from cxrlib.data.download.unpack import POST_STEPS, member_target
@@ -40,6 +47,7 @@ from cxrlib.data.recipe_types import Extract, Recipe, RemoteFile
 
 __all__ = [
     "CACHE_NAME",
+    "DEFAULT_CONNECT_TIMEOUT_S",
     "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT_S",
     "LOCK_NAME",

@@ -5,7 +5,13 @@ import argparse
 from pathlib import Path
 
 from cxrlib.data.download.errors import DownloadError
-from cxrlib.data.download.http import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
+from cxrlib.data.download.http import (
+    CONNECT_TIMEOUT_ENV,
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    TIMEOUT_ENV,
+)
 from cxrlib.data.download.recipes import (
     RECIPES,
     classroom_keys,
@@ -29,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="download again even when present")
     parser.add_argument("--keep-downloads", action="store_true", help="keep the archives after unpacking")
     parser.add_argument("--mirror", default=None, metavar="URL", help="fetch every file from URL/<file name> instead")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per network operation")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help=f"longest silence of a server before giving up (default ${TIMEOUT_ENV} or {DEFAULT_TIMEOUT_S:g} s)")
+    parser.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
+                        help=f"longest wait to connect (default ${CONNECT_TIMEOUT_ENV} or {DEFAULT_CONNECT_TIMEOUT_S:g} s)")
     parser.add_argument("--retries", type=int, default=DEFAULT_RETRIES, help="resumptions after a dropped connection")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
@@ -52,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         print(_listing(root))
         return 0
     options = {"force": args.force, "progress": not args.no_progress, "keep_downloads": args.keep_downloads,
-               "base_url": args.mirror, "timeout": args.timeout, "retries": args.retries}
+               "base_url": args.mirror, "timeout": args.timeout, "retries": args.retries,
+               "connect_timeout": getattr(args, "connect_timeout", None)}
     keys = [k for key in args.keys for k in (classroom_keys() if key == "classroom" else [key])]
     if args.missing:
         keys = [k for k in classroom_keys() if missing_markers(k, root)] + keys
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         download(keys, root=root, **options)
-    except (DownloadError, KeyError) as error:
+    except (DownloadError, KeyError, ValueError) as error:
         log_to_stderr(f"error: {error}")
         return 1
     absent = [k for k in dict.fromkeys(keys) if not is_present(RECIPES[k], root)]

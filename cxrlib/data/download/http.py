@@ -1,8 +1,12 @@
 """Fetching one remote file: HTTP with resume, retries and timeouts, checksum verification, the lock file.
 
 A file is fetched into a ``.part`` file; an interrupted transfer is resumed with an HTTP ``Range`` request
-(a server that ignores ``Range`` answers 200 and the file restarts from byte 0); every request has a
-timeout. The finished file is checked against the checksum its publisher lists, else against the sha256
+(a server that ignores ``Range`` answers 200 and the file restarts from byte 0). Every request has two
+timeouts: ``connect_timeout`` (default 10 s, ``$CXRLIB_CONNECT_TIMEOUT``) to open the connection and
+``timeout`` (default 20 s, ``$CXRLIB_DOWNLOAD_TIMEOUT``, ``cxrlib download --timeout``) for the longest
+silence while waiting for the answer or the next bytes. A host that stays silent is not retried: an
+unreachable or unresponsive host fails within 30 s by default. A transfer that stops after making
+progress is resumed up to ``retries`` times. The finished file is checked against the checksum its publisher lists, else against the sha256
 recorded in the lock file ``<root>/.cxrlib-download.lock.json`` at the first download (trust on first use).
 The standard library (urllib) does the HTTP work; tqdm draws the byte progress bars.
 """
@@ -12,6 +16,7 @@ import datetime
 import hashlib
 import http.client
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -28,8 +33,43 @@ LOCK_NAME = ".cxrlib-download.lock.json"
 USER_AGENT = "cxrlib-download/0.1 (+https://github.com/; urllib)"
 CHUNK = 1 << 20
 """Bytes read and written per step, over the network and out of archives."""
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = 20.0
+"""Read timeout: the longest silence of the server (waiting for the answer, or for the next bytes)."""
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+"""Connect timeout: the longest wait to open the connection (TCP and TLS)."""
+TIMEOUT_ENV = "CXRLIB_DOWNLOAD_TIMEOUT"
+CONNECT_TIMEOUT_ENV = "CXRLIB_CONNECT_TIMEOUT"
 DEFAULT_RETRIES = 3
+
+
+def _seconds(name: str, value, where: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r} ({where})")
+    return seconds
+
+
+def timeout_from_env(default: float = DEFAULT_TIMEOUT_S) -> float:
+    """The read timeout: ``$CXRLIB_DOWNLOAD_TIMEOUT`` when set, else ``default``."""
+    value = os.environ.get(TIMEOUT_ENV)
+    return default if value in (None, "") else _seconds("the read timeout", value, f"${TIMEOUT_ENV}")
+
+
+def connect_timeout_from_env(default: float = DEFAULT_CONNECT_TIMEOUT_S) -> float:
+    """The connect timeout: ``$CXRLIB_CONNECT_TIMEOUT`` when set, else ``default``."""
+    value = os.environ.get(CONNECT_TIMEOUT_ENV)
+    return default if value in (None, "") else _seconds("the connect timeout", value, f"${CONNECT_TIMEOUT_ENV}")
+
+
+def check_timeouts(timeout, connect_timeout) -> tuple[float, float]:
+    """(read, connect) timeouts as positive floats; ``None`` takes the environment or the default."""
+    read = timeout_from_env() if timeout is None else _seconds("timeout", timeout, "--timeout")
+    connect = connect_timeout_from_env() if connect_timeout is None else _seconds(
+        "connect_timeout", connect_timeout, "--connect-timeout")
+    return read, connect
 
 Log = Callable[[str], None]
 """Where the download steps report: one message per call."""
@@ -37,6 +77,62 @@ Log = Callable[[str], None]
 
 class _Interrupted(Exception):
     """The transfer stopped before the announced length: resume it."""
+
+
+class _ConnectTimeouts:
+    """An HTTP(S) connection that connects within ``connect_timeout`` and then reads with ``timeout``."""
+
+    def __init__(self, *args, connect_timeout: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._connect_timeout = connect_timeout
+
+    def connect(self):
+        read_timeout = self.timeout
+        if self._connect_timeout is not None:
+            self.timeout = self._connect_timeout
+        try:
+            super().connect()
+        except TimeoutError as error:
+            raise _ConnectTimeout(f"no connection within {self.timeout:g} s") from error
+        finally:
+            self.timeout = read_timeout
+        self.sock.settimeout(read_timeout)
+
+
+class _ConnectTimeout(TimeoutError):
+    """Opening the connection took longer than the connect timeout."""
+
+
+class _HTTPConnection(_ConnectTimeouts, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_ConnectTimeouts, http.client.HTTPSConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, connect_timeout: float):
+        super().__init__()
+        self.connect_timeout = connect_timeout
+
+    def http_open(self, req):
+        return self.do_open(_HTTPConnection, req, connect_timeout=self.connect_timeout)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, connect_timeout: float):
+        super().__init__()
+        self.connect_timeout = connect_timeout
+
+    def https_open(self, req):
+        return self.do_open(_HTTPSConnection, req, context=self._context, connect_timeout=self.connect_timeout)
+
+
+def open_url(request: urllib.request.Request, *, timeout: float, connect_timeout: float):
+    """``urllib.request.urlopen`` with separate connect and read timeouts (proxies as urllib's)."""
+    opener = urllib.request.build_opener(_HTTPHandler(connect_timeout), _HTTPSHandler(connect_timeout))
+    return opener.open(request, timeout=timeout)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -95,7 +191,8 @@ def _content_range(value: str | None) -> tuple[int | None, int | None]:
     return start, (None if total in ("", "*") else int(total))
 
 
-def _fetch_once(url: str, part: Path, *, timeout: float, desc: str, size: int | None, progress: bool) -> None:
+def _fetch_once(url: str, part: Path, *, timeout: float, connect_timeout: float, desc: str, size: int | None,
+                progress: bool) -> None:
     """One HTTP request that continues ``part`` where it stops; raises :class:`_Interrupted` when cut short."""
     start = part.stat().st_size if part.exists() else 0
     if size is not None and start > size:
@@ -105,7 +202,8 @@ def _fetch_once(url: str, part: Path, *, timeout: float, desc: str, size: int | 
     if start:
         headers["Range"] = f"bytes={start}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        response = open_url(urllib.request.Request(url, headers=headers), timeout=timeout,
+                            connect_timeout=connect_timeout)
     except urllib.error.HTTPError as error:
         if error.code == 416 and start:
             _, total = _content_range(error.headers.get("Content-Range"))
@@ -146,22 +244,45 @@ def _fetch_once(url: str, part: Path, *, timeout: float, desc: str, size: int | 
 _RESUMABLE = (_Interrupted, ConnectionError, TimeoutError, http.client.IncompleteRead, http.client.RemoteDisconnected)
 
 
+def _size(part: Path) -> int:
+    return part.stat().st_size if part.exists() else 0
+
+
+def _silent(dataset: str, remote: RemoteFile, url: str, part: Path, error: BaseException, timeout: float,
+            connect_timeout: float) -> DownloadError:
+    have = _size(part)
+    if isinstance(error, _ConnectTimeout) or isinstance(getattr(error, "reason", None), _ConnectTimeout):
+        what = f"could not connect to {url} within {connect_timeout:g} s"
+        knob = f"--connect-timeout or ${CONNECT_TIMEOUT_ENV}"
+    else:
+        what = f"{url} sent nothing for {timeout:g} s"
+        knob = f"--timeout or ${TIMEOUT_ENV}"
+    kept = f"; {have} bytes are kept in {part} and resumed next time" if have else ""
+    return DownloadError(f"{dataset}: {what} while downloading {remote.filename} (the host does not answer; "
+                         f"check the network or the mirror, or allow longer with {knob}){kept}")
+
+
 def fetch(
-    remote: RemoteFile, part: Path, *, dataset: str, timeout: float, retries: int, retry_wait: float, log: Log,
-    progress: bool = True,
+    remote: RemoteFile, part: Path, *, dataset: str, timeout: float | None = None, retries: int = DEFAULT_RETRIES,
+    retry_wait: float = 1.0, log: Log = print, progress: bool = True, connect_timeout: float | None = None,
 ) -> str:
     """Fetch ``remote`` into ``part`` (resuming); returns the URL that served it.
 
-    A dropped connection is resumed up to ``retries`` times (waiting ``retry_wait`` seconds times the
-    attempt); a 404 moves on to the next of ``remote.fallback_urls``; any other failure raises
-    :class:`DownloadError` naming ``dataset`` and the URL, keeping ``part`` for the next run.
+    A transfer that stops after making progress is resumed up to ``retries`` times (waiting ``retry_wait``
+    seconds times the attempt); a host that stays silent (no connection within ``connect_timeout``, or no
+    bytes within ``timeout``) fails at once; a 404 moves on to the next of ``remote.fallback_urls``; any
+    other failure raises :class:`DownloadError` naming ``dataset`` and the URL, keeping ``part`` for the
+    next run. ``None`` timeouts come from the environment or the defaults (:func:`check_timeouts`).
     """
+    timeout, connect_timeout = check_timeouts(timeout, connect_timeout)
     urls = (remote.url, *remote.fallback_urls)
     for index, url in enumerate(urls):
         attempt = 0
         while True:
+            before = _size(part)
             try:
-                _fetch_once(url, part, timeout=timeout, desc=remote.filename, size=remote.size, progress=progress)
+                _fetch_once(url, part, timeout=timeout, connect_timeout=connect_timeout, desc=remote.filename,
+                            size=remote.size, progress=progress)
                 return url
             except urllib.error.HTTPError as error:
                 if error.code == 404 and index + 1 < len(urls):
@@ -171,13 +292,17 @@ def fetch(
                     f"{dataset}: HTTP {error.code} {error.reason} while downloading {remote.filename} from {url}"
                 ) from None
             except urllib.error.URLError as error:
-                if not isinstance(error.reason, (TimeoutError, ConnectionError)) or attempt >= retries:
+                if isinstance(error.reason, TimeoutError):
+                    raise _silent(dataset, remote, url, part, error, timeout, connect_timeout) from None
+                if not isinstance(error.reason, ConnectionError) or attempt >= retries:
                     raise DownloadError(
                         f"{dataset}: could not reach {url} ({error.reason}); check the network and re-run "
                         "(a partial file is resumed)"
                     ) from None
                 reason = str(error.reason)
             except _RESUMABLE as error:
+                if isinstance(error, TimeoutError) and _size(part) == before:
+                    raise _silent(dataset, remote, url, part, error, timeout, connect_timeout) from None
                 if attempt >= retries:
                     have = part.stat().st_size if part.exists() else 0
                     raise DownloadError(
@@ -206,7 +331,7 @@ def _hashes(path: Path) -> tuple[str, str]:
     return sha256.hexdigest(), md5.hexdigest()
 
 
-def verify(path: Path, remote: RemoteFile, dataset: str, lock: Lock, *, url: str, log: Log) -> None:
+def verify_download(path: Path, remote: RemoteFile, dataset: str, lock: Lock, *, url: str, log: Log) -> None:
     """Check ``path`` against the published checksum, else the recorded one (TOFU); delete it on mismatch.
 
     ``dataset`` is the recipe key the lock entry is filed under; a mismatch raises :class:`ChecksumError`.

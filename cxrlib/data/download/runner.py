@@ -10,12 +10,12 @@ from pathlib import Path
 from cxrlib.data.download.errors import DownloadError
 from cxrlib.data.download.http import (
     DEFAULT_RETRIES,
-    DEFAULT_TIMEOUT_S,
     Lock,
     Log,
+    check_timeouts,
     fetch,
     utc_now,
-    verify,
+    verify_download,
 )
 from cxrlib.data.download.recipes import (
     RECIPES,
@@ -49,7 +49,7 @@ def _restart(recipe: Recipe, lock: Lock, work: Path) -> None:
 
 def _run_recipe(
     recipe: Recipe, root: Path, *, force: bool, timeout: float, retries: int, retry_wait: float,
-    keep_downloads: bool, progress: bool, log: Log,
+    keep_downloads: bool, progress: bool, log: Log, connect_timeout: float,
 ) -> Path | None:
     source = source_of(recipe.key)
     folder = source.path(root)
@@ -79,11 +79,11 @@ def _run_recipe(
         if final.exists():
             url = done.get("url", remote.url)
             log(f"  {remote.filename}: found in {cache}, verifying")
-            verify(final, remote, recipe.key, lock, url=url, log=log)
+            verify_download(final, remote, recipe.key, lock, url=url, log=log)
         else:
             url = fetch(remote, part, dataset=recipe.key, timeout=timeout, retries=retries,
-                        retry_wait=retry_wait, log=log, progress=progress)
-            verify(part, remote, recipe.key, lock, url=url, log=log)
+                        retry_wait=retry_wait, log=log, progress=progress, connect_timeout=connect_timeout)
+            verify_download(part, remote, recipe.key, lock, url=url, log=log)
             os.replace(part, final)
         staging = cache / f"unpack-{remote.filename}"
         if staging.exists():
@@ -122,10 +122,11 @@ def download(
     recipes: Mapping[str, Recipe] | None = None,
     base_url: str | None = None,
     keep_downloads: bool = False,
-    timeout: float = DEFAULT_TIMEOUT_S,
+    timeout: float | None = None,
     retries: int = DEFAULT_RETRIES,
     retry_wait: float = 1.0,
     log: Log = log_to_stderr,
+    connect_timeout: float | None = None,
 ) -> list[Path]:
     """Fetch, verify and unpack the data sets ``keys`` (keys of :data:`RECIPES`) below the data root.
 
@@ -133,8 +134,12 @@ def download(
     skipped unless ``force``; data sets without a public download (CheXpert) print how to get them.
     ``recipes`` replaces the recipe table (each recipe still fills the folder of the data set whose row
     holds the recipe of that key) and ``base_url`` points every file at ``<base_url>/<filename>``
-    (a mirror, or a test server).
+    (a mirror, or a test server). ``timeout`` (read) and ``connect_timeout``: seconds, ``None`` for
+    ``$CXRLIB_DOWNLOAD_TIMEOUT``/``$CXRLIB_CONNECT_TIMEOUT`` or 20 s/10 s (see :mod:`~cxrlib.data.download.http`).
     """
+    timeout, connect_timeout = check_timeouts(timeout, connect_timeout)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a whole number >= 0 (resumptions after a dropped connection), got {retries!r}")
     table = RECIPES if recipes is None else recipes
     unknown = [k for k in keys if k not in table]
     if unknown:
@@ -144,7 +149,8 @@ def download(
     for key in dict.fromkeys(keys):
         recipe = table[key] if base_url is None else with_base_url(table[key], base_url)
         folder = _run_recipe(recipe, base, force=force, timeout=timeout, retries=retries, retry_wait=retry_wait,
-                             keep_downloads=keep_downloads, progress=progress, log=log)
+                             keep_downloads=keep_downloads, progress=progress, log=log,
+                             connect_timeout=connect_timeout)
         if folder is not None:
             done.append(folder)
     return done

@@ -20,6 +20,10 @@ A run writes into ``out_dir``:
 Determinism: the shuffle depends on ``(seed, epoch)`` and the augmentation generator is re-seeded
 from ``(seed, epoch)`` at the start of each epoch, so a run killed after epoch k and resumed gives the
 same epochs k + 1, k + 2, ... as a run that never stopped (on CPU; GPU kernels add their own noise).
+
+Inside a notebook run (:class:`cxrlib.book.artifacts.RunArtifacts` open on ``out_dir`` or a folder
+above it) the run writes into that run's staging folder (:func:`cxrlib.core.staging.staged_path`);
+``PretrainResult`` holds the paths written.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from torch.utils.data import DataLoader
 
 from cxrlib.core.config import ParamsMixin, check_choice
 from cxrlib.core.io import atomic_write, jsonable
+from cxrlib.core.staging import staged_path
 from cxrlib.images.augment import build_augmentation, get_policy
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.preprocess import preprocess_config
@@ -185,6 +190,17 @@ def _restore(model: ContrastiveModel, optimizer: torch.optim.Optimizer, state: d
     return int(state["epoch"])
 
 
+def _load_state(path: Path, device: torch.device) -> dict:
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # truncated or damaged: torch's zip or unpickling errors
+        raise RuntimeError(
+            f"cannot read the pre-training state {path} ({type(error).__name__}: {error}); the file is truncated "
+            f"or damaged. Fix: delete it to pre-train this run again from the start (rm {path}), or delete the "
+            f"folder {path.parent}."
+        ) from error
+
+
 def _meta(config: PretrainConfig, pool: pd.DataFrame, epoch: int, init, loss: float | None) -> dict:
     return jsonable({
         "method": get_method(config.method).title, "method_key": config.method, "epoch": epoch,
@@ -205,7 +221,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
     """Pre-train ``config.backbone`` with ``config.method`` on the pool; resumes a killed run in ``out_dir``."""
     config = config if isinstance(config, PretrainConfig) else PretrainConfig.from_dict(config)
     started = time.time()
-    out = Path(config.out_dir)
+    out = staged_path(config.out_dir)  # inside a notebook run (RunArtifacts): its staging folder
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, config.to_dict(), RESUMABLE_CHANGES)
     (out / "params.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -231,7 +247,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
     state_file, start, resumed = out / STATE_FILE, 0, None
     history = read_loss(out)
     if state_file.exists():
-        start = resumed = _restore(model, optimizer, torch.load(state_file, map_location=device, weights_only=True))
+        start = resumed = _restore(model, optimizer, _load_state(state_file, device))
         history = history[history["epoch"] <= start]
         _say(config, f"resuming {out} after epoch {start}")
     else:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.staging import staged_path
 from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
 from cxrlib.training.ssl.methods import get_method
 
@@ -42,9 +43,23 @@ def chance_loss(method: str, batch_size: int, queue_size: int = 0) -> float:
     return float(np.log(queue_size + 1 if spec.momentum_encoder else 2 * batch_size - 1))
 
 
+def effective_batch_size(batch_size: int, n_images: int) -> int:
+    """The batch a run actually trains with: the loop batches ``min(batch_size, pool size)`` images
+    (:func:`cxrlib.training.ssl.loop.pretrain`, ``drop_last=True``), so a pool smaller than the batch
+    trains on one batch of the whole pool per epoch."""
+    return min(int(batch_size), int(n_images))
+
+
+def run_chance_loss(method: str, batch_size: int, n_images: int, queue_size: int = 0) -> float:
+    """:func:`chance_loss` for the batch the run actually had (:func:`effective_batch_size`): SimCLR's
+    chance level ``log(2B - 1)`` depends on B, so a 7-image pool with ``batch_size`` 32 has B = 7 and
+    chance ``log 13``; MoCo's ``log(K + 1)`` does not depend on B."""
+    return chance_loss(method, effective_batch_size(batch_size, n_images), queue_size)
+
+
 def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], extra: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write ``loss.csv`` and ``checkpoints.csv`` of ``results`` (run name -> result) into ``out_dir``."""
-    out = Path(out_dir)
+    out = staged_path(out_dir)  # inside a notebook run: its staging folder, where the runs wrote
     losses, checkpoints = [], []
     for name, result in results.items():
         tags = {"run": name, **extra.get(name, {})}

@@ -1,0 +1,510 @@
+"""The reproduction registry: every table and figure of the five documents, ours beside theirs.
+
+``cxrlib/published/registry/d000.yaml`` ... ``d004.yaml`` list, in each document's order, its tables,
+figures, schematic drawings and proposed systems: the published numbers' id (``cxrlib.published``), the
+classroom run and artifact that make our analogue, the paper runs (and sweep) that follow the document's
+protocol, and notes. This module (light: pandas and YAML, no torch) loads the registry, **computes** the
+status of each item from what is on disk, and renders the book's document pages and scoreboard as MyST
+markdown, and the "What is reproduced" block of README.md.
+
+Statuses (an item can have several):
+
+* ``exact``: the classroom artifact equals the published numbers in every compared cell (``compare:``);
+* ``classroom``: the classroom artifact exists in ``book/_generated/<run>/`` (an analogue, never the
+  paper's number);
+* ``paper: run``: every paper run folder is complete (``COMPLETE.json``) with profile ``paper``;
+* ``paper: ready``: the paper parameter files (or the sweep file) exist and ``params/smoke/`` covers their
+  notebooks, so the code path is smoke-proven; not run here;
+* ``described``: a schematic or architecture table: nothing to compute, the item says where the code is;
+* ``missing``: what blocks the item (also beside other statuses when only part of it can be run).
+
+``python -m cxrlib.book.registry pages`` writes ``book/documents/*.md`` and ``book/scoreboard.md``
+(:func:`cxrlib.book.build.build_html` calls it before ``jupyter-book build``); ``... readme`` rewrites
+README's block between the markers, ``... readme --check`` fails when it is stale.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from cxrlib import published
+
+REPO = Path(__file__).resolve().parents[2]
+REGISTRY_DIR = Path(published.__file__).resolve().parent / "registry"
+GENERATED = Path("book") / "_generated"
+PAGES = Path("book") / "documents"
+SCOREBOARD = Path("book") / "scoreboard.md"
+CHAPTERS = Path("book")
+KINDS = ("table", "figure", "schematic", "system")
+STATUSES = ("exact", "classroom", "paper: run", "paper: ready", "described", "missing")
+BADGES = {"exact": "success", "classroom": "info", "paper: run": "primary", "paper: ready": "secondary",
+          "described": "light", "missing": "danger"}
+ITEM_FIELDS = {"id", "title", "kind", "where", "published", "classroom", "compare", "paper", "described",
+               "missing", "notes"}
+README_START, README_END = "<!-- registry:start -->", "<!-- registry:end -->"
+MARKER = "COMPLETE.json"
+_INCLUDE = re.compile(r"^\s*(?:`{3,}|:{3,})\{include\}\s+\S*_generated/(?P<run>[^/]+)/(?P<artifact>[^/\s]+)\.md\s*$")
+
+
+@dataclass(frozen=True)
+class Item:
+    document: str
+    id: str
+    title: str
+    kind: str
+    where: str = ""
+    published: str | None = None
+    classroom: dict | None = None
+    compare: tuple = ()
+    paper: dict | None = None
+    described: str | None = None
+    missing: str | None = None
+    notes: str = ""
+
+    @property
+    def paper_runs(self) -> list[str]:
+        return list((self.paper or {}).get("runs", []))
+
+    @property
+    def sweep(self) -> str | None:
+        return (self.paper or {}).get("sweep")
+
+
+@dataclass(frozen=True)
+class Document:
+    number: str
+    paper: str
+    short: str
+    title: str
+    summary: str
+    deviations: tuple
+    items: tuple
+
+    @property
+    def page(self) -> str:
+        return f"d{self.number}"
+
+
+@dataclass
+class Status:
+    """The computed statuses of one item, each with a line that says why."""
+
+    names: list[str] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)
+    comparisons: list[dict] = field(default_factory=list)
+    profile: str | None = None
+
+    def add(self, name: str, why: str) -> None:
+        if name not in self.names:
+            self.names.append(name)
+        self.why[name] = why
+
+
+# ----------------------------------------------------------------------------------------------- loading
+def load_registry(folder: Path = REGISTRY_DIR) -> list[Document]:
+    """Every document of the registry, in document order; raises ``ValueError`` on a malformed item."""
+    documents = []
+    for path in sorted(folder.glob("d*.yaml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        number = str(raw["document"])
+        items = []
+        for entry in raw.get("items", []):
+            unknown = set(entry) - ITEM_FIELDS
+            if unknown:
+                raise ValueError(f"{path.name}: item {entry.get('id')}: unknown fields {sorted(unknown)}")
+            if entry.get("kind") not in KINDS:
+                raise ValueError(f"{path.name}: item {entry.get('id')}: kind {entry.get('kind')!r} not in {KINDS}")
+            items.append(Item(document=number, **{**entry, "compare": tuple(entry.get("compare") or ())}))
+        documents.append(Document(number=number, paper=raw["paper"], short=raw["short"], title=" ".join(raw["title"].split()),
+                                  summary=" ".join(raw["summary"].split()), deviations=tuple(raw.get("deviations", [])),
+                                  items=tuple(items)))
+    return documents
+
+
+# ----------------------------------------------------------------------------------------------- status
+def _provenance_profile(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / "provenance.json").read_text())["params"].get("profile")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def artifact_file(repo: Path, run: str, artifact: str) -> Path | None:
+    """The artifact's data file (csv, else png) in a complete run folder, or None."""
+    folder = repo / GENERATED / run
+    if not (folder / MARKER).exists():
+        return None
+    for suffix in (".csv", ".png"):
+        if (folder / f"{artifact}{suffix}").exists():
+            return folder / f"{artifact}{suffix}"
+    return None
+
+
+def compare_exact(item: Item, repo: Path) -> list[dict]:
+    """Each ``compare:`` block of the item against the published CSV: rows, cells that differ, largest
+    absolute difference, and the differing rows (``ok`` is True when no compared cell differs)."""
+    results = []
+    if not (item.compare and item.published and item.classroom):
+        return results
+    theirs_all = published.load(item.published).frame
+    for block in item.compare:
+        name = block.get("name", "compared columns")
+        path = artifact_file(repo, item.classroom["run"], block.get("artifact", item.classroom["artifact"]))
+        if path is None or path.suffix != ".csv":
+            results.append({"name": name, "ok": False, "available": False})
+            continue
+        ours = pd.read_csv(path)
+        theirs = theirs_all
+        for column, value in (block.get("where") or {}).items():
+            theirs = theirs[theirs[column].astype(str) == str(value)]
+        key, columns = block["key"], block["columns"]
+        merged = theirs[[key, *columns]].merge(ours[[key, *set(columns.values())]].rename(
+            columns={v: f"{v}__ours" for v in set(columns.values())}), on=key, how="left")
+        differing, max_diff, diffs = 0, 0.0, []
+        for published_col, our_col in columns.items():
+            a = pd.to_numeric(merged[published_col], errors="coerce")
+            b = pd.to_numeric(merged[f"{our_col}__ours"], errors="coerce")
+            delta = (b - a)
+            bad = ~((a == b) | (a.isna() & b.isna()))
+            differing += int(bad.sum())
+            if delta.notna().any():
+                max_diff = max(max_diff, float(delta.abs().max()))
+            for index in merged.index[bad]:
+                diffs.append({key: merged.at[index, key], "column": published_col, "theirs": a[index], "ours": b[index],
+                              "ours - theirs": delta[index]})
+        results.append({"name": name, "ok": differing == 0, "available": True, "rows": len(merged),
+                        "cells": len(merged) * len(columns), "differing": differing, "max_abs_diff": max_diff,
+                        "diffs": diffs, "artifact": path.stem, "columns": columns})
+    return results
+
+
+def _smoke_covered(repo: Path, run: str) -> bool:
+    return (repo / "params" / "smoke" / f"{run.split('--')[0]}.yaml").exists()
+
+
+def item_status(item: Item, repo: Path = REPO) -> Status:
+    """The statuses of ``item`` computed from ``repo`` (its params/ and book/_generated/)."""
+    status = Status()
+    if item.classroom:
+        run, artifact = item.classroom["run"], item.classroom["artifact"]
+        if artifact_file(repo, run, artifact):
+            status.profile = _provenance_profile(repo / GENERATED / run)
+            comparisons = compare_exact(item, repo)
+            status.comparisons = comparisons
+            if comparisons and all(c["ok"] for c in comparisons):
+                status.add("exact", "equal to the published numbers in every compared cell: "
+                           + "; ".join(f"{c['name']} ({c['cells']} cells)" for c in comparisons))
+            status.add("classroom", f"artifact {artifact} of run {run} (profile {status.profile or 'unknown'})"
+                       + ("" if "exact" in status.names else ": an analogue, not the paper's number"))
+    runs = item.paper_runs
+    if runs:
+        done = [r for r in runs if (repo / GENERATED / r / MARKER).exists()
+                and _provenance_profile(repo / GENERATED / r) == "paper"]
+        files = [r for r in runs if (repo / "params" / "paper" / f"{r}.yaml").exists()]
+        sweep_ok = item.sweep is None or (repo / "params" / "sweeps" / f"{item.sweep}.yaml").exists()
+        if len(done) == len(runs):
+            status.add("paper: run", f"{len(runs)} paper run folder(s) complete: {', '.join(runs)}")
+        elif len(files) == len(runs) and sweep_ok and all(_smoke_covered(repo, r) for r in runs):
+            status.add("paper: ready", f"parameter files exist and params/smoke/ covers their notebooks; "
+                       f"{len(done)} of {len(runs)} run here")
+        else:
+            absent = [r for r in runs if r not in files] + ([] if sweep_ok else [f"sweep {item.sweep}"])
+            status.add("missing", f"paper parameter files absent: {', '.join(absent) or 'smoke sizes'}")
+    if item.described:
+        status.add("described", " ".join(item.described.split()))
+    if item.missing:
+        status.add("missing", " ".join(item.missing.split()))
+    if not status.names:
+        why = ("the classroom artifact has not been built (run the classroom book)" if item.classroom
+               else "no run reproduces it and no reason was recorded")
+        status.add("missing", why)
+    status.names.sort(key=STATUSES.index)
+    return status
+
+
+# ------------------------------------------------------------------------------------- computed facts
+def chexnet_leakage(root=None) -> dict:
+    """How many official NIH test images are in the CheXNet random split's training list (and in the
+    15-class single-label test set of document 000). Read from the split lists under the data root."""
+    from cxrlib.data import nih
+
+    test = set(nih.official_lists(root)["test"])
+    lists = nih.chexnet_lists(root)
+    train = set(lists.loc[lists["split"] == "train", "image_id"])
+    facts = {"official_test": len(test), "chexnet_train": len(train), "test_in_chexnet_train": len(test & train)}
+    try:
+        single = nih.single_label_subset(nih.load_metadata())
+        single_test = set(single["image_id"]) & test
+        facts.update(single_label_test=len(single_test), single_label_test_in_chexnet_train=len(single_test & train))
+    except Exception:  # noqa: BLE001 - the metadata is optional here; the list counts stand alone
+        pass
+    return facts
+
+
+def _computed_deviation(name: str, repo: Path) -> str:
+    if name != "chexnet_leakage":
+        raise ValueError(f"unknown computed deviation {name!r}")
+    try:
+        f = chexnet_leakage()
+    except Exception as error:  # noqa: BLE001 - shown on the page instead of a number
+        return (f"**CheXNet test leakage** could not be computed here ({type(error).__name__}: {error}). CheXNet's "
+                "DenseNet-121 weights were trained on a random split of ChestX-ray14, not on the official one.")
+    text = (f"**CheXNet test leakage.** The CheXNet DenseNet-121 weights were trained on the CheXNet random split "
+            f"of ChestX-ray14; its training list holds **{f['test_in_chexnet_train']:,} of the {f['official_test']:,} "
+            f"official test images** ({f['test_in_chexnet_train'] / f['official_test']:.1%}), counted at build time "
+            "from `nih-cxr14/chexnet-split/train_list.txt` and `nih-cxr14/test_list.txt`")
+    if "single_label_test" in f:
+        text += (f"; of the {f['single_label_test']:,} test images of the 15-class single-label task, "
+                 f"{f['single_label_test_in_chexnet_train']:,} were seen in CheXNet's pre-training")
+    return text + (". Fine-tuning those weights and testing on the official list measures partly on training "
+                   "images: the CheXNet rows of Tables 6-8 and Fig. 3 are not held-out results, ours neither.")
+
+
+# --------------------------------------------------------------------------------------------- rendering
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def pipe_table(frame: pd.DataFrame) -> str:
+    """A pipe table (no index)."""
+    lines = ["| " + " | ".join(_cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def chapter_artifacts(repo: Path = REPO) -> dict[tuple[str, str], str]:
+    """(run, artifact) -> chapter file stem for every artifact a chapter of ``book/*.md`` includes."""
+    shown = {}
+    for chapter in sorted((repo / CHAPTERS).glob("*.md")):
+        for line in chapter.read_text(encoding="utf-8").splitlines():
+            match = _INCLUDE.match(line)
+            if match:
+                shown.setdefault((match["run"], match["artifact"]), chapter.stem)
+    return shown
+
+
+def badge(name: str) -> str:
+    return f"{{bdg-{BADGES[name]}}}`{name}`"
+
+
+def _anchor(item: Item) -> str:
+    return f"reg-{item.id.replace('_', '-')}"
+
+
+def commands(item: Item) -> list[tuple[str, str]]:
+    """(label, shell command) to reproduce the item: classroom, then paper."""
+    out = []
+    if item.classroom:
+        out.append(("classroom", f"cxrlib book --only {item.classroom['run']}"))
+    if item.paper_runs:
+        out.append(("paper", "cxrlib book --profile paper --only " + " ".join(item.paper_runs)))
+    if item.sweep:
+        out.append(("paper grid", f"cxrlib sweep run params/sweeps/{item.sweep}.yaml && "
+                                  f"cxrlib sweep table params/sweeps/{item.sweep}.yaml"))
+    return out
+
+
+def _ours(item: Item, status: Status, repo: Path, shown: dict, included: set) -> list[str]:
+    lines = []
+    if not item.classroom:
+        return ["No classroom run reproduces this item."]
+    run, artifact = item.classroom["run"], item.classroom["artifact"]
+    if "classroom" not in status.names:
+        return [f"The classroom artifact `{run}/{artifact}` has not been built yet (`cxrlib book --only {run}`)."]
+    note = (f"Classroom run (profile `{status.profile or 'unknown'}`). "
+            + ("The compared columns equal the published ones (see the difference below); the other columns follow "
+               "our protocol." if "exact" in status.names else
+               "An analogue (small data, small models where it trains): it is not the paper's number."))
+    if (run, artifact) in shown:
+        chapter = shown[(run, artifact)]
+        lines.append(f"{note} Shown in the chapter {{doc}}`../{chapter}`: {{ref}}`{artifact} <{artifact}>`.")
+    elif (run, artifact) in included:
+        lines.append(f"{note} Shown above: {{ref}}`{artifact} <{artifact}>`.")
+    else:
+        included.add((run, artifact))
+        lines += [note, "", f"```{{include}} ../_generated/{run}/{artifact}.md", "```"]
+    return lines
+
+
+def _difference(status: Status) -> list[str]:
+    lines = []
+    for c in status.comparisons:
+        if not c.get("available"):
+            lines.append(f"- {c['name']}: artifact not available")
+            continue
+        verdict = "equal" if c["ok"] else f"{c['differing']} of {c['cells']} cells differ (largest |ours - theirs| = {c['max_abs_diff']:g})"
+        lines.append(f"- {c['name']} ({c['artifact']} vs published, {c['rows']} rows): **{verdict}**")
+        if c["diffs"]:
+            lines += ["", pipe_table(pd.DataFrame(c["diffs"]).head(20)), ""]
+    return lines
+
+
+def render_item(item: Item, repo: Path, shown: dict, included: set) -> str:
+    status = item_status(item, repo)
+    out = [f"({_anchor(item)})=", f"## {item.id}: {item.title}", "",
+           " ".join(badge(s) for s in status.names) + f" &nbsp; *{item.kind}; {item.where}*", ""]
+    out += [f"- {badge(s)} {status.why[s]}" for s in status.names]
+    out.append("")
+    out += ["**Theirs.**", ""]
+    if item.published:
+        table = published.load(item.published)
+        out += [f"Transcribed in `cxrlib/published` as `{item.published}`.", "", pipe_table(table.frame), ""]
+    else:
+        out += ["Not transcribed (no published numbers in `cxrlib/published` for this item).", ""]
+    out += ["**Ours.**", "", *_ours(item, status, repo, shown, included), ""]
+    difference = _difference(status)
+    if difference:
+        out += ["**Difference.**", "", *difference, ""]
+    cmds = commands(item)
+    if cmds:
+        out += ["**Reproduce.**", "", "```bash"]
+        out += [f"# {label}\n{command}" for label, command in cmds]
+        out += ["```", ""]
+    if item.notes:
+        out += [f"**Notes.** {' '.join(item.notes.split())}", ""]
+    return "\n".join(out)
+
+
+def render_document(document: Document, repo: Path = REPO, shown: dict | None = None,
+                    included: set | None = None) -> str:
+    """The MyST page of one document: summary, protocol deviations, then each item in document order."""
+    shown = chapter_artifacts(repo) if shown is None else shown
+    included = set() if included is None else included
+    out = ["<!-- GENERATED by `python -m cxrlib.book.registry pages` from cxrlib/published/registry/; do not edit -->",
+           f"# Document {document.number}: {document.short}", "",
+           f"*{document.title}* (source text: `papers/{document.paper}`).", "", document.summary, "",
+           "Each item below shows **theirs** (the published numbers, where transcribed), **ours** and how to "
+           "re-run it. A classroom number is an analogue on small data, never the paper's number; the status "
+           "badges are computed from the run folders at build time (see the {doc}`scoreboard <../scoreboard>`).",
+           "", "## Protocol deviations", ""]
+    for deviation in document.deviations:
+        text = _computed_deviation(deviation["computed"], repo) if isinstance(deviation, dict) else " ".join(deviation.split())
+        out.append(f"- {text}")
+    out.append("")
+    out += [render_item(item, repo, shown, included) for item in document.items]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def status_counts(documents: list[Document], repo: Path = REPO) -> dict[str, dict[str, int]]:
+    """document -> status -> number of items with that status."""
+    return {d.number: {s: sum(s in item_status(i, repo).names for i in d.items) for s in STATUSES} for d in documents}
+
+
+def render_scoreboard(documents: list[Document], repo: Path = REPO) -> str:
+    out = ["<!-- GENERATED by `python -m cxrlib.book.registry pages`; do not edit -->", "# Scoreboard", "",
+           "Every table and figure of the five documents, with the status computed from the run folders of "
+           "this build. " + ", ".join(f"{badge(s)}" for s in STATUSES) + ": "
+           "`exact` equals the published numbers cell for cell; `classroom` is our small-data analogue; "
+           "`paper: run` means the paper-profile run folders are complete; `paper: ready` means their parameter "
+           "files exist and the smoke build covers their notebooks (not run here); `described` is a drawing "
+           "or architecture table with nothing to compute; `missing` says what blocks it.", "",
+           "| document | items | " + " | ".join(STATUSES) + " |", "|---|---|" + "---|" * len(STATUSES)]
+    per_item = {d.number: [(i, item_status(i, repo)) for i in d.items] for d in documents}
+    for d in documents:
+        counts = [sum(s in st.names for _, st in per_item[d.number]) for s in STATUSES]
+        out.append(f"| {{doc}}`{d.number}: {d.short} <documents/{d.page}>` | {len(d.items)} | "
+                   + " | ".join(str(c) for c in counts) + " |")
+    for d in documents:
+        out += ["", f"## Document {d.number}: {d.short}", "", "| item | kind | status |", "|---|---|---|"]
+        for item, st in per_item[d.number]:
+            out.append(f"| {{ref}}`{item.id} <{_anchor(item)}>` {_cell(item.title)} | {item.kind} | "
+                       + " ".join(badge(s) for s in st.names) + " |")
+    return "\n".join(out) + "\n"
+
+
+def write_pages(repo: Path = REPO, documents: list[Document] | None = None) -> list[Path]:
+    """Write ``book/documents/d<NNN>.md`` and ``book/scoreboard.md`` into ``repo`` (a build step)."""
+    documents = load_registry() if documents is None else documents
+    shown, included = chapter_artifacts(repo), set()
+    folder = repo / PAGES
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for document in documents:
+        path = folder / f"{document.page}.md"
+        path.write_text(render_document(document, repo, shown, included), encoding="utf-8")
+        written.append(path)
+    (repo / SCOREBOARD).write_text(render_scoreboard(documents, repo), encoding="utf-8")
+    return written + [repo / SCOREBOARD]
+
+
+# ------------------------------------------------------------------------------------------------ README
+def render_readme_block(documents: list[Document] | None = None) -> str:
+    """The README table: what the registry declares per document (static: no build state)."""
+    documents = load_registry() if documents is None else documents
+    head = ["document", "tables", "figures", "schematics / systems", "published numbers transcribed",
+            "classroom analogue", "paper runs (params/paper, sweeps)", "nothing to compute", "blocked (in part)"]
+    rows = []
+    for d in documents:
+        items = d.items
+        rows.append([f"{d.number}: {d.short}", sum(i.kind == "table" for i in items), sum(i.kind == "figure" for i in items),
+                     sum(i.kind in ("schematic", "system") for i in items), sum(bool(i.published) for i in items),
+                     sum(bool(i.classroom) for i in items), sum(bool(i.paper_runs) for i in items),
+                     sum(bool(i.described) for i in items),
+                     sum(bool(i.missing) or not (i.classroom or i.paper_runs or i.described) for i in items)])
+    lines = [README_START,
+             "<!-- generated by `python -m cxrlib.book.registry readme` from cxrlib/published/registry/; "
+             "tests/test_registry.py fails when it is stale -->",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+    lines += ["", "Counts of items (every table and figure of each document, in `cxrlib/published/registry/`). "
+              "Whether each item is reproduced *exactly*, as a *classroom* analogue or by a *paper* run is computed "
+              "at build time and shown on the book's scoreboard page (`book/scoreboard.md`, generated).",
+              README_END]
+    return "\n".join(lines)
+
+
+def update_readme(repo: Path = REPO, check: bool = False) -> bool:
+    """Rewrite README's registry block; with ``check`` only report whether it is up to date."""
+    path = repo / "README.md"
+    text = path.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{path} has no {README_START} ... {README_END} block")
+    before, rest = text.split(README_START, 1)
+    _, after = rest.split(README_END, 1)
+    new = before + render_readme_block() + after
+    if check:
+        return new == text
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cxrlib.book.registry", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    pages = sub.add_parser("pages", help="write book/documents/*.md and book/scoreboard.md")
+    pages.add_argument("--repo", type=Path, default=REPO)
+    readme = sub.add_parser("readme", help="rewrite README's registry block")
+    readme.add_argument("--check", action="store_true", help="exit 1 when the block is stale")
+    sub.add_parser("status", help="print the counts per status per document")
+    args = parser.parse_args(argv)
+    if args.command == "pages":
+        for path in write_pages(args.repo):
+            print(path)
+    elif args.command == "readme":
+        ok = update_readme(check=args.check)
+        if args.check and not ok:
+            print("README.md's registry block is stale: run python -m cxrlib.book.registry readme", file=sys.stderr)
+            return 1
+    else:
+        for number, counts in status_counts(load_registry()).items():
+            print(number, ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

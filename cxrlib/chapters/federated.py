@@ -1,0 +1,265 @@
+"""Notebook 08's glue: document 003's federated system built (data, baselines, tables, figures).
+
+Data: the classroom task (Kermany pediatric pneumonia, :func:`cxrlib.images.tasks.get_task`), read through
+the shared preprocessing cache (:class:`cxrlib.images.preprocess.PreprocessCache`, the classroom pipeline
+at ``cache_size`` px, the same entries notebook 03 fills), shrunk to ``image_size`` px by area averaging,
+standardised per image (no statistic crosses an institution) and flattened. Rows: the task's
+patient-disjoint train / val / test parts; the train and test rows are divided among the institutions
+by patient (:mod:`cxrlib.federated.partition`), the val rows are the validators' check sets.
+
+Baselines trained in the notebook's own process with the same model and optimiser
+(:mod:`cxrlib.federated.model`): **centralised** (all institutions' training rows pooled, as many epochs
+as a client trains in the whole federation) and **local only** (each institution alone, same epochs).
+"""
+from __future__ import annotations
+
+import cv2
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cxrlib.federated import attacks, ledger, model
+from cxrlib.federated.partition import assert_institutions_disjoint, partition_patients, partition_summary
+from cxrlib.images.preprocess import PreprocessCache, preprocess_config
+from cxrlib.images.tasks import TARGET, get_task, subsample
+from cxrlib.stats.inference import bootstrap_auroc
+from cxrlib.stats.metrics import auroc
+
+POOLED = "pooled"
+
+
+def load_images(task: str, data_root, *, preprocess: str, cache_size: int, image_size: int, seed: int,
+                subset: dict | None = None, val_fraction: float | None = None, num_threads: int = 2):
+    """``(table, x)``: the task table (``target``, ``patient_id``, ``split``) and the flattened, per-image
+    standardised ``image_size`` px images (float32, one row per table row)."""
+    spec = get_task(task)
+    table = spec.load_table(data_root, seed=seed, val_fraction=val_fraction)
+    if subset:
+        table = subsample(table, spec, subset, seed)
+    cache = PreprocessCache(None, preprocess_config(preprocess, cache_size))
+    cache.warm(table["path"], progress=False, num_threads=num_threads)
+    images = np.stack([cache.get(p) for p in table["path"]])
+    if image_size != cache_size:
+        images = np.stack([cv2.resize(im, (image_size, image_size), interpolation=cv2.INTER_AREA) for im in images])
+    x = images.reshape(len(images), -1).astype(np.float32)
+    x = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
+    return table.reset_index(drop=True), x
+
+
+def institutions(table: pd.DataFrame, n_clients: int, *, sizes, alpha: float, min_share: float, seed: int) -> np.ndarray:
+    """Institution per row (-1 for the val rows, which the validators hold), patient-disjoint (checked)."""
+    held = table["split"].isin(["train", "test"]).to_numpy()
+    client = np.full(len(table), -1, dtype=np.int64)
+    part = partition_patients(table[held], n_clients, sizes=sizes, alpha=alpha, min_share=min_share, seed=seed,
+                              label=TARGET)
+    assert_institutions_disjoint(table[held], part)
+    client[held] = part.to_numpy()
+    return client
+
+
+def partition_table(table: pd.DataFrame, client: np.ndarray, names: list[str]) -> pd.DataFrame:
+    held = client >= 0
+    summary = partition_summary(table[held], pd.Series(client[held]), label=TARGET, names=names)
+    wide = summary.pivot(index="institution", columns="split", values=["images", "patients", "positive_share"])
+    wide.columns = [f"{split} {what.replace('_', ' ')}" for what, split in wide.columns]
+    order = [c for s in ("train", "test") for c in (f"{s} images", f"{s} patients", f"{s} positive share")]
+    return wide[order].reset_index()
+
+
+def plot_partition(table: pd.DataFrame, client: np.ndarray, names: list[str]):
+    fig, ax = plt.subplots(figsize=(6, 3))
+    train = (client >= 0) & (table["split"] == "train").to_numpy()
+    y = table[TARGET].to_numpy()
+    neg = [int(((client == k) & train & (y == 0)).sum()) for k in range(len(names))]
+    pos = [int(((client == k) & train & (y == 1)).sum()) for k in range(len(names))]
+    ax.bar(names, neg, color="tab:blue", label="normal")
+    ax.bar(names, pos, bottom=neg, color="tab:orange", label="pneumonia")
+    ax.set_ylabel("training images")
+    ax.legend(frameon=False)
+    return fig
+
+
+# ------------------------------------------------------------------------------------- baselines
+
+
+def rows_of(table: pd.DataFrame, client: np.ndarray, split: str, k: int | None = None) -> np.ndarray:
+    mask = (table["split"] == split).to_numpy() & (client >= 0)
+    return mask & (client == k) if k is not None else mask
+
+
+def centralised(x, y, table, client, *, hidden, epochs, lr, batch_size, weight_decay, seed):
+    rows = rows_of(table, client, "train")
+    params = model.init_params(x.shape[1], hidden, seed)
+    return model.train(params, x[rows], y[rows], epochs=epochs, lr=lr, batch_size=batch_size,
+                       weight_decay=weight_decay, seed=seed)[0]
+
+
+def local_only(x, y, table, client, n_clients, *, hidden, epochs, lr, batch_size, weight_decay, seed):
+    out = []
+    for k in range(n_clients):
+        rows = rows_of(table, client, "train", k)
+        params = model.init_params(x.shape[1], hidden, seed)
+        out.append(model.train(params, x[rows], y[rows], epochs=epochs, lr=lr, batch_size=batch_size,
+                               weight_decay=weight_decay, seed=seed + 1 + k)[0])
+    return out
+
+
+# ----------------------------------------------------------------------------------- evaluation
+
+
+def _auroc_row(y, score, groups, n_boot, seed) -> dict:
+    if 0 < y.sum() < len(y):
+        table = bootstrap_auroc(y, score, n_boot=n_boot, seed=seed, groups=groups, averages=()).table.iloc[0]
+        auc, low, high = float(table["auc"]), float(table["ci_low"]), float(table["ci_high"])
+    else:
+        auc = low = high = float("nan")
+    return {"images": len(y), "positives": int(y.sum()), "accuracy": float(np.mean((score >= 0.5) == (y == 1))),
+            "auroc": auc, "ci_low": low, "ci_high": high}
+
+
+def performance_table(models: dict, x, y, table, client, names: list[str], *, n_boot: int, seed: int) -> pd.DataFrame:
+    """Test accuracy (threshold 0.5) and AUROC with a 95% patient-bootstrap CI per institution and pooled.
+
+    ``models``: name -> parameters (one model for everybody) or a list of per-institution parameters
+    (local only: each institution's test images are scored by its own model; pooled = all of them)."""
+    patients = table["patient_id"].to_numpy()
+    rows = []
+    for name, params in models.items():
+        per_inst = isinstance(params, list) and isinstance(params[0], list)
+        pooled_y, pooled_s, pooled_g = [], [], []
+        for k, inst in enumerate(names):
+            r = rows_of(table, client, "test", k)
+            score = model.predict_proba(params[k] if per_inst else params, x[r])
+            pooled_y.append(y[r]), pooled_s.append(score), pooled_g.append(patients[r])
+            rows.append({"model": name, "institution": inst, **_auroc_row(y[r], score, patients[r], n_boot, seed)})
+        rows.append({"model": name, "institution": POOLED,
+                     **_auroc_row(np.concatenate(pooled_y), np.concatenate(pooled_s), np.concatenate(pooled_g),
+                                  n_boot, seed)})
+    return pd.DataFrame(rows)
+
+
+def auroc_matrix(perf: pd.DataFrame) -> pd.DataFrame:
+    """Test AUROC, models x institutions (compact view of :func:`performance_table`)."""
+    wide = perf.pivot(index="model", columns="institution", values="auroc")
+    return wide.loc[list(dict.fromkeys(perf["model"]))].reset_index()
+
+
+def rounds_frame(results: dict) -> pd.DataFrame:
+    rows = []
+    for name, res in results.items():
+        rows.append({"run": name, "round": 0, "test_auroc": res["initial"].get("test_auroc")})
+        for r in res["rounds"]:
+            rows.append({"run": name, "round": r["round"], "test_auroc": r.get("test_auroc"),
+                         "accepted": len(r["accepted"]), "rejected": len(r["rejected"])})
+    return pd.DataFrame(rows)
+
+
+def plot_rounds(results: dict, centralised_auroc: float | None = None):
+    frame = rounds_frame(results)
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    for name, group in frame.groupby("run", sort=False):
+        ax.plot(group["round"], group["test_auroc"], marker="o", label=name)
+    if centralised_auroc is not None:
+        ax.axhline(centralised_auroc, color="grey", ls=":", label="centralised")
+    ax.set_xlabel("round")
+    ax.set_ylabel("pooled test AUROC")
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False, fontsize=8, loc="lower right")
+    return fig
+
+
+def cost_table(results: dict) -> pd.DataFrame:
+    """Per run: parameters, payload bytes per round (down: global model to every client; up: client
+    models), seconds per round (server, from sending the model to the aggregate record), a client's local
+    training time, the validators' time, and the ledger's size."""
+    rows = []
+    for name, res in results.items():
+        rounds = res["rounds"]
+        fit = [s for r in rounds for s in (r.get("client_fit_seconds") or {}).values() if s is not None]
+        store = ledger.storage_by_kind(res["ledger"])
+        total = sum(v["bytes"] for v in store.values())
+        rows.append({
+            "run": name, "parameters": res["n_parameters"], "rounds": len(rounds),
+            "MB down per round": np.mean([r["bytes_down"] for r in rounds]) / 1e6,
+            "MB up per round": np.mean([r["bytes_up"] for r in rounds]) / 1e6,
+            "s per round (server)": np.mean([r["round_seconds"] for r in rounds]),
+            "s local training (client mean)": float(np.mean(fit)) if fit else float("nan"),
+            "s validation per round": np.mean([r.get("validation_seconds", 0.0) for r in rounds]),
+            "ledger records": sum(v["records"] for v in store.values()),
+            "ledger kB": total / 1e3, "ledger kB per round": (total - store["genesis"]["bytes"]) / 1e3 / max(len(rounds), 1),
+        })
+    return pd.DataFrame(rows)
+
+
+def attack_table(results: dict, runs: dict, attacker: str) -> pd.DataFrame:
+    rows = []
+    for name, res in results.items():
+        spec = runs[name]
+        rounds = res["rounds"]
+        rejected_attacker = sum(attacker in r["rejected"] for r in rounds)
+        rejected_honest = sum(len(set(r["rejected"]) - {attacker}) for r in rounds)
+        reasons = sorted({reason.split(" ")[0] + (" bound" if reason.startswith("norm") else " AUROC")
+                          for r in rounds for c, rs in (r.get("reject_reasons") or {}).items() for reason in rs})
+        rows.append({"run": name, "rule": spec["rule"], "attack": spec["attack"], "validation": spec["validate"],
+                     "final pooled test AUROC": rounds[-1].get("test_auroc") if rounds else float("nan"),
+                     "attacker's updates rejected": f"{rejected_attacker} of {len(rounds)}" if spec["attack"] != "none" else "–",
+                     "honest updates rejected": rejected_honest, "validators objected (norm / check)": ", ".join(reasons) or "–"})
+    return pd.DataFrame(rows)
+
+
+def membership_rows(models: dict, x, y, table, client, *, n_boot: int, seed: int) -> pd.DataFrame:
+    """Loss-threshold membership inference on each model: members = the institutions' training images,
+    non-members = their test images."""
+    patients = table["patient_id"].to_numpy()
+    train, test = rows_of(table, client, "train"), rows_of(table, client, "test")
+    out = {}
+    for name, params in models.items():
+        out[name] = attacks.membership_inference(
+            model.sample_losses(params, x[train], y[train]), model.sample_losses(params, x[test], y[test]),
+            member_groups=patients[train], nonmember_groups=patients[test], n_boot=n_boot, seed=seed)
+        out[name]["train AUROC"] = float(auroc(y[train], model.predict_proba(params, x[train])))
+        out[name]["test AUROC"] = float(auroc(y[test], model.predict_proba(params, x[test])))
+    return attacks.membership_table(out)
+
+
+def tamper_demo(ledger_path, workdir) -> pd.DataFrame:
+    """Copies of a ledger with one record changed, forged, swapped or removed, and what verify says."""
+    import json
+    from pathlib import Path
+
+    lines = Path(ledger_path).read_text(encoding="utf-8").splitlines()
+    update_at = next(i for i, line in enumerate(lines) if json.loads(line)["kind"] == "update")
+
+    def changed(i, edit):
+        record = json.loads(lines[i])
+        edit(record)
+        return [*lines[:i], ledger.canonical_json(record), *lines[i + 1:]]
+
+    def rehash(record):
+        record["hash"] = ledger.record_hash(record)
+
+    def tamper(record):
+        record["body"]["num_samples"] += 1000
+
+    def forge(record):
+        record["body"]["metrics"]["train_loss"] = 0.0
+        key = ledger.new_key()  # somebody else's key: the hash is recomputed, the signature cannot be
+        record["body"] = ledger.sign_body(key, record["kind"], record["round"], record["body"])
+        rehash(record)
+
+    cases = {
+        "untouched": lines,
+        "tampered update (num_samples changed)": changed(update_at, tamper),
+        "forged signature (re-signed with an unregistered key, hash recomputed)": changed(update_at, forge),
+        "two records swapped": [*lines[:update_at], lines[update_at + 1], lines[update_at], *lines[update_at + 2:]],
+        "a record removed": [*lines[:update_at], *lines[update_at + 1:]],
+        "last record removed": lines[:-1],
+    }
+    rows = []
+    for name, content in cases.items():
+        path = Path(workdir) / f"ledger_{len(rows)}.jsonl"
+        path.write_text("\n".join(content) + "\n", encoding="utf-8")
+        report = ledger.verify_ledger(path)
+        rows.append({"ledger": name, "verifies": report.ok, "first bad record": report.bad_index if not report.ok else "–",
+                     "verify says": str(report)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,347 @@
+"""Every document's downstream task as a TaskSpec row: the label lists against the documents' tables,
+the table contract on tiny data sets written in each documented layout (for data not on this machine),
+the download-page error when the data are missing, PneumoniaMNIST through the fine-tuning engine, and
+the patient-clean Kermany option."""
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxrlib.data import chexpert, d001, d004, pool
+from cxrlib.data.root import SOURCES, DataNotFoundError
+from cxrlib.images.tasks import BASE_COLUMNS, SPLITS, TARGET, TASKS, get_task, split_tables
+from cxrlib.published import load as load_published
+
+PAPERS = Path(__file__).resolve().parents[2] / "shared" / "papers"
+DOCUMENT_ROWS = {"d001_nih": "ChestX-ray14", "d001_chexpert": "CheXpert", "d001_mimic": "MIMIC-CXR",
+                 "d001_padchest": "PadChest", "d001_vindr": "VinDr-CXR"}
+
+
+# ---------------------------------------------------------------------------- rows as data
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_every_row_states_its_protocol(name):
+    task = TASKS[name]
+    assert task.split and task.reference and task.uncertainty and task.images and task.source in SOURCES
+    assert task.document in ("", "000", "001", "002", "003", "004")
+    assert len(task.labels_as_published) == len(task.classes) == task.n_outputs
+    assert len(set(task.classes)) == len(task.classes)
+    assert set(task.defaults) >= ({"nih_images"} if task.source == "nih-cxr14" else set())
+
+
+@pytest.mark.parametrize("name, dataset", DOCUMENT_ROWS.items())
+def test_document_001_label_sets_are_table_3(name, dataset):
+    task = TASKS[name]
+    assert task.document == "001" and task.kind == "multilabel"
+    assert task.document_labels == d001.TABLE3_LABELS[dataset]
+    assert len(task.classes) == d001.TABLE3_COUNTS[dataset]  # 11, 14, 10, 10, 17 (caption of Table 3)
+
+
+def test_table_3_transcription_matches_the_document_text():
+    files = sorted(PAPERS.glob("001_*.txt"))
+    if not files:
+        pytest.skip(f"document 001's text is not at {PAPERS}")
+    lines = files[0].read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Labels\tVinDr-CXR\tChestX-ray14"))
+    header = lines[start].split("\t")
+    ticks = {column: [] for column in header[1:]}
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        cells = line.split("\t")
+        for j, column in enumerate(header[1:], 1):
+            if j < len(cells) and cells[j].strip() == "✓":
+                ticks[column].append(cells[0])
+    assert {k: tuple(v) for k, v in ticks.items()} == d001.TABLE3_LABELS
+    assert "UKA-CXR" in d001.NOT_PUBLIC and not any(t.document_labels == d001.TABLE3_LABELS["UKA-CXR"]
+                                                    for t in TASKS.values())
+
+
+def test_document_001_nih_drops_infiltration_and_adds_no_finding():
+    classes = TASKS["d001_nih"].classes
+    assert "Infiltration" not in classes and "No Finding" in classes and len(classes) == 14
+
+
+def _published_classes(table_id):
+    names = load_published(table_id).frame["class"].drop_duplicates().tolist()
+    return {n for n in names if n != "Total"}
+
+
+def test_document_004_label_sets_are_tables_iii_to_v():
+    # the published files spell "Enlarged Cardiomedastinum" as printed; document_labels keep that spelling
+    assert set(TASKS["d004_chexpert"].document_labels) == _published_classes("d004_table3")
+    assert set(TASKS["d004_chexpert"].document_labels) == _published_classes("d004_table5")
+    assert set(TASKS["d004_chexpert_rare"].document_labels) == _published_classes("d004_table4")
+    assert TASKS["d004_chexpert"].classes == chexpert.LABELS
+    assert TASKS["d004_chexpert_rare"].classes == d004.RARE_LABELS
+    assert "U-Ones" in TASKS["d004_chexpert"].uncertainty and "U-Zeros" in TASKS["d001_chexpert"].uncertainty
+
+
+def test_document_002_class_sizes_are_table_ii():
+    table = load_published("d002_table2").frame.set_index("dataset")
+    row = table.loc.__getitem__
+    nih = row("ChestX-ray-14")
+    assert TASKS["d002_nih_pneumonia"].defaults["n_per_class"] == int(nih["class_0"]) == int(nih["class_1"]) == 1353
+    covidgr = row("COVIDGR")
+    assert int(covidgr["class_0"]) == int(covidgr["class_1"]) == 426
+
+
+# ------------------------------------------------------ missing data: the download page
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_missing_data_names_the_download_page(name, tmp_path):
+    task = TASKS[name]
+    with pytest.raises(DataNotFoundError) as error:
+        task.load_table(tmp_path / "empty")
+    message = str(error.value)
+    assert "Expected layout" in message and str(tmp_path / "empty") in message
+    assert SOURCES[task.source].url in message or SOURCES[_alt(task.source)].url in message, message
+
+
+def _alt(key):  # NIH tasks look for the official lists first (the nih-cxr14 row)
+    return {"nih-cxr14-sample": "nih-cxr14"}.get(key, key)
+
+
+# ------------------------------------------------ tiny data sets in the documented layouts
+
+
+def _image(path, value=0, size=8):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.full((size, size), value, np.uint8)
+    image[: size // 2] = 255 - value
+    assert cv2.imwrite(str(path), image)
+
+
+def _chexpert_csv(rng, patients, split, frontal_only=False, certain=False):
+    rows = []
+    for p in patients:
+        views = [("frontal", "Frontal", "AP")] + ([] if frontal_only else [("lateral", "Lateral", "")])
+        for i, (view, fl, ap) in enumerate(views, 1):
+            values = rng.choice([1.0, 0.0] if certain else [1.0, 0.0, -1.0, np.nan], size=len(chexpert.LABELS))
+            row = {"Path": f"CheXpert-v1.0-small/{split}/patient{p:05d}/study1/view{i}_{view}.jpg", "Sex": "Female",
+                   "Age": 50, "Frontal/Lateral": fl, "AP/PA": ap or np.nan}
+            row.update(dict(zip(chexpert.LABELS, values)))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def make_chexpert(root, rng):
+    folder = root / "chexpert"
+    train = _chexpert_csv(rng, range(1, 61), "train")
+    valid = _chexpert_csv(rng, range(64541, 64551), "valid", frontal_only=True, certain=True)
+    (folder / "CheXpert-v1.0-small").mkdir(parents=True)
+    train.to_csv(folder / "CheXpert-v1.0-small" / "train.csv", index=False)
+    valid.to_csv(folder / "CheXpert-v1.0-small" / "valid.csv", index=False)
+    for path in pd.concat([train, valid])["Path"]:
+        _image(folder / path)
+
+
+def make_padchest(root, rng):
+    folder = root / "padchest"
+    names = ["pneumonia", "cardiomegaly", "normal", "pleural effusion", "COPD signs", "scoliosis", "nodule"]
+    rows = []
+    for i in range(60):
+        labels = [str(x) for x in rng.choice(names, size=2, replace=False)]
+        rows.append({"ImageID": f"img{i:03d}.png", "ImageDir": 0, "PatientID": f"pt{i // 2}", "StudyID": f"st{i}",
+                     "StudyDate_DICOM": 20140101, "PatientBirth": 1950, "PatientSex_DICOM": "F",
+                     "Projection": "PA" if i % 5 else "L", "MethodLabel": "Physician", "Labels": str(labels)})
+        _image(folder / "images" / f"img{i:03d}.png")
+    pd.DataFrame(rows).to_csv(folder / "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv", index=False)
+
+
+VINDR_LABELS = ("Aortic enlargement", "Atelectasis", "Cardiomegaly", "Consolidation", "Lung Opacity", "Nodule/Mass",
+                "Pleural effusion", "Pleural thickening", "Pneumothorax", "Pulmonary fibrosis", "Pneumonia",
+                "Tuberculosis", "No finding")
+
+
+def make_vindr(root, rng):
+    folder = root / "vindr-cxr"
+    rows_train, rows_test = [], []
+    for i in range(40):
+        image = f"tr{i:04d}"
+        base = rng.integers(0, 2, len(VINDR_LABELS))
+        for rad in ("R1", "R2", "R3"):
+            rows_train.append({"image_id": image, "rad_ID": rad, **dict(zip(VINDR_LABELS, base))})
+        _image(folder / "train" / f"{image}.png")
+    for i in range(10):
+        image = f"te{i:04d}"
+        rows_test.append({"image_id": image, **dict(zip(VINDR_LABELS, rng.integers(0, 2, len(VINDR_LABELS))))})
+        _image(folder / "test" / f"{image}.png")
+    (folder / "annotations").mkdir(parents=True)
+    pd.DataFrame(rows_train).to_csv(folder / "annotations" / "image_labels_train.csv", index=False)
+    pd.DataFrame(rows_test).to_csv(folder / "annotations" / "image_labels_test.csv", index=False)
+
+
+def make_mimic(root, rng):
+    folder = root / "mimic-cxr-jpg"
+    labels, meta = [], []
+    for s in range(60):
+        subject, study = 10000000 + s // 2, 50000000 + s
+        labels.append({"subject_id": subject, "study_id": study,
+                       **dict(zip(chexpert.LABELS, rng.choice([1.0, 0.0, -1.0, np.nan], len(chexpert.LABELS))))})
+        for k, view in enumerate(("PA", "LATERAL")):
+            dicom = f"d{s:03d}{k}"
+            meta.append({"dicom_id": dicom, "subject_id": subject, "study_id": study, "ViewPosition": view})
+            if view == "PA":
+                _image(folder / "files" / f"p{str(subject)[:2]}" / f"p{subject}" / f"s{study}" / f"{dicom}.jpg")
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(labels).to_csv(folder / "mimic-cxr-2.0.0-chexpert.csv.gz", index=False, compression="gzip")
+    pd.DataFrame(meta).to_csv(folder / "mimic-cxr-2.0.0-metadata.csv.gz", index=False, compression="gzip")
+
+
+def make_covidgr(root, rng):
+    for cls in ("P", "N"):
+        for i in range(30):
+            _image(root / "covidgr" / cls / f"{cls.lower()}{i:03d}.jpg", value=40 if cls == "P" else 200)
+
+
+MAKERS = {
+    "d001_chexpert": make_chexpert, "d004_chexpert": make_chexpert, "d004_chexpert_rare": make_chexpert,
+    "d001_padchest": make_padchest, "d001_vindr": make_vindr, "d001_mimic": make_mimic, "d002_covidgr": make_covidgr,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_data")
+    rng = np.random.default_rng(0)
+    for maker in dict.fromkeys(MAKERS.values()):
+        maker(root, rng)
+    return root
+
+
+def check_contract(task, table):
+    assert table.attrs["task"] == task.name
+    for column in (*BASE_COLUMNS, *task.target_columns):
+        assert column in table.columns and table[column].notna().all(), column
+    assert table["image_id"].is_unique and all(os.path.isfile(p) for p in table["path"])
+    parts = split_tables(table)
+    for a, b in [("train", "val"), ("train", "test"), ("val", "test")]:
+        assert not set(parts[a]["patient_id"]) & set(parts[b]["patient_id"]), (a, b)
+    targets = task.targets(table)
+    if task.kind == "multilabel":
+        assert targets.shape == (len(table), len(task.classes)) and set(np.unique(targets)) <= {0.0, 1.0}
+        assert targets.any(axis=0).any()
+    else:
+        assert targets.min() >= 0 and targets.max() < len(task.classes)
+        assert set(parts["train"][TARGET]) == {0, 1}
+
+
+@pytest.mark.parametrize("name", MAKERS)
+def test_rows_on_tiny_data_in_the_documented_layout(name, tiny_root):
+    task = TASKS[name]
+    table = task.load_table(tiny_root, seed=0)
+    check_contract(task, table)
+    assert set(table["split"]) == set(SPLITS)
+    again = task.load_table(tiny_root, seed=1)
+    assert sorted(again["image_id"]) == sorted(table["image_id"])
+    if "test_seed" in task.defaults or name.startswith("d004") or name == "d001_vindr":  # fixed test set
+        assert set(again.loc[again["split"] == "test", "image_id"]) == set(table.loc[table["split"] == "test", "image_id"])
+
+
+def test_chexpert_rows_follow_their_documents(tiny_root):
+    d1 = TASKS["d001_chexpert"].load_table(tiny_root)
+    d4 = TASKS["d004_chexpert"].load_table(tiny_root)
+    rare = TASKS["d004_chexpert_rare"].load_table(tiny_root)
+    train = chexpert.normalise(pd.read_csv(tiny_root / "chexpert/CheXpert-v1.0-small/train.csv"), "train")
+    frontal = chexpert.frontal(train).set_index("image_id")
+    ids = d1["image_id"].str.removeprefix("chexpert:")
+    raw = frontal.loc[ids, "Pneumonia"].to_numpy()
+    assert (d1["Pneumonia"].to_numpy()[raw == -1] == 0).all()  # document 001: uncertain negative
+    ids4 = d4.loc[d4["split"] != "test", "image_id"].str.removeprefix("chexpert:")
+    raw4 = frontal.loc[ids4, "Pneumonia"].to_numpy()
+    assert (d4.loc[d4["split"] != "test", "Pneumonia"].to_numpy()[raw4 == -1] == 1).all()  # document 004: positive
+    assert (d4["split"] == "test").sum() == 10 and d4.loc[d4["split"] == "test", "image_id"].str.contains("/valid/").all()
+    assert set(d4.loc[d4["split"] != "test", "patient_id"]) == {"chexpert:" + p for p in frontal["patient_id"]}
+    expected = d004.chexpert_rare(train)
+    assert sorted(rare.loc[rare["split"] != "test", "image_id"]) == sorted("chexpert:" + expected["image_id"])
+
+
+def test_a_missing_image_names_the_download_page(tiny_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(tiny_root / "covidgr", root / "covidgr")
+    shutil.copytree(tiny_root / "padchest", root / "padchest")
+    (root / "padchest" / "images" / "img001.png").unlink()
+    with pytest.raises(DataNotFoundError, match=re.escape(SOURCES["padchest"].url)) as error:
+        TASKS["d001_padchest"].load_table(root)
+    assert "img001.png" in str(error.value)
+    for f in (root / "covidgr" / "N").iterdir():
+        f.unlink()
+    with pytest.raises(DataNotFoundError, match=re.escape(SOURCES["covidgr"].url)):
+        TASKS["d002_covidgr"].load_table(root)
+
+
+# ------------------------------------------------------------------- data on this machine
+
+
+def test_d001_nih_on_the_sample(data_root):
+    table = TASKS["d001_nih"].load_table(data_root, nih_images="images-256")
+    check_contract(TASKS["d001_nih"], table)
+    assert (table["split"] == "test").sum() == 75  # the official test list, as for nih14_multilabel
+    assert (table["No Finding"] == (table["finding_labels"] == "No Finding")).all()
+
+
+def test_d002_nih_pneumonia_is_balanced_and_patient_disjoint(data_root):
+    task = TASKS["d002_nih_pneumonia"]
+    table = task.load_table(data_root, nih_images="images-256")
+    check_contract(task, table)
+    counts = table[TARGET].value_counts()
+    assert counts[0] == counts[1] == 32  # every pneumonia image of the sample, as many controls
+    assert not set(table.loc[table[TARGET] == 0, "patient_id"]) & set(table.loc[table[TARGET] == 1, "patient_id"])
+    assert (table.loc[table[TARGET] == 0, "finding_labels"] == "No Finding").all()
+    assert table.loc[table[TARGET] == 0, "patient_id"].is_unique  # one image per healthy control
+
+
+def test_pneumoniamnist_rows_and_pngs(data_root, tmp_path):
+    task = TASKS["pneumoniamnist"]
+    table = task.load_table(data_root, png_dir=str(tmp_path / "png"))
+    check_contract(task, table)
+    assert table["split"].value_counts().to_dict() == {"train": 4708, "val": 524, "test": 624}
+    assert Path(table["path"][0]).is_relative_to(tmp_path / "png")
+    from cxrlib.data.medmnist import load_pneumoniamnist
+
+    data = load_pneumoniamnist(data_root)
+    row = table.iloc[5000]
+    np.testing.assert_array_equal(cv2.imread(row["path"], cv2.IMREAD_GRAYSCALE), data.images[row["row"]])
+    with pytest.raises(ValueError, match="official validation"):
+        task.load_table(data_root, val_fraction=0.2)
+
+
+def test_pneumoniamnist_fits_in_the_engine(data_root, tmp_path, monkeypatch):
+    from cxrlib.training.finetune import TrainConfig, fit
+
+    monkeypatch.setenv("CXRLIB_CACHE", str(tmp_path / "cache"))  # the PNG copies go under the cache folder
+    config = TrainConfig(out_dir=str(tmp_path / "run"), task="pneumoniamnist", data_root=str(data_root),
+                         backbone="resnet18", weights="none", image_size=28, batch_size=16,
+                         unfrozen_blocks=1, subset={"train": 32, "val": 32, "test": 32}, epochs=1,
+                         progress="none", cache_dir=str(tmp_path / "cache"))
+    result = fit(config)
+    assert result.metrics["task"] == "pneumoniamnist" and 0.0 <= result.metrics["test"]["auroc"] <= 1.0
+    assert len(pd.read_csv(result.out_dir / "predictions_test.csv")) == 32
+    assert (tmp_path / "cache" / "sources").is_dir()
+
+
+def test_pneumoniamnist_pool_source(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("CXRLIB_CACHE", str(tmp_path / "cache"))
+    drawn = pool.unlabeled_pool(["pneumoniamnist"], fraction=0.01, root=data_root)
+    assert len(drawn) == 47 and set(drawn["dataset"]) == {"pneumoniamnist"}  # 1 % of the 4,708 train images
+    assert all(os.path.isfile(p) for p in drawn["path"])
+    with pytest.raises(ValueError, match="same children"):
+        pool.unlabeled_pool(["kermany", "pneumoniamnist"], root=data_root)
+
+
+def test_kermany_patient_clean_option(data_root):
+    task = get_task("kermany_pneumonia")
+    assert task.defaults["patient_clean"] is False  # the classroom book's numbers stay as they are
+    clean = task.load_table(data_root, patient_clean=True)
+    check_contract(task, clean)
+    assert len(clean) == 5840 - 457 and (clean["split"] == "test").sum() == 624
+    assert clean.attrs["dropped_test_patients"] == {"images": 457, "patients": 170}
