@@ -75,7 +75,6 @@ import hashlib
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 import yaml

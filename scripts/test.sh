@@ -7,5 +7,9 @@ bash scripts/setup.sh
 # (CI must have it; elsewhere those tests skip, saying why).
 if [ "${CI:-}" = "true" ]; then bash scripts/postgres.sh install
 else bash scripts/postgres.sh install 2>/dev/null || echo "[test] PostgreSQL not available: the sweep tests on PostgreSQL will skip"; fi
+# The book's real-browser check opens every page in headless Chromium: install Debian's when it is missing
+# (CI must have it; elsewhere that test skips, saying why).
+if [ "${CI:-}" = "true" ]; then bash scripts/chromium.sh install
+else bash scripts/chromium.sh install 2>/dev/null || echo "[test] Chromium not available: the real-browser book check will skip"; fi
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0
 .venv/bin/python -m pytest "$@"

@@ -181,6 +181,30 @@ def test_html_pages_show_the_artifacts(smoke_book):
     assert re.search(r"<img[^>]+d000", data_page) or "_images/" in data_page
 
 
+@pytest.mark.slow
+def test_every_page_renders_in_a_real_browser(smoke_book, tmp_path):
+    """Every page of the smoke book in headless Chromium: no missing image, broken internal link,
+    unrendered math or uncaught JavaScript error; screenshots of the document pages and the scoreboard
+    land in ``_build/browser-check/`` for a look."""
+    import os
+    import subprocess
+
+    from cxrlib.book import browser_check
+
+    _, _, index = smoke_book
+    try:
+        browser_check.find_browser()
+    except browser_check.BrowserMissing:
+        subprocess.run(["bash", str(REPO / "scripts" / "chromium.sh"), "install"], check=False)
+    try:
+        browser_check.find_browser()
+    except browser_check.BrowserMissing as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must have Chromium (scripts/chromium.sh install): {exc}")
+        pytest.skip(f"Chromium could not be installed (scripts/chromium.sh install): {exc}")
+    problems = browser_check.check_site(index.parent, screenshots_dir=REPO / "_build" / "browser-check")
+    assert not problems, f"{len(problems)} problems in a real browser:\n" + "\n".join(map(str, problems))
+
 def test_every_notebook_has_smoke_sizes_that_are_its_parameters():
     """``cxrlib book --smoke`` needs ``params/smoke/<notebook>.yaml`` for every notebook, naming only
     parameters of its parameter cell."""

@@ -227,3 +227,10 @@ def test_nested_metadata_models_measure_what_the_image_adds():
     assert table["n_patients"].iloc[0] == 400
     again = evaluate.nested_metadata_models(frame, ["A", "B"], n_boot=200, seed=0).set_index("label")
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_clustered_comparison_of_identical_scores_is_not_an_error():
+    y = np.array([[1], [0], [1], [0], [1], [0]])
+    s = np.array([[0.9], [0.2], [0.7], [0.4], [0.6], [0.1]])
+    table = evaluate.paired_delong_clustered(y, s, s.copy(), ["A"], groups=np.array([1, 1, 2, 2, 3, 3]))
+    assert table.loc[0, "difference"] == 0 and np.isnan(table.loc[0, "se_ratio"])

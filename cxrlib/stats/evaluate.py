@@ -403,8 +403,7 @@ def paired_delong_clustered(y: np.ndarray, score_a: np.ndarray, score_b: np.ndar
     for j, label in enumerate(labels):
         plain = stats.delong_test(y[:, j], score_a[:, j], score_b[:, j])
         clustered = stats.clustered_delong_test(y[:, j], score_a[:, j], score_b[:, j], groups)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = float(np.sqrt(clustered.variance / plain.variance))
+        ratio = float(np.sqrt(clustered.variance / plain.variance)) if plain.variance > 0 else float("nan")
         rows.append({"label": label, f"auc_{names[0]}": plain.auc_a, f"auc_{names[1]}": plain.auc_b,
                      "difference": plain.difference,
                      "delong_ci_low": plain.ci[0], "delong_ci_high": plain.ci[1], "delong_p": plain.p_value,

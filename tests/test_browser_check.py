@@ -1,0 +1,117 @@
+"""The real-browser check (``cxrlib.book.browser_check``) on a tiny hand-written site: each kind of
+breakage is found, a clean page passes. Needs Chromium (``bash scripts/chromium.sh install``)."""
+
+import base64
+import os
+
+import pytest
+
+from cxrlib.book import browser_check as bc
+
+PNG_1x1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def _browser_or_skip():
+    try:
+        return bc.find_browser()
+    except bc.BrowserMissing as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must have Chromium: {exc}")
+        pytest.skip(str(exc))
+
+
+def _page(body: str, title: str = "t") -> str:
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>{body}</body></html>"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    _browser_or_skip()
+    root = tmp_path_factory.mktemp("site")
+    (root / "_images").mkdir()
+    (root / "_images" / "dot.png").write_bytes(PNG_1x1)
+    (root / "_images" / "empty.png").write_bytes(b"")
+    (root / "book" / "documents").mkdir(parents=True)
+    (root / "index.html").write_text(_page(
+        "<h1 id='top'>Clean</h1><p>See <a href='book/documents/d000.html#results'>results</a>, "
+        "<a href='#top'>top</a>, <a href='https://example.org/x'>outside</a>.</p>"
+        "<img src='_images/dot.png' alt='dot'><pre>$$ in code is fine: \\begin{x}</pre>"))
+    (root / "book" / "documents" / "d000.html").write_text(_page(
+        "<h2 id='results'>Results</h2><img src='../../_images/dot.png'>"))
+    (root / "missing_image.html").write_text(_page(
+        "<img src='_images/nope.png'><img src='_images/empty.png'><img src='_images/dot.png'>"))
+    (root / "broken_link.html").write_text(_page(
+        "<a href='nowhere.html'>a</a> <a href='index.html#no-such-anchor'>b</a> <a href='index.html#top'>ok</a>"))
+    (root / "raw_math.html").write_text(_page("<p>The loss is $$x^2$$ and \\(y\\).</p>"))
+    (root / "js_error.html").write_text(_page("<p>hi</p><script>throw new Error('boom')</script>"))
+    (root / "mathjax_error.html").write_text(_page(
+        "<mjx-container><mjx-merror data-mjx-error='Undefined control sequence \\foo'>"
+        "<mjx-mtext>\\foo</mjx-mtext></mjx-merror></mjx-container>"))
+    shots = tmp_path_factory.mktemp("shots")
+    problems = bc.check_site(root, screenshots_dir=shots)
+    return root, shots, problems
+
+
+def _on(problems, page, kind):
+    return [p for p in problems if p.page == page and p.kind == kind]
+
+
+def test_clean_pages_pass(site):
+    _, _, problems = site
+    assert not [p for p in problems if p.page in ("index.html", "book/documents/d000.html")], problems
+
+
+def test_missing_and_empty_images_are_found(site):
+    _, _, problems = site
+    found = _on(problems, "missing_image.html", "image")
+    assert len(found) == 2, found
+    assert any("nope.png" in p.detail for p in found) and any("empty.png" in p.detail for p in found)
+
+
+def test_broken_links_and_anchors_are_found(site):
+    _, _, problems = site
+    found = _on(problems, "broken_link.html", "link")
+    assert len(found) == 2, found
+    assert any("nowhere.html" in p.detail for p in found)
+    assert any("no-such-anchor" in p.detail for p in found)
+
+
+def test_unrendered_math_is_found(site):
+    _, _, problems = site
+    found = _on(problems, "raw_math.html", "math")
+    assert {"'$$'", "'\\\\('"} <= {p.detail.split()[1] for p in found}, found
+    assert _on(problems, "mathjax_error.html", "math"), "mjx-merror not reported"
+
+
+def test_javascript_errors_are_found(site):
+    _, _, problems = site
+    found = _on(problems, "js_error.html", "javascript")
+    assert found and "boom" in found[0].detail, problems
+
+
+def test_only_the_expected_problems(site):
+    _, _, problems = site
+    expected = {"missing_image.html", "broken_link.html", "raw_math.html", "js_error.html", "mathjax_error.html"}
+    assert {p.page for p in problems} == expected, [str(p) for p in problems]
+
+
+def test_document_pages_get_screenshots(site):
+    _, shots, _ = site
+    pngs = sorted(p.name for p in shots.glob("*.png"))
+    assert pngs == ["book__documents__d000.png"]
+    assert (shots / pngs[0]).read_bytes().startswith(b"\x89PNG")
+
+
+def test_command_line_exit_status(site, capsys):
+    root, _, _ = site
+    assert bc.main([str(root), "--page", "index.html"]) == 0
+    assert bc.main([str(root), "--page", "js_error.html"]) == 1
+    assert "boom" in capsys.readouterr().out
+
+
+def test_dom_parser_hides_code_and_mathjax_output():
+    dom = bc._parse(_page("<p>text</p><pre>$$a$$</pre><code>\\(b\\)</code><script>'\\['</script>"
+                          "<mjx-container><mjx-c>\\begin{x}</mjx-c></mjx-container><p id='z'>more</p>"))
+    assert dom.text == ["text", "more"]
+    assert "z" in dom.ids
