@@ -14,7 +14,9 @@ Statuses (an item can have several):
   paper's number);
 * ``paper: run``: every paper run folder is complete (``COMPLETE.json``) with profile ``paper``;
 * ``paper: ready``: the paper parameter files (or the sweep file) exist and ``params/smoke/`` covers their
-  notebooks, so the code path is smoke-proven; not run here;
+  notebooks (the notebooks' code path runs at smoke size in the tests, with classroom parameters); the
+  paper files themselves have not run here, not even at smoke size (that needs their missing weights
+  and full images faked);
 * ``described``: a schematic or architecture table: nothing to compute, the item says where the code is;
 * ``missing``: what blocks the item (also beside other statuses when only part of it can be run).
 
@@ -213,8 +215,8 @@ def item_status(item: Item, repo: Path = REPO) -> Status:
         if len(done) == len(runs):
             status.add("paper: run", f"{len(runs)} paper run folder(s) complete: {', '.join(runs)}")
         elif len(files) == len(runs) and sweep_ok and all(_smoke_covered(repo, r) for r in runs):
-            status.add("paper: ready", f"parameter files exist and params/smoke/ covers their notebooks; "
-                       f"{len(done)} of {len(runs)} run here")
+            status.add("paper: ready", f"parameter files exist and params/smoke/ covers their notebooks "
+                       f"(smoke-run with classroom parameters only); {len(done)} of {len(runs)} run here")
         else:
             absent = [r for r in runs if r not in files] + ([] if sweep_ok else [f"sweep {item.sweep}"])
             status.add("missing", f"paper parameter files absent: {', '.join(absent) or 'smoke sizes'}")
@@ -410,7 +412,8 @@ def render_scoreboard(documents: list[Document], repo: Path = REPO) -> str:
            "this build. " + ", ".join(f"{badge(s)}" for s in STATUSES) + ": "
            "`exact` equals the published numbers cell for cell; `classroom` is our small-data analogue; "
            "`paper: run` means the paper-profile run folders are complete; `paper: ready` means their parameter "
-           "files exist and the smoke build covers their notebooks (not run here); `described` is a drawing "
+           "files exist and the smoke build runs their notebooks with classroom parameters (the paper files have not run "
+           "here, not even at smoke size); `described` is a drawing "
            "or architecture table with nothing to compute; `missing` says what blocks it.", "",
            "| document | items | " + " | ".join(STATUSES) + " |", "|---|---|" + "---|" * len(STATUSES)]
     per_item = {d.number: [(i, item_status(i, repo)) for i in d.items] for d in documents}
