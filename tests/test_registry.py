@@ -15,7 +15,7 @@ from cxrlib.book import registry
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = registry.load_registry()
 ITEMS = [item for document in DOCUMENTS for item in document.items]
-PAPERS = Path("/work/shared/papers")
+PAPERS = REPO.parent / "shared" / "papers"  # the source documents beside the checkout
 
 
 def _notebook_artifact_ids(notebook: str) -> list[re.Pattern]:
