@@ -135,7 +135,7 @@ def test_youden_undefined_on_single_class_validation():
 def test_agreement_rates_and_kappa_by_hand():
     label = [1, 1, 1, 0, 0, 0, 0, 1]
     reference = [1, 1, 0, 0, 0, 1, 0, 1]
-    r = M.agreement_rates(label, reference)
+    r = M.agreement_rates(reference, label)
     assert (r.counts.tp, r.counts.fp, r.counts.fn, r.counts.tn) == (3, 1, 1, 3)
     assert r.ppv == 0.75 and r.npv == 0.75 and r.sensitivity == 0.75 and r.specificity == 0.75
     # p_o = 6/8, p_e = 1/2 -> kappa = (3/4 - 1/2) / (1/2) = 1/2

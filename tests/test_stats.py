@@ -342,14 +342,14 @@ def test_kappa_ci_and_agreement_with_patient_groups():
     k = S.kappa_ci(label, reference, n_boot=300, seed=0, groups=patients)
     assert k.kappa == pytest.approx(skm.cohen_kappa_score(label, reference))
     assert k.ci_low < k.kappa < k.ci_high and k.unit == "patient" and k.n_valid == 300
-    table = S.bootstrap_agreement(label, reference, n_boot=300, seed=0, groups=patients)
+    table = S.bootstrap_agreement(reference, label, n_boot=300, seed=0, groups=patients)
     assert list(table.metric) == ["ppv", "npv", "sensitivity", "specificity", "kappa"]
     ppv = table.set_index("metric").loc["ppv", "estimate"]
     assert ppv == pytest.approx(reference[label == 1].mean())
     assert table.set_index("metric").loc["kappa", "ci_low"] == k.ci_low
     generic = S.bootstrap_ci(lambda a, b: skm.cohen_kappa_score(a, b), label, reference,
                              n_boot=40, seed=0, groups=patients)
-    vectorised = S.bootstrap_agreement(label, reference, metrics=("kappa",), n_boot=40, seed=0,
+    vectorised = S.bootstrap_agreement(reference, label, metrics=("kappa",), n_boot=40, seed=0,
                                        groups=patients)
     assert vectorised.boot_mean[0] == pytest.approx(generic.mean, rel=1e-12)
 

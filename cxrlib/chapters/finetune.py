@@ -124,7 +124,7 @@ def operating_points_ci(result: RunResult, n_boot: int = 1000, seed: int = 0) ->
     for label in evaluation_labels(result.task):
         threshold = M.youden_threshold(val[label].to_numpy(), val[f"prob_{label}"].to_numpy())
         predicted = test[f"prob_{label}"].to_numpy() >= threshold
-        table = stats.bootstrap_agreement(predicted, test[label].to_numpy(dtype=bool),
+        table = stats.bootstrap_agreement(test[label].to_numpy(dtype=bool), predicted,
                                           metrics=("sensitivity", "specificity", "accuracy", "ppv", "npv"),
                                           n_boot=n_boot, seed=seed, groups=test["patient_id"].to_numpy())
         rows.append(table.assign(label=label, threshold=threshold))

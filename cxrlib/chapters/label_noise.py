@@ -291,7 +291,7 @@ def contingency_tables(joined: pd.DataFrame, finding_map=None) -> pd.DataFrame:
 
 
 def _agreement_row(label, expert, groups, metrics, n_boot, seed, alpha) -> dict:
-    table = stats.bootstrap_agreement(label, expert, metrics=metrics, n_boot=n_boot, seed=seed, groups=groups,
+    table = stats.bootstrap_agreement(expert, label, metrics=metrics, n_boot=n_boot, seed=seed, groups=groups,
                                       alpha=alpha).set_index("metric")
     row = {}
     for metric in metrics:
@@ -566,7 +566,7 @@ def auroc_two_truths(joined: pd.DataFrame, predictions: pd.DataFrame, finding_ma
     low_b, high_b = stats.percentile_ci(result.replicates_b[list(findings)].to_numpy(), alpha)
     rows = []
     for j, finding in enumerate(findings):
-        nih_vs_expert = agreement_rates(y_nih[:, j], y_expert[:, j])
+        nih_vs_expert = agreement_rates(y_expert[:, j], y_nih[:, j])
         auc_expert = float(table.loc[finding, "auc_a"])
         rows.append({
             "finding": finding,

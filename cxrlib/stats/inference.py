@@ -973,21 +973,21 @@ def _cell_counts(a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> tuple[np.
     return tuple(weights[:, np.flatnonzero(c)].sum(axis=1, dtype=np.int64) for c in cells)
 
 
-def bootstrap_agreement(label, reference, *, metrics: Sequence[str] = (
+def bootstrap_agreement(y_true, y_pred, *, metrics: Sequence[str] = (
         "ppv", "npv", "sensitivity", "specificity", "kappa"), n_boot: int = DOCUMENT_001_REDRAWS,
         seed: int = 0, groups=None, alpha: float = 0.05,
         chunk_size: int | None = None) -> pd.DataFrame:
-    """Agreement of a binary ``label`` with a ``reference`` (e.g. NIH text-mined vs expert labels):
-    point estimate, bootstrap mean ± sd and percentile CI for each metric of
-    :data:`cxrlib.stats.metrics.CONFUSION_METRICS` (ppv = P(reference=1 | label=1), ...), vectorised
+    """Agreement of binary labels ``y_pred`` with the reference ``y_true`` (e.g. NIH text-mined labels
+    against the experts'): point estimate, bootstrap mean ± sd and percentile CI for each metric of
+    :data:`cxrlib.stats.metrics.CONFUSION_METRICS` (ppv = P(y_true=1 | y_pred=1), ...), vectorised
     over redraws; ``groups`` resamples patients. Columns: metric, estimate, boot_mean, boot_sd,
     ci_low, ci_high, n_valid.
     """
     n_boot = _check_boot_args(n_boot, alpha)
-    a = as_binary(label, "label")
-    b = as_binary(reference, "reference")
+    a = as_binary(y_pred, "y_pred")
+    b = as_binary(y_true, "y_true")
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError("label and reference must be 1-D vectors of the same length")
+        raise ValueError("y_true and y_pred must be 1-D vectors of the same length")
     unknown = [m for m in metrics if m not in CONFUSION_METRICS]
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; choose from {list(CONFUSION_METRICS)}")
@@ -1030,7 +1030,7 @@ def kappa_ci(rater_a, rater_b, *, n_boot: int = DOCUMENT_001_REDRAWS, seed: int 
     """Cohen's kappa with a percentile bootstrap CI; ``groups`` (patient ids) makes it a cluster
     bootstrap, needed when a patient contributes several images. Redraws where kappa is undefined
     (chance agreement 1) are NaN and excluded (``n_valid``)."""
-    row = bootstrap_agreement(rater_a, rater_b, metrics=("kappa",), n_boot=n_boot, seed=seed,
+    row = bootstrap_agreement(rater_b, rater_a, metrics=("kappa",), n_boot=n_boot, seed=seed,
                               groups=groups, alpha=alpha, chunk_size=chunk_size).iloc[0]
     return KappaResult(float(row["estimate"]), float(row["ci_low"]), float(row["ci_high"]),
                        float(row["boot_mean"]), float(row["boot_sd"]), int(row["n_valid"]),

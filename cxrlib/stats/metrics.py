@@ -469,9 +469,10 @@ class AgreementRates:
     counts: ConfusionCounts
 
 
-def agreement_rates(label, reference) -> AgreementRates:
-    """PPV, NPV, sensitivity, specificity, accuracy and kappa of ``label`` against ``reference``."""
-    c = confusion_counts(reference, label)
+def agreement_rates(y_true, y_pred) -> AgreementRates:
+    """PPV, NPV, sensitivity, specificity, accuracy and kappa of the binary labels ``y_pred`` (e.g. NIH's
+    text-mined labels) against the reference ``y_true`` (e.g. the experts')."""
+    c = confusion_counts(y_true, y_pred)
     return AgreementRates(**{k: _metric(k, c) for k in (
         "ppv", "npv", "sensitivity", "specificity", "accuracy", "kappa", "prevalence_label",
         "prevalence_reference")}, counts=c)

@@ -309,12 +309,12 @@ def probe_report(y_true, prob, groups=None, n_boot: int = 1000, seed: int = 0,
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         auc = bootstrap_ci(auroc, y, p, **options)
     intervals = {"auc": (auc.ci_low, auc.ci_high)}
-    table = bootstrap_agreement(predicted, y, metrics=tuple(_CONFUSION_NAMES.values()), **options)
+    table = bootstrap_agreement(y, predicted, metrics=tuple(_CONFUSION_NAMES.values()), **options)
     by_name = table.set_index("metric")
     for short, long in _CONFUSION_NAMES.items():
         intervals[short] = (by_name.at[long, "ci_low"], by_name.at[long, "ci_high"])
     # F1 of label 0 = F1 with predictions and truth both negated (same redraws, same seed)
-    neg = bootstrap_agreement(~predicted, ~y, metrics=("f1",), **options).iloc[0]
+    neg = bootstrap_agreement(~y, ~predicted, metrics=("f1",), **options).iloc[0]
     intervals["f1_neg"] = (neg["ci_low"], neg["ci_high"])
     out = {}
     for name in (*METRICS, "f1_neg"):
