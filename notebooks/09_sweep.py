@@ -215,7 +215,8 @@ plt.show()
 # - The table is built from the finished trials by the same code as `cxrlib sweep table` (best trial
 #   per row by validation loss, bootstrap CIs from the saved predictions).
 # - With random weights, 32 px images and two epochs these numbers show the layout and the machinery;
-#   they say nothing about document 000's backbones. Its Tables 2-6 are not transcribed yet.
+#   they say nothing about document 000's backbones. Its Tables 2-6 stand beside ours for the layout; their
+#   numbers come from another task (NIH, 15 classes), pretrained weights and 224 px, so no cell compares.
 #
 # ## Exercises
 # 1. Add a learning rate to the grid (`lr: [1.0e-3, 1.0e-2]`, in a copy of the sweep file, passed as
