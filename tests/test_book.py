@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from cxrlib.book import build
+from cxrlib.core.params import notebook_schema
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((REPO / "book").glob("*.md"))
@@ -210,10 +211,7 @@ def test_every_notebook_has_smoke_sizes_that_are_its_parameters():
     parameters of its parameter cell."""
     for notebook in NOTEBOOKS:
         overrides = build.smoke_overrides(notebook.stem, REPO)
-        cell = next(c.source for c in nbformat.read(notebook, as_version=4).cells
-                    if "parameters" in c.metadata.get("tags", []))
-        names = {t.id for node in ast.parse(cell).body if isinstance(node, ast.Assign) for t in node.targets
-                 if isinstance(t, ast.Name)}
+        names = set(notebook_schema(notebook))
         assert set(overrides) <= names, f"params/smoke/{notebook.stem}.yaml: not parameters: {set(overrides) - names}"
 
 

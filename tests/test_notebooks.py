@@ -7,6 +7,8 @@ import nbformat
 import pytest
 import yaml
 
+from cxrlib.core.params import notebook_schema
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 CHAPTER_HEADINGS = ("Overview", "Prerequisites", "Summary", "Exercises", "What's next")
@@ -99,25 +101,12 @@ def test_params_name_existing_notebooks_and_parameters(profile):
             assert f"{name} =" in source or f"{name}=" in source, f"{params_file.name}: {name} is not a notebook parameter"
 
 
-def parameter_cell_values(notebook: Path) -> dict:
-    """The literal values of a notebook's parameter cell, by name."""
-    import ast
-
-    source = next(c.source for c in nbformat.read(notebook, as_version=4).cells
-                  if "parameters" in c.metadata.get("tags", []))
-    values = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            values[node.targets[0].id] = ast.literal_eval(node.value)
-    return values
-
-
 @pytest.mark.parametrize("params_file", sorted((REPO / "params" / "classroom").glob("*.yaml")), ids=lambda p: p.stem)
 def test_classroom_params_equal_the_parameter_cell(params_file):
     """One source of defaults: a classroom parameter file repeats the notebook's own values, so a user
     who runs the notebook without ``-f`` gets the book's run (out_dir and paths between runs aside)."""
     notebook = REPO / "notebooks" / f"{params_file.stem.split('--')[0]}.ipynb"
-    cell = parameter_cell_values(notebook)
+    cell = notebook_schema(notebook)
     params = yaml.safe_load(params_file.read_text()) or {}
     differ = {k: (v, cell.get(k)) for k, v in params.items() if k in cell and cell[k] != v
               and not (k.endswith("_dir") or k.endswith("_file"))}
@@ -130,7 +119,7 @@ def test_finetune_engine_defaults_are_the_classroom_run():
 
     from cxrlib.training.finetune import TrainConfig
 
-    cell = parameter_cell_values(REPO / "notebooks" / "03_finetune.ipynb")
+    cell = notebook_schema(REPO / "notebooks" / "03_finetune.ipynb")
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     defaults = {name: (f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
                 for name, f in fields.items() if name != "out_dir"}
