@@ -301,8 +301,8 @@ plt.show()
 # ## Key numbers
 
 # %% tags=["remove-output"]
-d001 = published.load("d001_table4_chestxray14_auc").frame
-key = ln.key_numbers(agreement, label_errors, aurocs, simulation, claim=claims.frame.iloc[0].to_dict(), d001_auc=d001)
+d001 = published.load("d001_table4").frame
+key = ln.key_numbers(agreement, label_errors, aurocs, simulation, claim=claims.frame.iloc[0].to_dict(), d001_table4=d001)
 run.table(key, "label_noise_key_numbers", "The chapter's answers in one table (ours computed in this run; published values from the data files)",
           split="as in the tables above", nih_to_expert_mapping=mapping_text, bootstrap=bootstrap_text)
 

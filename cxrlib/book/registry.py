@@ -5,7 +5,9 @@ figures, schematic drawings and proposed systems: the published numbers' id (``c
 classroom run and artifact that make our analogue, the paper runs (and sweep) that follow the document's
 protocol, and notes. This module (light: pandas and YAML, no torch) loads the registry, **computes** the
 status of each item from what is on disk, and renders the book's document pages and scoreboard as MyST
-markdown, and the "What is reproduced" block of README.md.
+markdown, and the "What is reproduced" block of README.md. Each document page also lists the
+inconsistencies recorded inside the document (the ``inconsistencies`` of its published tables) and shows
+the published tables of the document that no item names (numbers stated in the text).
 
 Statuses (an item can have several):
 
@@ -355,6 +357,72 @@ def _difference(status: Status) -> list[str]:
     return lines
 
 
+def _published_anchor(table_id: str) -> str:
+    return f"pub-{table_id.replace('_', '-')}"
+
+
+def _published_block(table: published.PublishedTable) -> list[str]:
+    """A published table as the page shows it: where it is transcribed, the table, the transcription notes
+    (readings chosen, checks made) and a pointer to its inconsistencies."""
+    out = [f"Transcribed in `cxrlib/published` as `{table.table_id}`.", "", pipe_table(table.frame), ""]
+    if table.notes:
+        out += [f"*Transcription notes.* {' '.join(table.notes.split())}", ""]
+    if table.inconsistencies:
+        out += [f"*Inconsistencies inside the document* ({len(table.inconsistencies)}), listed under "
+                f"{{ref}}`inconsistencies <{_inconsistencies_anchor(table.document)}>`:", ""]
+        out += [f"- {text}" for text in table.inconsistencies]
+        out.append("")
+    return out
+
+
+def _inconsistencies_anchor(number: str) -> str:
+    return f"inconsistencies-d{number}"
+
+
+def document_tables(document: Document) -> tuple[list[published.PublishedTable], list[published.PublishedTable]]:
+    """The document's published tables: those an item names (in item order) and the others (numbers
+    stated in the text, in file order)."""
+    named = [item.published for item in document.items if item.published]
+    others = [table_id for table_id, entry in published.index().items()
+              if str(entry.get("document")) == document.number and table_id not in named]
+    return [published.load(t) for t in dict.fromkeys(named)], [published.load(t) for t in others]
+
+
+def render_inconsistencies(document: Document) -> list[str]:
+    """The section listing every inconsistency recorded inside the document, each with its table."""
+    named, others = document_tables(document)
+    items = {item.published: item for item in document.items if item.published}
+    out = [f"({_inconsistencies_anchor(document.number)})=", "## Inconsistencies inside the document", "",
+           "Places where the document contradicts itself (or, where said so, another of the five documents), "
+           "recorded with the transcriptions in `cxrlib/published/` and checked by "
+           "`tests/test_published_transcriptions.py` where the numbers allow it.", ""]
+    count = 0
+    for table in named + others:
+        where = (f"{{ref}}`{table.table_id} <{_anchor(items[table.table_id])}>`" if table.table_id in items
+                 else f"{{ref}}`{table.table_id} <{_published_anchor(table.table_id)}>`")
+        for text in table.inconsistencies:
+            out.append(f"- ({where}) {text}")
+            count += 1
+    if not count:
+        out.append("None recorded as a list for this document; see the transcription notes under each table.")
+    out.append("")
+    return out
+
+
+def render_other_tables(document: Document) -> list[str]:
+    """The document's published tables that no item names: numbers stated in its text."""
+    _, others = document_tables(document)
+    if not others:
+        return []
+    out = ["## Other numbers transcribed from the document", "",
+           "Published numbers of this document that belong to no single table or figure above (numbers "
+           "stated in the text, supplementary material): they are used to check the tables and the "
+           "chapters' quotes.", ""]
+    for table in others:
+        out += [f"({_published_anchor(table.table_id)})=", f"### {table.table_id}", "", *_published_block(table)]
+    return out
+
+
 def render_item(item: Item, repo: Path, shown: dict, included: set) -> str:
     status = item_status(item, repo)
     out = [f"({_anchor(item)})=", f"## {item.id}: {item.title}", "",
@@ -363,8 +431,7 @@ def render_item(item: Item, repo: Path, shown: dict, included: set) -> str:
     out.append("")
     out += ["**Theirs.**", ""]
     if item.published:
-        table = published.load(item.published)
-        out += [f"Transcribed in `cxrlib/published` as `{item.published}`.", "", pipe_table(table.frame), ""]
+        out += _published_block(published.load(item.published))
     else:
         out += ["Not transcribed (no published numbers in `cxrlib/published` for this item).", ""]
     out += ["**Ours.**", "", *_ours(item, status, repo, shown, included), ""]
@@ -397,7 +464,9 @@ def render_document(document: Document, repo: Path = REPO, shown: dict | None = 
         text = _computed_deviation(deviation["computed"], repo) if isinstance(deviation, dict) else " ".join(deviation.split())
         out.append(f"- {text}")
     out.append("")
+    out += render_inconsistencies(document)
     out += [render_item(item, repo, shown, included) for item in document.items]
+    out += render_other_tables(document)
     return "\n".join(out).rstrip() + "\n"
 
 

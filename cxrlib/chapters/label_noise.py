@@ -659,14 +659,15 @@ def _fmt_ci(value: float, low: float, high: float, percent: bool = False) -> str
 
 def key_numbers(agreement: pd.DataFrame, label_errors: pd.DataFrame, aurocs: pd.DataFrame,
                 simulation: pd.DataFrame, claim: Mapping | None = None,
-                d001_auc: pd.DataFrame | None = None) -> pd.DataFrame:
+                d001_table4: pd.DataFrame | None = None) -> pd.DataFrame:
     """The chapter's answers in one table of text: question, ours, published.
 
     ``agreement`` from :func:`agreement_table`, ``label_errors`` from :func:`label_error_table` (its
     "ours" rows are used), ``aurocs`` from :func:`auroc_two_truths`, ``simulation`` from
     :func:`cxrlib.stats.simulate.summarise_curve`; ``claim``: the published claim shown beside the first row
-    (``source``, ``value``, ``quote``); ``d001_auc``: document 001's Table 4 ChestX-ray14 rows
-    (``pretraining``, ``auc_mean_pct``), whose difference is computed here.
+    (``source``, ``value``, ``quote``); ``d001_table4``: document 001's Table 4
+    (``cxrlib.published.load("d001_table4")``: ``metric``, ``pretraining``, ``dataset``, ``mean_pct``),
+    whose ChestX-ray14 AUC difference between the two initialisations is computed here.
     """
     rows = []
     ours = label_errors[label_errors["source"] == "ours"].reset_index(drop=True)
@@ -691,9 +692,11 @@ def key_numbers(agreement: pd.DataFrame, label_errors: pd.DataFrame, aurocs: pd.
     for row in tenth.itertuples():
         rows.append({"question": f"Simulation, 10% flipped, {row.scenario}: mean AUROC drop",
                      "ours": f"{row.mean_drop:.3f}", "published": ""})
+    d001_auc = (None if d001_table4 is None else
+                d001_table4[(d001_table4["metric"] == "AUC") & (d001_table4["dataset"] == "ChestX-ray14")])
     if d001_auc is not None and len(d001_auc) >= 2:
         first, second = d001_auc.iloc[0], d001_auc.iloc[1]
-        gap = (float(first["auc_mean_pct"]) - float(second["auc_mean_pct"])) / 100
+        gap = (float(first["mean_pct"]) - float(second["mean_pct"])) / 100
         rows.append({"question": f"Document 001, ChestX-ray14 (NIH labels): mean AUC {first['pretraining']} − "
                                  f"{second['pretraining']}",
                      "ours": "", "published": f"{gap:.4f} (Table 4; reported as significant)"})

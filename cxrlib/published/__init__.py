@@ -3,7 +3,9 @@
 Every CSV in this folder is a transcription of a table of one of the five source documents (or of a
 paper they compare with). Notebooks read them with :func:`load` and show them beside the
 numbers our code computed; nothing here is ever a result of ours. One YAML file per document
-(``d000.yaml``, ``d001.yaml``, ...) indexes its tables: id -> file, document, citation, notes.
+(``d000.yaml``, ``d001.yaml``, ...) indexes its tables: id -> file, document, citation, notes (the
+readings chosen for unclear cells and the checks made) and, where the document contradicts itself,
+``inconsistencies`` (a list of statements, each naming both places; shown on the document's page).
 """
 from __future__ import annotations
 
@@ -21,10 +23,12 @@ class PublishedTable:
     document: str
     citation: str
     notes: str
+    inconsistencies: tuple[str, ...] = ()
 
 
 def index() -> dict:
-    """All table entries of every ``*.yaml`` in this folder: table id -> file, document, citation, notes."""
+    """All table entries of every ``*.yaml`` in this folder: table id -> file, document, citation, notes,
+    inconsistencies."""
     entries: dict = {}
     for item in sorted(resources.files(__name__).iterdir(), key=lambda t: t.name):
         if item.name.endswith(".yaml"):
@@ -46,4 +50,5 @@ def load(table_id: str) -> PublishedTable:
         document=str(entry["document"]),
         citation=entry["citation"],
         notes=entry.get("notes", ""),
+        inconsistencies=tuple(" ".join(text.split()) for text in entry.get("inconsistencies") or ()),
     )
