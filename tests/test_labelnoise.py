@@ -299,3 +299,14 @@ def test_simulation_is_seeded_and_falls_with_the_flip_fraction():
         assert np.all(np.diff(means) < 0), scenario
         np.testing.assert_allclose(part["auroc_mean"], part["expected"], atol=0.02)
     assert summary.loc[summary["fraction"] == 0.0, "mean_drop"].eq(0).all()
+
+
+def test_key_numbers_take_document_001s_chestxray14_auc_gap_from_table4():
+    from cxrlib import published
+    from cxrlib.chapters import label_noise as ln
+
+    empty = pd.DataFrame
+    key = ln.key_numbers(empty({"kappa": []}), empty({"source": []}), empty(), empty({"fraction": []}),
+                         d001_table4=published.load("d001_table4").frame)
+    row = key[key["question"].str.startswith("Document 001")].iloc[0]
+    assert "DINOv2 − ImageNet-21K" in row["question"] and row["published"].startswith("0.0069 ")  # 79.79 - 79.10
