@@ -1,9 +1,9 @@
-"""The transcriptions of documents 001, 003 and 004 (and the recorded inconsistencies of 000 and 002) in
-own internal checks: counts that add up to printed totals, averages that are the mean of their rows,
-tables that repeat each other, statements of the text about the tables. Where the document itself does
-not add up, the test asserts that the inconsistency is there in the numbers *and* recorded with the
-transcription (``inconsistencies`` of the table's entry), so that a wrong transcription or a silently
-dropped record fails. Light: pandas and YAML only."""
+"""The transcriptions of documents 001, 003 and 004 (and the recorded inconsistencies of 000 and 002)
+checked against the documents' own internal checks: counts that add up to printed totals, averages that
+are the mean of their rows, tables that repeat each other, statements of the text about the tables. Where
+the document itself does not add up, the test asserts that the inconsistency is there in the numbers *and*
+recorded with the transcription (``inconsistencies`` of the table's entry), so that a wrong transcription
+or a silently dropped record fails. Light: pandas and YAML only."""
 from pathlib import Path
 
 import numpy as np
