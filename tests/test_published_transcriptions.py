@@ -78,6 +78,16 @@ def test_d001_table3_label_counts_are_the_stated_ones():
     assert "Infiltrates" not in nih and "No finding (healthy)" in nih
 
 
+def test_d001_task_label_lists_are_table3s_in_printed_order():
+    """cxrlib.data.d001.TABLE3_LABELS (the label lists of the d001_* task rows) is Table 3 as transcribed."""
+    from cxrlib.data import d001
+
+    t3 = frame("d001_table3").sort_values("row")
+    assert set(d001.TABLE3_LABELS) == set(DATASETS_001)
+    for dataset, labels in d001.TABLE3_LABELS.items():
+        assert tuple(t3.loc[t3["dataset"] == dataset, "label"]) == tuple(labels), dataset
+
+
 def test_d001_supplementary_labels_are_table3s():
     t3, supp = frame("d001_table3"), frame("d001_supplementary")
     for dataset, block in supp[supp["label"] != "Average"].groupby("dataset"):
