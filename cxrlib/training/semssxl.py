@@ -254,7 +254,7 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
             parts["total"].backward()
             optimiser.step()
             for key in sums:
-                sums[key] += 0.0 if parts[key] is None else float(parts[key])
+                sums[key] += 0.0 if parts[key] is None else float(parts[key].detach())
         rows.append({"epoch": epoch, **{k: v / steps for k, v in sums.items()}, "steps": steps,
                      "seconds": time.perf_counter() - tick})
     history = pd.DataFrame(rows)
