@@ -150,3 +150,22 @@ def test_a_tiny_training_run_lowers_the_training_loss(data_root):
     assert "random initialisation" in result.weights_caption
     again = fit_semi("full", config, "nih_competition5", cache, labelled[1.0], parts["train"])
     assert np.isclose(again.loss_after, result.loss_after)  # seeded
+
+
+def test_comparison_switches_to_clustered_delong_when_patients_have_several_test_images():
+    from cxrlib.chapters.semssxl import comparison_table
+
+    rng = np.random.default_rng(0)
+    labels = ["a", "b"]
+    n = 60
+    y = (rng.random((n, 2)) < 0.4).astype(int)
+    runs = {("full", 1.0): {"probs": y + rng.normal(0, 0.8, (n, 2))},
+            ("supervised", 1.0): {"probs": y + rng.normal(0, 1.2, (n, 2))}}
+    one = pd.DataFrame({"patient_id": [f"p{i}" for i in range(n)], "a": y[:, 0], "b": y[:, 1]})
+    two = one.assign(patient_id=[f"p{i // 2}" for i in range(n)])
+    plain, clustered = comparison_table(runs, one, labels, [1.0]), comparison_table(runs, two, labels, [1.0])
+    assert set(plain["test"]) == {"DeLong (one image per patient)"}
+    assert set(clustered["test"]) == {"clustered DeLong (Obuchowski)"}
+    assert np.allclose(plain["difference"], clustered["difference"])  # same AUROCs, other variance
+    assert not np.allclose(plain["p"], clustered["p"])
+    assert (plain["p_fdr"] >= plain["p"] - 1e-12).all()
