@@ -160,12 +160,13 @@ def plot_fractions(aurocs: pd.DataFrame, variants: Sequence[str] = (PROPOSED, BA
         ax.errorbar(x, sub["auc"], yerr=[sub["auc"] - sub["ci_low"], sub["ci_high"] - sub["auc"]], marker="o",
                     capsize=3, label=VARIANTS[name].title)
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(sorted(macro["fraction"].unique()))
     ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("labelled fraction of the training patients")
     ax.set_ylabel("macro AUROC (5 labels)")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="best", fontsize=8)
     fig.tight_layout()
     return fig
 
