@@ -43,7 +43,7 @@
 # - what a convolutional encoder's stages are (coarser maps with more channels as you go deeper; about
 #   10 minutes with any CNN tutorial).
 #
-# The classroom run takes about a minute and a half on two CPU cores. It uses 64 px images, the Xception
+# The classroom run takes about a minute and a half on two CPU cores. It uses 48 px images, the Xception
 # entry flow only (stem, block1, block2), three epochs, and the 621-image NIH sample, with NIH's labels
 # for the same five findings.
 
@@ -56,7 +56,7 @@ task = "nih_competition5"
 task_options = {"nih_images": "images-256", "test_fraction": 0.4}
 subset = None
 preprocess = "classroom"
-image_size = 64
+image_size = 48
 backbone = "legacy_xception"
 weights = "auto"
 stages = [0, 1, 2]
