@@ -253,9 +253,9 @@ print(f"notebook body: {time.perf_counter() - started:.0f} s")
 #   term helps. It shows the machinery, not document 003's result (the document reports none).
 #
 # ## Exercises
-# 1. Set `-p contrastive_weight 0` and compare `full` with `no_contrastive`: the two should now be the
-#    same model. Are their AUROCs identical? Why (think of what the unlabeled loader does to the random
-#    number stream)?
+# 1. Set `-p contrastive_weight 0` and compare `full` with `no_contrastive`. Are their AUROCs identical?
+#    Find the line of `cxrlib.training.semssxl.fit_semi` that makes them so (hint: what would drawing
+#    unlabeled batches that are never used do to the random number stream?).
 # 2. Use `-p stages "[1, 2, 3]"` (block1, block2, block11: the middle flow joins in). How does the
 #    training time change, and where does the attention put its weight?
 # 3. Change `-p task_options '{"nih_images": "images-256", "test_fraction": 0.2}'`. How do the positives
