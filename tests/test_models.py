@@ -53,6 +53,11 @@ FAMILY_BLOCKS = {
         1: ("features.denseblock4.", "features.norm5."),
         "frozen_at_max": ("features.conv0.", "features.norm0."),
     },
+    "xception": {
+        "n_blocks": 12,
+        1: ("block12.", "conv3.", "bn3.", "conv4.", "bn4."),
+        "frozen_at_max": ("conv1.", "bn1.", "conv2.", "bn2."),
+    },
 }
 
 

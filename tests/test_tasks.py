@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxrlib.data import chexpert, d001, d004, pool
+from cxrlib.data import chexpert, d001, d004, nih, pool
 from cxrlib.data.root import SOURCES, DataNotFoundError
 from cxrlib.images.tasks import BASE_COLUMNS, SPLITS, TARGET, TASKS, get_task, split_tables
 from cxrlib.published import load as load_published
@@ -203,7 +203,7 @@ def make_covidgr(root, rng):
 
 MAKERS = {
     "d001_chexpert": make_chexpert, "d004_chexpert": make_chexpert, "d004_chexpert_rare": make_chexpert,
-    "d001_padchest": make_padchest, "d001_vindr": make_vindr, "d001_mimic": make_mimic, "d002_covidgr": make_covidgr,
+    "chexpert_competition5": make_chexpert, "d001_padchest": make_padchest, "d001_vindr": make_vindr, "d001_mimic": make_mimic, "d002_covidgr": make_covidgr,
 }
 
 
@@ -261,6 +261,32 @@ def test_chexpert_rows_follow_their_documents(tiny_root):
     assert set(d4.loc[d4["split"] != "test", "patient_id"]) == {"chexpert:" + p for p in frontal["patient_id"]}
     expected = d004.chexpert_rare(train)
     assert sorted(rare.loc[rare["split"] != "test", "image_id"]) == sorted("chexpert:" + expected["image_id"])
+
+
+def test_chexpert_competition5_follows_its_uncertainty_option(tiny_root):
+    task = TASKS["chexpert_competition5"]
+    assert task.classes == chexpert.COMPETITION_LABELS and task.document == "003"
+    ones = task.load_table(tiny_root)
+    zeros = task.load_table(tiny_root, uncertainty_policy="U-Zeros")
+    train = chexpert.normalise(pd.read_csv(tiny_root / "chexpert/CheXpert-v1.0-small/train.csv"), "train")
+    raw = train.set_index("image_id").loc[ones.loc[ones["split"] != "test", "image_id"].str.removeprefix("chexpert:")]
+    for label in task.classes:
+        uncertain = raw[label].to_numpy() == -1
+        assert (ones.loc[ones["split"] != "test", label].to_numpy()[uncertain] == 1).all()
+        assert (zeros.loc[zeros["split"] != "test", label].to_numpy()[uncertain] == 0).all()
+    assert ones.loc[ones["split"] == "test", "image_id"].str.contains("/valid/").all()
+    frontal = task.load_table(tiny_root, frontal_only=True)
+    assert len(frontal) < len(ones)  # the tiny layout has lateral images; the default keeps them (document 003)
+
+
+def test_nih_competition5_on_the_sample(data_root):
+    task = TASKS["nih_competition5"]
+    table = task.load_table(data_root, nih_images="images-256", test_fraction=0.4)
+    check_contract(task, table)
+    assert task.classes == chexpert.COMPETITION_LABELS
+    meta = nih.load_metadata().set_index("image_id").loc[table["image_id"]]
+    assert (table["Pleural Effusion"].to_numpy() == meta["Effusion"].to_numpy()).all()  # NIH's Effusion, renamed
+    assert 0.35 < (table["split"] == "test").mean() < 0.45
 
 
 def test_a_missing_image_names_the_download_page(tiny_root, tmp_path):

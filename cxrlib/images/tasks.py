@@ -33,6 +33,10 @@ task                         kind          what
 ``d004_chexpert``            multilabel    document 004: CheXpert 14 labels, uncertain -> positive, 80/20
                                            of official train, test = 202 frontal validation images
 ``d004_chexpert_rare``       multilabel    document 004: CheXpert-Rare (5 rare + No Finding + Other)
+``chexpert_competition5``    multilabel    document 003: CheXpert's 5 competition findings, U-Ones
+                                           (option), test = the 234 official validation images
+``nih_competition5``         multilabel    the same 5 findings on NIH ChestX-ray14 (classroom analogue),
+                                           random patient split (test_fraction 30 %)
 ``pneumoniamnist``           binary        PneumoniaMNIST, official train/val/test of the npz (28 px)
 ===========================  ============  ==========================================================
 
@@ -454,6 +458,46 @@ def _load_pneumoniamnist(root: Path, seed: int, val_fraction: None, png_dir: str
     return table
 
 
+# ------------------------------------------------------------------------------------- document 003
+
+COMPETITION5 = chexpert.COMPETITION_LABELS
+NIH_TO_COMPETITION5 = {"Atelectasis": "Atelectasis", "Cardiomegaly": "Cardiomegaly", "Consolidation": "Consolidation",
+                       "Edema": "Edema", "Effusion": "Pleural Effusion"}
+"""NIH ChestX-ray14 finding -> CheXpert competition label (same findings; NIH says Effusion)."""
+
+
+def _load_chexpert_competition5(root: Path, seed: int, val_fraction: float, frontal_only: bool,
+                                uncertainty_policy: str):
+    train, valid, folder = chexpert_tables(root)
+    train = (chexpert.frontal(train) if frontal_only else train).reset_index(drop=True)
+    valid = (chexpert.frontal(valid) if frontal_only else valid).reset_index(drop=True)
+    ids = _chexpert_ids(train, folder)
+    ids["split"] = split_by_patient(ids, {"train": 1.0 - val_fraction, "val": val_fraction}, seed=seed)
+    test_ids = _chexpert_ids(valid, folder).assign(split="test")
+    both = pd.concat([
+        _multilabel_table(ids, chexpert.apply_uncertainty(train, uncertainty_policy, COMPETITION5), COMPETITION5),
+        _multilabel_table(test_ids, chexpert.apply_uncertainty(valid, uncertainty_policy, COMPETITION5), COMPETITION5),
+    ], ignore_index=True)
+    assert_patient_disjoint({part: both.loc[both["split"] == part, "patient_id"] for part in SPLITS})
+    require_images(both["path"].tolist(), "chexpert", root)
+    both.attrs = {"note": f"uncertainty policy {uncertainty_policy}; frontal_only={frontal_only}"}
+    return both
+
+
+def _load_nih_competition5(root: Path, seed: int, val_fraction: float, nih_images: str, nih_metadata: str | None,
+                           test_fraction: float, test_seed: int):
+    meta = nih.load_metadata(nih_metadata)
+    paths, note = nih_image_paths(root, meta, nih_images)
+    meta = meta.assign(path=paths)
+    meta = meta[meta["path"].notna()].reset_index(drop=True)
+    targets = meta[list(NIH_TO_COMPETITION5)].astype("int8").rename(columns=NIH_TO_COMPETITION5)
+    ids = meta[["image_id", "patient_id", "path"]].copy()
+    ids["split"] = patient_split(ids, seed, val_fraction, test_fraction, test_seed)
+    table = pd.concat([ids, targets], axis=1)
+    table.attrs = {"note": note}
+    return table
+
+
 _NIH_OPTIONS = {"nih_images": "images", "nih_metadata": None}
 
 TASKS: dict[str, TaskSpec] = {
@@ -712,6 +756,55 @@ TASKS: dict[str, TaskSpec] = {
                 "Subset rule of cxrlib.data.d004.chexpert_rare. The test set is all 202 frontal validation images "
                 "with the seven targets (test_rare_only=True keeps those with a positive among the six classes); "
                 "the document does not say which."
+            ),
+        ),
+        TaskSpec(
+            name="chexpert_competition5",
+            title="CheXpert, the five competition findings (document 003)",
+            kind="multilabel",
+            classes=COMPETITION5,
+            load=_load_chexpert_competition5,
+            dataset="CheXpert v1.0 (small or full release): train images; test = the 234 official validation images",
+            split="official validation (234 images, 200 patients) as test; official train split by patient into "
+                  "train/val (val_fraction)",
+            reference="document 003, slides 'Dataset Description' and 'Why CheXpert' (five key pathologies); "
+                      "Irvin et al. 2019 (competition labels)",
+            val_fraction=0.1,
+            source="chexpert",
+            defaults={"frontal_only": False, "uncertainty_policy": "U-Ones"},
+            document="003",
+            uncertainty="U-Ones by default (option uncertainty_policy: U-Ones, U-Zeros or U-Ignore): uncertain (-1) "
+                        "is positive, blank negative. Document 003 praises CheXpert's three-class labels but states "
+                        "no policy: ours (U-Ones, which Irvin et al. found best for Atelectasis and Edema)",
+            images="chexpert/CheXpert-v1.0-small/{train,valid}/... with its train.csv and valid.csv",
+            notes=(
+                "Document 003 lists frontal and lateral images and the official validation set (234 images, 200 "
+                "patients) but no training protocol: all views by default (frontal_only=False), so a test patient "
+                "can have several images (clustered statistics). The hidden official test set (668 images) is not "
+                "available."
+            ),
+        ),
+        TaskSpec(
+            name="nih_competition5",
+            title="NIH ChestX-ray14 with CheXpert's five competition findings (classroom analogue of document 003)",
+            kind="multilabel",
+            classes=COMPETITION5,
+            load=_load_nih_competition5,
+            dataset="NIH ChestX-ray14 (full release, or the 621-image classroom sample with nih_images='images-256')",
+            split="random patient split: test_fraction of the patients (test_seed), val = val_fraction of the rest",
+            reference="NIH ChestX-ray14 (Wang et al. 2017) labels Atelectasis, Cardiomegaly, Consolidation, Edema, "
+                      "Effusion: the five CheXpert competition findings (document 003)",
+            val_fraction=0.1,
+            source="nih-cxr14",
+            defaults={**_NIH_OPTIONS, "test_fraction": 0.3, "test_seed": 0},
+            document="003",
+            document_labels=("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Effusion"),
+            uncertainty="not applicable (NIH labels are 0/1 text-mined labels with no uncertain class)",
+            images="nih-cxr14/images/<Image Index>.png (or the images-256 sample)",
+            notes=(
+                "Not the official NIH split: the sample holds only 75 official-test images (3 with Edema), so a "
+                "random patient split gives a usable test part. NIH's Effusion is renamed Pleural Effusion; "
+                "document_labels keeps the NIH names."
             ),
         ),
         TaskSpec(

@@ -18,6 +18,7 @@ key                     architecture (timm)          weights (default first)    
 ``vitb14_dinov2``       vit_base_patch14_dinov2      dinov2                       001
 ``vitb16_in21k``        vit_base_patch16_224         imagenet21k, ..._augreg      001
 ``wide_resnet50``       wide_resnet50_2              imagenet (torchvision)       002
+``legacy_xception``     legacy_xception              imagenet (tf_in1k)           003
 ======================  ===========================  ===========================  ==========
 
 The DINOv2 ViTs run at 224 px (timm's default is 518 px; loading resamples the position embedding

@@ -14,6 +14,10 @@ file someone converted by hand loads too.
   ``norm1``/``conv1``/...), and a 14-way ``classifier.0`` (Linear, then Sigmoid) for the 14
   ChestX-ray14 findings. The classifier is dropped unless ``keep_classifier=True``, which maps it to
   timm's ``classifier`` (for a 14-class ``densenet121``).
+* timm release files (``timm_release``): checkpoints that timm itself downloads from a GitHub release
+  URL rather than the Hugging Face hub (timm 1.0.31 hosts ``legacy_xception.tf_in1k`` only as
+  ``xception-43020ad28.pth``, Cadene's port of the Keras Xception weights). They already carry timm's
+  names; the ImageNet classifier ``fc`` is dropped by the strict loader like every classifier.
 """
 from __future__ import annotations
 
@@ -88,4 +92,5 @@ def chexnet_to_timm(checkpoint: Mapping, keep_classifier: bool = False) -> dict[
 CONVERTERS: dict[str, Callable[[Mapping], dict[str, Tensor]]] = {
     "swav": swav_to_timm,
     "chexnet": chexnet_to_timm,
+    "timm_release": unwrap_state_dict,
 }

@@ -20,7 +20,8 @@ Sources: document 000 (Elwirehardja et al. 2025, section 3.3 and Tables 2-6: DIN
 ConvNeXt-V2 atto, SwAV ResNet-50, DINO ViT-S/16, CheXNet DenseNet-121; unfreeze sweeps 0-6 for the
 ViTs and ConvNeXt, 0-4 for ResNet-50 and DenseNet-121), document 001 (Tayebi Arasteh et al.: ViT-B
 from DINOv2 or ImageNet-21K), document 002 (Gazda et al.: "ResNet-50 Wide", SimCLR on CheXpert) and
-document 004 (Kivotova: torchvision ResNet18 with ImageNet weights).
+document 004 (Kivotova: torchvision ResNet18 with ImageNet weights) and document 003 (Mohanty: an Xception
+encoder, ImageNet weights of timm's ``legacy_xception``).
 """
 from __future__ import annotations
 
@@ -161,6 +162,8 @@ _DENSENET_STEM = ("features.conv0", "features.norm0")
 
 SWAV_URL = "https://dl.fbaipublicfiles.com/deepcluster/swav_800ep_pretrain.pth.tar"
 CHEXNET_URL = "https://github.com/arnoweng/CheXNet/raw/master/model.pth.tar"
+# timm's pretrained_cfg of legacy_xception.tf_in1k (timm 1.0.31) points here and names no hub repository.
+XCEPTION_URL = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth"
 
 _ROWS = (
     BackboneSpec(
@@ -388,6 +391,40 @@ _ROWS = (
         notes=(
             "Document 002 pre-trains a 'ResNet-50 Wide' with SimCLR on CheXpert; torchvision's "
             "wide_resnet50_2 (bottleneck width x2) is the architecture used here."
+        ),
+    ),
+    BackboneSpec(
+        key="legacy_xception",
+        title="Xception (Chollet 2017)",
+        family="xception",
+        timm_name="legacy_xception",
+        sources=(
+            WeightSource(
+                tag="imagenet",
+                description="supervised ImageNet-1k, the Keras/TensorFlow Xception weights ported by Cadene "
+                "(timm's legacy_xception.tf_in1k; timm downloads them from its GitHub release, not the hub)",
+                citation="Chollet, 2017 (document 003, reference [3])",
+                url=XCEPTION_URL,
+                converter="timm_release",
+                torch_hub_filename="xception-43020ad28.pth",
+            ),
+        ),
+        default_weights="imagenet",
+        input_size=299,
+        mean=HALF_MEAN,
+        std=HALF_STD,
+        feature_dim=2048,
+        blocks=tuple(f"block{i}" for i in range(1, 13)),
+        block_tail=("conv3", "bn3", "conv4", "bn4"),
+        stem=("conv1", "bn1", "conv2", "bn2"),
+        gradcam_layer="act4",
+        documents=("003",),
+        notes=(
+            "Document 003 (problem statement 1, 'SemSSXL: Semi Self-Supervised Xception Learner') names an "
+            "Xception encoder and cites Chollet 2017, nothing more. timm's legacy_xception is the original "
+            "architecture (entry flow block1-3, middle flow block4-11, exit flow block12 + conv3/conv4); its "
+            "forward_intermediates taps (stem, block1, block2, block11, final) are the stages that "
+            "cxrlib.models.multiscale attends over."
         ),
     ),
 )

@@ -1,0 +1,171 @@
+"""SemSSXL (document 003, problem statement 1): the multi-scale neck, the combined objective, the labelled
+fractions and a tiny training run (notebook 12)."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+timm = pytest.importorskip("timm")
+
+from cxrlib.data.splits import LeakageError  # noqa: E402
+from cxrlib.models.multiscale import (  # noqa: E402
+    NECKS,
+    AveragePool2d,
+    ScaleAttention,
+    build_multiscale_net,
+)
+from cxrlib.models.registry import REGISTRY  # noqa: E402
+from cxrlib.training.semssxl import (  # noqa: E402
+    VARIANTS,
+    SemiConfig,
+    SemSSXL,
+    combined_loss,
+    fit_semi,
+    labelled_fractions,
+)
+
+STAGES = (0, 1, 2)
+
+
+def tiny_model(neck="multiscale_attention", stages=STAGES, dim=16, seed=0):
+    net, info = build_multiscale_net("legacy_xception", "none", stages, neck, dim, seed=seed)
+    return SemSSXL(net, 5, "d004_simclr", 0.5), info
+
+
+def batch(n=6, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, size, size, generator=g), (torch.rand(n, 5, generator=g) > 0.5).float()
+
+
+def test_xception_row_points_where_timm_does():
+    spec = REGISTRY["legacy_xception"]
+    src = spec.source(spec.default_weights)
+    cfg = timm.models.get_pretrained_cfg("legacy_xception.tf_in1k")
+    assert src.url == cfg.url and src.torch_hub_filename == cfg.url.rsplit("/", 1)[-1]
+    assert (spec.mean, spec.std) == (tuple(cfg.mean), tuple(cfg.std)) and spec.input_size == cfg.input_size[-1]
+    assert "003" in spec.documents
+
+
+def test_scale_attention_weights_sum_to_one_and_differ_between_images():
+    torch.manual_seed(0)
+    levels = torch.randn(4, 3, 8)
+    fused, weights = ScaleAttention(8)(levels)
+    assert weights.shape == (4, 3) and torch.allclose(weights.sum(dim=1), torch.ones(4))
+    assert (weights > 0).all() and not torch.allclose(weights[0], weights[1])
+    assert torch.allclose(fused, (levels * weights.unsqueeze(-1)).sum(dim=1))
+
+
+def test_full_net_weights_are_a_distribution_over_its_stages():
+    model, info = tiny_model()
+    x, _ = batch()
+    model.eval()
+    embedding, weights = model.net.embed(x)
+    assert info.random and embedding.shape == (6, 16) and weights.shape == (6, len(STAGES))
+    assert torch.allclose(weights.sum(dim=1), torch.ones(6), atol=1e-6)
+
+
+def test_single_scale_uses_one_stage_only():
+    model, _ = tiny_model("single_scale_attention")
+    assert model.net.stages == (STAGES[-1],)
+    maps = model.net.encoder(batch()[0])
+    assert len(maps) == 1 and maps[0].shape[1] == model.net.encoder.channels[0] == 256  # block2's output
+    assert len(model.net.neck.pools) == 1 and len(model.net.neck.fusion.mix) == 0
+    model.eval()
+    assert torch.equal(model.net.embed(batch()[0])[1], torch.ones(6, 1))
+    # the backbone's later layers are gone (pruned): its parameters end with block2, the stage used
+    names = {n.split(".")[0] for n, _ in model.net.encoder.backbone.named_parameters()}
+    assert names == {"conv1", "bn1", "conv2", "bn2", "block1", "block2"}
+
+
+def test_no_attention_weighs_stages_equally_and_pools_by_average():
+    model, _ = tiny_model("multiscale_average")
+    model.eval()
+    weights = model.net.embed(batch()[0])[1]
+    assert torch.allclose(weights, torch.full_like(weights, 1 / len(STAGES)))
+    assert all(isinstance(p, AveragePool2d) for p in model.net.neck.pools)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_every_variant_row_builds_and_takes_a_step(name):
+    variant = VARIANTS[name]
+    assert variant.neck in NECKS
+    model, _ = tiny_model(variant.neck)
+    x, y = batch()
+    views = (x + 0.1, x - 0.1) if variant.contrastive else None
+    parts = model.losses(x, y, views, 0.5)
+    parts["total"].backward()
+    assert (parts["contrastive"] is None) == (not variant.contrastive)
+    assert all(p.grad is not None for p in model.classifier.parameters())
+
+
+def test_contrastive_weight_zero_gives_exactly_the_supervised_loss():
+    model, _ = tiny_model()
+    model.eval()  # fixed BatchNorm statistics, so two passes see the same network
+    x, y = batch()
+    views = (x.flip(-1), x + 0.05)
+    bce = nn.functional.binary_cross_entropy_with_logits(model(x), y)
+    zero = model.losses(x, y, views, 0.0)
+    assert zero["contrastive"] is None and torch.equal(zero["total"], zero["supervised"])
+    assert torch.allclose(zero["total"], bce)
+    half = model.losses(x, y, views, 0.5)
+    assert half["contrastive"] > 0 and torch.allclose(half["total"], bce + 0.5 * half["contrastive"])
+    assert torch.equal(combined_loss(bce, None, 0.7), bce)
+
+
+def patients_table(n_patients=40, per_patient=3, prefix="p"):
+    rows = [{"image_id": f"{prefix}{p}_{k}", "patient_id": f"{prefix}{p}", "path": ""}
+            for p in range(n_patients) for k in range(1 + p % per_patient)]
+    return pd.DataFrame(rows)
+
+
+def test_labelled_fractions_are_nested_whole_patients_and_never_test_patients():
+    train, test = patients_table(), patients_table(10, prefix="t")
+    parts = labelled_fractions(train, [1.0, 0.1, 0.5], seed=3, held_out={"test": test})
+    assert list(parts) == [0.1, 0.5, 1.0]
+    ids = {f: set(t["patient_id"]) for f, t in parts.items()}
+    assert ids[0.1] < ids[0.5] < ids[1.0] == set(train["patient_id"])
+    assert len(ids[0.1]) == 4 and len(ids[0.5]) == 20
+    for frame in parts.values():  # every image of a drawn patient comes along
+        assert len(frame) == train["patient_id"].isin(frame["patient_id"]).sum()
+        assert not set(frame["patient_id"]) & set(test["patient_id"])
+    other = labelled_fractions(train, [0.1, 0.5], seed=4)
+    assert set(other[0.1]["patient_id"]) != ids[0.1]  # the seed draws the patients
+    with pytest.raises(LeakageError):
+        labelled_fractions(train, [0.5], seed=3, held_out={"test": train.iloc[:2]})
+
+
+def test_a_tiny_training_run_lowers_the_training_loss(data_root):
+    from cxrlib.chapters import semssxl as chapter
+
+    parts, cache = chapter.load_task("nih_competition5", data_root, task_options={"nih_images": "images-256"},
+                                     subset={"train": 32, "val": 4, "test": 8}, preprocess="classroom",
+                                     image_size=32, seed=0)
+    labelled = labelled_fractions(parts["train"], [1.0], seed=0, held_out={"test": parts["test"]})
+    config = SemiConfig(weights="none", stages=(0, 1), dim=16, epochs=4, batch_size=16, unlabeled_batch_size=8, lr=3e-3)
+    result = fit_semi("full", config, "nih_competition5", cache, labelled[1.0], parts["train"])
+    assert result.loss_after < result.loss_before
+    assert len(result.history) == 4 and result.history["contrastive"].notna().all()
+    assert (result.history["steps"] == 2).all()  # ceil(32 training images / 16)
+    assert "random initialisation" in result.weights_caption
+    again = fit_semi("full", config, "nih_competition5", cache, labelled[1.0], parts["train"])
+    assert np.isclose(again.loss_after, result.loss_after)  # seeded
+
+
+def test_comparison_switches_to_clustered_delong_when_patients_have_several_test_images():
+    from cxrlib.chapters.semssxl import comparison_table
+
+    rng = np.random.default_rng(0)
+    labels = ["a", "b"]
+    n = 60
+    y = (rng.random((n, 2)) < 0.4).astype(int)
+    runs = {("full", 1.0): {"probs": y + rng.normal(0, 0.8, (n, 2))},
+            ("supervised", 1.0): {"probs": y + rng.normal(0, 1.2, (n, 2))}}
+    one = pd.DataFrame({"patient_id": [f"p{i}" for i in range(n)], "a": y[:, 0], "b": y[:, 1]})
+    two = one.assign(patient_id=[f"p{i // 2}" for i in range(n)])
+    plain, clustered = comparison_table(runs, one, labels, [1.0]), comparison_table(runs, two, labels, [1.0])
+    assert set(plain["test"]) == {"DeLong (one image per patient)"}
+    assert set(clustered["test"]) == {"clustered DeLong (Obuchowski)"}
+    assert np.allclose(plain["difference"], clustered["difference"])  # same AUROCs, other variance
+    assert not np.allclose(plain["p"], clustered["p"])
+    assert (plain["p_fdr"] >= plain["p"] - 1e-12).all()
