@@ -18,6 +18,8 @@ key                     architecture (timm)          weights (default first)    
 ``vitb14_dinov2``       vit_base_patch14_dinov2      dinov2                       001
 ``vitb16_in21k``        vit_base_patch16_224         imagenet21k, ..._augreg      001
 ``wide_resnet50``       wide_resnet50_2              imagenet (torchvision)       002
+``vgg16_bn``            vgg16_bn                     imagenet (torchvision)       003
+``vgg11_bn``            vgg11_bn                     imagenet (torchvision)       003
 ======================  ===========================  ===========================  ==========
 
 The DINOv2 ViTs run at 224 px (timm's default is 518 px; loading resamples the position embedding
@@ -64,6 +66,7 @@ _EXPORTS = {
     "d000_head": "heads",
     "gradcam_target_layer": "heads",
     "linear_head": "heads",
+    "pooled_width": "heads",
     "REGISTRY": "registry",
     "BackboneSpec": "registry",
     "WeightSource": "registry",
