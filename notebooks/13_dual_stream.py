@@ -87,6 +87,7 @@ import torch
 
 from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.chapters import dual_stream as chapter
+from cxrlib.images.preprocess import NORMALIZATIONS, preprocess_config
 from cxrlib.images.tasks import get_task
 from cxrlib.models import DUAL_STREAM_VARIANTS
 from cxrlib.models.dual_stream import AutoencoderStream, ConvAutoencoder, DualStreamClassifier, transfer_stream
@@ -95,7 +96,9 @@ from cxrlib.training import dual_stream as train
 started = time.perf_counter()
 torch.manual_seed(seed)
 spec = get_task(task)
-stream = transfer_stream(backbone, weights, seed=seed)
+pipeline = preprocess_config(preprocess, image_size)
+input_stats = NORMALIZATIONS[pipeline.normalization] or ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+stream = transfer_stream(backbone, weights, seed=seed, input_mean=input_stats[0], input_std=input_stats[1])
 info = stream.info
 params = {k: v for k, v in globals().items() if k in (
     "profile", "seed", "data_root", "task", "subset", "preprocess", "image_size", "backbone", "weights",
@@ -138,7 +141,7 @@ print(f"data ready after {time.perf_counter() - started:.0f} s")
 # `ae_latent`-value code. Decoder: the mirror image with transposed convolutions.
 
 # %% tags=["remove-output"]
-ae = ConvAutoencoder(image_size, widths=ae_widths, latent_dim=ae_latent)
+ae = ConvAutoencoder(image_size, widths=ae_widths, latent_dim=ae_latent, seed=seed)
 step = dict(batch_size=batch_size, weight_decay=weight_decay, seed=seed)
 ae_history = train.train_autoencoder(ae, datasets["train"], train.StepConfig(epochs=ae_epochs, lr=ae_lr, **step),
                                      val_set=datasets["val"])

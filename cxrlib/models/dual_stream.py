@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .heads import pooled_width
+from .registry import get_spec
 from .weights import WeightsInfo, create_backbone
 
 TRANSFER, AUTOENCODER = "transfer", "autoencoder"
@@ -57,16 +58,22 @@ class ConvAutoencoder(nn.Module):
     ``latent_dim`` values (the code). Decoder: a linear layer back to the last feature map, then one
     ``ConvTranspose2d(4x4, stride 2) + ReLU`` per width in reverse, the last one to ``in_channels``
     without activation (the input is standardised, not in [0, 1]). An input size that is not a multiple
-    of ``2 ** len(widths)`` is reconstructed at the decoder's size and resized to the input's.
+    of ``2 ** len(widths)`` is reconstructed at the decoder's size and resized to the input's. The
+    initial weights are drawn from ``seed``.
     """
 
     def __init__(self, image_size: int, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
-                 latent_dim: int = 64) -> None:
+                 latent_dim: int = 64, *, seed: int = 0) -> None:
         super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # the random initialisation is drawn from seed, not the global generator
+            self._build(int(image_size), in_channels, widths, latent_dim)
+
+    def _build(self, image_size: int, in_channels: int, widths: Sequence[int], latent_dim: int) -> None:
         widths = tuple(int(w) for w in widths)
         if not widths or min(widths) < 1 or latent_dim < 1:
             raise ValueError(f"widths must be positive and non-empty and latent_dim >= 1; got {widths}, {latent_dim}")
-        self.image_size, self.in_channels, self.widths, self.latent_dim = int(image_size), in_channels, widths, latent_dim
+        self.image_size, self.in_channels, self.widths, self.latent_dim = image_size, in_channels, widths, latent_dim
         layers: list[nn.Module] = []
         previous = in_channels
         for width in widths:
@@ -118,26 +125,42 @@ class AutoencoderStream(nn.Module):
 
 
 class TransferStream(nn.Module):
-    """The transfer-learning stream: a registry backbone's pooled features; ``info`` says which weights."""
+    """The transfer-learning stream: a registry backbone's pooled features; ``info`` says which weights.
 
-    def __init__(self, backbone: nn.Module, info: WeightsInfo) -> None:
+    Both streams read the same model input. ``input_mean``/``input_std`` are the per-channel statistics
+    that input was standardised with; the stream re-standardises it to the row's own ``mean``/``std``
+    (an identity for ImageNet input and ImageNet weights; 0.5/0.5 weights such as Xception's differ).
+    """
+
+    def __init__(self, backbone: nn.Module, info: WeightsInfo, *, mean: Sequence[float] = (0.0, 0.0, 0.0),
+                 std: Sequence[float] = (1.0, 1.0, 1.0), input_mean: Sequence[float] = (0.0, 0.0, 0.0),
+                 input_std: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
         super().__init__()
         self.backbone, self.info = backbone, info
         self.out_dim = pooled_width(backbone)
+        column = lambda values: torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)  # noqa: E731
+        # x_row = (x * input_std + input_mean - mean) / std
+        self.register_buffer("scale", column(input_std) / column(std))
+        self.register_buffer("shift", (column(input_mean) - column(mean)) / column(std))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        return self.backbone(x * self.scale + self.shift)
 
 
 def transfer_stream(backbone: str, weights: str | os.PathLike = "auto", *,
+                    input_mean: Sequence[float] | None = None, input_std: Sequence[float] | None = None,
                     weights_dir: str | os.PathLike | None = None, seed: int = 0, allow_download: bool = True,
                     **timm_kwargs: Any) -> TransferStream:
     """The transfer stream of registry row ``backbone`` with ``weights`` through the project's loader
     (:func:`cxrlib.models.create_backbone`): a named tag or file that is missing raises
-    :class:`cxrlib.models.WeightsNotFoundError` saying what to download and where to put it."""
-    model, info = create_backbone(backbone, weights, weights_dir=weights_dir, seed=seed,
+    :class:`cxrlib.models.WeightsNotFoundError` saying what to download and where to put it.
+    ``input_mean``/``input_std``: how the model input is standardised (default: as the row expects)."""
+    spec = get_spec(backbone)
+    model, info = create_backbone(spec, weights, weights_dir=weights_dir, seed=seed,
                                   allow_download=allow_download, **timm_kwargs)
-    return TransferStream(model, info)
+    return TransferStream(model, info, mean=spec.mean, std=spec.std,
+                          input_mean=spec.mean if input_mean is None else input_mean,
+                          input_std=spec.std if input_std is None else input_std)
 
 
 # ----------------------------------------------------------------------------------------------- fusion
