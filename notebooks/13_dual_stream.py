@@ -90,7 +90,12 @@ from cxrlib.chapters import dual_stream as chapter
 from cxrlib.images.preprocess import NORMALIZATIONS, preprocess_config
 from cxrlib.images.tasks import get_task
 from cxrlib.models import DUAL_STREAM_VARIANTS
-from cxrlib.models.dual_stream import AutoencoderStream, ConvAutoencoder, DualStreamClassifier, transfer_stream
+from cxrlib.models.dual_stream import (
+    AutoencoderStream,
+    ConvAutoencoder,
+    DualStreamClassifier,
+    transfer_stream,
+)
 from cxrlib.training import dual_stream as train
 
 started = time.perf_counter()

@@ -163,7 +163,6 @@ def trainable_backbone(model):
 
 @pytest.mark.parametrize("key", ROWS)
 def test_unfreeze_head_only_last_one_and_max(backbones, key):
-    spec = REGISTRY[key]
     family = expected_blocks(key)
     model = classifier_on(backbones[key], key)
     all_backbone = {n for n, _ in model.backbone.named_parameters()}

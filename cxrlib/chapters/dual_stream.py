@@ -24,7 +24,12 @@ from cxrlib.images.dataset import CxrDataset
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
 from cxrlib.images.tasks import get_task, split_tables, subsample
 from cxrlib.models.dual_stream import DUAL_STREAM_VARIANTS
-from cxrlib.stats.inference import bootstrap_auroc, clustered_delong_test, delong_test, paired_bootstrap_auroc
+from cxrlib.stats.inference import (
+    bootstrap_auroc,
+    clustered_delong_test,
+    delong_test,
+    paired_bootstrap_auroc,
+)
 
 SINGLE = tuple(k for k, v in DUAL_STREAM_VARIANTS.items() if len(v.streams) == 1)
 DUAL = tuple(k for k, v in DUAL_STREAM_VARIANTS.items() if len(v.streams) == 2)

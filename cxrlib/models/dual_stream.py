@@ -138,7 +138,9 @@ class TransferStream(nn.Module):
         super().__init__()
         self.backbone, self.info = backbone, info
         self.out_dim = pooled_width(backbone)
-        column = lambda values: torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)  # noqa: E731
+        def column(values: Sequence[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
+
         # x_row = (x * input_std + input_mean - mean) / std
         self.register_buffer("scale", column(input_std) / column(std))
         self.register_buffer("shift", (column(input_mean) - column(mean)) / column(std))
