@@ -16,6 +16,7 @@ from cxrlib.models import (  # noqa: E402
     create_backbone,
     d000_head,
     gradcam_target_layer,
+    pooled_width,
     registry_rows,
     stem_parameters,
     unfreeze_last,
@@ -48,6 +49,11 @@ FAMILY_BLOCKS = {
         1: ("layer4.",),
         "frozen_at_max": ("conv1.", "bn1."),
     },
+    # document 003's VGGs: conv stages 2-5, then fc6+fc7 (timm's pre_logits); conv stage 1 is the stem
+    # (one conv + norm in VGG-11, two in VGG-16: timm's features hold conv, norm, ReLU per conv, then a pool)
+    "vgg11_bn": {"n_blocks": 5, 1: ("pre_logits.",), "frozen_at_max": ("features.0.", "features.1.")},
+    "vgg16_bn": {"n_blocks": 5, 1: ("pre_logits.",),
+                 "frozen_at_max": ("features.0.", "features.1.", "features.3.", "features.4.")},
     "densenet": {
         "n_blocks": 4,
         1: ("features.denseblock4.", "features.norm5."),
@@ -61,6 +67,11 @@ FAMILY_BLOCKS = {
 }
 
 
+def expected_blocks(key):
+    """The statement above for a row: by key where the family's rows differ (VGG), else by family."""
+    return FAMILY_BLOCKS.get(key) or FAMILY_BLOCKS[REGISTRY[key].family]
+
+
 @pytest.fixture(scope="module")
 def backbones():
     """One randomly initialised backbone per row, built once (the large ones take a second or two)."""
@@ -68,7 +79,7 @@ def backbones():
 
 
 def classifier_on(backbone, key, n_classes=15):
-    return BackboneClassifier(backbone, d000_head(backbone.num_features, n_classes), REGISTRY[key])
+    return BackboneClassifier(backbone, d000_head(pooled_width(backbone), n_classes), REGISTRY[key])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -112,9 +123,9 @@ def test_cli_lists_registry(capsys):
 def test_blocks_partition_every_parameter(backbones, key):
     backbone, spec = backbones[key], REGISTRY[key]
     blocks = backbone_blocks(backbone, key)
-    family = FAMILY_BLOCKS[spec.family]
+    family = expected_blocks(key)
     assert len(blocks) == family["n_blocks"]
-    assert backbone.num_features == spec.feature_dim
+    assert pooled_width(backbone) == spec.feature_dim
     assigned = stem_parameters(backbone, key) + [n for b in blocks for n in b.parameters]
     assert sorted(assigned) == sorted(n for n, _ in backbone.named_parameters())  # each exactly once
     assert all(b.parameters for b in blocks)
@@ -128,6 +139,17 @@ def test_timm_layouts_the_rows_rely_on(backbones):
     features = dict(backbones["chexnet_densenet121"].features.named_children())
     assert {f"denseblock{i}" for i in range(1, 5)} | {f"transition{i}" for i in range(1, 4)} | {"norm5"} <= set(features)
     assert backbones["dinov2_vits14"].patch_embed.grid_size == (16, 16)  # 224 px / 14 px patches
+
+
+def test_vgg_rows_return_the_fc7_width_at_small_inputs(backbones):
+    """timm's VGG pools fc7 (4,096), not its 512 conv channels; inputs below 224 px still work (its
+    pre_logits pads the feature map to 7x7), which the classroom dual-stream run relies on."""
+    for key in ("vgg11_bn", "vgg16_bn"):
+        backbone = backbones[key].eval()
+        assert backbone.num_features == 512 and pooled_width(backbone) == REGISTRY[key].feature_dim == 4096
+        with torch.no_grad():
+            assert backbone(torch.zeros(2, 3, 32, 32)).shape == (2, 4096)
+        assert isinstance(gradcam_target_layer(backbone, key), nn.ReLU)
 
 
 def test_gradcam_layers_follow_toolchain():
@@ -146,8 +168,7 @@ def trainable_backbone(model):
 
 @pytest.mark.parametrize("key", ROWS)
 def test_unfreeze_head_only_last_one_and_max(backbones, key):
-    spec = REGISTRY[key]
-    family = FAMILY_BLOCKS[spec.family]
+    family = expected_blocks(key)
     model = classifier_on(backbones[key], key)
     all_backbone = {n for n, _ in model.backbone.named_parameters()}
     head = {n for n, _ in model.named_parameters() if n.startswith("head.")}

@@ -19,6 +19,8 @@ key                     architecture (timm)          weights (default first)    
 ``vitb16_in21k``        vit_base_patch16_224         imagenet21k, ..._augreg      001
 ``wide_resnet50``       wide_resnet50_2              imagenet (torchvision)       002
 ``legacy_xception``     legacy_xception              imagenet (tf_in1k)           003
+``vgg16_bn``            vgg16_bn                     imagenet (torchvision)       003
+``vgg11_bn``            vgg11_bn                     imagenet (torchvision)       003
 ======================  ===========================  ===========================  ==========
 
 The DINOv2 ViTs run at 224 px (timm's default is 518 px; loading resamples the position embedding
@@ -40,6 +42,11 @@ Published checkpoints that timm does not host are read by converters: SwAV's
 (``module.`` prefix, projection head and prototypes dropped) and CheXNet's (2017 DenseNet names such
 as ``norm.1``, the ``module.densenet121.`` prefix, the 14-way classifier).
 
+**Document 003's dual-stream network** (:mod:`cxrlib.models.dual_stream`): a transfer stream (any
+registry row, e.g. ``vgg16_bn``), an autoencoder stream (:class:`ConvAutoencoder`), fusion rules
+(:data:`FUSION_RULES`: concatenation, gated) and the ablation variants (:data:`DUAL_STREAM_VARIANTS`) as
+rows; :class:`DualStreamClassifier` holds only the streams of its variant.
+
 **Fine-tuning.** ``build_classifier(key, n_classes, head="d000"|"linear", ...)`` puts document 000's
 head (Dropout, Linear 128, ReLU, Dropout, Linear) or a plain linear head on the backbone;
 ``unfreeze_last(model, k)`` leaves the last ``k`` blocks and the head trainable (``k=0``: head only;
@@ -54,6 +61,14 @@ _EXPORTS = {
     "WeightsFormatError": "converters",
     "chexnet_to_timm": "converters",
     "swav_to_timm": "converters",
+    "DUAL_STREAM_VARIANTS": "dual_stream",
+    "FUSION_RULES": "dual_stream",
+    "AutoencoderStream": "dual_stream",
+    "ConvAutoencoder": "dual_stream",
+    "DualStreamClassifier": "dual_stream",
+    "TransferStream": "dual_stream",
+    "get_variant": "dual_stream",
+    "transfer_stream": "dual_stream",
     "Block": "freezing",
     "FreezeReport": "freezing",
     "backbone_blocks": "freezing",
@@ -65,6 +80,7 @@ _EXPORTS = {
     "d000_head": "heads",
     "gradcam_target_layer": "heads",
     "linear_head": "heads",
+    "pooled_width": "heads",
     "REGISTRY": "registry",
     "BackboneSpec": "registry",
     "WeightSource": "registry",

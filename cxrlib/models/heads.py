@@ -97,6 +97,16 @@ class BackboneClassifier(nn.Module):
         return gradcam_target_layer(self)
 
 
+def pooled_width(backbone: nn.Module) -> int:
+    """Width of ``backbone(x)`` for a timm backbone built with ``num_classes=0``.
+
+    timm's ``num_features`` is the last feature map's channel count; for most families that is also the
+    pooled output, but VGG passes the 512 channels through its fully connected ``pre_logits`` (fc6, fc7)
+    and returns 4,096 values (``head_hidden_size``). Heads are sized by this, never by ``num_features``.
+    """
+    return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
+
+
 def gradcam_target_layer(model: BackboneClassifier | nn.Module, key: str | BackboneSpec | None = None) -> nn.Module:
     """The layer Grad-CAM hooks for this backbone (the row's ``gradcam_layer``).
 
@@ -139,5 +149,5 @@ def build_classifier(
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        head_module = HEADS[head](backbone.num_features, n_classes, dropout=dropout, hidden=hidden)
+        head_module = HEADS[head](pooled_width(backbone), n_classes, dropout=dropout, hidden=hidden)
     return BackboneClassifier(backbone, head_module, spec, info, freeze_bn_stats=freeze_bn_stats)

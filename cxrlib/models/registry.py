@@ -20,8 +20,9 @@ Sources: document 000 (Elwirehardja et al. 2025, section 3.3 and Tables 2-6: DIN
 ConvNeXt-V2 atto, SwAV ResNet-50, DINO ViT-S/16, CheXNet DenseNet-121; unfreeze sweeps 0-6 for the
 ViTs and ConvNeXt, 0-4 for ResNet-50 and DenseNet-121), document 001 (Tayebi Arasteh et al.: ViT-B
 from DINOv2 or ImageNet-21K), document 002 (Gazda et al.: "ResNet-50 Wide", SimCLR on CheXpert) and
-document 004 (Kivotova: torchvision ResNet18 with ImageNet weights) and document 003 (Mohanty: an Xception
-encoder, ImageNet weights of timm's ``legacy_xception``).
+document 004 (Kivotova: torchvision ResNet18 with ImageNet weights) and document 003 (Mohanty, research
+plan: an Xception encoder, ImageNet weights of timm's ``legacy_xception``; VGG as a base model of the
+dual-stream network, which VGG and which weights being our choice).
 """
 from __future__ import annotations
 
@@ -159,6 +160,30 @@ _DENSENET_BLOCKS = (
     "features.denseblock4+features.norm5",
 )
 _DENSENET_STEM = ("features.conv0", "features.norm0")
+
+def _vgg_layout(cfg: tuple) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """``(stem, blocks, gradcam_layer)`` of a timm VGG with batch norm built from ``cfg`` (timm's list of
+    conv widths and ``"M"`` max-pools). timm's ``features`` holds Conv2d, BatchNorm2d, ReLU per width and one
+    MaxPool2d per ``"M"``; a conv stage ends at its max-pool. The first stage is the stem, the other four
+    stages are blocks, and the fully connected ``pre_logits`` (fc6, fc7 as convolutions) is the last block.
+    Grad-CAM hooks the last ReLU before the final max-pool."""
+    stages: list[list[str]] = [[]]
+    index, last_relu = 0, 0
+    for width in cfg:
+        if width == "M":
+            stages.append([])
+            index += 1
+            continue
+        stages[-1] += [f"features.{index}", f"features.{index + 1}"]
+        last_relu = index + 2
+        index += 3
+    stages = [stage for stage in stages if stage]
+    blocks = tuple("+".join(stage) for stage in stages[1:]) + ("pre_logits",)
+    return tuple(stages[0]), blocks, f"features.{last_relu}"
+
+
+_VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 SWAV_URL = "https://dl.fbaipublicfiles.com/deepcluster/swav_800ep_pretrain.pth.tar"
 CHEXNET_URL = "https://github.com/arnoweng/CheXNet/raw/master/model.pth.tar"
@@ -425,6 +450,62 @@ _ROWS = (
             "architecture (entry flow block1-3, middle flow block4-11, exit flow block12 + conv3/conv4); its "
             "forward_intermediates taps (stem, block1, block2, block11, final) are the stages that "
             "cxrlib.models.multiscale attends over."
+        ),
+    ),
+    BackboneSpec(
+        key="vgg16_bn",
+        title="VGG-16 (batch norm)",
+        family="vgg",
+        timm_name="vgg16_bn",
+        sources=(
+            WeightSource(
+                tag="imagenet",
+                description="supervised ImageNet-1k, torchvision weights (fc6/fc7 kept as timm's pre_logits)",
+                citation="Simonyan & Zisserman, 2015 (torchvision release)",
+                timm_tag="tv_in1k",
+            ),
+        ),
+        default_weights="imagenet",
+        input_size=224,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        # timm's VGG returns the 4,096 outputs of fc7 (pre_logits), not the 512 conv channels (num_features).
+        feature_dim=4096,
+        stem=_vgg_layout(_VGG16)[0],
+        blocks=_vgg_layout(_VGG16)[1],
+        gradcam_layer=_vgg_layout(_VGG16)[2],
+        documents=("003",),
+        notes=(
+            "Document 003 names VGG as a base model of its dual-stream network (problem statement 2) without "
+            "saying which VGG or which weights; VGG-16 with batch norm and torchvision's ImageNet weights is our choice (paper parameters)."
+        ),
+    ),
+    BackboneSpec(
+        key="vgg11_bn",
+        title="VGG-11 (batch norm)",
+        family="vgg",
+        timm_name="vgg11_bn",
+        sources=(
+            WeightSource(
+                tag="imagenet",
+                description="supervised ImageNet-1k, torchvision weights (fc6/fc7 kept as timm's pre_logits)",
+                citation="Simonyan & Zisserman, 2015 (torchvision release)",
+                timm_tag="tv_in1k",
+            ),
+        ),
+        default_weights="imagenet",
+        input_size=224,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        # timm's VGG returns the 4,096 outputs of fc7 (pre_logits), not the 512 conv channels (num_features).
+        feature_dim=4096,
+        stem=_vgg_layout(_VGG11)[0],
+        blocks=_vgg_layout(_VGG11)[1],
+        gradcam_layer=_vgg_layout(_VGG11)[2],
+        documents=("003",),
+        notes=(
+            "Document 003 names VGG as a base model of its dual-stream network (problem statement 2) without "
+            "saying which VGG or which weights; VGG-11 with batch norm is our smaller choice for the classroom run."
         ),
     ),
 )

@@ -42,6 +42,8 @@ from lightly.models.modules.heads import MoCoProjectionHead, ProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import nn
 
+from cxrlib.models.heads import pooled_width
+
 PROJECTION_HEADS: dict[str, Callable[[int], nn.Module]] = {
     "d002": lambda width: ProjectionHead([(width, 2048, nn.BatchNorm1d(2048), nn.ReLU(), True),
                                           (2048, 128, None, None, False)]),
@@ -112,7 +114,7 @@ class ContrastiveModel(nn.Module):
         self.spec, self.head_name, self.temperature = spec, head, float(temperature)
         self.momentum = float(momentum)
         self.backbone = backbone
-        self.projection_head = PROJECTION_HEADS[head](int(backbone.num_features))
+        self.projection_head = PROJECTION_HEADS[head](pooled_width(backbone))
         self.out_dim = [m for m in self.projection_head.modules() if isinstance(m, nn.Linear)][-1].out_features
         if spec.momentum_encoder:
             if queue_size < 1:

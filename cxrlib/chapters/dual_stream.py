@@ -1,0 +1,180 @@
+"""Notebook 13's glue: document 003's dual-stream network (problem statement 2) built and measured.
+
+Data: a binary task row (:mod:`cxrlib.images.tasks`, classroom: Kermany pediatric pneumonia), its
+patient-disjoint train / val / test parts (optionally subsampled per part), read through the shared
+preprocessing cache at ``image_size`` px (:class:`cxrlib.images.dataset.CxrDataset`, no augmentation).
+
+Measured (our choice of measures; document 003 asks to compare "dual-stream" with "single-stream
+approaches" and to "evaluate the contribution of each architectural component" without saying how):
+
+* every variant's test AUROC with a 95% **patient** bootstrap CI (:func:`cxrlib.stats.inference.bootstrap_auroc`);
+* each dual variant against the **best single stream**, chosen on the *validation* AUROC (never on the
+  test set): paired patient-bootstrap CI of the difference and DeLong's paired test, plain and with
+  patients as clusters (:func:`cxrlib.stats.inference.clustered_delong_test`);
+* the ablation table (:data:`CONTRASTS`): the contribution of each component as a paired difference;
+* the gate values of the gated fusion; reconstructions of test images with their errors.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cxrlib.images.dataset import CxrDataset
+from cxrlib.images.preprocess import PreprocessCache, preprocess_config
+from cxrlib.images.tasks import get_task, split_tables, subsample
+from cxrlib.models.dual_stream import DUAL_STREAM_VARIANTS
+from cxrlib.stats.inference import (
+    bootstrap_auroc,
+    clustered_delong_test,
+    delong_test,
+    paired_bootstrap_auroc,
+)
+
+SINGLE = tuple(k for k, v in DUAL_STREAM_VARIANTS.items() if len(v.streams) == 1)
+DUAL = tuple(k for k, v in DUAL_STREAM_VARIANTS.items() if len(v.streams) == 2)
+
+#: The ablation table: (component, the model with it, the model without it). Each row is one paired
+#: difference of test AUROCs (with minus without).
+CONTRASTS = (
+    ("autoencoder stream, added by concatenation", "dual_concat", "transfer_only"),
+    ("transfer stream, added by concatenation", "dual_concat", "autoencoder_only"),
+    ("autoencoder stream, added by the gate", "dual_gated", "transfer_only"),
+    ("transfer stream, added by the gate", "dual_gated", "autoencoder_only"),
+    ("gated fusion instead of concatenation", "dual_gated", "dual_concat"),
+)
+
+
+def load_datasets(task: str, data_root, *, preprocess: str, image_size: int, seed: int,
+                  subset: dict | None = None, num_threads: int = 2):
+    """``(tables, datasets, config)``: per split the task table and its :class:`CxrDataset` (no
+    augmentation), and the preprocessing config (for cache keys and captions)."""
+    spec = get_task(task)
+    table = spec.load_table(data_root, seed=seed)
+    if subset:
+        table = subsample(table, spec, subset, seed)
+    config = preprocess_config(preprocess, image_size)
+    cache = PreprocessCache(None, config)
+    cache.warm(table["path"], progress=False, num_threads=num_threads)
+    tables = split_tables(table)
+    return tables, {name: CxrDataset(part, spec, cache) for name, part in tables.items()}, config
+
+
+def split_table(tables: dict[str, pd.DataFrame], task: str) -> pd.DataFrame:
+    spec = get_task(task)
+    rows = []
+    for name, part in tables.items():
+        y = spec.targets(part)
+        rows.append({"split": name, "images": len(part), "patients": part["patient_id"].nunique(),
+                     **{spec.classes[c]: int((y == c).sum()) for c in range(len(spec.classes))}})
+    return pd.DataFrame(rows)
+
+
+def variants_table(models: dict, heads: dict, scores: dict, y: np.ndarray, groups, *, n_boot: int,
+                   seed: int) -> pd.DataFrame:
+    """One row per variant: streams, fusion, widths, trained head parameters, kept epoch, validation
+    AUROC, test AUROC with its patient-bootstrap CI."""
+    rows = []
+    for key, model in models.items():
+        variant = model.variant
+        boot = bootstrap_auroc(y, scores[key], n_boot=n_boot, seed=seed, groups=groups, averages=()).table.iloc[0]
+        rows.append({
+            "variant": key, "streams": " + ".join(variant.streams), "fusion": variant.fusion,
+            "stream widths": " + ".join(str(w) for w in model.widths.values()),
+            "fused width": int(model.fusion.out_dim),
+            "head parameters": int(sum(p.numel() for p in model.head_parameters())),
+            "epoch kept": heads[key].best_epoch, "val AUROC": heads[key].best_val_auroc,
+            "test AUROC": boot["auc"], "CI low": boot["ci_low"], "CI high": boot["ci_high"],
+        })
+    return pd.DataFrame(rows)
+
+
+def best_single(variants: pd.DataFrame) -> str:
+    """The single-stream variant with the higher *validation* AUROC (the test set chooses nothing)."""
+    single = variants[variants["variant"].isin(SINGLE)]
+    return str(single.sort_values(["val AUROC", "variant"], ascending=[False, True]).iloc[0]["variant"])
+
+
+def paired_row(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, groups, *, n_boot: int, seed: int) -> dict:
+    """AUROC(a) - AUROC(b) on the same test images: patient-bootstrap CI and p, DeLong (plain and
+    patient-clustered) CI and p."""
+    boot = paired_bootstrap_auroc(y, score_a, score_b, n_boot=n_boot, seed=seed, groups=groups,
+                                  averages=()).table.iloc[0]
+    plain = delong_test(y, score_a, score_b)
+    clustered = clustered_delong_test(y, score_a, score_b, groups)
+    return {"AUROC with": boot["auc_a"], "AUROC without": boot["auc_b"], "difference": boot["difference"],
+            "bootstrap CI low": boot["ci_low"], "bootstrap CI high": boot["ci_high"], "bootstrap p": boot["p_value"],
+            "DeLong p": plain.p_value, "clustered DeLong CI low": clustered.ci[0],
+            "clustered DeLong CI high": clustered.ci[1], "clustered DeLong p": clustered.p_value}
+
+
+def versus_best_single(scores: dict, y: np.ndarray, groups, best: str, *, n_boot: int, seed: int) -> pd.DataFrame:
+    """Each dual variant against the best single stream (paired, same test images)."""
+    rows = [{"dual variant": key, "best single stream": best,
+             **paired_row(y, scores[key], scores[best], groups, n_boot=n_boot, seed=seed)} for key in DUAL]
+    return pd.DataFrame(rows).rename(columns={"AUROC with": "AUROC dual", "AUROC without": "AUROC single"})
+
+
+def ablation_table(scores: dict, y: np.ndarray, groups, *, n_boot: int, seed: int) -> pd.DataFrame:
+    """The contribution of each component (:data:`CONTRASTS`): with minus without, paired."""
+    rows = [{"component": name, "with": a, "without": b,
+             **paired_row(y, scores[a], scores[b], groups, n_boot=n_boot, seed=seed)} for name, a, b in CONTRASTS]
+    return pd.DataFrame(rows)
+
+
+def gate_table(gates: np.ndarray, y: np.ndarray, classes) -> pd.DataFrame:
+    """Summary of the gated fusion's gate values (weight of the transfer stream, per dimension and image):
+    over all test images and per class; ``dims > 0.5``: share of dimensions whose mean gate favours
+    the transfer stream."""
+    rows = []
+    for name, mask in (("all test images", np.ones(len(y), bool)),
+                       *((f"class {c}", y == i) for i, c in enumerate(classes))):
+        g = gates[mask]
+        rows.append({"images": name, "n": int(mask.sum()), "mean": g.mean(), "sd": g.std(),
+                     "5%": np.quantile(g, 0.05), "median": np.median(g), "95%": np.quantile(g, 0.95),
+                     "dims > 0.5": float((g.mean(axis=0) > 0.5).mean())})
+    return pd.DataFrame(rows)
+
+
+def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, errors: np.ndarray, titles):
+    """Originals (top) and the autoencoder's reconstructions (bottom) with each image's MSE; channel 0 of
+    the standardised model input, both rows on the original's grey scale."""
+    n = len(originals)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.6), squeeze=False)
+    for j in range(n):
+        low, high = originals[j].min(), originals[j].max()
+        for row, image in enumerate((originals[j], reconstructions[j])):
+            ax = axes[row, j]
+            ax.imshow(image, cmap="gray", vmin=low, vmax=high)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, j].set_title(str(titles[j]), fontsize=8)
+        axes[1, j].set_title(f"MSE {errors[j]:.3f}", fontsize=8)
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("reconstruction")
+    fig.tight_layout()
+    return fig
+
+
+def plot_ae_history(history: pd.DataFrame):
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.plot(history["epoch"], history["train_mse"], marker="o", label="train")
+    ax.plot(history["epoch"], history["val_mse"], marker="o", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("reconstruction MSE")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_variants(variants: pd.DataFrame):
+    """Test AUROC of each variant with its 95% patient-bootstrap CI."""
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    pos = np.arange(len(variants))
+    err = [variants["test AUROC"] - variants["CI low"], variants["CI high"] - variants["test AUROC"]]
+    ax.errorbar(variants["test AUROC"], pos, xerr=err, fmt="o", capsize=3)
+    ax.set_yticks(pos, variants["variant"])
+    ax.invert_yaxis()
+    ax.set_xlabel("test AUROC (95% patient-bootstrap CI)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,243 @@
+"""Document 003's dual-stream network (cxrlib.models.dual_stream, cxrlib.training.dual_stream, notebook 13):
+fusion rules, ablation rows, the autoencoder, the transfer stream's weights, and a smoke run of the notebook."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+from torch import nn
+
+from cxrlib.models import WeightsNotFoundError, new_backbone
+from cxrlib.models.dual_stream import (
+    DUAL_STREAM_VARIANTS,
+    FUSION_RULES,
+    STREAM_NAMES,
+    AutoencoderStream,
+    ConcatFusion,
+    ConvAutoencoder,
+    DualStreamClassifier,
+    GatedFusion,
+    transfer_stream,
+)
+from cxrlib.training import dual_stream as train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Linear(nn.Module):
+    """A stand-in stream: a fixed linear map of the flattened image (out_dim values)."""
+
+    def __init__(self, in_features: int, out_dim: int, seed: int) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.out_dim = out_dim
+        self.map = nn.Linear(in_features, out_dim)
+
+    def forward(self, x):
+        return self.map(x.flatten(1))
+
+
+def toy_streams(px=16):
+    return {"transfer": Linear(3 * px * px, 12, seed=1), "autoencoder": AutoencoderStream(ConvAutoencoder(px, latent_dim=5))}
+
+
+def blobs(n=48, px=16, seed=0):
+    """Images with structure an autoencoder can learn: a bright disc at a random place on a dark field."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:px, :px]
+    images = []
+    for _ in range(n):
+        cy, cx, r = rng.uniform(4, px - 4, 2).tolist() + [rng.uniform(2, 4)]
+        disc = ((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.float32)
+        images.append(np.repeat(disc[None], 3, axis=0) * 2 - 1)
+    return torch.from_numpy(np.stack(images))
+
+
+class Images(torch.utils.data.Dataset):
+    def __init__(self, x):
+        self.x, self.image_ids = x, [f"img{i}" for i in range(len(x))]
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], torch.tensor(0), i
+
+
+# ------------------------------------------------------------------------------------------ fusion rules
+def test_concat_width_is_the_sum_of_the_stream_widths():
+    fusion = ConcatFusion((7, 3))
+    out = fusion([torch.randn(4, 7), torch.randn(4, 3)])
+    assert fusion.out_dim == 10 and out.shape == (4, 10)
+    model = DualStreamClassifier("dual_concat", toy_streams(), 2)
+    assert model.fusion.out_dim == sum(model.widths.values()) == 12 + 5
+
+
+def test_gates_lie_in_0_1_and_the_gated_output_interpolates_the_streams():
+    torch.manual_seed(0)
+    fusion = GatedFusion((9, 4), fused_dim=6)
+    features = [torch.randn(20, 9) * 50, torch.randn(20, 4)]
+    gates = fusion.gates(features)
+    assert gates.shape == (20, 6) and gates.min() >= 0 and gates.max() <= 1
+    a, b = fusion.project(features)
+    out = fusion(features)
+    assert torch.allclose(out, gates * a + (1 - gates) * b, atol=1e-6)
+    low, high = torch.minimum(a, b), torch.maximum(a, b)
+    assert bool(((out >= low - 1e-6) & (out <= high + 1e-6)).all())
+    # a gate forced open or shut returns one stream exactly
+    with torch.no_grad():
+        fusion.gate.weight.zero_()
+        fusion.gate.bias.fill_(40.0)
+    assert torch.allclose(fusion(features), a, atol=1e-5)
+    with torch.no_grad():
+        fusion.gate.bias.fill_(-40.0)
+    assert torch.allclose(fusion(features), b, atol=1e-5)
+
+
+def test_rules_and_variants_are_consistent_rows():
+    assert set(FUSION_RULES) >= {"concat", "gated"}
+    assert set(DUAL_STREAM_VARIANTS) == {"dual_concat", "dual_gated", "transfer_only", "autoencoder_only"}
+    for key, variant in DUAL_STREAM_VARIANTS.items():
+        model = DualStreamClassifier(key, toy_streams(), 2)
+        assert tuple(model.streams) == variant.streams
+        assert model(torch.randn(3, 3, 16, 16)).shape == (3, 2)
+        assert (model.gates(model.stream_features(torch.randn(3, 3, 16, 16))) is None) == (variant.fusion != "gated")
+    with pytest.raises(ValueError, match="two streams"):
+        GatedFusion((4,))
+
+
+# ------------------------------------------------------------------------------------------ ablation rows
+@pytest.mark.parametrize("key", sorted(DUAL_STREAM_VARIANTS))
+def test_each_row_holds_exactly_its_streams(key):
+    """A removed stream is not in the model: perturbing its input or its weights changes nothing; perturbing
+    a kept stream's input changes the output (so the check can fail)."""
+    variant = DUAL_STREAM_VARIANTS[key]
+    streams = toy_streams()
+    model = DualStreamClassifier(key, streams, 2, seed=3).eval()
+    x = torch.randn(5, 3, 16, 16)
+    base = model({name: x for name in STREAM_NAMES})
+    for name in STREAM_NAMES:
+        perturbed = {other: x for other in STREAM_NAMES}
+        perturbed[name] = x + torch.randn_like(x)
+        changed = not torch.allclose(model(perturbed), base)
+        assert changed == (name in variant.streams), (key, name)
+    removed = set(STREAM_NAMES) - set(variant.streams)
+    names = {n for n, _ in model.named_parameters()}
+    for name in removed:
+        assert not any(n.startswith(f"streams.{name}.") for n in names)
+        with torch.no_grad():
+            for p in streams[name].parameters():
+                p.add_(1.0)
+        assert torch.allclose(model(x), base)
+
+
+# ------------------------------------------------------------------------------------------ autoencoder
+def test_autoencoder_reconstruction_loss_decreases_on_a_tiny_run():
+    data = Images(blobs())
+    ae = ConvAutoencoder(16, widths=(8, 16), latent_dim=8)
+    before = train.reconstruction_errors(ae, data, device="cpu").mean()
+    history = train.train_autoencoder(ae, data, train.StepConfig(epochs=15, lr=3e-3, batch_size=16, device="cpu"),
+                                      val_set=data, progress=False)
+    after = train.reconstruction_errors(ae, data, device="cpu").mean()
+    assert list(history["epoch"]) == list(range(1, 16))
+    assert history["train_mse"].iloc[-1] < 0.7 * history["train_mse"].iloc[0]
+    assert after < 0.7 * before and np.isclose(history["val_mse"].iloc[-1], after, rtol=1e-4)
+    again = ConvAutoencoder(16, widths=(8, 16), latent_dim=8)
+    assert train.train_autoencoder(again, data, train.StepConfig(epochs=15, lr=3e-3, batch_size=16, device="cpu"),
+                                   val_set=data, progress=False).equals(history)  # seeded
+
+
+def test_autoencoder_takes_sizes_that_are_not_a_power_of_two():
+    ae = ConvAutoencoder(30, widths=(8, 16, 16), latent_dim=4)
+    x = torch.randn(2, 3, 30, 30)
+    assert ae(x).shape == x.shape and ae.encode(x).shape == (2, 4)
+
+
+# ------------------------------------------------------------------------------------------ training
+def test_head_on_cached_features_is_the_model_on_images_and_fit_keeps_the_best_epoch(tmp_path):
+    torch.manual_seed(0)
+    x = blobs(64, seed=1)
+    y = (x.mean(dim=(1, 2, 3)) > x.mean()).long().numpy()  # bigger disc: class 1
+    streams = toy_streams()
+    data = Images(x)
+    feats = {name: train.stream_features(s, data, weights_id=f"test-{name}", cache_dir=tmp_path, preprocess={},
+                                         device="cpu", progress=False) for name, s in streams.items()}
+    model = DualStreamClassifier("dual_gated", streams, 2, fused_dim=8, seed=0)
+    result = train.fit_head(model, feats, y, feats, y, train.StepConfig(epochs=6, lr=1e-2, batch_size=16, device="cpu"))
+    assert result.best_val_auroc == result.history["val_auroc"].max()
+    assert result.history.loc[result.best_epoch - 1, "val_auroc"] == result.best_val_auroc
+    probs = train.predict_head(model, feats, device="cpu")
+    with torch.no_grad():
+        direct = torch.softmax(model.eval()(x), dim=1).numpy()
+    assert np.allclose(probs, direct, atol=1e-5)
+    gates = train.head_gates(model, feats, device="cpu")
+    assert gates.shape == (64, 8) and (gates >= 0).all() and (gates <= 1).all()
+    assert train.head_gates(DualStreamClassifier("dual_concat", streams, 2), feats, device="cpu") is None
+
+
+# ------------------------------------------------------------------------------------------ transfer stream
+def test_transfer_stream_loads_weights_through_the_real_loader(tmp_path):
+    """The family is a parameter: a ResNet-18 row here (a VGG file would be half a gigabyte)."""
+    reference = new_backbone("resnet18", seed=7)
+    path = tmp_path / "resnet18" / "resnet18.tv_in1k.safetensors"
+    path.parent.mkdir()
+    save_file(reference.state_dict(), str(path))
+    stream = transfer_stream("resnet18", "imagenet", weights_dir=tmp_path, seed=0)
+    assert not stream.info.random and stream.info.file == str(path) and stream.out_dim == 512
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(stream.backbone.state_dict()[name], tensor), name
+    model = DualStreamClassifier("transfer_only", {"transfer": stream}, 2).eval()
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("backbone", ["vgg11_bn", "vgg16_bn"])
+def test_missing_transfer_weights_raise_the_clear_error(tmp_path, backbone):
+    with pytest.raises(WeightsNotFoundError) as caught:
+        transfer_stream(backbone, "imagenet", weights_dir=tmp_path)
+    message = str(caught.value)
+    assert f"python -m cxrlib.models fetch {backbone}" in message
+    assert str(tmp_path / backbone / f"{backbone}.tv_in1k.safetensors") in message
+
+
+# ------------------------------------------------------------------------------------------ parameter files
+def test_paper_parameter_files_name_registry_rows_and_their_weights():
+    from cxrlib.models import REGISTRY
+
+    files = {p.stem.split("--")[1]: yaml.safe_load(p.read_text()) for p in REPO.glob("params/paper/13_dual_stream--*.yaml")}
+    assert set(files) == {"d003_vgg", "d003_xception"}
+    absent = sorted({values["backbone"] for values in files.values()} - set(REGISTRY))
+    for variant, values in files.items():
+        if values["backbone"] in REGISTRY:  # paper runs name their weights: a missing file fails loudly
+            assert values["weights"] in REGISTRY[values["backbone"]].source_tags, variant
+    if absent:
+        pytest.skip(f"{absent} not registry rows in this branch: the legacy_xception row comes with notebook 12 "
+                    "(SemSSXL, issue #16 part 1)")
+
+
+# ------------------------------------------------------------------------------------------ notebook
+@pytest.mark.slow
+def test_notebook_runs_at_smoke_size_through_the_book_build(tmp_path):
+    from cxrlib.book import build
+
+    tree = build.stage_tree(REPO, tmp_path / "tree")
+    runs = build.discover_runs("classroom", repo=tree, only=["13_dual_stream"], smoke=True)
+    outcome = build.execute_all(runs, "classroom", repo=tree)
+    assert outcome.ok, outcome.summary(tree)
+    out = tree / runs[0].out_dir
+    for artifact in ("ds_variants", "ds_vs_single", "ds_ablation", "ds_gates", "ds_reconstruction"):
+        assert (out / f"{artifact}.md").exists(), artifact
+    ablation = (out / "ds_ablation.csv").read_text()
+    assert "gated fusion instead of concatenation" in ablation
+
+
+def test_transfer_stream_restandardises_the_shared_input_to_its_rows_statistics():
+    stream = transfer_stream("resnet18", "none", input_mean=(0.5, 0.5, 0.5), input_std=(0.5, 0.5, 0.5)).eval()
+    same = transfer_stream("resnet18", "none").eval()  # input standardised as the row expects: identity
+    x = torch.randn(2, 3, 32, 32)
+    mean = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
+    std = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(stream(x), stream.backbone((x * 0.5 + 0.5 - mean) / std), atol=1e-5)
+        assert torch.allclose(same(x), same.backbone(x))
