@@ -361,3 +361,129 @@ def plot_ci(tables: Mapping[str, pd.DataFrame], *, title: str = "",
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ==============================================================================================
+# the classroom analogues (notebooks 10 and 11): a sentence from a paired CI; label efficiency
+# ==============================================================================================
+def difference_sentence(table: pd.DataFrame, *, label: str | None = None, what: str = "") -> str:
+    """One sentence reporting a paired comparison of two runs from a :func:`compare_initialisations`
+    table: both AUROCs, the difference A - B with its paired-bootstrap 95 % CI and p, and what the
+    interval says (it includes 0, or lies above / below it). ``label``: the row (default: the macro
+    average); ``what``: what was compared, put at the start ("Test AUROC of pneumonia"). Written from the
+    numbers only, so the book's prose follows the last run."""
+    row_label = label or _MACRO
+    hit = table[table["label"] == row_label]
+    if len(hit) != 1:
+        raise ValueError(f"the comparison table has no single row {row_label!r}")
+    row = hit.iloc[0]
+    name_a, name_b = table.attrs.get("names", _DEFAULT_NAMES)
+    auc_a, auc_b = float(row[f"auc_{name_a}"]), float(row[f"auc_{name_b}"])
+    if not np.isfinite(auc_a) or not np.isfinite(auc_b):
+        return f"{what or row_label}: no AUROC can be estimated ({row['note']})."
+    low, high, p = float(row["boot_ci_low"]), float(row["boot_ci_high"]), float(row["bootstrap_p"])
+    unit = table.attrs.get("unit", "image")
+    n_boot = table.attrs.get("n_boot")
+    if low > 0:
+        verdict = f"the interval lies above 0: {name_a} scored higher on these test images"
+    elif high < 0:
+        verdict = f"the interval lies below 0: {name_b} scored higher on these test images"
+    else:
+        verdict = "the interval includes 0: these test images do not separate the two"
+    p_text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    subject = what or f"Test AUROC ({row_label})"
+    return (f"{subject}: {auc_a:.3f} with {name_a} and {auc_b:.3f} with {name_b}, a difference of "
+            f"{auc_a - auc_b:+.3f} (95 % paired {unit} bootstrap CI {low:+.3f} to {high:+.3f}, {n_boot} redraws, "
+            f"{p_text}; {table.attrs.get('n_images', '?')} test images); {verdict}.")
+
+
+def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[str, str],
+                     n_boot: int = stats.DOCUMENT_001_REDRAWS, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """The label-efficiency curve of two initialisations: ``runs`` maps a label fraction to the pair of run
+    folders (A, B) fine-tuned on that share of the training labels and tested on the same images.
+
+    One row per fraction: ``fraction``, ``n_train`` (training images, from the run's ``metrics.json`` when
+    present), ``auc_<name>`` with its 95 % percentile CI (``ci_low_<name>``, ``ci_high_<name>``), the
+    difference A - B with its paired bootstrap CI and p (the same redraws for A, B and the difference:
+    :func:`compare_initialisations`) and DeLong's paired p (images independent)."""
+    import json
+
+    rows = []
+    for fraction in sorted(runs):
+        run_a, run_b = runs[fraction]
+        table = compare_initialisations(run_a, run_b, labels=[label], n_boot=n_boot, seed=seed, alpha=alpha,
+                                        names=names)
+        a, b, _ = _paired_runs(run_a, run_b, [label])
+        y, s_a = evaluate.arrays(a, [label])
+        _, s_b = evaluate.arrays(b, [label])
+        boot = stats.paired_bootstrap_auroc(y, s_a, s_b, labels=[label], n_boot=n_boot, seed=seed, groups=_groups(a),
+                                            alpha=alpha, averages=())
+        row = table[table["label"] == label].iloc[0]
+        out = {"fraction": float(fraction)}
+        metrics_file = Path(run_a) / "metrics.json" if Path(run_a).is_dir() else None
+        if metrics_file is not None and metrics_file.is_file():
+            counts = json.loads(metrics_file.read_text()).get("n_images", {})
+            out["n_train"] = counts.get("train") if isinstance(counts, dict) else None
+        for name, reps in zip(names, (boot.replicates_a, boot.replicates_b)):
+            low, high = stats.percentile_ci(reps[label].to_numpy(dtype=float), alpha)
+            out.update({f"auc_{name}": row[f"auc_{name}"], f"ci_low_{name}": float(low), f"ci_high_{name}": float(high)})
+        out.update({"difference": row["difference"], "diff_ci_low": row["boot_ci_low"],
+                    "diff_ci_high": row["boot_ci_high"], "bootstrap_p": row["bootstrap_p"],
+                    "delong_p": row["delong_p"], "n_test": len(a)})
+        rows.append(out)
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(names=tuple(names), label=label, n_boot=int(n_boot), seed=seed)
+    return frame
+
+
+def plot_label_efficiency(table: pd.DataFrame, *, title: str = "",
+                          colors: Sequence[str] = ("#d62728", "#1f77b4")):
+    """AUROC against the share of training labels (log axis) for both initialisations, 95 % CIs as bands,
+    and the paired difference with its CI in a second panel (a :func:`label_efficiency` table)."""
+    import matplotlib.pyplot as plt
+
+    names = table.attrs.get("names") or tuple(c[4:] for c in table.columns if c.startswith("auc_"))
+    x = table["fraction"].to_numpy(dtype=float) * 100
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.0, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    for name, color in zip(names, colors):
+        ax.plot(x, table[f"auc_{name}"], "o-", color=color, label=name)
+        ax.fill_between(x, table[f"ci_low_{name}"], table[f"ci_high_{name}"], color=color, alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xticks(x, [f"{v:g} %" for v in x])
+    ax.set_xlabel("share of the training labels")
+    ax.set_ylabel(f"test AUROC ({table.attrs.get('label', '')})")
+    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    diff = table["difference"].to_numpy(dtype=float)
+    err = np.vstack([diff - table["diff_ci_low"].to_numpy(dtype=float), table["diff_ci_high"].to_numpy(dtype=float) - diff])
+    bx.errorbar(x, diff, yerr=err, fmt="o", color="black", capsize=3)
+    bx.axhline(0.0, color="grey", lw=0.8)
+    bx.set_xscale("log")
+    bx.set_xticks(x, [f"{v:g} %" for v in x])
+    bx.set_xlabel("share of the training labels")
+    bx.set_ylabel(f"AUROC {names[0]} - {names[1]} (95 % CI)", fontsize=8)
+    bx.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def label_efficiency_summary(table: pd.DataFrame) -> str:
+    """One sentence per fraction of a :func:`label_efficiency` table (both AUROCs, the paired difference
+    with its 95 % CI and p, and whether the interval includes 0), written from its numbers only."""
+    name_a, name_b = table.attrs.get("names", _DEFAULT_NAMES)
+    parts = []
+    for _, r in table.iterrows():
+        low, high = r["diff_ci_low"], r["diff_ci_high"]
+        verdict = ("the interval lies above 0" if low > 0 else "the interval lies below 0" if high < 0
+                   else "the interval includes 0")
+        n_train = r.get("n_train")
+        count = f" ({int(n_train)} training images)" if n_train is not None and np.isfinite(n_train) else ""
+        p = r["bootstrap_p"]
+        parts.append(f"With {r['fraction'] * 100:g} % of the labels{count}, the test AUROC was {r[f'auc_{name_a}']:.3f} "
+                     f"from the {name_a} start and {r[f'auc_{name_b}']:.3f} from the {name_b} start, a difference of "
+                     f"{r['difference']:+.3f} (95 % paired bootstrap CI {low:+.3f} to {high:+.3f}, "
+                     f"{'p < 0.001' if p < 0.001 else f'p = {p:.3f}'}; DeLong p = {r['delong_p']:.3f}): {verdict}.")
+    return " ".join(parts)
