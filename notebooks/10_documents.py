@@ -114,7 +114,7 @@ d001_base = dict(
     lr_scheduler="none", seed=seed, profile=profile, cache_dir=cache_dir)
 d001_runs = analogues.finetune_runs(d001_base, {ssl_name: {"weights": checkpoint}, "random": {"weights": "none"}},
                                     run.out_dir / "d001")
-d001_dirs = {name: r.out_dir for name, r in d001_runs.items()}
+d001_dirs = {name: analogues.held_predictions(r, name) for name, r in d001_runs.items()}
 d001_context = dict(dataset=f"{d001_spec.dataset}: the 621-image NIH sample ({d001_task}, document 001's labels)",
                     split=d001_spec.split, weights=f"A: {ssl_words}; B: random values. NOT DINOv2 / ImageNet-21K",
                     backbone=backbone)
@@ -216,7 +216,7 @@ if leakage and clean is not None:
     base_params["task_options"] = {**base_params.get("task_options", {}), "patient_clean": other}
     leak_runs = analogues.finetune_runs({k: v for k, v in base_params.items() if k != "out_dir"},
                                         {variant: {"profile": profile}}, run.out_dir / "leakage")
-    leak_dirs = {variant: leak_runs[variant].out_dir, ("patient-clean" if clean else "official split"): d004_dirs["baseline"]}
+    leak_dirs = {variant: analogues.held_predictions(leak_runs[variant], variant), ("patient-clean" if clean else "official split"): d004_dirs["baseline"]}
     leak_table = documents.compare_initialisations(leak_dirs["official split"], leak_dirs["patient-clean"],
                                                    labels=[positive], n_boot=n_boot, seed=seed,
                                                    names=("official split", "patient-clean"))

@@ -155,10 +155,12 @@ for row in schedule.itertuples():
                     "train_images_per_epoch": int(row.train_images_per_epoch)}
     results = analogues.finetune_runs(per_fraction, {"SSL": {"weights": checkpoint}, "random": {"weights": "none"}},
                                       run.out_dir / "finetune" / f"labels_{row.fraction:g}")
-    pairs[float(row.fraction)] = (results["SSL"].out_dir, results["random"].out_dir)
+    pairs[float(row.fraction)] = tuple(analogues.held_predictions(results[n], f"{n}, {row.fraction:g} of the labels")
+                                       for n in ("SSL", "random"))
 
 # %% tags=["remove-output"]
-curve = documents.label_efficiency(pairs, label=spec.positive_class, names=("SSL", "random"), n_boot=n_boot, seed=seed)
+curve = documents.label_efficiency(pairs, label=spec.positive_class, names=("SSL", "random"), n_boot=n_boot, seed=seed,
+                                   n_train=dict(zip(schedule["fraction"], schedule["images"])))
 context = dict(weights=f"SSL: {ssl_words}; random: {backbone} from random values")
 run.table(curve, "le_curve", f"Test AUROC of {spec.positive_class} per share of training labels, SSL and random start, "
           f"each with its 95% bootstrap CI; the paired difference SSL - random with its 95% CI and p (the same "

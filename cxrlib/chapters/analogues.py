@@ -55,6 +55,14 @@ def finetune_runs(base: Mapping[str, Any], starts: Mapping[str, Mapping[str, Any
     return results
 
 
+def held_predictions(result: RunResult, name: str):
+    """The run's test predictions (in memory: its folder may be inside the notebook's unfinished staging
+    folder, which :func:`cxrlib.stats.evaluate.read_predictions` refuses), named ``name`` in errors."""
+    frame = result.predictions["test"].copy()
+    frame.attrs["source"] = f"{name} ({result.out_dir.name})"
+    return frame
+
+
 def budget_schedule(n_train: int, *, images_budget: int, batch_size: int, max_epochs: int) -> dict[str, int]:
     """``{"epochs", "train_images_per_epoch"}`` so that a run on ``n_train`` training images sees about
     ``images_budget`` images: one epoch of ``images_budget`` images when the part is that large, else whole

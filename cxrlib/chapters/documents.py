@@ -14,7 +14,8 @@ per-class AUROC with a 95% percentile bootstrap CI from 500 redraws and a weight
 :func:`d004_tables_side_by_side` (one column per model) and :func:`plot_ci` (Figs 5.1-5.3).
 
 A *run* is a fine-tuning run folder (its ``predictions_test.csv`` is read, see
-:mod:`cxrlib.training.run_folder`) or a predictions CSV itself. No torch; matplotlib is imported inside
+:mod:`cxrlib.training.run_folder`), a predictions CSV itself, or the test predictions table in memory
+(``RunResult.predictions["test"]``, for runs a notebook has just trained into its unfinished folder). No torch; matplotlib is imported inside
 the plotting functions only.
 """
 from __future__ import annotations
@@ -48,8 +49,11 @@ def _predictions_path(run: str | os.PathLike) -> Path:
     return path
 
 
-def _read_run(run: str | os.PathLike, labels: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
-    frame = evaluate.read_predictions(_predictions_path(run))
+def _read_run(run, labels: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    if isinstance(run, pd.DataFrame):  # test predictions in memory (a run of the notebook that is still open)
+        frame = evaluate.check_predictions(run, source=run.attrs.get("source", "predictions table"))
+    else:
+        frame = evaluate.read_predictions(_predictions_path(run))
     if labels is None:
         labels = frame.attrs["file_labels"]
         if not labels:
@@ -63,10 +67,15 @@ def _read_run(run: str | os.PathLike, labels: Sequence[str] | None) -> tuple[pd.
     return frame, labels
 
 
+def _name(run) -> str:
+    return run.attrs.get("source", "predictions table") if isinstance(run, pd.DataFrame) else str(run)
+
+
 def _paired_runs(run_a, run_b, labels):
     """Both runs' predictions on the same test images, rows in run A's order."""
     a, labels = _read_run(run_a, labels)
     b, _ = _read_run(run_b, labels)
+    run_a, run_b = _name(run_a), _name(run_b)
     ids_a, ids_b = pd.Index(a["image_id"].astype(str)), pd.Index(b["image_id"].astype(str))
     only_a, only_b = ids_a.difference(ids_b), ids_b.difference(ids_a)
     if len(only_a) or len(only_b):
@@ -165,7 +174,7 @@ def compare_initialisations(run_a, run_b, *, labels: Sequence[str] | None = None
                "bootstrap_p_fdr", "delong_p", "delong_p_fdr", "clustered_p", "clustered_p_fdr", "n_positive",
                "n_negative", "note"]
     table = pd.DataFrame(rows).reindex(columns=columns)
-    table.attrs.update(runs=(str(run_a), str(run_b)), names=tuple(names), n_images=len(a),
+    table.attrs.update(runs=(_name(run_a), _name(run_b)), names=tuple(names), n_images=len(a),
                        n_patients=int(pd.Series(groups).nunique()) if groups is not None else len(a),
                        unit="patient" if groups is not None else "image", n_boot=int(n_boot), seed=seed,
                        alpha=alpha)
@@ -309,7 +318,7 @@ def d004_table(run, *, n_boot: int = stats.DOCUMENT_004_REDRAWS, seed: int = 0,
     table["half_width"] = (table["ci_high"] - table["ci_low"]) / 2
     table["cell"] = [("—" if np.isnan(auc) else f"{auc:.3f} ± {hw:.3f}")
                      for auc, hw in zip(table["auc"].astype(float), table["half_width"].astype(float))]
-    table.attrs.update(run=str(run), n_boot=int(n_boot), seed=seed, alpha=alpha,
+    table.attrs.update(run=_name(run), n_boot=int(n_boot), seed=seed, alpha=alpha,
                        unit="patient" if groups is not None else "image", n_images=len(frame))
     return table
 
@@ -398,13 +407,14 @@ def difference_sentence(table: pd.DataFrame, *, label: str | None = None, what: 
 
 
 def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[str, str],
-                     n_boot: int = stats.DOCUMENT_001_REDRAWS, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
-    """The label-efficiency curve of two initialisations: ``runs`` maps a label fraction to the pair of run
-    folders (A, B) fine-tuned on that share of the training labels and tested on the same images.
+                     n_boot: int = stats.DOCUMENT_001_REDRAWS, seed: int = 0, alpha: float = 0.05,
+                     n_train: Mapping[float, int] | None = None) -> pd.DataFrame:
+    """The label-efficiency curve of two initialisations: ``runs`` maps a label fraction to the pair of runs
+    (A, B; folders or test predictions tables) fine-tuned on that share of the training labels and tested on the same images.
 
-    One row per fraction: ``fraction``, ``n_train`` (training images, from the run's ``metrics.json`` when
-    present), ``auc_<name>`` with its 95 % percentile CI (``ci_low_<name>``, ``ci_high_<name>``), the
-    difference A - B with its paired bootstrap CI and p (the same redraws for A, B and the difference:
+    One row per fraction: ``fraction``, ``n_train`` (training images: ``n_train[fraction]``, else the run
+    folder's ``metrics.json`` when there is one), ``auc_<name>`` with its 95 % percentile CI
+    (``ci_low_<name>``, ``ci_high_<name>``), the difference A - B with its paired bootstrap CI and p (the same redraws for A, B and the difference:
     :func:`compare_initialisations`) and DeLong's paired p (images independent)."""
     import json
 
@@ -420,8 +430,10 @@ def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[st
                                             alpha=alpha, averages=())
         row = table[table["label"] == label].iloc[0]
         out = {"fraction": float(fraction)}
-        metrics_file = Path(run_a) / "metrics.json" if Path(run_a).is_dir() else None
-        if metrics_file is not None and metrics_file.is_file():
+        metrics_file = None if isinstance(run_a, pd.DataFrame) else Path(run_a) / "metrics.json"
+        if n_train is not None and fraction in n_train:
+            out["n_train"] = int(n_train[fraction])
+        elif metrics_file is not None and metrics_file.is_file():
             counts = json.loads(metrics_file.read_text()).get("n_images", {})
             out["n_train"] = counts.get("train") if isinstance(counts, dict) else None
         for name, reps in zip(names, (boot.replicates_a, boot.replicates_b)):
