@@ -50,7 +50,8 @@ pretrain_dir = "book/_generated/02_pretrain"
 probe_dir = "book/_generated/06_linear_probe"
 d001_task = "d001_nih"
 d001_task_options = {"nih_images": "images-256"}
-d001_epochs = 4
+d001_subset = None
+d001_epochs = 3
 d001_lr = 1e-3
 d001_batch_size = 32
 d001_augment = "d004"
@@ -64,7 +65,8 @@ from cxrlib.core.params import validate_params
 
 validate_params(globals(), "10_documents", rules={
     "data_root": "str|None", "pretrain_dir": "str nonempty", "probe_dir": "str nonempty", "d001_task": "str nonempty",
-    "d001_task_options": "dict", "d001_epochs": ">=1", "d001_lr": ">0", "d001_batch_size": ">=2",
+    "d001_task_options": "dict", "d001_subset": "dict|None", "d001_epochs": ">=1", "d001_lr": ">0",
+    "d001_batch_size": ">=2",
     "d001_augment": "str nonempty", "n_boot": ">=1", "d004_n_boot": ">=1",
 })
 
@@ -89,9 +91,9 @@ d001_spec = get_task(d001_task)
 run = RunArtifacts(
     out_dir, notebook="10_documents",
     params=dict(profile=profile, seed=seed, data_root=data_root, pretrain_dir=pretrain_dir, probe_dir=probe_dir,
-                d001_task=d001_task, d001_task_options=d001_task_options, d001_epochs=d001_epochs, d001_lr=d001_lr,
-                d001_batch_size=d001_batch_size, d001_augment=d001_augment, n_boot=n_boot, d004_n_boot=d004_n_boot,
-                leakage=leakage, pretrain=pretrain_params),
+                d001_task=d001_task, d001_task_options=d001_task_options, d001_subset=d001_subset,
+                d001_epochs=d001_epochs, d001_lr=d001_lr, d001_batch_size=d001_batch_size, d001_augment=d001_augment,
+                n_boot=n_boot, d004_n_boot=d004_n_boot, leakage=leakage, pretrain=pretrain_params),
     context=dict(image_size=image_size, profile=profile, seed=seed, analogue="classroom analogue, not the document's numbers"),
 )
 _ = run.record_data(d001_task, d001_spec.data_path(data_root))
@@ -109,8 +111,8 @@ _ = run.record_data(d001_task, d001_spec.data_path(data_root))
 # %%
 d001_base = dict(
     backbone=backbone, image_size=image_size, preprocess=preprocess, task=d001_task, task_options=d001_task_options,
-    data_root=data_root, augment=d001_augment, head="linear", unfrozen_blocks="all", optimizer="adam", lr=d001_lr,
-    weight_decay=0.0, epochs=d001_epochs, batch_size=d001_batch_size, train_images_per_epoch=None, patience=None,
+    subset=d001_subset, data_root=data_root, augment=d001_augment, head="linear", unfrozen_blocks="all",
+    optimizer="adam", lr=d001_lr, weight_decay=0.0, epochs=d001_epochs, batch_size=d001_batch_size, train_images_per_epoch=None, patience=None,
     lr_scheduler="none", seed=seed, profile=profile, cache_dir=cache_dir)
 d001_runs = analogues.finetune_runs(d001_base, {ssl_name: {"weights": checkpoint}, "random": {"weights": "none"}},
                                     run.out_dir / "d001")

@@ -375,6 +375,12 @@ def plot_ci(tables: Mapping[str, pd.DataFrame], *, title: str = "",
 # ==============================================================================================
 # the classroom analogues (notebooks 10 and 11): a sentence from a paired CI; label efficiency
 # ==============================================================================================
+def _p_text(p: float, n_boot: int | None) -> str:
+    """A bootstrap p-value as text: below the resolution of ``n_boot`` redraws (or 0.001) it is a bound."""
+    floor = max(1.0 / n_boot, 0.001) if n_boot else 0.001
+    return f"p < {floor:.3g}" if p < floor else f"p = {p:.3f}"
+
+
 def difference_sentence(table: pd.DataFrame, *, label: str | None = None, what: str = "") -> str:
     """One sentence reporting a paired comparison of two runs from a :func:`compare_initialisations`
     table: both AUROCs, the difference A - B with its paired-bootstrap 95 % CI and p, and what the
@@ -399,7 +405,7 @@ def difference_sentence(table: pd.DataFrame, *, label: str | None = None, what: 
         verdict = f"the interval lies below 0: {name_b} scored higher on these test images"
     else:
         verdict = "the interval includes 0: these test images do not separate the two"
-    p_text = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    p_text = _p_text(p, n_boot)
     subject = what or f"Test AUROC ({row_label})"
     return (f"{subject}: {auc_a:.3f} with {name_a} and {auc_b:.3f} with {name_b}, a difference of "
             f"{auc_a - auc_b:+.3f} (95 % paired {unit} bootstrap CI {low:+.3f} to {high:+.3f}, {n_boot} redraws, "
@@ -497,5 +503,5 @@ def label_efficiency_summary(table: pd.DataFrame) -> str:
         parts.append(f"With {r['fraction'] * 100:g} % of the labels{count}, the test AUROC was {r[f'auc_{name_a}']:.3f} "
                      f"from the {name_a} start and {r[f'auc_{name_b}']:.3f} from the {name_b} start, a difference of "
                      f"{r['difference']:+.3f} (95 % paired bootstrap CI {low:+.3f} to {high:+.3f}, "
-                     f"{'p < 0.001' if p < 0.001 else f'p = {p:.3f}'}; DeLong p = {r['delong_p']:.3f}): {verdict}.")
+                     f"{_p_text(p, table.attrs.get('n_boot'))}; DeLong p = {r['delong_p']:.3f}): {verdict}.")
     return " ".join(parts)
