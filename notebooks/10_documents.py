@@ -112,8 +112,9 @@ _ = run.record_data(d001_task, d001_spec.data_path(data_root))
 d001_base = dict(
     backbone=backbone, image_size=image_size, preprocess=preprocess, task=d001_task, task_options=d001_task_options,
     subset=d001_subset, data_root=data_root, augment=d001_augment, head="linear", unfrozen_blocks="all",
-    optimizer="adam", lr=d001_lr, weight_decay=0.0, epochs=d001_epochs, batch_size=d001_batch_size, train_images_per_epoch=None, patience=None,
-    lr_scheduler="none", seed=seed, profile=profile, cache_dir=cache_dir)
+    optimizer="adam", lr=d001_lr, weight_decay=0.0, epochs=d001_epochs, batch_size=d001_batch_size,
+    eval_batch_size=256, train_images_per_epoch=None, patience=None, lr_scheduler="none", seed=seed, profile=profile,
+    cache_dir=cache_dir)
 d001_runs = analogues.finetune_runs(d001_base, {ssl_name: {"weights": checkpoint}, "random": {"weights": "none"}},
                                     run.out_dir / "d001")
 d001_dirs = {name: analogues.held_predictions(r, name) for name, r in d001_runs.items()}

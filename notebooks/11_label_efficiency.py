@@ -148,7 +148,8 @@ run.table(schedule, "le_schedule", "Training labels per fraction (nested, per cl
 # %%
 base = dict(backbone=backbone, image_size=image_size, preprocess=preprocess, task=task, data_root=data_root,
             augment=augment, head="linear", unfrozen_blocks="all", optimizer="adam", lr=lr, weight_decay=0.0,
-            batch_size=batch_size, patience=None, lr_scheduler="none", seed=seed, profile=profile, cache_dir=cache_dir)
+            batch_size=batch_size, eval_batch_size=256, patience=None, lr_scheduler="none", seed=seed, profile=profile,
+            cache_dir=cache_dir)
 pairs = {}
 for row in schedule.itertuples():
     per_fraction = {**base, "label_fraction": float(row.fraction), "epochs": int(row.epochs),
