@@ -503,5 +503,5 @@ def label_efficiency_summary(table: pd.DataFrame) -> str:
         parts.append(f"With {r['fraction'] * 100:g} % of the labels{count}, the test AUROC was {r[f'auc_{name_a}']:.3f} "
                      f"from the {name_a} start and {r[f'auc_{name_b}']:.3f} from the {name_b} start, a difference of "
                      f"{r['difference']:+.3f} (95 % paired bootstrap CI {low:+.3f} to {high:+.3f}, "
-                     f"{_p_text(p, table.attrs.get('n_boot'))}; DeLong p = {r['delong_p']:.3f}): {verdict}.")
+                     f"{_p_text(p, table.attrs.get('n_boot'))}; DeLong {_p_text(r['delong_p'], None)}): {verdict}.")
     return " ".join(parts)
