@@ -51,6 +51,7 @@ task = "kermany_pneumonia"
 task_options = {}
 val_fraction = None
 subset = None
+label_fraction = None
 preprocess = "classroom"
 image_size = 64
 augment = "d000"
@@ -89,7 +90,7 @@ from cxrlib.core.params import validate_params
 
 validate_params(globals(), "03_finetune", rules={
     "data_root": "str|None", "backbone": "str nonempty", "weights": "str nonempty", "task": "str nonempty",
-    "val_fraction": "float|None >0 <1", "subset": "dict|None", "preprocess": "str nonempty", "image_size": ">=16",
+    "val_fraction": "float|None >0 <1", "subset": "dict|None", "label_fraction": "float|None >0 <=1", "preprocess": "str nonempty", "image_size": ">=16",
     "augment": "str nonempty", "resample": "str|None", "head": ["d000", "linear"], "unfrozen_blocks": "int|str >=0",
     "dropout": ">=0 <1", "optimizer": ["adamw", "adam", "sgd"], "lr": ">0", "weight_decay": ">=0",
     "loss_weighting": ["inverse_frequency", "none"], "epochs": ">=1", "batch_size": ">=1",

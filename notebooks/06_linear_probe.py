@@ -41,6 +41,7 @@ seed = 0
 data_root = None
 pretrain_dir = "book/_generated/02_pretrain"
 tasks = ["kermany_pneumonia", "covid_vs_pneumonia"]
+task_options = {}
 fit_limit = 1000
 compare_imagenet = True
 weights_dir = None
@@ -60,7 +61,8 @@ finetune_n_boot = 500
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "06_linear_probe", rules={
-    "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty", "fit_limit": "int|None >=2",
+    "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty", "task_options": "dict",
+    "fit_limit": "int|None >=2",
     "n_boot": ">=1", "device": "str nonempty", "tsne_epochs": "list|None >=0", "finetune_task": "str nonempty",
     "finetune_epochs": ">=1", "finetune_images_per_epoch": "int|None >=1", "finetune_lr": ">0",
     "finetune_augment": "str nonempty", "finetune_n_boot": ">=1",
@@ -99,7 +101,8 @@ print(f"pre-training: {method} of {backbone} at {image_size} px, policy {pretrai
 specs = {name: get_task(name) for name in tasks}
 run = RunArtifacts(
     out_dir, notebook="06_linear_probe",
-    params=dict(profile=profile, data_root=data_root, pretrain_dir=pretrain_dir, tasks=tasks, fit_limit=fit_limit, n_boot=n_boot, seed=seed,
+    params=dict(profile=profile, data_root=data_root, pretrain_dir=pretrain_dir, tasks=tasks, task_options=task_options,
+                fit_limit=fit_limit, n_boot=n_boot, seed=seed,
                 pretrain=pretrain_params, finetune=finetune, finetune_epochs=finetune_epochs),
     context=dict(dataset="; ".join(s.dataset for s in specs.values()),
                  split="; ".join(f"{s.name}: {s.split}" for s in specs.values()), image_size=image_size,
@@ -118,7 +121,7 @@ for name, spec in specs.items():
 # always whole.
 
 # %%
-tables = {name: linear_eval.task_table(name, data_root, seed, fit_limit) for name in tasks}
+tables = {name: linear_eval.task_table(name, data_root, seed, fit_limit, task_options.get(name)) for name in tasks}
 counts = pd.concat([
     t.assign(cls=[specs[name].classes[i] for i in t["target"]]).groupby(["role", "cls"]).agg(
         images=("image_id", "size"), patients=("patient_id", "nunique")).reset_index().assign(task=name)
@@ -169,7 +172,8 @@ run.table(probe.flat_columns(layout), "d002_table3_layout", "The same numbers in
 doc = published.load("d002_table3")
 names = {"kermany_pneumonia": "Cell", "covid_vs_pneumonia": "C19-Cohen"}
 theirs = doc.frame[doc.frame["dataset"].isin(names.values()) & doc.frame["fraction"].str.endswith("%")]
-ours = long[long["fraction"].notna()].assign(task=lambda t: t["task"].map(names), init=f"ours ({profile})")
+ours = long[long["fraction"].notna()].assign(task=lambda t: t["task"].map(lambda n: names.get(n, n)),
+                                            init=f"ours ({profile})")
 side = pd.concat([
     probe.table3_layout(ours, index=("task", "init")),
     probe.table3_layout(theirs.assign(task=theirs["dataset"], init="document 002"), index=("task", "init"), scale=1),
@@ -247,7 +251,8 @@ if finetune:
     for name, weights in starts.items():
         config = training.TrainConfig(
             out_dir=str(run.out_dir / "finetune" / name), backbone=backbone, weights=weights, weights_dir=weights_dir,
-            task=finetune_task, data_root=data_root, preprocess=preprocess, image_size=image_size,
+            task=finetune_task, task_options=task_options.get(finetune_task, {}), data_root=data_root,
+            preprocess=preprocess, image_size=image_size,
             augment=finetune_augment, head="linear", unfrozen_blocks="all", optimizer="adam", lr=finetune_lr,
             epochs=finetune_epochs, train_images_per_epoch=finetune_images_per_epoch, weight_decay=0.0, patience=None,
             lr_scheduler="none", seed=seed, profile=profile, cache_dir=cache_dir)

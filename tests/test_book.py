@@ -26,7 +26,7 @@ _DIRECTIVE = re.compile(r"^\s*(?:`{3,}|:{3,})\{(?:include|figure|image|csv-table
 _FILE_OPTION = re.compile(r"^\s*:file:\s+(?P<path>\S+)")
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)\)")
 _GENERATED = re.compile(r"(?:^|/)_generated/(?P<run>[^/]+)/(?P<file>[^/]+)\.(?:md|csv|png|svg|jpg)$")
-ARTIFACT_METHODS = ("table", "figure")
+ARTIFACT_METHODS = ("table", "figure", "text")
 REMOVE_OUTPUT = "remove-output"
 
 

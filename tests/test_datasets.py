@@ -127,24 +127,32 @@ def test_task_table_contract(name, data_root):
     assert counts.sum() == expected
 
 
-# Contract breaches found on the current code (library code is not edited by the tests' owner).
-SHARED_TEST_PATIENTS = {
-    "kermany_pneumonia": "the official Kermany test folder shares 170 'person<N>' patients with train under the "
-    "task's default patient_rule='person' (cxrlib.data.pediatric reports it, keeps it); cxrlib.images.tasks "
-    "promises patient-disjoint train/val/test",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=SHARED_TEST_PATIENTS[name]))
-    if name in SHARED_TEST_PATIENTS else name
-    for name in TASKS
-])
+@pytest.mark.parametrize("name", TASKS)
 def test_task_splits_are_patient_disjoint(name, data_root):
     parts = split_tables(_table_or_sample(name, data_root))
     for a, b in itertools.combinations(SPLITS, 2):
         shared = set(parts[a]["patient_id"]) & set(parts[b]["patient_id"])
         assert not shared, f"{a}/{b} share {len(shared)} patients, e.g. {sorted(shared)[:3]}"
+
+
+def test_kermany_official_split_leaks_and_the_clean_option_removes_it(data_root):
+    """The official Kermany train and test folders share 170 'person<N>' patients (patient_rule='person'):
+    with patient_clean=False (the official split, the paper profile) train and test share them; the default
+    (patient_clean=True, the classroom runs) drops their train images and keeps the test part whole."""
+    task = TASKS["kermany_pneumonia"]
+    assert task.defaults["patient_clean"] is True
+    official = split_tables(_load("kermany_pneumonia", str(data_root), (("patient_clean", False),))[0])
+    shared = set(official["train"]["patient_id"]) | set(official["val"]["patient_id"])
+    shared &= set(official["test"]["patient_id"])
+    assert len(shared) == 170
+    clean = split_tables(_table_or_sample("kermany_pneumonia", data_root))
+    for a, b in itertools.combinations(SPLITS, 2):
+        assert not set(clean[a]["patient_id"]) & set(clean[b]["patient_id"])
+    assert clean["test"]["image_id"].tolist() == official["test"]["image_id"].tolist()
+    dropped = set(official["train"]["image_id"]) | set(official["val"]["image_id"])
+    dropped -= set(clean["train"]["image_id"]) | set(clean["val"]["image_id"])
+    assert len(dropped) == 457  # every train image of the 170 shared patients, nothing else
+    assert not (set(clean["train"]["patient_id"]) | set(clean["val"]["patient_id"])) & shared
 
 
 @pytest.mark.parametrize("name", TASKS)
@@ -168,7 +176,7 @@ def test_task_table_is_seeded(name, data_root):
 
 def test_kermany_table(kermany):
     parts = split_tables(kermany)
-    assert set(kermany["target"]) == {0, 1} and len(kermany) == 5840
+    assert set(kermany["target"]) == {0, 1} and len(kermany) == 5840 - 457  # patient_clean (default) drops 457
     assert len(parts["test"]) == 624  # official test folder, unchanged
     counts = class_counts(parts["train"], "kermany_pneumonia")
     assert list(counts.index) == ["normal", "pneumonia"] and counts.sum() == len(parts["train"])

@@ -366,8 +366,8 @@ def test_pneumoniamnist_pool_source(data_root, tmp_path, monkeypatch):
 
 def test_kermany_patient_clean_option(data_root):
     task = get_task("kermany_pneumonia")
-    assert task.defaults["patient_clean"] is False  # the classroom book's numbers stay as they are
-    clean = task.load_table(data_root, patient_clean=True)
+    assert task.defaults["patient_clean"] is True  # classroom default; the paper files set it off
+    clean = task.load_table(data_root)
     check_contract(task, clean)
     assert len(clean) == 5840 - 457 and (clean["split"] == "test").sum() == 624
     assert clean.attrs["dropped_test_patients"] == {"images": 457, "patients": 170}

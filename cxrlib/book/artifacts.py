@@ -222,6 +222,21 @@ class RunArtifacts:
         _display_markdown(f"**{artifact_id}.** {full}")
         return png_path
 
+    def text(self, markdown: str, artifact_id: str, **context) -> Path:
+        """Save a generated sentence or paragraph as ``<id>.md`` (for a chapter to include in its prose) and
+        ``<id>.txt``, followed by the run's context in italics; returns the ``.md`` path. Write it from the
+        numbers of this run only, so the book's text follows the last run."""
+        self._claim(artifact_id, f"{artifact_id}.txt", f"{artifact_id}.md")
+        facts = self.caption("", **context).lstrip(". ")
+        body = markdown.strip()
+        (self.out_dir / f"{artifact_id}.txt").write_text(body + "\n", encoding="utf-8")
+        snippet = f"{body}" + (f" {facts}" if facts else "") + "\n"
+        md_path = self.out_dir / f"{artifact_id}.md"
+        md_path.write_text(snippet, encoding="utf-8")
+        self.artifacts.append({"id": artifact_id, "kind": "text", "file": f"{artifact_id}.txt", "caption": body})
+        _display_markdown(snippet)
+        return md_path
+
     def finish(self) -> Path:
         """Write ``provenance.json`` and the completion marker, swap the run in for ``out_dir``; returns the
         provenance's path in the finished folder. Call it once, in the notebook's last cell."""

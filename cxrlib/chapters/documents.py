@@ -14,7 +14,8 @@ per-class AUROC with a 95% percentile bootstrap CI from 500 redraws and a weight
 :func:`d004_tables_side_by_side` (one column per model) and :func:`plot_ci` (Figs 5.1-5.3).
 
 A *run* is a fine-tuning run folder (its ``predictions_test.csv`` is read, see
-:mod:`cxrlib.training.run_folder`) or a predictions CSV itself. No torch; matplotlib is imported inside
+:mod:`cxrlib.training.run_folder`), a predictions CSV itself, or the test predictions table in memory
+(``RunResult.predictions["test"]``, for runs a notebook has just trained into its unfinished folder). No torch; matplotlib is imported inside
 the plotting functions only.
 """
 from __future__ import annotations
@@ -48,8 +49,11 @@ def _predictions_path(run: str | os.PathLike) -> Path:
     return path
 
 
-def _read_run(run: str | os.PathLike, labels: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
-    frame = evaluate.read_predictions(_predictions_path(run))
+def _read_run(run, labels: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    if isinstance(run, pd.DataFrame):  # test predictions in memory (a run of the notebook that is still open)
+        frame = evaluate.check_predictions(run, source=run.attrs.get("source", "predictions table"))
+    else:
+        frame = evaluate.read_predictions(_predictions_path(run))
     if labels is None:
         labels = frame.attrs["file_labels"]
         if not labels:
@@ -63,10 +67,15 @@ def _read_run(run: str | os.PathLike, labels: Sequence[str] | None) -> tuple[pd.
     return frame, labels
 
 
+def _name(run) -> str:
+    return run.attrs.get("source", "predictions table") if isinstance(run, pd.DataFrame) else str(run)
+
+
 def _paired_runs(run_a, run_b, labels):
     """Both runs' predictions on the same test images, rows in run A's order."""
     a, labels = _read_run(run_a, labels)
     b, _ = _read_run(run_b, labels)
+    run_a, run_b = _name(run_a), _name(run_b)
     ids_a, ids_b = pd.Index(a["image_id"].astype(str)), pd.Index(b["image_id"].astype(str))
     only_a, only_b = ids_a.difference(ids_b), ids_b.difference(ids_a)
     if len(only_a) or len(only_b):
@@ -165,7 +174,7 @@ def compare_initialisations(run_a, run_b, *, labels: Sequence[str] | None = None
                "bootstrap_p_fdr", "delong_p", "delong_p_fdr", "clustered_p", "clustered_p_fdr", "n_positive",
                "n_negative", "note"]
     table = pd.DataFrame(rows).reindex(columns=columns)
-    table.attrs.update(runs=(str(run_a), str(run_b)), names=tuple(names), n_images=len(a),
+    table.attrs.update(runs=(_name(run_a), _name(run_b)), names=tuple(names), n_images=len(a),
                        n_patients=int(pd.Series(groups).nunique()) if groups is not None else len(a),
                        unit="patient" if groups is not None else "image", n_boot=int(n_boot), seed=seed,
                        alpha=alpha)
@@ -309,7 +318,7 @@ def d004_table(run, *, n_boot: int = stats.DOCUMENT_004_REDRAWS, seed: int = 0,
     table["half_width"] = (table["ci_high"] - table["ci_low"]) / 2
     table["cell"] = [("—" if np.isnan(auc) else f"{auc:.3f} ± {hw:.3f}")
                      for auc, hw in zip(table["auc"].astype(float), table["half_width"].astype(float))]
-    table.attrs.update(run=str(run), n_boot=int(n_boot), seed=seed, alpha=alpha,
+    table.attrs.update(run=_name(run), n_boot=int(n_boot), seed=seed, alpha=alpha,
                        unit="patient" if groups is not None else "image", n_images=len(frame))
     return table
 
@@ -361,3 +370,138 @@ def plot_ci(tables: Mapping[str, pd.DataFrame], *, title: str = "",
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ==============================================================================================
+# the classroom analogues (notebooks 10 and 11): a sentence from a paired CI; label efficiency
+# ==============================================================================================
+def _p_text(p: float, n_boot: int | None) -> str:
+    """A bootstrap p-value as text: below the resolution of ``n_boot`` redraws (or 0.001) it is a bound."""
+    floor = max(1.0 / n_boot, 0.001) if n_boot else 0.001
+    return f"p < {floor:.3g}" if p < floor else f"p = {p:.3f}"
+
+
+def difference_sentence(table: pd.DataFrame, *, label: str | None = None, what: str = "") -> str:
+    """One sentence reporting a paired comparison of two runs from a :func:`compare_initialisations`
+    table: both AUROCs, the difference A - B with its paired-bootstrap 95 % CI and p, and what the
+    interval says (it includes 0, or lies above / below it). ``label``: the row (default: the macro
+    average); ``what``: what was compared, put at the start ("Test AUROC of pneumonia"). Written from the
+    numbers only, so the book's prose follows the last run."""
+    row_label = label or _MACRO
+    hit = table[table["label"] == row_label]
+    if len(hit) != 1:
+        raise ValueError(f"the comparison table has no single row {row_label!r}")
+    row = hit.iloc[0]
+    name_a, name_b = table.attrs.get("names", _DEFAULT_NAMES)
+    auc_a, auc_b = float(row[f"auc_{name_a}"]), float(row[f"auc_{name_b}"])
+    if not np.isfinite(auc_a) or not np.isfinite(auc_b):
+        return f"{what or row_label}: no AUROC can be estimated ({row['note']})."
+    low, high, p = float(row["boot_ci_low"]), float(row["boot_ci_high"]), float(row["bootstrap_p"])
+    unit = table.attrs.get("unit", "image")
+    n_boot = table.attrs.get("n_boot")
+    if low > 0:
+        verdict = f"the interval lies above 0: {name_a} scored higher on these test images"
+    elif high < 0:
+        verdict = f"the interval lies below 0: {name_b} scored higher on these test images"
+    else:
+        verdict = "the interval includes 0: these test images do not separate the two"
+    p_text = _p_text(p, n_boot)
+    subject = what or f"Test AUROC ({row_label})"
+    return (f"{subject}: {auc_a:.3f} with {name_a} and {auc_b:.3f} with {name_b}, a difference of "
+            f"{auc_a - auc_b:+.3f} (95 % paired {unit} bootstrap CI {low:+.3f} to {high:+.3f}, {n_boot} redraws, "
+            f"{p_text}; {table.attrs.get('n_images', '?')} test images); {verdict}.")
+
+
+def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[str, str],
+                     n_boot: int = stats.DOCUMENT_001_REDRAWS, seed: int = 0, alpha: float = 0.05,
+                     n_train: Mapping[float, int] | None = None) -> pd.DataFrame:
+    """The label-efficiency curve of two initialisations: ``runs`` maps a label fraction to the pair of runs
+    (A, B; folders or test predictions tables) fine-tuned on that share of the training labels and tested on the same images.
+
+    One row per fraction: ``fraction``, ``n_train`` (training images: ``n_train[fraction]``, else the run
+    folder's ``metrics.json`` when there is one), ``auc_<name>`` with its 95 % percentile CI
+    (``ci_low_<name>``, ``ci_high_<name>``), the difference A - B with its paired bootstrap CI and p (the same redraws for A, B and the difference:
+    :func:`compare_initialisations`) and DeLong's paired p (images independent)."""
+    import json
+
+    rows = []
+    for fraction in sorted(runs):
+        run_a, run_b = runs[fraction]
+        table = compare_initialisations(run_a, run_b, labels=[label], n_boot=n_boot, seed=seed, alpha=alpha,
+                                        names=names)
+        a, b, _ = _paired_runs(run_a, run_b, [label])
+        y, s_a = evaluate.arrays(a, [label])
+        _, s_b = evaluate.arrays(b, [label])
+        boot = stats.paired_bootstrap_auroc(y, s_a, s_b, labels=[label], n_boot=n_boot, seed=seed, groups=_groups(a),
+                                            alpha=alpha, averages=())
+        row = table[table["label"] == label].iloc[0]
+        out = {"fraction": float(fraction)}
+        metrics_file = None if isinstance(run_a, pd.DataFrame) else Path(run_a) / "metrics.json"
+        if n_train is not None and fraction in n_train:
+            out["n_train"] = int(n_train[fraction])
+        elif metrics_file is not None and metrics_file.is_file():
+            counts = json.loads(metrics_file.read_text()).get("n_images", {})
+            out["n_train"] = counts.get("train") if isinstance(counts, dict) else None
+        for name, reps in zip(names, (boot.replicates_a, boot.replicates_b)):
+            low, high = stats.percentile_ci(reps[label].to_numpy(dtype=float), alpha)
+            out.update({f"auc_{name}": row[f"auc_{name}"], f"ci_low_{name}": float(low), f"ci_high_{name}": float(high)})
+        out.update({"difference": row["difference"], "diff_ci_low": row["boot_ci_low"],
+                    "diff_ci_high": row["boot_ci_high"], "bootstrap_p": row["bootstrap_p"],
+                    "delong_p": row["delong_p"], "n_test": len(a)})
+        rows.append(out)
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(names=tuple(names), label=label, n_boot=int(n_boot), seed=seed)
+    return frame
+
+
+def plot_label_efficiency(table: pd.DataFrame, *, title: str = "",
+                          colors: Sequence[str] = ("#d62728", "#1f77b4")):
+    """AUROC against the share of training labels (log axis) for both initialisations, 95 % CIs as bands,
+    and the paired difference with its CI in a second panel (a :func:`label_efficiency` table)."""
+    import matplotlib.pyplot as plt
+
+    names = table.attrs.get("names") or tuple(c[4:] for c in table.columns if c.startswith("auc_"))
+    x = table["fraction"].to_numpy(dtype=float) * 100
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.0, 3.6), gridspec_kw={"width_ratios": [3, 2]})
+    for name, color in zip(names, colors):
+        ax.plot(x, table[f"auc_{name}"], "o-", color=color, label=name)
+        ax.fill_between(x, table[f"ci_low_{name}"], table[f"ci_high_{name}"], color=color, alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xticks(x, [f"{v:g} %" for v in x])
+    ax.set_xlabel("share of the training labels")
+    ax.set_ylabel(f"test AUROC ({table.attrs.get('label', '')})")
+    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    diff = table["difference"].to_numpy(dtype=float)
+    err = np.vstack([diff - table["diff_ci_low"].to_numpy(dtype=float), table["diff_ci_high"].to_numpy(dtype=float) - diff])
+    bx.errorbar(x, diff, yerr=err, fmt="o", color="black", capsize=3)
+    bx.axhline(0.0, color="grey", lw=0.8)
+    bx.set_xscale("log")
+    bx.set_xticks(x, [f"{v:g} %" for v in x])
+    bx.set_xlabel("share of the training labels")
+    bx.set_ylabel(f"AUROC {names[0]} - {names[1]} (95 % CI)", fontsize=8)
+    bx.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def label_efficiency_summary(table: pd.DataFrame) -> str:
+    """One sentence per fraction of a :func:`label_efficiency` table (both AUROCs, the paired difference
+    with its 95 % CI and p, and whether the interval includes 0), written from its numbers only."""
+    name_a, name_b = table.attrs.get("names", _DEFAULT_NAMES)
+    parts = []
+    for _, r in table.iterrows():
+        low, high = r["diff_ci_low"], r["diff_ci_high"]
+        verdict = ("the interval lies above 0" if low > 0 else "the interval lies below 0" if high < 0
+                   else "the interval includes 0")
+        n_train = r.get("n_train")
+        count = f" ({int(n_train)} training images)" if n_train is not None and np.isfinite(n_train) else ""
+        p = r["bootstrap_p"]
+        parts.append(f"With {r['fraction'] * 100:g} % of the labels{count}, the test AUROC was {r[f'auc_{name_a}']:.3f} "
+                     f"from the {name_a} start and {r[f'auc_{name_b}']:.3f} from the {name_b} start, a difference of "
+                     f"{r['difference']:+.3f} (95 % paired bootstrap CI {low:+.3f} to {high:+.3f}, "
+                     f"{_p_text(p, table.attrs.get('n_boot'))}; DeLong {_p_text(r['delong_p'], None)}): {verdict}.")
+    return " ".join(parts)

@@ -47,11 +47,13 @@ class Init:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
-def task_table(task: str | TaskSpec, data_root=None, seed: int = 0, fit_limit: int | None = None) -> pd.DataFrame:
+def task_table(task: str | TaskSpec, data_root=None, seed: int = 0, fit_limit: int | None = None,
+               options: dict | None = None) -> pd.DataFrame:
     """The task's table with a ``role`` column (``fit`` = train + val, ``test``); ``fit_limit`` keeps at
-    most that many fit images (whole parts sub-sampled per class, patient-safe) for classroom runs."""
+    most that many fit images (whole parts sub-sampled per class, patient-safe) for classroom runs;
+    ``options``: the task's options (e.g. ``{"patient_clean": False}``)."""
     spec = get_task(task)
-    table = spec.load_table(data_root, seed=seed)
+    table = spec.load_table(data_root, seed=seed, **(options or {}))
     if fit_limit is not None:
         n_train = int((table["split"] == "train").sum())
         n_val = int((table["split"] == "val").sum())

@@ -105,7 +105,15 @@ def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
     read only when that run finished (:func:`cxrlib.core.staging.require_finished_run`).
     """
     require_finished_run(path)
-    frame = pd.read_csv(path)
+    return check_predictions(pd.read_csv(path), source=path)
+
+
+def check_predictions(frame: pd.DataFrame, source: str | os.PathLike = "predictions") -> pd.DataFrame:
+    """The checks and ``attrs`` of :func:`read_predictions` for a predictions table already in memory (e.g.
+    ``RunResult.predictions["test"]`` of a run whose folder is still being written); ``source`` names it in
+    errors. Returns a checked copy."""
+    path = source
+    frame = frame.copy()
     id_column = next((c for c in ID_COLUMNS if c in frame.columns), None)
     if id_column is None:
         raise ValueError(f"{path}: no image id column (expected one of {ID_COLUMNS}; columns: {list(frame.columns)[:8]}); "

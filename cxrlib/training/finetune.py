@@ -85,7 +85,7 @@ from cxrlib.core.staging import staged_path
 from cxrlib.images.augment import build_augmentation, get_policy
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.sampling import RESAMPLERS
-from cxrlib.images.tasks import TaskSpec, class_counts, get_task, split_tables, subsample
+from cxrlib.images.tasks import TaskSpec, class_counts, get_task, label_fraction, split_tables, subsample
 from cxrlib.images.preprocess import preprocess_config
 from cxrlib.images.dataset import CxrDataset, single_thread_torch
 from cxrlib.stats import metrics as M
@@ -143,6 +143,7 @@ class TrainConfig(ParamsMixin):
     data_root: str | None = None
     val_fraction: float | None = None  # None: the task's default
     subset: dict | None = None  # at most this many images per split, e.g. {"train": 64} (quick runs, tests)
+    label_fraction: float | None = None  # keep this share of the training labels (nested, seeded; notebook 11)
     preprocess: str = "classroom"  # a pipeline of cxrlib.images.preprocess.PIPELINES
     image_size: int = 64
     augment: str = "d000"  # a policy of cxrlib.images.augment.POLICIES
@@ -187,6 +188,8 @@ class TrainConfig(ParamsMixin):
         get_task(self.task)
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"epochs must be a whole number >= 1 (a run trains at least one epoch); got {self.epochs!r}")
+        if self.label_fraction is not None and not 0.0 < float(self.label_fraction) <= 1.0:
+            raise ValueError(f"label_fraction must be in (0, 1] or None; got {self.label_fraction!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1; got {self.batch_size!r}")
 
@@ -560,12 +563,16 @@ def predict_probabilities(model: nn.Module, dataset: CxrDataset, batch_size: int
 
 
 def load_tables(config: TrainConfig, task: TaskSpec) -> dict[str, pd.DataFrame]:
-    """Train (resampled if asked), val and test tables of the run, after ``subset``."""
+    """Train (resampled if asked), val and test tables of the run, after ``subset``; ``label_fraction``
+    keeps that share of the training part (:func:`cxrlib.images.tasks.label_fraction`: per class, nested
+    across fractions for one seed); val and test stay whole."""
     table = task.load_table(config.data_root, seed=config.seed, val_fraction=config.val_fraction,
                             **config.task_options)
     if config.subset:
         table = subsample(table, task, config.subset, config.seed)
     parts = split_tables(table)
+    if config.label_fraction is not None:
+        parts["train"] = label_fraction(parts["train"], task, config.label_fraction, config.seed).reset_index(drop=True)
     parts["train_original"] = parts["train"]
     if config.resample:
         if task.kind == "multilabel":
