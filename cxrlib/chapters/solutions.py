@@ -133,7 +133,7 @@ def _data_ex4(runs: dict[str, Path]) -> str:
     frame = frame.dropna(subset=["moved"])
     top = frame.reindex(frame["moved %"].abs().sort_values(ascending=False).index).head(3)
     return (f"The rows that move most (relative to the reconstructed selection) are "
-            + ", ".join(f"{r.label} ({r._6:+.1f} %)" for r in top.itertuples())
+            + ", ".join(f"{r['label']} ({r['moved %']:+.1f} %)" for _, r in top.iterrows())
             + ". The reconstructed selection drops images with an uncertain mark in Cardiomegaly, Lung Opacity, "
               "Lung Lesion, Edema or Pneumonia: a finding often marked uncertain, or often co-marked with those, "
               "loses most when the selection is undone.\n\n"
@@ -156,6 +156,15 @@ def _evaluate_ex1(runs: dict[str, Path]) -> str:
             f"beside the widths. The widest intervals belong to {', '.join(frame['label'].head(3))}, findings with few "
             f"positives (correlation of width with log positives: {corr:.2f}): an AUROC's uncertainty is driven by the "
             f"smaller class.\n\n{_table(frame, '{:.4f}')}\n\n{_source(main, variant)}\n")
+
+
+def _evaluate_ex2(runs: dict[str, Path]) -> str:
+    folder = runs["04_evaluate--ex2"]
+    table = _csv(folder, "chexnet_auc")
+    columns = [c for c in ("label", "kind", "auc", "ci_low", "ci_high", "delong_ci_low", "delong_ci_high", "n_positive",
+                           "n_negative") if c in table.columns]
+    return (f"Predictions: `{_params(folder)['predictions_file']}`.\n\n" + _table(table[columns])
+            + f"\n\n{_source(folder)}\n")
 
 
 def _evaluation_data(folder: Path):
@@ -292,6 +301,393 @@ def _label_ex4(runs: dict[str, Path]) -> str:
             + _table(frame, "{:.3f}") + f"\n\n{_source(main)}\n")
 
 
+# ------------------------------------------------------------------------------------------------ 02_pretrain
+def _ssl_runs(folder: Path) -> pd.DataFrame:
+    return _csv(folder, "ssl_runs")
+
+
+def _pretrain_ex1(runs: dict[str, Path]) -> str:
+    main, moco = runs["02_pretrain"], runs["02_pretrain--ex1"]
+    table = _ssl_runs(main)
+    k = int(_params(moco)["queue_size"])
+    frame = pd.DataFrame({"pool": table["pool"], "images": table["images"], "epochs": table["epochs"],
+                          "keys produced": table["images"] * table["epochs"]})
+    for queue in (k, 1024):
+        frame[f"fills K={queue}?"] = np.where(frame["keys produced"] >= queue, "yes", "no")
+        frame[f"K={queue} > pool?"] = np.where(frame["images"] < queue, "yes: own stale keys", "no")
+    loss = _csv(moco, "loss")
+    first = loss.sort_values("epoch").iloc[:3]
+    rises = bool(len(first) > 1 and first["loss"].iloc[1] > first["loss"].iloc[0])
+    chance = float(_ssl_runs(moco)["chance_loss"].iloc[0])
+    curve = ", ".join(f"{r.loss:.3f}" for r in loss.sort_values("epoch").itertuples())
+    return (f"MoCo v2 with $K = {k}$ on the full pool: loss per epoch {curve}; chance level $\\log(K+1) = {chance:.3f}$. "
+            f"The loss {'rises' if rises else 'does not rise'} from the first to the second epoch in this run (epoch means "
+            "hide the first steps, where the queue fills). Keys per run (one per image and epoch) against the queue:\n\n"
+            + _table(frame, "{:.0f}") + f"\n\n{_source(main, moco)}\n")
+
+
+def _pretrain_ex2(runs: dict[str, Path]) -> str:
+    main = runs["02_pretrain"]
+    rows = []
+    for name in ("02_pretrain--ex2-t01", "02_pretrain", "02_pretrain--ex2-t10"):
+        folder = runs[name]
+        params = _params(folder)
+        loss = _csv(folder, "loss")
+        loss = loss[loss["fraction"] == loss["fraction"].max()].sort_values("epoch")
+        batch = int(_ssl_runs(folder)["batch"].iloc[0])
+        tau = params.get("temperature") or "method default"
+        tau_value = float(tau) if not isinstance(tau, str) else None
+        floor = float(np.log1p((2 * batch - 2) * np.exp(-2 / tau_value))) if tau_value else float("nan")
+        rows.append({"run": name, "temperature": tau, "batch B": batch, "chance log(2B-1)": float(np.log(2 * batch - 1)),
+                     "lowest reachable": floor, "epoch 1 loss": loss["loss"].iloc[0],
+                     f"epoch {int(loss['epoch'].iloc[min(2, len(loss) - 1)])} loss": loss["loss"].iloc[min(2, len(loss) - 1)]})
+    frame = pd.DataFrame(rows)
+    return ("The chance level is the same for every temperature; the lowest reachable loss "
+            "$\\log(1 + (2B-2)e^{-2/\\tau})$ and the losses the runs reach are not:\n\n" + _table(frame)
+            + f"\n\n{_source(*(runs[n] for n in ('02_pretrain--ex2-t01', '02_pretrain--ex2-t10')))}\n")
+
+
+def _probe_rows(folder: Path, task: str | None = None) -> pd.DataFrame:
+    table = _csv(folder, "d002_table3")
+    return table if task is None else table[table["task"] == task]
+
+
+def _pretrain_ex3(runs: dict[str, Path]) -> str:
+    rows = []
+    for pre, probe in (("02_pretrain", "06_linear_probe"), ("02_pretrain--ex3", "06_linear_probe--ex2")):
+        runs_table = _ssl_runs(runs[pre])
+        full = runs_table.iloc[0]
+        table = _probe_rows(runs[probe])
+        best = table[table["init"].str.startswith("SSL 100%")]
+        random_rows = table[table["init"] == "random"].set_index("task")
+        for r in best.itertuples():
+            rows.append({"policy": _params(runs[pre])["policy"], "last loss": full["last_loss"], "chance": full["chance_loss"],
+                         "task": r.task, "probe AUROC": r.auc, "CI low": r.auc_ci_low, "CI high": r.auc_ci_high,
+                         "random-init AUROC": random_rows.loc[r.task, "auc"]})
+    frame = pd.DataFrame(rows)
+    return ("Final loss against the chance level, and the linear probe of the final full-pool checkpoint with its "
+            "patient-bootstrap 95 % CI, beside the random-initialisation probe of the same run:\n\n" + _table(frame)
+            + f"\n\n{_source(*(runs[n] for n in ('02_pretrain--ex3', '06_linear_probe--ex2')))}\n")
+
+
+def _pretrain_ex4(runs: dict[str, Path]) -> str:
+    main, double = runs["02_pretrain"], runs["02_pretrain--ex4"]
+    rows = []
+    for folder in (main, double):
+        runs_table = _ssl_runs(folder).iloc[0]
+        loss = _csv(folder, "loss")
+        loss = loss[loss["fraction"] == loss["fraction"].max()]
+        batch = int(runs_table["batch"])
+        rows.append({"run": folder.name, "batch B": batch, "negatives 2B-2": 2 * batch - 2,
+                     "chance log(2B-1)": float(runs_table["chance_loss"]), "steps per epoch": int(loss["steps"].iloc[0]),
+                     "seconds per epoch (median)": float(loss["seconds"].median())})
+    frame = pd.DataFrame(rows)
+    return (_table(frame) + "\n\nSeconds are wall time on the build machine (shared machines add noise).\n\n"
+            + f"{_source(main, double)}\n")
+
+
+# ------------------------------------------------------------------------------------------------ 03_finetune
+def _finetune_summary(folder: Path) -> dict:
+    metrics = _csv(folder, "metrics")
+    auc = _csv(folder, "ft_test_auroc").query("kind == 'label'").iloc[0]
+    return {"run": folder.name, "unfrozen blocks": _params(folder).get("unfrozen_blocks"),
+            "backbone": _params(folder).get("backbone"), "epochs run": len(metrics),
+            "training s": float(metrics["epoch_seconds"].sum()), "epoch 1 val AUROC": float(metrics["val_auroc"].iloc[0]),
+            "best val loss": float(metrics["val_loss"].min()), "test AUROC": float(auc["auc"]),
+            "CI low": float(auc["boot_ci_low"]), "CI high": float(auc["boot_ci_high"])}
+
+
+def _paired(a: Path, b: Path) -> str:
+    """AUROC(a) - AUROC(b) on the same test images: clustered (patient) paired DeLong test."""
+    from cxrlib.stats import inference
+
+    pa, pb = _csv(a, "predictions_test"), _csv(b, "predictions_test")
+    merged = pa.merge(pb, on="image_id", suffixes=("_a", "_b"))
+    column = [c for c in pa.columns if c.startswith("prob_")][-1]
+    test = inference.clustered_delong_test(merged["label_a"].to_numpy(), merged[f"{column}_a"].to_numpy(),
+                                           merged[f"{column}_b"].to_numpy(), merged["patient_id_a"].to_numpy())
+    return (f"AUROC({a.name}) − AUROC({b.name}) = {test.difference:+.3f} (95 % CI {test.ci[0]:+.3f} to "
+            f"{test.ci[1]:+.3f}, p = {test.p_value:.3f}; paired DeLong test with patients as clusters, "
+            f"{len(merged)} test images)")
+
+
+def _finetune_ex1(runs: dict[str, Path]) -> str:
+    names = ("03_finetune--ex1-head", "03_finetune", "03_finetune--ex1-all")
+    frame = pd.DataFrame([_finetune_summary(runs[n]) for n in names])
+    tests = [_paired(runs["03_finetune"], runs["03_finetune--ex1-head"]),
+             _paired(runs["03_finetune--ex1-all"], runs["03_finetune"])]
+    probe_line = ""
+    if "06_linear_probe" in runs and is_complete(runs["06_linear_probe"]):
+        random_row = _probe_rows(runs["06_linear_probe"], "kermany_pneumonia").query("init == 'random'")
+        if len(random_row):
+            r = random_row.iloc[0]
+            probe_line = (f" Notebook 06's linear probe on a frozen, untrained ResNet-18 reaches a test AUROC of "
+                          f"{r['auc']:.3f} (95 % CI {r['auc_ci_low']:.3f} to {r['auc_ci_high']:.3f}) on the same task.")
+    return (_table(frame) + "\n\n" + "; ".join(tests) + "." + probe_line + f"\n\n{_source(*(runs[n] for n in names))}\n")
+
+
+def _finetune_ex2(runs: dict[str, Path]) -> str:
+    names = ("03_finetune--ex1-head", "03_finetune", "03_finetune--ex1-all")
+    info = json.loads((runs["03_finetune"] / "weights.json").read_text(encoding="utf-8"))
+    frame = pd.DataFrame([{k: v for k, v in _finetune_summary(runs[n]).items()
+                           if k in ("run", "unfrozen blocks", "epoch 1 val AUROC", "best val loss")} for n in names])
+    return (f"The classroom run's weights: *{info.get('description')}* (source: {info.get('source')}; "
+            f"to get them: `{info.get('hint')}`).\n\n" + _table(frame) + f"\n\n{_source(*(runs[n] for n in names))}\n")
+
+
+def _finetune_ex3(runs: dict[str, Path]) -> str:
+    main = runs["03_finetune"]
+    metrics = _csv(main, "metrics")
+    return (f"The classroom run finished {len(metrics)} epochs (of `epochs: {_params(main).get('epochs')}`, with "
+            f"early stopping after `patience: {_params(main).get('patience')}` epochs without a better validation "
+            "loss); an interruption during epoch $e$ resumes at epoch $e$, from the state saved after epoch $e-1$.\n\n"
+            + _table(metrics) + f"\n\n{_source(main)}\n")
+
+
+def _finetune_ex4(runs: dict[str, Path]) -> str:
+    names = ("03_finetune", "03_finetune--ex4")
+    frame = pd.DataFrame([_finetune_summary(runs[n]) for n in names])
+    return (_table(frame) + "\n\n" + _paired(runs["03_finetune--ex4"], runs["03_finetune"]) + "."
+            + f"\n\n{_source(*(runs[n] for n in names))}\n")
+
+
+# ------------------------------------------------------------------------------------------------ 05_explain
+def _figure(folder: Path, artifact: str, alt: str) -> str:
+    repo = folder.parents[2]
+    return f"![{alt}](/{(folder / f'{artifact}.png').relative_to(repo).as_posix()})"
+
+
+def _explain_ex1(runs: dict[str, Path]) -> str:
+    folder = runs["05_explain--ex1"]
+    cases = _csv(folder, "ex_gradcam_cases")
+    return (_figure(folder, "ex_gradcam", "Grad-CAM cases, four per kind") + "\n\n" + _table(cases)
+            + f"\n\n{_source(folder)}\n")
+
+
+def _explain_ex2(runs: dict[str, Path]) -> str:
+    parts = []
+    for name in ("05_explain", "05_explain--ex2-p5", "05_explain--ex2-p50", "05_explain--ex2-seed1"):
+        params = _params(runs[name])
+        parts.append(f"**{name}** (perplexity {params['tsne_perplexity']}, seed {params['seed']})\n\n"
+                     + _figure(runs[name], "ex_tsne", f"t-SNE, perplexity {params['tsne_perplexity']}, seed {params['seed']}"))
+    return "\n\n".join(parts) + f"\n\n{_source(*(runs[n] for n in ('05_explain--ex2-p5', '05_explain--ex2-p50', '05_explain--ex2-seed1')))}\n"
+
+
+def _explain_ex3(runs: dict[str, Path]) -> str:
+    main = runs["05_explain"]
+    table = _csv(main, "ex_sanity")
+    threshold = float(_params(main)["sanity_threshold"])
+    lines = []
+    for method, rows in table.groupby("method", sort=False):
+        rows = rows.sort_values("depth")
+        below = rows[rows["mean"] < threshold]
+        if rows["mean"].isna().all():
+            lines.append(f"{method}: every randomised map is constant ({int(rows['constant_maps'].max())} constant maps), "
+                         "so the correlation is undefined: the maps changed completely from the first level on")
+        elif len(below):
+            first = below.iloc[0]
+            lines.append(f"{method}: below {threshold} from level '{first['level']}' (depth {int(first['depth'])}, mean "
+                         f"Spearman {first['mean']:.2f})")
+        else:
+            lines.append(f"{method}: never below {threshold} (lowest mean {rows['mean'].min():.2f})")
+    return ("; ".join(lines) + ".\n\n" + _table(table[["method", "depth", "level", "mean", "min", "max", "constant_maps"]])
+            + f"\n\n{_source(main)}\n")
+
+
+def _explain_ex4(runs: dict[str, Path]) -> str:
+    from scipy.stats import norm
+
+    main = runs["05_explain"]
+    table = _csv(main, "ex_localisation")
+    hit = table[table["metric"].str.startswith("pointing game")]
+    chance = table[table["metric"].str.startswith("chance")]
+    lines = []
+    for r in hit.itertuples():
+        c = chance[chance["run"] == r.run]
+        chance_text = f"; chance (box share of the image) {c['estimate'].iloc[0]:.3f}" if len(c) else ""
+        lines.append(f"{r.run}: hit rate {r.estimate:.3f} (95 % CI {r.ci_low:.3f} to {r.ci_high:.3f}, n = {int(r.n)}){chance_text}")
+    p0, p1, alpha, power = 0.4, 0.5, 0.05, 0.8
+    z_a, z_b = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    one = ((z_a * np.sqrt(p0 * (1 - p0)) + z_b * np.sqrt(p1 * (1 - p1))) / (p1 - p0)) ** 2
+    pbar = (p0 + p1) / 2
+    two = ((z_a * np.sqrt(2 * pbar * (1 - pbar)) + z_b * np.sqrt(p0 * (1 - p0) + p1 * (1 - p1))) / (p1 - p0)) ** 2
+    return ("; ".join(lines) + ".\n\n"
+            f"To tell a hit rate of {p1} from {p0} (two-sided $\\alpha$ = {alpha}, power {power:.0%}): about "
+            f"**{int(np.ceil(one))}** boxed images against a known rate of {p0}, or **{int(np.ceil(two))}** per model when "
+            f"two models are compared on separate image sets (normal approximation; images of one patient count less "
+            f"than independent ones).\n\n{_source(main)}\n")
+
+
+# ------------------------------------------------------------------------------------------------ 06_linear_probe
+def _linear_ex1(runs: dict[str, Path]) -> str:
+    rows = []
+    for name in ("06_linear_probe--ex1-100", "06_linear_probe", "06_linear_probe--ex1-all"):
+        table = _probe_rows(runs[name])
+        table = table[(table["init"] == "random") | table["init"].str.startswith("SSL 100%")]
+        for r in table.itertuples():
+            rows.append({"run": name, "fit_limit": _params(runs[name]).get("fit_limit"), "task": r.task, "init": r.init,
+                         "n_fit": r.n_fit, "AUROC": r.auc, "CI low": r.auc_ci_low, "CI high": r.auc_ci_high})
+    frame = pd.DataFrame(rows)
+    return _table(frame) + f"\n\n{_source(*(runs[n] for n in ('06_linear_probe--ex1-100', '06_linear_probe--ex1-all')))}\n"
+
+
+def _linear_ex2(runs: dict[str, Path]) -> str:
+    parts = []
+    for name in ("06_linear_probe", "06_linear_probe--ex2"):
+        folder = runs[name]
+        policy = _params(folder)["pretrain"]["policy"]
+        if (folder / "d004_style_finetune.csv").exists():
+            table = _csv(folder, "d004_style_finetune")
+            parts.append(f"**Fine-tuning, pre-training policy {policy}** ({name})\n\n"
+                         + _table(table[["model", "auc", "boot_ci_low", "boot_ci_high", "delong_p_vs_baseline"]]))
+        probe_table = _probe_rows(folder)
+        parts.append(f"**Linear probe, policy {policy}** ({name})\n\n"
+                     + _table(probe_table[["init", "task", "auc", "auc_ci_low", "auc_ci_high"]]))
+    return "\n\n".join(parts) + f"\n\n{_source(runs['06_linear_probe'], runs['06_linear_probe--ex2'])}\n"
+
+
+def _linear_ex3(runs: dict[str, Path]) -> str:
+    from sklearn.metrics import roc_curve
+
+    from cxrlib.chapters import linear_probe as linear_eval
+    from cxrlib.training import probe, ssl
+
+    main = runs["06_linear_probe"]
+    params = _params(main)
+    repo = main.parents[2]
+    task = "kermany_pneumonia" if "kermany_pneumonia" in params["tasks"] else params["tasks"][0]
+    pre = params["pretrain"]
+    table = linear_eval.task_table(task, params.get("data_root"), params["seed"], params.get("fit_limit"))
+    finals, _ = linear_eval.checkpoint_inits(ssl.read_checkpoint_index(repo / params["pretrain_dir"]))
+    rows = []
+    for init in [linear_eval.Init("random", "none"), finals[0]]:
+        model, info = linear_eval.load_init(pre["backbone"], init, image_size=pre["image_size"], seed=params["seed"])
+        features = linear_eval.init_features(model, info, table, task, preprocess=pre["preprocess"],
+                                             image_size=pre["image_size"], feature_dir=main / "features")
+        _, fitted, prob = linear_eval.evaluate_features(features, table, task, seed=params["seed"], n_boot=1)
+        fit, test = (table["role"] == "fit").to_numpy(), (table["role"] == "test").to_numpy()
+        from cxrlib.images.tasks import get_task
+
+        y = get_task(task).targets(table)
+        fpr, tpr, thresholds = roc_curve(y[fit], fitted.predict_proba(features[fit]))
+        youden = float(thresholds[np.argmax(tpr - fpr)])
+        for name, threshold in (("0.5", 0.5), (f"Youden on fit rows ({youden:.3f})", youden)):
+            m = probe.probe_metrics(y[test], prob, threshold=threshold)
+            rows.append({"init": init.name, "threshold": name, "sensitivity": m["sen"], "specificity": m["spe"],
+                         "accuracy": m["acc"]})
+    frame = pd.DataFrame(rows)
+    return (f"Task {task}, test part; the probe is refitted on the features cached in the run folder (same C "
+            "selection and seed as the run). The probe weights the classes inversely to their frequency, so 0.5 is "
+            "already near a balanced operating point; Youden's threshold from the fit rows moves it by what the fit "
+            "rows' ROC curve says:\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
+
+
+def _linear_ex4(runs: dict[str, Path]) -> str:
+    main = runs["06_linear_probe"]
+    table = _probe_rows(main).query("init == 'random'")
+    lines = [f"{r.task}: AUROC {r.auc:.3f} (95 % CI {r.auc_ci_low:.3f} to {r.auc_ci_high:.3f}, {int(r.n_test)} test images)"
+             for r in table.itertuples()]
+    return "Linear probe on a frozen, untrained ResNet: " + "; ".join(lines) + f".\n\n{_source(main)}\n"
+
+
+# ------------------------------------------------------------------------------------------------ 08_federated
+def _federated_ex1(runs: dict[str, Path]) -> str:
+    parts = []
+    for name in ("08_federated--ex1", "08_federated--ex1-scale"):
+        params = _params(runs[name])
+        table = _csv(runs[name], "fl_attack")
+        parts.append(f"**{name}**: attack {params['attack']}, factor {params['attack_factor']}\n\n" + _table(table))
+    return "\n\n".join(parts) + f"\n\n{_source(runs['08_federated--ex1'], runs['08_federated--ex1-scale'])}\n"
+
+
+def _federated_perf(folder: Path) -> pd.DataFrame:
+    table = _csv(folder, "fl_performance")
+    return table.assign(label_alpha=_params(folder)["label_alpha"])
+
+
+def _federated_ex2(runs: dict[str, Path]) -> str:
+    main, skew = runs["08_federated"], runs["08_federated--ex2"]
+    perf = pd.concat([_federated_perf(main), _federated_perf(skew)])
+    perf = perf[["label_alpha", "model", "institution", "images", "positives", "auroc", "ci_low", "ci_high"]]
+    institutions = pd.concat([_csv(f, "fl_institutions").assign(label_alpha=_params(f)["label_alpha"]) for f in (main, skew)])
+    attack = _csv(skew, "fl_attack")
+    honest = ", ".join(f"{r['run']}: {r['honest updates rejected']}" for _, r in attack.iterrows())
+    return ("**Institutions** (train positive share per institution)\n\n" + _table(institutions) + "\n\n**AUROC per model and "
+            "institution**\n\n" + _table(perf) + f"\n\n**Honest updates rejected** (label_alpha "
+            f"{_params(skew)['label_alpha']}): {honest}.\n\n{_source(main, skew)}\n")
+
+
+def _federated_ex3(runs: dict[str, Path]) -> str:
+    main = runs["08_federated"]
+    return _table(_csv(main, "fl_ledger_tamper")) + f"\n\n{_source(main)}\n"
+
+
+def _federated_ex4(runs: dict[str, Path]) -> str:
+    main, big = runs["08_federated"], runs["08_federated--ex4"]
+    costs = pd.concat([_csv(f, "fl_costs").assign(hidden=_params(f)["hidden"], local_epochs=_params(f)["local_epochs"])
+                       for f in (main, big)])
+    costs = costs[costs["run"] == "fedavg"][["hidden", "local_epochs", "parameters", "MB down per round",
+                                             "MB up per round", "ledger kB per round"]]
+    member = pd.concat([_csv(f, "fl_membership").assign(hidden=_params(f)["hidden"], local_epochs=_params(f)["local_epochs"])
+                        for f in (main, big)])
+    member = member[["hidden", "local_epochs", "model", "attack_auroc", "ci_low", "ci_high", "train AUROC", "test AUROC"]]
+    return ("**Costs (FedAvg)**\n\n" + _table(costs) + "\n\n**Membership inference**\n\n" + _table(member)
+            + f"\n\n{_source(main, big)}\n")
+
+
+# ------------------------------------------------------------------------------------------------ 09_sweep
+def _sweep_ex1(runs: dict[str, Path]) -> str:
+    main, lr = runs["09_sweep"], runs["09_sweep--ex1"]
+    status_main, status_lr = _csv(main, "sweep_status"), _csv(lr, "sweep_status")
+    shared = sorted(set(status_main["key"]) & set(status_lr["key"]))
+    new = sorted(set(status_lr["key"]) - set(status_main["key"]))
+    table = _csv(lr, "sweep_d000_layout")
+    return (f"Of the {len(status_lr)} grid points of the file, {len(shared)} are grid points of the classroom sweep "
+            f"(read from its journal when run with its `out_dir`): {', '.join(f'`{k}`' for k in shared) or 'none'}; "
+            f"{len(new)} are new and would run. Each row's best trial by validation loss (its key names the learning rate):\n\n"
+            + _table(table) + "\n\nAll trials:\n\n" + _table(status_lr) + f"\n\n{_source(main, lr)}\n")
+
+
+def _sweep_ex2(runs: dict[str, Path]) -> str:
+    main = runs["09_sweep"]
+    status = _csv(main, "sweep_status")
+    trials = float(status["seconds"].sum())
+    wall = float(json.loads((main / "provenance.json").read_text(encoding="utf-8"))["wall_time_s"])
+    longest = float(status["seconds"].max())
+    return (f"The classroom run: {len(status)} trials took {trials:.0f} s of training in a notebook run of {wall:.0f} s. "
+            f"Two workers can at best share the trials' {trials:.0f} s between them (about {max(trials / 2, longest):.0f} s, "
+            f"no less than the longest trial, {longest:.0f} s), and only if each trial gets cores of its own; on two shared "
+            "cores two trainings slow each other down.\n\n" + _table(status[["key", "state", "seconds"]])
+            + f"\n\n{_source(main)}\n")
+
+
+def _sweep_ex3(runs: dict[str, Path]) -> str:
+    main = runs["09_sweep"]
+    table = _csv(main, "sweep_d000_layout")
+    half = (table["Test AUC CI high"] - table["Test AUC CI low"]) / 2
+    best = table["Test AUC"].idxmax()
+    overlap = int(((table["Test AUC CI high"] >= table.loc[best, "Test AUC CI low"])).sum() - 1)
+    factor = float((half.median() / 0.02) ** 2)
+    frame = table[["backbone", "unfrozen_blocks", "Test AUC", "Test AUC CI low", "Test AUC CI high"]].assign(**{"CI half-width": half})
+    return (f"The best row by test AUC ({table.loc[best, 'backbone']}, {table.loc[best, 'unfrozen_blocks']} blocks) has an "
+            f"interval that overlaps {overlap} of the other {len(table) - 1} rows' intervals; the median half-width is "
+            f"{half.median():.3f}. To bring it to 0.02 (so that a difference of 0.02 could just be seen) takes about "
+            f"$({half.median():.3f}/0.02)^2 \\approx {factor:.0f}$ times the test patients (half-widths shrink like "
+            "$1/\\sqrt{n}$).\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
+
+
+def _sweep_ex4(runs: dict[str, Path]) -> str:
+    main = runs["09_sweep"]
+    table = _csv(main, "sweep_d000_layout")
+    lines = []
+    for backbone, rows in table.groupby("backbone", sort=False):
+        lines.append(f"{backbone}: " + ", ".join(f"{r['unfrozen_blocks']} blocks {r['Test AUC']:.3f} "
+                                                  f"[{r['Test AUC CI low']:.3f}, {r['Test AUC CI high']:.3f}]"
+                                                  for _, r in rows.iterrows()))
+    return ("Test AUROC [95 % CI] by unfrozen blocks, from random weights: " + "; ".join(lines) + ".\n\n"
+            + f"{_source(main)}\n")
+
+
 ANSWERS: dict[str, Answer] = {a.key: a for a in (
     Answer("01_data--ex1", ("01_data", "01_data--ex1"), _data_ex1),
     Answer("01_data--ex2", ("01_data",), _data_ex2),
@@ -304,6 +700,31 @@ ANSWERS: dict[str, Answer] = {a.key: a for a in (
     Answer("07_label_noise--ex2", ("07_label_noise", "07_label_noise--ex2"), _label_ex2),
     Answer("07_label_noise--ex3", ("07_label_noise",), _label_ex3),
     Answer("07_label_noise--ex4", ("07_label_noise",), _label_ex4),
+    Answer("02_pretrain--ex1", ("02_pretrain", "02_pretrain--ex1"), _pretrain_ex1),
+    Answer("02_pretrain--ex2", ("02_pretrain", "02_pretrain--ex2-t01", "02_pretrain--ex2-t10"), _pretrain_ex2),
+    Answer("02_pretrain--ex3", ("02_pretrain", "06_linear_probe", "02_pretrain--ex3", "06_linear_probe--ex2"), _pretrain_ex3),
+    Answer("02_pretrain--ex4", ("02_pretrain", "02_pretrain--ex4"), _pretrain_ex4),
+    Answer("03_finetune--ex1", ("03_finetune", "03_finetune--ex1-head", "03_finetune--ex1-all"), _finetune_ex1),
+    Answer("03_finetune--ex2", ("03_finetune", "03_finetune--ex1-head", "03_finetune--ex1-all"), _finetune_ex2),
+    Answer("03_finetune--ex3", ("03_finetune",), _finetune_ex3),
+    Answer("03_finetune--ex4", ("03_finetune", "03_finetune--ex4"), _finetune_ex4),
+    Answer("04_evaluate--ex2", ("04_evaluate--ex2",), _evaluate_ex2),
+    Answer("05_explain--ex1", ("05_explain--ex1",), _explain_ex1),
+    Answer("05_explain--ex2", ("05_explain", "05_explain--ex2-p5", "05_explain--ex2-p50", "05_explain--ex2-seed1"), _explain_ex2),
+    Answer("05_explain--ex3", ("05_explain",), _explain_ex3),
+    Answer("05_explain--ex4", ("05_explain",), _explain_ex4),
+    Answer("06_linear_probe--ex1", ("06_linear_probe", "06_linear_probe--ex1-100", "06_linear_probe--ex1-all"), _linear_ex1),
+    Answer("06_linear_probe--ex2", ("06_linear_probe", "06_linear_probe--ex2"), _linear_ex2),
+    Answer("06_linear_probe--ex3", ("06_linear_probe",), _linear_ex3),
+    Answer("06_linear_probe--ex4", ("06_linear_probe",), _linear_ex4),
+    Answer("08_federated--ex1", ("08_federated--ex1", "08_federated--ex1-scale"), _federated_ex1),
+    Answer("08_federated--ex2", ("08_federated", "08_federated--ex2"), _federated_ex2),
+    Answer("08_federated--ex3", ("08_federated",), _federated_ex3),
+    Answer("08_federated--ex4", ("08_federated", "08_federated--ex4"), _federated_ex4),
+    Answer("09_sweep--ex1", ("09_sweep", "09_sweep--ex1"), _sweep_ex1),
+    Answer("09_sweep--ex2", ("09_sweep",), _sweep_ex2),
+    Answer("09_sweep--ex3", ("09_sweep",), _sweep_ex3),
+    Answer("09_sweep--ex4", ("09_sweep",), _sweep_ex4),
 )}
 
 
