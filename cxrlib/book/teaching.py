@@ -19,7 +19,8 @@ parsed); the instructor edition builds from a copy of it with ``hide_solutions: 
 ``_build/instructor/`` and first executes the **solution runs**: ``params/solutions/<nb>--ex<N>.yaml``,
 parameter overrides on top of ``params/classroom/<nb>.yaml``, each an ordinary run of the notebook into
 ``book/_generated/<nb>--ex<N>/`` (:func:`cxrlib.book.build.solution_runs`). The numbers of a solution
-come from :mod:`cxrlib.chapters.solutions`, which reads the run folders (the chapter's run and its
+come from :mod:`cxrlib.chapters.solutions` (``python -m cxrlib.chapters.solutions``, run as its own
+process), which reads the run folders (the chapter's run and its
 solution runs) and writes ``book/_teaching/answers/<id>.md`` snippets that the solutions include.
 
 Adding a chapter: give its notebook a ``## Exercises`` list, write ``book/solutions/<nb>.md`` with one
@@ -31,6 +32,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,12 +246,11 @@ def write_teaching_pages(repo: Path = REPO, edition: str = "student") -> list[Pa
             (folder / name).write_text(text, encoding="utf-8")
             written.append(folder / name)
     if not EDITIONS[edition].hide_solutions:
-        from cxrlib.chapters import solutions
-
+        # cxrlib.chapters sits below the book build's import rules (only chapters and the CLI import it):
+        # the answers are computed by its own command, in a separate process.
         answers = repo / ANSWERS_DIR
-        answers.mkdir(parents=True, exist_ok=True)
-        for key, text in solutions.write_answers(repo / GENERATED).items():
-            (answers / f"{key}.md").write_text(text, encoding="utf-8")
-            written.append(answers / f"{key}.md")
+        subprocess.run([sys.executable, "-m", "cxrlib.chapters.solutions", str(repo / GENERATED), str(answers)],
+                       check=True, cwd=repo)
+        written += sorted(answers.glob("*.md"))
     return written
 

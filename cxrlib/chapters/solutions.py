@@ -5,7 +5,8 @@ notebook, see ``book/solutions/<notebook>.md``), the run folders it reads (the c
 and the solution runs of ``params/solutions/``, executed by ``cxrlib book --edition instructor``) and a
 function that turns them into a short MyST snippet: sentences and small tables whose every number is
 read from those folders (or recomputed from the inputs their ``provenance.json`` names), never typed.
-:func:`cxrlib.book.teaching.write_teaching_pages` writes each snippet to
+``python -m cxrlib.chapters.solutions GENERATED OUT`` (run by
+:func:`cxrlib.book.teaching.write_teaching_pages` before an instructor build) writes each snippet to
 ``book/_teaching/answers/<id>.md``; the solutions include it. An answer whose run folders are missing
 says which command makes them (so a partial build still renders).
 """
@@ -728,7 +729,7 @@ ANSWERS: dict[str, Answer] = {a.key: a for a in (
 )}
 
 
-def write_answers(generated: Path) -> dict[str, str]:
+def answer_texts(generated: Path) -> dict[str, str]:
     """{answer id: MyST snippet} for every row of :data:`ANSWERS`, from the run folders under ``generated``."""
     out = {}
     for key, answer in ANSWERS.items():
@@ -741,3 +742,20 @@ def write_answers(generated: Path) -> dict[str, str]:
             continue
         out[key] = answer.compute(folders)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cxrlib.chapters.solutions", description=__doc__.split("\n\n")[0])
+    parser.add_argument("generated", type=Path, help="the run folders (book/_generated)")
+    parser.add_argument("out", type=Path, help="where to write <id>.md (book/_teaching/answers)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for key, text in answer_texts(args.generated).items():
+        (args.out / f"{key}.md").write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
