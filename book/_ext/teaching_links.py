@@ -3,9 +3,9 @@
 The theme's download button links ``_sources/<page>.ipynb``: for the pages under
 ``book/_generated/<run>/`` that is the executed copy with all outputs (the book renders executed
 copies). This extension copies every ``notebooks/<nb>.ipynb`` (parameters cell, no outputs; tests check
-it) into ``_notebooks/`` of the HTML output and points the button of each executed notebook page at
-the copy of its notebook (the run name before ``--``); the "source file" entry, which would also serve
-the executed copy, is dropped there. Chapters link the same file through the card that
+it) into ``_notebooks/`` of the HTML output and makes the download button of each executed notebook page
+serve the copy of its notebook (the run name before ``--``); the theme's notebook and "source file"
+entries, which would serve the executed copy, are dropped there. Chapters link the same file through the card that
 ``cxrlib.book.teaching`` generates. No launch buttons: the executed copies live in a git-ignored folder,
 so a launch link built from the page path would point at nothing in the repository.
 """
@@ -34,12 +34,11 @@ def _point_buttons(app, pagename, templatename, context, doctree):
     for group in context.get("header_buttons", []):
         if group.get("label") != "download-buttons":
             continue
-        buttons = [b for b in group["buttons"] if b.get("label") != "download-source-button"]
-        for button in buttons:
-            if button.get("label") == "download-notebook-button":
-                button.update(url=url, text=".ipynb (clean)",
-                              tooltip="Download the clean notebook (parameters cell, no outputs)")
-        group["buttons"] = buttons
+        buttons = [b for b in group["buttons"]
+                   if b.get("label") not in ("download-source-button", "download-notebook-button")]
+        group["buttons"] = [{"type": "link", "url": url, "text": ".ipynb (clean)", "icon": "fas fa-code",
+                             "tooltip": "Download the clean notebook (parameters cell, no outputs)",
+                             "label": "download-notebook-button"}, *buttons]
 
 
 def _copy_notebooks(app, exception):

@@ -213,7 +213,7 @@ def render_card(chapter: TeachingChapter, repo: Path = REPO) -> str:
             f"**Notebook.** {{download}}`Download {chapter.notebook}.ipynb </{notebook}>` (the clean notebook from "
             f"`notebooks/`: parameters cell, no outputs; run it with the classroom parameters or "
             f"`papermill {notebook} out.ipynb -f params/classroom/{chapter.notebook}.yaml`). "
-            f"The page [with outputs](/book/_generated/{chapter.run}/{chapter.run}) is this build's executed copy.\n")
+            f"The page [with outputs](/book/_generated/{chapter.run}/{chapter.run}.ipynb) is this build's executed copy.\n")
 
 
 # ------------------------------------------------------------------------------------------------ editions

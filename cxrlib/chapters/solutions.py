@@ -133,7 +133,7 @@ def _data_ex4(runs: dict[str, Path]) -> str:
     frame["moved %"] = 100 * frame["moved"] / frame["reconstructed selection"]
     frame = frame.dropna(subset=["moved"])
     top = frame.reindex(frame["moved %"].abs().sort_values(ascending=False).index).head(3)
-    return (f"The rows that move most (relative to the reconstructed selection) are "
+    return ("The rows that move most (relative to the reconstructed selection) are "
             + ", ".join(f"{r['label']} ({r['moved %']:+.1f} %)" for _, r in top.iterrows())
             + ". The reconstructed selection drops images with an uncertain mark in Cardiomegaly, Lung Opacity, "
               "Lung Lesion, Edema or Pneumonia: a finding often marked uncertain, or often co-marked with those, "
@@ -328,7 +328,6 @@ def _pretrain_ex1(runs: dict[str, Path]) -> str:
 
 
 def _pretrain_ex2(runs: dict[str, Path]) -> str:
-    main = runs["02_pretrain"]
     rows = []
     for name in ("02_pretrain--ex2-t01", "02_pretrain", "02_pretrain--ex2-t10"):
         folder = runs[name]
