@@ -131,6 +131,7 @@ def test_editions_differ_only_in_configuration(tmp_path):
     student = teaching.edition_config(tmp_path, teaching.EDITIONS["student"])
     assert student == tmp_path / "_config.yml"
     instructor = teaching.edition_config(tmp_path, teaching.EDITIONS["instructor"])
+    assert instructor.parent == tmp_path, "Jupyter Book resolves local extensions from the config's folder"
     derived = yaml.safe_load(instructor.read_text(encoding="utf-8"))
     assert derived["sphinx"]["config"]["hide_solutions"] is False
     derived["sphinx"]["config"]["hide_solutions"] = True
