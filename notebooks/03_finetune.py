@@ -207,8 +207,10 @@ if len(points):
 #    logistic regression on the features of a frozen, untrained ResNet18). If the run started from
 #    random weights (see the caption), what can a head learn on top of frozen random blocks, and what do
 #    the unfrozen blocks add?
-# 2. Fetch the pre-trained weights (`python -m cxrlib.models fetch convnextv2_atto`) and re-run: compare
-#    the first epoch's validation AUROC with the random-initialisation run.
+# 2. Which weights did the run start from (the caption and `weights.json`)? Compare the first epoch's
+#    validation AUROC of the three runs of exercise 1. With the pre-trained weights (`python -m
+#    cxrlib.models fetch convnextv2_atto`, then re-run; offline the fetch fails with a message naming
+#    the file and where to put it), what would you expect the first epoch to show, and why?
 # 3. Interrupt a run (stop the kernel during epoch 3) and run the notebook again with the same `out_dir`:
 #    which epoch does it start from?
 # 4. Try another backbone, e.g. `-p backbone resnet18` or `-p backbone dino_vits16 -p image_size 64`

@@ -227,8 +227,9 @@ plt.show()
 # 3. Document 000 chose each row's hyper-parameters by validation loss and marked the best row by test
 #    AUC. With the confidence intervals above, are the rows distinguishable? How many test images would
 #    make a difference of 0.02 in AUROC visible?
-# 4. Fetch the pre-trained weights (`python -m cxrlib.models fetch convnextv2_atto`), set `weights: auto`
-#    and 64 px in a copy of the file: does unfreezing more blocks help or hurt now?
+# 4. From random weights, does unfreezing more blocks help or hurt in the table above (read the
+#    intervals)? With pre-trained weights (`python -m cxrlib.models fetch convnextv2_atto`, `weights:
+#    auto` and 64 px in a copy of the file), what would you expect to change, and why?
 
 # %%
 run.finish()

@@ -146,14 +146,24 @@ def test_toc_follows_the_notebook_numbers():
 
 
 @pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory):
-    """Every classroom run at smoke size (``params/smoke/``) in a copy of the tree, then the HTML book
-    (``-W -n``): the whole code path of the main job in minutes, without touching ``book/_generated``."""
+def smoke_editions(tmp_path_factory):
+    """Every classroom run and every solution run at smoke size (``params/smoke/``) in a copy of the tree,
+    then both HTML editions (``-W -n``): the student book (``_build/html``) and the instructor book with the
+    solutions (``_build/instructor/_build/html``). The whole code path of the main job, and of the
+    teaching edition, in minutes, without touching ``book/_generated``."""
     tree = build.stage_tree(REPO, tmp_path_factory.mktemp("smoke-book"))
     runs = build.discover_runs("classroom", repo=tree, smoke=True)
-    outcome = build.execute_all(runs, "classroom", repo=tree)
+    solution_runs = build.solution_runs(tree, smoke=True)
+    outcome = build.execute_all(runs + solution_runs, "classroom", repo=tree)
     assert outcome.ok, outcome.summary(tree)
-    return tree, runs, build.build_html(tree)
+    return tree, runs, build.build_html(tree), build.build_html(tree, edition="instructor")
+
+
+@pytest.fixture(scope="module")
+def smoke_book(smoke_editions):
+    """The student edition of :func:`smoke_editions`: (tree, classroom runs, index.html)."""
+    tree, runs, student, _ = smoke_editions
+    return tree, runs, student
 
 
 @pytest.mark.slow
@@ -209,6 +219,74 @@ def test_every_page_renders_in_a_real_browser(smoke_book, tmp_path):
         pytest.skip(f"Chromium could not be installed (scripts/chromium.sh install): {exc}")
     problems = browser_check.check_site(index.parent, screenshots_dir=REPO / "_build" / "browser-check")
     assert not problems, f"{len(problems)} problems in a real browser:\n" + "\n".join(map(str, problems))
+
+def _pages(index: Path) -> dict[str, str]:
+    return {p.relative_to(index.parent).as_posix(): p.read_text(errors="ignore") for p in index.parent.rglob("*.html")}
+
+
+_EXERCISE = re.compile(r'<div class="exercise[^"]*" id="(ex-[^"]+)"')
+_SOLUTION = re.compile(r'<div class="solution[^"]*" id="(sol-[^"]+)"')
+
+
+@pytest.mark.slow
+def test_student_edition_has_every_exercise_and_no_solution(smoke_editions):
+    from cxrlib.book import teaching
+
+    tree, _, student, _ = smoke_editions
+    expected = {teaching.exercise_label(c.notebook, n) for c in teaching.teaching_chapters(tree)
+                for n in range(1, len(teaching.notebook_exercises(tree / "notebooks" / f"{c.notebook}.ipynb")) + 1)}
+    pages = _pages(student)
+    found = {label for html in pages.values() for label in _EXERCISE.findall(html)}
+    assert found == expected, f"exercises missing from the student book: {sorted(expected - found)}"
+    assert not any(_SOLUTION.search(html) for html in pages.values()), "a solution is in the student book"
+    site = "\n".join(pages.values()) + (student.parent / "searchindex.js").read_text(errors="ignore")
+    assert "Solution to" not in site and "Computed from the run folder" not in site
+    for answer in (tree / "book/_teaching/answers").glob("*.md"):  # written by the instructor build
+        for line in answer.read_text().splitlines():
+            if len(line) > 60 and not line.startswith(("|", "*", "!")):
+                assert line[:60] not in site, f"solution text of {answer.name} in the student book"
+
+
+@pytest.mark.slow
+def test_instructor_edition_shows_every_solution_with_its_computed_answer(smoke_editions):
+    tree, _, _, instructor = smoke_editions
+    pages = _pages(instructor)
+    exercises = {label for html in pages.values() for label in _EXERCISE.findall(html)}
+    solutions = {label for html in pages.values() for label in _SOLUTION.findall(html)}
+    assert exercises and {"sol-" + e[3:] for e in exercises} == solutions, "an exercise without its solution"
+    site = "\n".join(pages.values())
+    assert "Not computed in this build" not in site, "an answer's run folders were missing"
+    assert site.count("Computed from the run folder") >= len(list((tree / "book/_teaching/answers").glob("*.md")))
+    assert "Instructor edition" in site
+
+
+@pytest.mark.slow
+def test_chapters_state_the_measured_run_time_and_link_the_clean_notebook(smoke_editions):
+    import nbformat
+    from html import unescape
+
+    from cxrlib.book import teaching
+
+    tree, _, student, _ = smoke_editions
+    pages = _pages(student)
+    for chapter in teaching.teaching_chapters(tree):
+        html = pages[f"{chapter.chapter}.html"]
+        stamp = json.loads((tree / "book/_generated" / chapter.run / ".build-stamp.json").read_text())
+        shown = f"{stamp['seconds']:.0f} s" if stamp["seconds"] < 120 else f"{stamp['seconds'] / 60:.1f} min"
+        assert f"<strong>{shown}</strong>" in html, f"{chapter.chapter}: run time {shown} of the build stamp not shown"
+        links = [unescape(h) for h in re.findall(r'href="([^"]*_downloads/[^"]+\.ipynb)"', html)]
+        assert links, f"{chapter.chapter}: no download link to the clean notebook"
+        target = (student.parent / Path(chapter.chapter).parent / links[0]).resolve()
+        assert target.name == f"{chapter.notebook}.ipynb" and target.exists()
+        assert target.read_bytes() == (tree / "notebooks" / target.name).read_bytes()
+        page = pages[f"book/_generated/{chapter.run}/{chapter.run}.html"]
+        button = re.search(r'href="([^"]*_notebooks/[^"]+\.ipynb)"', page)
+        assert button, f"{chapter.run}: the download button does not serve the clean notebook"
+        clean = (student.parent / f"book/_generated/{chapter.run}" / unescape(button.group(1))).resolve()
+        notebook = nbformat.read(clean, as_version=4)
+        assert all(not c.get("outputs") for c in notebook.cells), f"{clean.name}: the download has outputs"
+        assert "_sources/book/_generated" not in page, f"{chapter.run}: a download still serves the executed copy"
+
 
 def test_every_notebook_has_smoke_sizes_that_are_its_parameters():
     """``cxrlib book --smoke`` needs ``params/smoke/<notebook>.yaml`` for every notebook, naming only

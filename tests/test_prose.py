@@ -1,4 +1,4 @@
-"""Review rules for the book's prose, checked on book/*.md and the notebooks' markdown cells.
+"""Review rules for the book's prose, checked on book/*.md, book/solutions/*.md and the notebooks' markdown cells.
 
 (a) A claim of a difference carries its test or interval in the same sentence: a sentence with a
     comparative claim word (better, worse, outperform, significant, agree, or "different" about a
@@ -47,7 +47,9 @@ def markdown_cells(path: Path) -> str:
 
 
 def prose_files() -> list[Path]:
-    return sorted((ROOT / "book").glob("*.md")) + sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    """Chapters, worked solutions (book/solutions/, shown in the instructor edition) and notebooks."""
+    return (sorted((ROOT / "book").glob("*.md")) + sorted((ROOT / "book" / "solutions").glob("[0-9][0-9]_*.md"))
+            + sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")))
 
 
 def prose(path: Path) -> str:

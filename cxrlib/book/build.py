@@ -18,6 +18,12 @@ A failing run does not stop the build: its cell outputs and error are in its log
 (``book/_generated/_logs/<run>.log``, also kept for successful runs), the runs that read its outputs are
 skipped, the other runs go on, and the build ends with a short summary (run, error line, log path), no
 HTML, and exit status 1. ``--only`` names that match no run are an error listing the runs.
+
+**Editions** (``--edition``, rows of :data:`cxrlib.book.teaching.EDITIONS`): ``student`` (default) builds
+the book without the exercises' solutions into ``_build/html``; ``instructor`` also executes the
+solution runs of ``params/solutions/`` (:func:`solution_runs`) and builds with the solutions shown into
+``_build/instructor/_build/html``. The build stamp of each run records its wall time, profile and machine,
+from which each chapter's run-time sentence is generated (:mod:`cxrlib.book.teaching`).
 """
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ from pathlib import Path
 
 import yaml
 
+from cxrlib.book import teaching
 from cxrlib.core.staging import is_complete, staging_dir
 
 REPO = Path(__file__).resolve().parents[2]  # cxrlib/book/build.py -> the repository
@@ -44,6 +51,8 @@ PROFILES = ("classroom", "paper")
 PENDING = ".build-pending"
 """File in a run's staging folder: the fingerprint of the execution that is under way (resume key)."""
 SMOKE = Path("params") / "smoke"
+SOLUTIONS = Path("params") / "solutions"
+"""Solution runs of the instructor edition: ``<notebook>--ex<N>.yaml``, overrides of the classroom parameters."""
 SMOKE_SUFFIX = "-smoke"
 STAGED = ("notebooks", "params", "book", "_toc.yml", "_config.yml")
 """What :func:`stage_tree` copies: everything a build reads besides the installed library."""
@@ -92,7 +101,7 @@ def stage_tree(repo: Path, destination: Path) -> Path:
     """Copy what a build reads (:data:`STAGED`, without generated outputs) to ``destination``, so that a
     smoke build can run beside a real one without touching its ``book/_generated``."""
     destination.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("_generated", "_build", ".ipynb_checkpoints", "__pycache__")
+    ignore = shutil.ignore_patterns("_generated", "_teaching", "_build", ".ipynb_checkpoints", "__pycache__")
     for name in STAGED:
         source = repo / name
         if source.is_dir():
@@ -128,6 +137,30 @@ def discover_runs(profile: str, repo: Path = REPO, only: list[str] | None = None
         runs = [r for r in runs if any(r.name.startswith(o) for o in only)]
     if smoke:
         runs = [Run(r.name, r.notebook, r.params_file, merge_params(r.params, smoke_overrides(r.name, repo)), True) for r in runs]
+    return runs
+
+
+def solution_runs(repo: Path = REPO, only: list[str] | None = None, smoke: bool = False) -> list[Run]:
+    """The instructor edition's solution runs: ``params/solutions/<notebook>--ex<N>.yaml`` holds the
+    parameters an exercise changes; they go on top of ``params/classroom/<notebook>.yaml`` (and, with
+    ``smoke``, on top of the smoke sizes, so the exercise's own change survives). Same order and
+    ``--only`` prefixes as :func:`discover_runs` (without the error: a prefix may name main runs only)."""
+    runs = []
+    for params_file in sorted((repo / SOLUTIONS).glob("*--ex*.yaml")):
+        name = params_file.stem
+        notebook_name = name.split("--")[0]
+        notebook = repo / "notebooks" / f"{notebook_name}.ipynb"
+        base_file = repo / "params" / "classroom" / f"{notebook_name}.yaml"
+        if not notebook.exists() or not base_file.exists():
+            raise FileNotFoundError(f"{params_file} names notebook {notebook_name}, which has no notebook or "
+                                    f"classroom parameters ({base_file.relative_to(repo)})")
+        params = yaml.safe_load(base_file.read_text()) or {}
+        if smoke:
+            params = merge_params(params, smoke_overrides(notebook_name, repo))
+        params = merge_params(params, yaml.safe_load(params_file.read_text()) or {})
+        runs.append(Run(name, notebook, params_file, params, smoke))
+    if only:
+        runs = [r for r in runs if any(r.name.startswith(o) for o in only)]
     return runs
 
 
@@ -228,7 +261,10 @@ def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kern
         raise RuntimeError(f"{run.notebook.name} finished without completing its run folder {_shown(out_dir, repo)} "
                            "(its last cell must call RunArtifacts.finish())")
     os.replace(executed_copy, out_dir / f"{run.name}.ipynb")
-    stamp.write_text(json.dumps({"fingerprint": fingerprint, "seconds": round(time.time() - started, 1)}))
+    stamp.write_text(json.dumps({"fingerprint": fingerprint, "seconds": round(time.time() - started, 1),
+                                 "profile": parameters["profile"], "cpus": os.cpu_count(),
+                                 "gpu": Path("/proc/driver/nvidia/gpus").is_dir() and any(Path("/proc/driver/nvidia/gpus").iterdir()),
+                                 "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))
     print(f"[book] {run.name}: done in {time.time() - started:.0f} s", flush=True)
     return True
 
@@ -248,20 +284,25 @@ def _prepare_staging(out_dir: Path, fingerprint: str, force: bool) -> bool:
     return False
 
 
-def build_html(repo: Path = REPO, strict: bool = True) -> Path:
+def build_html(repo: Path = REPO, strict: bool = True, edition: str = "student") -> Path:
     """Write the document pages and the scoreboard from the reproduction registry
-    (:func:`cxrlib.book.registry.write_pages`, from the run folders of this build), then run
-    ``jupyter-book build`` on the repository root; returns the HTML index path."""
+    (:func:`cxrlib.book.registry.write_pages`, from the run folders of this build) and the teaching pages
+    (:func:`cxrlib.book.teaching.write_teaching_pages`: run-time cards, exercises, the instructor
+    edition's answers), then run ``jupyter-book build`` on the repository root with the edition's
+    configuration; returns the HTML index path."""
     from cxrlib.book import registry
 
+    chosen = teaching.EDITIONS[edition]
     registry.write_pages(repo)
+    teaching.write_teaching_pages(repo, edition)
     exe = Path(sys.executable).with_name("jupyter-book")
-    command = [str(exe if exe.exists() else "jupyter-book"), "build", str(repo)]
+    command = [str(exe if exe.exists() else "jupyter-book"), "build", str(repo),
+               "--config", str(teaching.edition_config(repo, chosen)), "--path-output", str(repo / chosen.output)]
     if strict:
         command += ["-W", "-n", "--keep-going"]
     print("[book] " + " ".join(command), flush=True)
     subprocess.run(command, check=True, cwd=repo)
-    return repo / "_build" / "html" / "index.html"
+    return repo / chosen.output / "_build" / "html" / "index.html"
 
 
 def _shown(path: Path, repo: Path) -> str:
@@ -338,6 +379,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="re-execute runs that are up to date")
     parser.add_argument("--no-html", action="store_true", help="execute notebooks only")
     parser.add_argument("--no-download", action="store_true", help="do not fetch missing classroom data")
+    parser.add_argument("--edition", choices=tuple(teaching.EDITIONS), default="student",
+                        help="student: the book without solutions (default); instructor: also run the solution runs "
+                             "(params/solutions/) and show every solution, into _build/instructor/")
     parser.add_argument("--smoke", action="store_true",
                         help="run every notebook end to end at tiny sizes (params/smoke/); proves the code path, "
                              "the numbers are not results")
@@ -349,6 +393,9 @@ def run(args: argparse.Namespace, repo: Path = REPO) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     try:
         runs = discover_runs(args.profile, repo=repo, only=args.only, smoke=getattr(args, "smoke", False))
+        edition = teaching.EDITIONS[getattr(args, "edition", "student")]
+        if edition.solution_runs and args.profile == "classroom":
+            runs += solution_runs(repo, only=args.only, smoke=getattr(args, "smoke", False))
     except UnknownRunError as error:
         print(f"cxrlib book: {error}", file=sys.stderr)
         return 2
@@ -364,7 +411,7 @@ def run(args: argparse.Namespace, repo: Path = REPO) -> int:
                   "(runs that completed are up to date and will be skipped)", flush=True)
         return 1
     if not args.no_html:
-        index = build_html(repo)
+        index = build_html(repo, edition=edition.name)
         print(f"[book] open {index}")
     return 0
 
