@@ -227,7 +227,7 @@ print(f"fewest test positives: {fewest['label']} ({fewest['test positives']}), C
 
 # %% tags=["remove-output"]
 variants = ["full", *ablations, "supervised"]
-ablation = chapter.ablation_table(runs, aurocs, ablation_fraction, labels, variants)
+ablation = chapter.semssxl_ablation_table(runs, aurocs, ablation_fraction, labels, variants)
 run.table(ablation, "ssxl_ablation",
           f"Ablations at labelled fraction {ablation_fraction:g}: test macro AUROC (95% patient-bootstrap CI), per-label "
           "AUROC, mean stage weights, labelled-set BCE before/after training, seconds", weights=weights_caption)

@@ -250,7 +250,7 @@ run.table(chapter.versus_best_single(scores, y_test, groups, best, n_boot=n_boot
 # the component helps.
 
 # %% tags=["remove-output"]
-run.table(chapter.ablation_table(scores, y_test, groups, n_boot=n_boot, seed=seed), "ds_ablation",
+run.table(chapter.dual_stream_ablation_table(scores, y_test, groups, n_boot=n_boot, seed=seed), "ds_ablation",
           f"Contribution of each component: test AUROC with minus without, 95% paired patient-bootstrap CI and "
           f"p ({n_boot} redraws), DeLong p, patient-clustered DeLong CI and p", split="official test")
 

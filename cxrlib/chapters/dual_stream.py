@@ -115,7 +115,7 @@ def versus_best_single(scores: dict, y: np.ndarray, groups, best: str, *, n_boot
     return pd.DataFrame(rows).rename(columns={"AUROC with": "AUROC dual", "AUROC without": "AUROC single"})
 
 
-def ablation_table(scores: dict, y: np.ndarray, groups, *, n_boot: int, seed: int) -> pd.DataFrame:
+def dual_stream_ablation_table(scores: dict, y: np.ndarray, groups, *, n_boot: int, seed: int) -> pd.DataFrame:
     """The contribution of each component (:data:`CONTRASTS`): with minus without, paired."""
     rows = [{"component": name, "with": a, "without": b,
              **paired_row(y, scores[a], scores[b], groups, n_boot=n_boot, seed=seed)} for name, a, b in CONTRASTS]

@@ -119,7 +119,7 @@ def macro_frame(aurocs: pd.DataFrame) -> pd.DataFrame:
     return aurocs[aurocs["label"] == "macro"].drop(columns=["n_positive", "n_negative"]).reset_index(drop=True)
 
 
-def ablation_table(runs: dict, aurocs: pd.DataFrame, fraction: float, labels: Sequence[str],
+def semssxl_ablation_table(runs: dict, aurocs: pd.DataFrame, fraction: float, labels: Sequence[str],
                    variants: Sequence[str]) -> pd.DataFrame:
     """One row per variant at ``fraction``: what it has, macro AUROC (CI), per-label AUROC, the mean weight
     of each stage over the test images, the labelled-set loss before/after and the training time."""

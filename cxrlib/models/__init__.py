@@ -67,7 +67,7 @@ _EXPORTS = {
     "ConvAutoencoder": "dual_stream",
     "DualStreamClassifier": "dual_stream",
     "TransferStream": "dual_stream",
-    "get_variant": "dual_stream",
+    "get_dual_stream_variant": "dual_stream",
     "transfer_stream": "dual_stream",
     "Block": "freezing",
     "FreezeReport": "freezing",

@@ -269,7 +269,7 @@ DUAL_STREAM_VARIANTS: dict[str, DualStreamVariant] = {v.key: v for v in (
 )}
 
 
-def get_variant(key: str | DualStreamVariant) -> DualStreamVariant:
+def get_dual_stream_variant(key: str | DualStreamVariant) -> DualStreamVariant:
     if isinstance(key, DualStreamVariant):
         return key
     try:
@@ -290,7 +290,7 @@ class DualStreamClassifier(nn.Module):
     def __init__(self, variant: str | DualStreamVariant, streams: Mapping[str, nn.Module], n_outputs: int, *,
                  fused_dim: int = 128, dropout: float = 0.2, seed: int = 0) -> None:
         super().__init__()
-        self.variant = get_variant(variant)
+        self.variant = get_dual_stream_variant(variant)
         missing = [name for name in self.variant.streams if name not in streams]
         if missing:
             raise ValueError(f"variant {self.variant.key} needs the stream(s) {missing}")

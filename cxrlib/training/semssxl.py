@@ -52,7 +52,7 @@ from cxrlib.training.ssl.methods import build_contrastive_model
 from cxrlib.training.ssl.views import TwoViewDataset
 
 __all__ = [
-    "VARIANTS", "SemSSXL", "SemiConfig", "SemiResult", "VariantSpec", "combined_loss", "fit_semi", "get_variant",
+    "VARIANTS", "SemSSXL", "SemiConfig", "SemiResult", "VariantSpec", "combined_loss", "fit_semi", "get_semssxl_variant",
     "labelled_fractions", "predict_semi",
 ]
 
@@ -86,7 +86,7 @@ VARIANTS: dict[str, VariantSpec] = {
 }
 
 
-def get_variant(name: str | VariantSpec) -> VariantSpec:
+def get_semssxl_variant(name: str | VariantSpec) -> VariantSpec:
     if isinstance(name, VariantSpec):
         return name
     try:
@@ -215,7 +215,7 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
     """Train one variant: BCE on ``labelled`` (+ the contrastive term on ``unlabeled`` when the variant
     has it and ``contrastive_weight > 0``), ``config.epochs`` epochs of ``ceil(len(unlabeled) /
     batch_size)`` steps, Adam. Seeds: model from ``config.seed``, batches and augmentations from it too."""
-    variant, task = get_variant(variant), get_task(task)
+    variant, task = get_semssxl_variant(variant), get_task(task)
     device = resolve_device(config.device)
     net, info = build_multiscale_net(config.backbone, config.weights, config.stages, variant.neck, config.dim,
                                      seed=config.seed, weights_dir=config.weights_dir)
