@@ -29,6 +29,7 @@ strictly.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -52,6 +53,8 @@ from .registry import HF_WEIGHT_FILES, BackboneSpec, WeightSource, get_spec
 __all__ = [
     "NETWORK_PROBE_TIMEOUT_S",
     "RandomInitWarning",
+    "SMOKE_SIDECAR",
+    "SMOKE_WEIGHTS",
     "WeightsFormatError",
     "WeightsInfo",
     "WeightsNotFoundError",
@@ -74,6 +77,10 @@ NETWORK_PROBE_TIMEOUT_S = 3.0
 SSL_FORMAT = "cxrlib.ssl_backbone"
 SSL_FORMAT_VERSION = 1
 FETCH_COMMAND = "python -m cxrlib.models fetch"
+SMOKE_WEIGHTS = "SMOKE: random weights written by the smoke harness, not the published weights"
+"""What a caption says for a fake weights file (see :mod:`cxrlib.models.fixtures`)."""
+SMOKE_SIDECAR = ".smoke.json"
+"""Suffix of the sidecar that marks a fake weights file (``<file>.smoke.json``, holding its SHA-256)."""
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -374,7 +381,23 @@ def load_state_dict_strict(
         )
 
 
+def _smoke_fake(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is a fake file of the smoke harness (a sidecar with the file's SHA-256 beside it)."""
+    sidecar = Path(path).with_name(Path(path).name + SMOKE_SIDECAR)
+    if not sidecar.is_file():
+        return False
+    try:
+        return json.loads(sidecar.read_text()).get("sha256") == sha256
+    except ValueError:
+        return False
+
+
 def _loaded_info(spec, requested, source, origin, description, path, converter, meta=None) -> WeightsInfo:
+    sha256 = file_sha256(path)
+    meta = dict(meta or {})
+    if _smoke_fake(path, sha256):
+        description = f"{SMOKE_WEIGHTS} (in the place of {description})"
+        meta["smoke"] = True
     return WeightsInfo(
         backbone_key=spec.key,
         timm_name=spec.timm_name,
@@ -384,9 +407,9 @@ def _loaded_info(spec, requested, source, origin, description, path, converter, 
         origin=origin,
         description=description,
         file=str(path),
-        sha256=file_sha256(path),
+        sha256=sha256,
         converter=converter,
-        meta=dict(meta or {}),
+        meta=meta,
     )
 
 
