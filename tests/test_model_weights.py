@@ -354,3 +354,22 @@ def test_weights_none_is_silent_random_init():
         model, info = create_backbone("resnet18", "none")
     assert info.random and info.source == "none" and info.hint is None
     assert "weights='none'" in info.caption()
+
+
+def test_a_pretraining_run_folder_loads_the_last_checkpoint_of_its_largest_pool(tmp_path):
+    """A paper file names a 02_pretrain run folder (``weights: book/_generated/02_pretrain--d004_moco``); its
+    checkpoints sit in one sub-folder per pool, listed in checkpoints.csv."""
+    run = tmp_path / "02_pretrain--x"
+    states = {}
+    for pool, fraction in (("pool_100", 1.0), ("pool_025", 0.25)):
+        for epoch in (0, 2):
+            model, _ = create_backbone("resnet18", "none", seed=epoch * 10 + int(fraction * 4))
+            save_ssl_checkpoint(run / pool / "checkpoints" / f"epoch_{epoch:04d}.pt", model, "resnet18")
+            states[(pool, epoch)] = model.state_dict()
+    (run / "checkpoints.csv").write_text(
+        "run,fraction,policy,epoch,path\n" + "".join(
+            f"{p},{f},d004_moco,{e},{p}/checkpoints/epoch_{e:04d}.pt\n" for p, f in (("pool_100", 1.0), ("pool_025", 0.25))
+            for e in (0, 2)))
+    model, info = create_backbone("resnet18", str(run))
+    assert info.file == str(run / "pool_100" / "checkpoints" / "epoch_0002.pt") and info.source == "ssl"
+    assert_backbone_equals(model, states[("pool_100", 2)])

@@ -22,7 +22,7 @@ machine lacks are faked; the code in between is the real one:
   (:func:`cxrlib.models.fixtures.write_fake_weights`: timm safetensors, SwAV's and CheXNet's original
   checkpoints), where the loader looks (``$CXRLIB_WEIGHTS/<key>/<file>``). The loader reads them through
   its converters and strict shape check and labels them :data:`cxrlib.models.weights.SMOKE_WEIGHTS`.
-* **Sizes**: the smoke overrides; sweeps keep their table axes and the first value of the others
+* **Sizes**: the smoke overrides (a ViT's image size rounded to a multiple of its patch); sweeps keep their table axes and the first value of the others
   (``cxrlib sweep --smoke``), then their first :data:`SWEEP_POINTS` grid points (a document-000 table has
   450 points; two rows prove the layout), stored in a journal file below the work folder. A sweep's
   smoke sizes keep its ``weights`` (the fake files load), unlike a plain ``cxrlib sweep --smoke``.
@@ -183,7 +183,8 @@ def sweep_files(tree: Path) -> list[Path]:
 
 def smoke_sweep(path: Path, tree: Path, out: Path, kernel: SharedKernel | None = None):
     """The smoke version of a sweep file for the paper smoke: ``--smoke`` thinning, its first
-    :data:`SWEEP_POINTS` points, its own ``weights`` kept, notebooks run in ``tree``."""
+    :data:`SWEEP_POINTS` points, its own ``weights`` kept, the image size fitted to a ViT's patches
+    (:func:`fit_image_size`), notebooks run in ``tree``."""
     from cxrlib.training import sweeps
 
     sweep = sweeps.load_sweep(path, smoke=True, out=out / path.stem, workdir=tree)
@@ -194,6 +195,8 @@ def smoke_sweep(path: Path, tree: Path, out: Path, kernel: SharedKernel | None =
         blocks.append({k: [v] for k, v in point.items()})
         budget -= 1
     overrides = {k: v for k, v in sweep.smoke_overrides.items() if k != "weights"}
+    if "image_size" in overrides and isinstance(sweep.fixed.get("backbone"), str):
+        overrides["image_size"] = fit_image_size({**sweep.fixed, **overrides})["image_size"]
     return dataclasses.replace(sweep, blocks=blocks, smoke_overrides=overrides, kernel=kernel)
 
 
@@ -260,11 +263,33 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def patch_size(backbone: str) -> int | None:
+    """The patch side of a ViT row, read from its timm architecture name (``..._patch14_...``)."""
+    import re
+
+    from cxrlib.models.registry import REGISTRY
+
+    spec = REGISTRY.get(backbone)
+    match = re.search(r"patch(\d+)", spec.timm_name) if spec is not None else None
+    return int(match.group(1)) if match else None
+
+
+def fit_image_size(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with a smoke ``image_size`` made a multiple of its ViT backbone's patch (32 -> 28 for a
+    patch of 14), as the fine-tuning engine requires."""
+    out = dict(params)
+    patch = patch_size(out["backbone"]) if isinstance(out.get("backbone"), str) else None
+    if patch and isinstance(out.get("image_size"), int) and out["image_size"] % patch:
+        out["image_size"] = max(1, round(out["image_size"] / patch)) * patch
+    return out
+
+
 def stage(repo: Path, work: Path, real_root: Path | None = None, only: list[str] | None = None) -> tuple[Path, Edges, list]:
     """Copy the tree, build the data root and the fake weights; returns (tree, edges, runs)."""
     work.mkdir(parents=True, exist_ok=True)
     tree = build.stage_tree(repo, work / "tree")
-    runs = build.discover_runs(PROFILE, repo=tree, only=only, smoke=True)
+    runs = [dataclasses.replace(r, params=fit_image_size(r.params))
+            for r in build.discover_runs(PROFILE, repo=tree, only=only, smoke=True)]
     edges = Edges(work)
     edges.data = stage_data(edges.data_root, real_root)
     sweep_params = []

@@ -489,8 +489,23 @@ def load_weights(
     return _load_file(model, spec, path, requested)
 
 
+SSL_CHECKPOINT_INDEX = "checkpoints.csv"
+"""The index a ``02_pretrain`` run folder writes (run, fraction, policy, epoch, path relative to the folder)."""
+
+
 def last_ssl_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint of the latest epoch in a pre-training run folder (``<run_dir>/checkpoints/epoch_NNNN.pt``)."""
+    """The checkpoint of the latest epoch in a pre-training run folder: of its largest pool when the folder
+    is a ``02_pretrain`` run with several pools (``checkpoints.csv``, as ``{ssl_checkpoint: ...}`` of a sweep
+    file resolves it), else ``<run_dir>/checkpoints/epoch_NNNN.pt``."""
+    import csv
+
+    index = run_dir / SSL_CHECKPOINT_INDEX
+    if index.is_file():
+        with open(index, newline="", encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("path")]
+        if rows:
+            best = max(rows, key=lambda r: (float(r.get("fraction") or 0), int(float(r.get("epoch") or 0))))
+            return run_dir / best["path"]
     found = sorted((run_dir / "checkpoints").glob("epoch_*.pt")) or sorted(run_dir.glob("epoch_*.pt"))
     if not found:
         raise WeightsNotFoundError(
