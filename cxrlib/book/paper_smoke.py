@@ -23,8 +23,9 @@ machine lacks are faked; the code in between is the real one:
   checkpoints), where the loader looks (``$CXRLIB_WEIGHTS/<key>/<file>``). The loader reads them through
   its converters and strict shape check and labels them :data:`cxrlib.models.weights.SMOKE_WEIGHTS`.
 * **Sizes**: the smoke overrides (a ViT's image size rounded to a multiple of its patch); sweeps keep their table axes and the first value of the others
-  (``cxrlib sweep --smoke``), then their first :data:`SWEEP_POINTS` grid points (a document-000 table has
-  450 points; two rows prove the layout), stored in a journal file below the work folder. A sweep's
+  (``cxrlib sweep --smoke``), then their first :data:`SWEEP_POINTS` grid point(s) (a document-000 table
+  has 450 points; one trial proves the file, the queue, the trial's run folder and the table layout; each
+  further point costs a notebook run), stored in a journal file below the work folder. A sweep's
   smoke sizes keep its ``weights`` (the fake files load), unlike a plain ``cxrlib sweep --smoke``.
 
 Every run's profile is ``paper-smoke``, so every caption begins with SMOKE; every loaded weight file says
@@ -51,7 +52,7 @@ from cxrlib.book import build
 from cxrlib.core.notebooks import SharedKernel
 
 PROFILE = "paper"
-SWEEP_POINTS = 2
+SWEEP_POINTS = 1
 """Grid points run per sweep file (after ``--smoke`` thinning), in file order."""
 FAKE_IMAGE_SIZE = 32
 """Side in pixels of the synthetic images of the fake data sets."""
