@@ -347,7 +347,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run every notebook end to end at tiny sizes (params/smoke/); proves the code path, "
                              "the numbers are not results. With --profile paper: every paper parameter file and "
                              "every sweep file, with stand-in data and random weight files for what this machine "
-                             "lacks, in a staged copy (cxrlib.book.paper_smoke)")
+                             "lacks, in a staged copy (cxrlib.book.paper_smoke); with --only, those runs alone "
+                             "(no sweeps)")
     parser.add_argument("--smoke-dir", default=None,
                         help="work folder of --profile paper --smoke (emptied first; default _build/paper-smoke)")
 

@@ -357,7 +357,7 @@ def run_book(args: argparse.Namespace, repo: Path = build.REPO) -> int:
     sweep completed, 1 otherwise, 2 for a bad ``--only``."""
     work = Path(args.smoke_dir) if getattr(args, "smoke_dir", None) else default_work_dir(repo)
     try:
-        report = run_all(repo, fresh(work), only=args.only)
+        report = run_all(repo, fresh(work), only=args.only, sweeps=not args.only)  # --only: those runs alone
     except build.UnknownRunError as error:
         print(f"cxrlib book: {error}", file=sys.stderr)
         return 2
