@@ -53,11 +53,14 @@ def test_every_sweep_file_ran_and_laid_out_its_table(smoke):
         assert result["counts"].get("FAIL", 0) == 0, (name, result.get("errors"))
         assert result["counts"]["COMPLETE"] == result["points"] >= 1, (name, result)
         assert Path(result["table"]).exists() and result["rows"] >= 1, (name, result)
-        for folder in Path(result["out"]).iterdir():
-            if folder.is_dir() and not folder.name.startswith("_"):
+        trials = [f for f in Path(result["out"]).iterdir() if f.is_dir() and not f.name.startswith("_")]
+        assert len(trials) == result["points"], (name, trials)
+        for folder in trials:
+            if (folder / "provenance.json").exists():  # a notebook trial: a finished, captioned run folder
+                assert (folder / MARKER).exists(), folder
+                assert json.loads((folder / "provenance.json").read_text())["params"]["profile"] == "paper-smoke"
+            else:  # an entry trial (cxrlib.training.finetune.fit)
                 assert (folder / "metrics.json").exists(), folder
-                if (folder / "provenance.json").exists():  # a notebook trial
-                    assert json.loads((folder / "provenance.json").read_text())["params"]["profile"].endswith("-smoke")
 
 
 def _loaded_weights(smoke):
