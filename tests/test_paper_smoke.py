@@ -114,7 +114,9 @@ def test_the_fake_weight_files_were_loaded_and_labelled(smoke):
 
 
 def test_outside_smoke_a_missing_weight_file_stops_every_paper_file(tmp_path, monkeypatch):
-    from cxrlib.models.weights import WeightsNotFoundError, create_backbone
+    from torch import nn
+
+    from cxrlib.models.weights import WeightsNotFoundError, load_weights
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -123,7 +125,7 @@ def test_outside_smoke_a_missing_weight_file_stops_every_paper_file(tmp_path, mo
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     for key, tag in sorted(paper_smoke.named_weights(r.params for r in PAPER_RUNS)):
         with pytest.raises(WeightsNotFoundError, match="Get them with one line") as error:
-            create_backbone(key, tag, weights_dir=tmp_path / "weights")
+            load_weights(nn.Identity(), key, tag, weights_dir=tmp_path / "weights")  # fails before loading
         assert str(tmp_path / "weights" / key) in str(error.value)
 
 
