@@ -93,7 +93,6 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "notebooks"
 
 KEY_ATTR = "sweep_key"
 POINT_ATTR = "sweep_point"
