@@ -63,7 +63,10 @@ Heartbeats compare wall clocks: the machines of a cluster need synchronised cloc
 
 **Smoke.** ``--smoke`` overrides sizes to tiny (``smoke:``, or for ``03_finetune`` :data:`FINETUNE_SMOKE`)
 and keeps only the first value of every grid axis that is not a row, column or ``best_by`` field of the
-table; it uses its own study (``<name>-smoke``) and output folder (``<out>-smoke``).
+table; it uses its own study (``<name>-smoke``) and output folder (``<out>-smoke``), and a trial's
+``profile`` becomes ``<profile>-smoke`` (its captions say SMOKE). The paper smoke
+(:mod:`cxrlib.book.paper_smoke`) runs every sweep file this way, in a staged tree (``load_sweep(...,
+workdir=...)``: notebooks and relative paths are read there) and with one shared kernel.
 
 No torch at import; Optuna, papermill and the entry module are imported when needed.
 """
