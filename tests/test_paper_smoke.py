@@ -26,9 +26,11 @@ SWEEP_FILES = paper_smoke.sweep_files(REPO)
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    import shutil
+
     work = tmp_path_factory.mktemp("paper-smoke")
-    report = paper_smoke.run_all(REPO, work)
-    return report
+    yield paper_smoke.run_all(REPO, work)
+    shutil.rmtree(work, ignore_errors=True)  # ~20 GB: the ViT-B runs' Lightning checkpoints hold Adam's state
 
 
 @pytest.mark.slow
