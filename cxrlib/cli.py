@@ -21,14 +21,14 @@ def _data_check(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cxrlib.book import build
+    from cxrlib.book import build, paper_smoke
     from cxrlib.data import download
 
     parser = argparse.ArgumentParser(prog="cxrlib")
     commands = parser.add_subparsers(dest="command", required=True)
     book = commands.add_parser("book", help="execute the notebooks of a profile and build the HTML book")
     build.add_arguments(book)
-    book.set_defaults(handler=build.run)
+    book.set_defaults(handler=paper_smoke.book)
     fetch = commands.add_parser("download", help="fetch data sets into the data root (resumable, checksummed)")
     download.add_arguments(fetch)
     fetch.set_defaults(handler=download.run)

@@ -170,7 +170,8 @@ run.table(probe.flat_columns(layout), "d002_table3_layout", "The same numbers in
 
 # %% tags=["remove-output"]
 doc = published.load("d002_table3")
-names = {"kermany_pneumonia": "Cell", "covid_vs_pneumonia": "C19-Cohen"}
+names = {"kermany_pneumonia": "Cell", "covid_vs_pneumonia": "C19-Cohen", "d002_nih_pneumonia": "ChestX-ray-14",
+         "d002_covidgr": "COVIDGR"}  # our task -> the data set column of document 002's Table III
 theirs = doc.frame[doc.frame["dataset"].isin(names.values()) & doc.frame["fraction"].str.endswith("%")]
 ours = long[long["fraction"].notna()].assign(task=lambda t: t["task"].map(lambda n: names.get(n, n)),
                                             init=f"ours ({profile})")
@@ -230,10 +231,11 @@ for name, table in tables.items():
         if init.epoch in chosen:
             xy = linear_eval.tsne_embedding(epoch_outputs[(init.name, name)]["features"], seed=seed)
             panels[(specs[name].title.split(" (")[0], f"pretext epoch {init.epoch}")] = (xy, labels)
-fig = plots.embedding_grid(panels, class_names=["negative class", "positive class"])
-run.figure(fig, "d002_fig3", "t-SNE of the frozen test-image features per pretext checkpoint (rows: tasks; blue: "
-           "normal / other pneumonia, red: pneumonia / COVID-19)")
-plt.show()
+if panels:  # tsne_epochs=[] asks for none
+    fig = plots.embedding_grid(panels, class_names=["negative class", "positive class"])
+    run.figure(fig, "d002_fig3", "t-SNE of the frozen test-image features per pretext checkpoint (rows: tasks; "
+               "blue: normal / other pneumonia, red: pneumonia / COVID-19)")
+    plt.show()
 
 # %% [markdown]
 # ## Fine-tuning from the SSL checkpoint (document 004's comparison)

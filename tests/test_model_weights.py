@@ -6,7 +6,6 @@ randomly initialised model into tmp_path, loads it through the public API and co
 """
 import hashlib
 import os
-import re
 import threading
 import warnings
 
@@ -31,6 +30,7 @@ from cxrlib.models import (  # noqa: E402
     swav_to_timm,
 )
 from cxrlib.models import weights as weights_module  # noqa: E402
+from cxrlib.models.fixtures import chexnet_checkpoint, swav_checkpoint  # noqa: E402
 
 
 @pytest.fixture
@@ -159,24 +159,7 @@ def test_auto_finds_hugging_face_cache(caches):
 # SwAV (torch.hub facebookresearch/swav)
 
 
-def swav_original(seed=1):
-    """A checkpoint shaped like swav_800ep_pretrain.pth.tar: DDP prefix, projection head, prototypes, no fc."""
-    resnet = seeded("resnet50", seed=seed, num_classes=0)
-    state = {f"module.{k}": v for k, v in resnet.state_dict().items()}
-    state.update(
-        {
-            "module.projection_head.0.weight": torch.randn(2048, 2048),
-            "module.projection_head.0.bias": torch.randn(2048),
-            "module.projection_head.1.weight": torch.randn(2048),
-            "module.projection_head.1.bias": torch.randn(2048),
-            "module.projection_head.1.running_mean": torch.randn(2048),
-            "module.projection_head.1.running_var": torch.rand(2048),
-            "module.projection_head.3.weight": torch.randn(128, 2048),
-            "module.projection_head.3.bias": torch.randn(128),
-            "module.prototypes.weight": torch.randn(3000, 128),
-        }
-    )
-    return resnet.state_dict(), state
+swav_original = swav_checkpoint  # the library writes the SwAV format for the smoke harness too
 
 
 def test_swav_converter_strips_prefix_and_pretraining_heads():
@@ -212,22 +195,7 @@ def test_swav_loads_from_file_tag_and_torch_hub_cache(caches):
 # CheXNet (github.com/arnoweng/CheXNet, model.pth.tar)
 
 
-def to_legacy_densenet(key):
-    """timm/torchvision >= 0.3 DenseNet name -> the 2017 name (denselayerN.norm1 -> denselayerN.norm.1)."""
-    return re.sub(r"(denselayer\d+\.(?:norm|conv))([12])\.", r"\1.\2.", key)
-
-
-def chexnet_original(seed=1):
-    densenet = seeded("densenet121", seed=seed, num_classes=14)
-    state = densenet.state_dict()
-    legacy = {}
-    for key, value in state.items():
-        if key.endswith("num_batches_tracked"):
-            continue  # 2017 BatchNorm had no step counter
-        if key.startswith("classifier."):
-            key = key.replace("classifier.", "classifier.0.")  # Sequential(Linear, Sigmoid)
-        legacy["module.densenet121." + to_legacy_densenet(key)] = value
-    return state, {"epoch": 1, "arch": "densenet121", "best_loss": 0.1, "state_dict": legacy}
+chexnet_original = chexnet_checkpoint
 
 
 def test_chexnet_converter_maps_legacy_names():
@@ -386,3 +354,22 @@ def test_weights_none_is_silent_random_init():
         model, info = create_backbone("resnet18", "none")
     assert info.random and info.source == "none" and info.hint is None
     assert "weights='none'" in info.caption()
+
+
+def test_a_pretraining_run_folder_loads_the_last_checkpoint_of_its_largest_pool(tmp_path):
+    """A paper file names a 02_pretrain run folder (``weights: book/_generated/02_pretrain--d004_moco``); its
+    checkpoints sit in one sub-folder per pool, listed in checkpoints.csv."""
+    run = tmp_path / "02_pretrain--x"
+    states = {}
+    for pool, fraction in (("pool_100", 1.0), ("pool_025", 0.25)):
+        for epoch in (0, 2):
+            model, _ = create_backbone("resnet18", "none", seed=epoch * 10 + int(fraction * 4))
+            save_ssl_checkpoint(run / pool / "checkpoints" / f"epoch_{epoch:04d}.pt", model, "resnet18")
+            states[(pool, epoch)] = model.state_dict()
+    (run / "checkpoints.csv").write_text(
+        "run,fraction,policy,epoch,path\n" + "".join(
+            f"{p},{f},d004_moco,{e},{p}/checkpoints/epoch_{e:04d}.pt\n" for p, f in (("pool_100", 1.0), ("pool_025", 0.25))
+            for e in (0, 2)))
+    model, info = create_backbone("resnet18", str(run))
+    assert info.file == str(run / "pool_100" / "checkpoints" / "epoch_0002.pt") and info.source == "ssl"
+    assert_backbone_equals(model, states[("pool_100", 2)])

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from cxrlib.data import chexpert, d001, d004, nih, pool
+from cxrlib.data.fixtures import make_chexpert, make_covidgr, make_mimic, make_padchest, make_vindr
 from cxrlib.data.root import SOURCES, DataNotFoundError
 from cxrlib.images.tasks import BASE_COLUMNS, SPLITS, TARGET, TASKS, get_task, split_tables
 from cxrlib.published import load as load_published
@@ -109,96 +110,6 @@ def _alt(key):  # NIH tasks look for the official lists first (the nih-cxr14 row
 
 
 # ------------------------------------------------ tiny data sets in the documented layouts
-
-
-def _image(path, value=0, size=8):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = np.full((size, size), value, np.uint8)
-    image[: size // 2] = 255 - value
-    assert cv2.imwrite(str(path), image)
-
-
-def _chexpert_csv(rng, patients, split, frontal_only=False, certain=False):
-    rows = []
-    for p in patients:
-        views = [("frontal", "Frontal", "AP")] + ([] if frontal_only else [("lateral", "Lateral", "")])
-        for i, (view, fl, ap) in enumerate(views, 1):
-            values = rng.choice([1.0, 0.0] if certain else [1.0, 0.0, -1.0, np.nan], size=len(chexpert.LABELS))
-            row = {"Path": f"CheXpert-v1.0-small/{split}/patient{p:05d}/study1/view{i}_{view}.jpg", "Sex": "Female",
-                   "Age": 50, "Frontal/Lateral": fl, "AP/PA": ap or np.nan}
-            row.update(dict(zip(chexpert.LABELS, values)))
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def make_chexpert(root, rng):
-    folder = root / "chexpert"
-    train = _chexpert_csv(rng, range(1, 61), "train")
-    valid = _chexpert_csv(rng, range(64541, 64551), "valid", frontal_only=True, certain=True)
-    (folder / "CheXpert-v1.0-small").mkdir(parents=True)
-    train.to_csv(folder / "CheXpert-v1.0-small" / "train.csv", index=False)
-    valid.to_csv(folder / "CheXpert-v1.0-small" / "valid.csv", index=False)
-    for path in pd.concat([train, valid])["Path"]:
-        _image(folder / path)
-
-
-def make_padchest(root, rng):
-    folder = root / "padchest"
-    names = ["pneumonia", "cardiomegaly", "normal", "pleural effusion", "COPD signs", "scoliosis", "nodule"]
-    rows = []
-    for i in range(60):
-        labels = [str(x) for x in rng.choice(names, size=2, replace=False)]
-        rows.append({"ImageID": f"img{i:03d}.png", "ImageDir": 0, "PatientID": f"pt{i // 2}", "StudyID": f"st{i}",
-                     "StudyDate_DICOM": 20140101, "PatientBirth": 1950, "PatientSex_DICOM": "F",
-                     "Projection": "PA" if i % 5 else "L", "MethodLabel": "Physician", "Labels": str(labels)})
-        _image(folder / "images" / f"img{i:03d}.png")
-    pd.DataFrame(rows).to_csv(folder / "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv", index=False)
-
-
-VINDR_LABELS = ("Aortic enlargement", "Atelectasis", "Cardiomegaly", "Consolidation", "Lung Opacity", "Nodule/Mass",
-                "Pleural effusion", "Pleural thickening", "Pneumothorax", "Pulmonary fibrosis", "Pneumonia",
-                "Tuberculosis", "No finding")
-
-
-def make_vindr(root, rng):
-    folder = root / "vindr-cxr"
-    rows_train, rows_test = [], []
-    for i in range(40):
-        image = f"tr{i:04d}"
-        base = rng.integers(0, 2, len(VINDR_LABELS))
-        for rad in ("R1", "R2", "R3"):
-            rows_train.append({"image_id": image, "rad_ID": rad, **dict(zip(VINDR_LABELS, base))})
-        _image(folder / "train" / f"{image}.png")
-    for i in range(10):
-        image = f"te{i:04d}"
-        rows_test.append({"image_id": image, **dict(zip(VINDR_LABELS, rng.integers(0, 2, len(VINDR_LABELS))))})
-        _image(folder / "test" / f"{image}.png")
-    (folder / "annotations").mkdir(parents=True)
-    pd.DataFrame(rows_train).to_csv(folder / "annotations" / "image_labels_train.csv", index=False)
-    pd.DataFrame(rows_test).to_csv(folder / "annotations" / "image_labels_test.csv", index=False)
-
-
-def make_mimic(root, rng):
-    folder = root / "mimic-cxr-jpg"
-    labels, meta = [], []
-    for s in range(60):
-        subject, study = 10000000 + s // 2, 50000000 + s
-        labels.append({"subject_id": subject, "study_id": study,
-                       **dict(zip(chexpert.LABELS, rng.choice([1.0, 0.0, -1.0, np.nan], len(chexpert.LABELS))))})
-        for k, view in enumerate(("PA", "LATERAL")):
-            dicom = f"d{s:03d}{k}"
-            meta.append({"dicom_id": dicom, "subject_id": subject, "study_id": study, "ViewPosition": view})
-            if view == "PA":
-                _image(folder / "files" / f"p{str(subject)[:2]}" / f"p{subject}" / f"s{study}" / f"{dicom}.jpg")
-    folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(labels).to_csv(folder / "mimic-cxr-2.0.0-chexpert.csv.gz", index=False, compression="gzip")
-    pd.DataFrame(meta).to_csv(folder / "mimic-cxr-2.0.0-metadata.csv.gz", index=False, compression="gzip")
-
-
-def make_covidgr(root, rng):
-    for cls in ("P", "N"):
-        for i in range(30):
-            _image(root / "covidgr" / cls / f"{cls.lower()}{i:03d}.jpg", value=40 if cls == "P" else 200)
 
 
 MAKERS = {

@@ -50,6 +50,9 @@ TRACKED_PACKAGES = (
     "torchvision", "timm", "lightly", "lightning", "torchxrayvision", "opencv-python-headless",
 )
 CONTEXT_FIELDS = ("dataset", "split", "image_size", "weights", "profile", "seed")
+SMOKE_PROFILE_SUFFIX = "-smoke"
+SMOKE_CAPTION = "SMOKE (tiny sizes, proves the code path; not a result):"
+"""How every caption of a smoke run (profile ``<profile>-smoke``) begins."""
 
 
 def package_versions(names=TRACKED_PACKAGES) -> dict[str, str]:
@@ -176,6 +179,8 @@ class RunArtifacts:
         known = [f"{name.replace('_', ' ')}: {facts[name]}" for name in CONTEXT_FIELDS if facts.get(name) not in (None, "")]
         extra = [f"{k.replace('_', ' ')}: {v}" for k, v in facts.items() if k not in CONTEXT_FIELDS and v not in (None, "")]
         tail = "; ".join(known + extra)
+        if str(facts.get("profile") or "").endswith(SMOKE_PROFILE_SUFFIX):
+            text = f"{SMOKE_CAPTION} {text}"
         return f"{text.rstrip('.')}. *{tail}.*" if tail else text
 
     def record_data(self, name: str, path: str | os.PathLike) -> str:

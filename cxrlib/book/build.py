@@ -42,6 +42,7 @@ from pathlib import Path
 import yaml
 
 from cxrlib.book import teaching
+from cxrlib.core.notebooks import SharedKernel, execute_notebook
 from cxrlib.core.staging import is_complete, staging_dir
 
 REPO = Path(__file__).resolve().parents[2]  # cxrlib/book/build.py -> the repository
@@ -54,6 +55,8 @@ SMOKE = Path("params") / "smoke"
 SOLUTIONS = Path("params") / "solutions"
 """Solution runs of the instructor edition: ``<notebook>--ex<N>.yaml``, overrides of the classroom parameters."""
 SMOKE_SUFFIX = "-smoke"
+SMOKE_KEEP = "keep"
+"""Key of a profile's smoke file listing the parameters the run keeps from its own file."""
 STAGED = ("notebooks", "params", "book", "_toc.yml", "_config.yml")
 """What :func:`stage_tree` copies: everything a build reads besides the installed library."""
 
@@ -83,17 +86,25 @@ def merge_params(base: dict, overrides: dict) -> dict:
     return out
 
 
-def smoke_overrides(run_name: str, repo: Path = REPO) -> dict:
-    """The smoke-size parameters of a run: ``params/smoke/<notebook>.yaml``, then ``<run>.yaml`` if present."""
+def smoke_overrides(run_name: str, repo: Path = REPO, profile: str = "classroom") -> dict:
+    """The smoke-size parameters of a run: ``params/smoke/<notebook>.yaml``, then ``<run>.yaml`` if present;
+    for another profile than the classroom one, then ``params/smoke/<profile>/<notebook>.yaml`` and
+    ``<profile>/<run>.yaml`` if present. A profile file's ``keep:`` lists parameters that the run's own
+    file keeps (the sizes above do not replace them: e.g. the paper's list of tasks)."""
     notebook = run_name.split("--")[0]
     base = repo / SMOKE / f"{notebook}.yaml"
     if not base.exists():
         raise FileNotFoundError(f"no smoke parameters for notebook {notebook}: add {base.relative_to(repo)} "
                                 "(the overrides that make it run in seconds)")
-    overrides = yaml.safe_load(base.read_text()) or {}
-    specific = repo / SMOKE / f"{run_name}.yaml"
-    if run_name != notebook and specific.exists():
-        overrides = merge_params(overrides, yaml.safe_load(specific.read_text()) or {})
+    layers = [base, repo / SMOKE / f"{run_name}.yaml"]
+    if profile != "classroom":
+        layers += [repo / SMOKE / profile / f"{notebook}.yaml", repo / SMOKE / profile / f"{run_name}.yaml"]
+    overrides: dict = {}
+    for layer in dict.fromkeys(layers):  # a run named like its notebook reads its file once
+        if layer.exists():
+            values = yaml.safe_load(layer.read_text()) or {}
+            keep = values.pop(SMOKE_KEEP, []) or []
+            overrides = {k: v for k, v in merge_params(overrides, values).items() if k not in keep}
     return overrides
 
 
@@ -136,7 +147,8 @@ def discover_runs(profile: str, repo: Path = REPO, only: list[str] | None = None
                                   + ", ".join(r.name for r in runs))
         runs = [r for r in runs if any(r.name.startswith(o) for o in only)]
     if smoke:
-        runs = [Run(r.name, r.notebook, r.params_file, merge_params(r.params, smoke_overrides(r.name, repo)), True) for r in runs]
+        runs = [Run(r.name, r.notebook, r.params_file, merge_params(r.params, smoke_overrides(r.name, repo, profile)), True)
+                for r in runs]
     return runs
 
 
@@ -206,16 +218,16 @@ def log_path(run: Run, repo: Path = REPO) -> Path:
     return repo / LOGS / f"{run.name}.log"
 
 
-def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kernel: str = "python3") -> bool:
+def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kernel: str = "python3",
+            shared_kernel: SharedKernel | None = None) -> bool:
     """Execute one run with papermill; returns False when it was up to date and skipped.
 
     The cell outputs and papermill's log go to :func:`log_path`; a failing cell raises papermill's
     ``PapermillExecutionError`` (the executed notebook with the error is in the run folder, without a
-    build stamp).
+    build stamp). ``shared_kernel``: run in that kernel (:mod:`cxrlib.core.notebooks`; the paper smoke
+    harness does), else in a kernel of its own.
     """
     import logging
-
-    import papermill
 
     out_dir = repo / run.out_dir
     stamp = out_dir / ".build-stamp.json"
@@ -240,15 +252,8 @@ def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kern
     logger.setLevel(logging.INFO)
     logger.propagate = False  # cell outputs go to the log file, not the console
     try:
-        papermill.execute_notebook(
-            str(run.notebook),
-            str(executed_copy),
-            parameters=parameters,
-            kernel_name=kernel,
-            cwd=str(repo),
-            progress_bar=False,
-            log_output=True,
-        )
+        execute_notebook(run.notebook, executed_copy, parameters, repo, kernel=shared_kernel, kernel_name=kernel,
+                         log_output=True)
     except BaseException as error:
         logger.error("run %s failed:\n%s", run.name, "".join(traceback.format_exception(error)))
         raise
@@ -345,7 +350,7 @@ class Outcome:
 
 
 def execute_all(runs: list[Run], profile: str, repo: Path = REPO, force: bool = False,
-                kernel: str = "python3") -> Outcome:
+                kernel: str = "python3", shared_kernel: SharedKernel | None = None) -> Outcome:
     """Execute ``runs`` in order; a failing run is recorded and the others go on, except the runs that
     read the outputs of a failed or skipped run (:func:`upstream_runs`), which are skipped."""
     outcome = Outcome()
@@ -356,7 +361,7 @@ def execute_all(runs: list[Run], profile: str, repo: Path = REPO, force: bool = 
             print(f"[book] {item.name}: skipped ({outcome.skipped[item.name]})", flush=True)
             continue
         try:
-            executed = execute(item, profile, repo=repo, force=force, kernel=kernel)
+            executed = execute(item, profile, repo=repo, force=force, kernel=kernel, shared_kernel=shared_kernel)
         except KeyboardInterrupt:
             raise
         except Exception as error:  # noqa: BLE001 - reported in the summary, with the log
@@ -384,13 +389,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(params/solutions/) and show every solution, into _build/instructor/")
     parser.add_argument("--smoke", action="store_true",
                         help="run every notebook end to end at tiny sizes (params/smoke/); proves the code path, "
-                             "the numbers are not results")
+                             "the numbers are not results. With --profile paper: every paper parameter file and "
+                             "every sweep file, with stand-in data and random weight files for what this machine "
+                             "lacks, in a staged copy (cxrlib.book.paper_smoke); with --only, those runs alone "
+                             "(no sweeps)")
+    parser.add_argument("--smoke-dir", default=None,
+                        help="work folder of --profile paper --smoke (emptied first; default _build/paper-smoke)")
 
 
 def run(args: argparse.Namespace, repo: Path = REPO) -> int:
     """``cxrlib book``: 0 when every run completed (and the HTML built), 1 when a run failed or was
     skipped, 2 for a bad ``--only``."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    if args.profile == "paper" and getattr(args, "smoke", False):
+        print("cxrlib book: --profile paper --smoke stages data and weights: run it through `cxrlib book` "
+              "(cxrlib.book.paper_smoke.book)", file=sys.stderr)
+        return 2
     try:
         runs = discover_runs(args.profile, repo=repo, only=args.only, smoke=getattr(args, "smoke", False))
         edition = teaching.EDITIONS[getattr(args, "edition", "student")]

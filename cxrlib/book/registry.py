@@ -15,10 +15,12 @@ Statuses (an item can have several):
 * ``classroom``: the classroom artifact exists in ``book/_generated/<run>/`` (an analogue, never the
   paper's number);
 * ``paper: run``: every paper run folder is complete (``COMPLETE.json``) with profile ``paper``;
-* ``paper: ready``: the paper parameter files (or the sweep file) exist and ``params/smoke/`` covers their
-  notebooks (the notebooks' code path runs at smoke size in the tests, with classroom parameters); the
-  paper files themselves have not run here, not even at smoke size (that needs their missing weights
-  and full images faked);
+* ``paper: ready``: the paper parameter files (and the sweep file) exist and ``params/smoke/`` covers their
+  notebooks, so the paper smoke runs them: ``cxrlib book --profile paper --smoke``
+  (:mod:`cxrlib.book.paper_smoke`; ``tests/test_paper_smoke.py`` runs it over every file of
+  ``params/paper/`` and ``params/sweeps/``) executes each paper file itself end to end at smoke size, with
+  stand-in data and random weight files in the published formats where this machine lacks them. They
+  have not run at full size here;
 * ``described``: a schematic or architecture table: nothing to compute, the item says where the code is;
 * ``missing``: what blocks the item (also beside other statuses when only part of it can be run).
 
@@ -217,8 +219,9 @@ def item_status(item: Item, repo: Path = REPO) -> Status:
         if len(done) == len(runs):
             status.add("paper: run", f"{len(runs)} paper run folder(s) complete: {', '.join(runs)}")
         elif len(files) == len(runs) and sweep_ok and all(_smoke_covered(repo, r) for r in runs):
-            status.add("paper: ready", f"parameter files exist and params/smoke/ covers their notebooks "
-                       f"(smoke-run with classroom parameters only); {len(done)} of {len(runs)} run here")
+            status.add("paper: ready", f"the paper parameter file(s){' and sweep' if item.sweep else ''} run end to end "
+                       f"in the paper smoke (tiny sizes, stand-in data and random weight files); {len(done)} of "
+                       f"{len(runs)} run here at full size")
         else:
             absent = [r for r in runs if r not in files] + ([] if sweep_ok else [f"sweep {item.sweep}"])
             status.add("missing", f"paper parameter files absent: {', '.join(absent) or 'smoke sizes'}")
@@ -480,9 +483,10 @@ def render_scoreboard(documents: list[Document], repo: Path = REPO) -> str:
            "Every table and figure of the five documents, with the status computed from the run folders of "
            "this build. " + ", ".join(f"{badge(s)}" for s in STATUSES) + ": "
            "`exact` equals the published numbers cell for cell; `classroom` is our small-data analogue; "
-           "`paper: run` means the paper-profile run folders are complete; `paper: ready` means their parameter "
-           "files exist and the smoke build runs their notebooks with classroom parameters (the paper files have not run "
-           "here, not even at smoke size); `described` is a drawing "
+           "`paper: run` means the paper-profile run folders are complete; `paper: ready` means the paper "
+           "parameter files themselves (and their sweep) run end to end in the paper smoke "
+           "(`cxrlib book --profile paper --smoke`, part of the tests: tiny sizes, stand-in data, random weight "
+           "files) but have not run here at full size; `described` is a drawing "
            "or architecture table with nothing to compute; `missing` says what blocks it.", "",
            "| document | items | " + " | ".join(STATUSES) + " |", "|---|---|" + "---|" * len(STATUSES)]
     per_item = {d.number: [(i, item_status(i, repo)) for i in d.items] for d in documents}

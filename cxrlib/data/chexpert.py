@@ -119,14 +119,15 @@ def load_valid(root: PathLike | None = None) -> pd.DataFrame:
 def image_table(root: PathLike | None = None, frontal_only: bool = False) -> pd.DataFrame:
     """CheXpert images on disk as an unlabeled pool source (documents 002 and 004 pre-train on them).
 
-    Rows: the train labels' images (``split`` "train") and the validation images (``split`` "test": the
+    Rows: the images of the release's own ``CheXpert-v1.0-small/train.csv`` (``split`` "train"; the copy
+    shipped in torchxrayvision may list images a user's copy lacks) and the validation images (``split`` "test": the
     202 frontal validation images are document 004's test set); ``path`` under
     ``<root>/chexpert/``; ``patient_id`` prefixed ``chexpert:``. Needs the images of
     CheXpert-v1.0-small (or the full-size release unpacked with the same layout): raises
     :class:`~cxrlib.data.root.DataNotFoundError` saying where to get them when a listed image is missing.
     """
     folder = require("chexpert", root)
-    train = load_train()
+    train = load_train(folder / "CheXpert-v1.0-small" / "train.csv")  # the labels that belong to these images
     valid_csv = folder / "CheXpert-v1.0-small" / "valid.csv"
     valid = normalise(pd.read_csv(valid_csv), split="valid", source=valid_csv) if valid_csv.exists() else train.head(0)
     table = pd.concat([train, valid.assign(split="test")], ignore_index=True)

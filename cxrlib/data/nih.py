@@ -24,6 +24,8 @@ Every split passes through :func:`cxrlib.data.splits.assert_patient_disjoint`.
 """
 from __future__ import annotations
 
+import functools
+
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -102,8 +104,20 @@ def load_metadata(path: PathLike | None = None) -> pd.DataFrame:
 
     Raises ``ValueError`` naming the problem when columns are missing, image ids repeat, or a label is
     not one of the 14 findings / "No Finding" (or "No Finding" is combined with a finding).
+
+    The table of a file is parsed once per process (keyed by its path, size and modification time; each
+    call gets its own copy): a notebook and a task loader that both read the 112,120 rows pay once.
     """
     source = shipped.shipped_path("nih") if path is None else Path(path)
+    if not source.exists():
+        shipped.read_csv(source)  # raises MetadataNotFoundError naming the file
+    stat = source.stat()
+    return _parsed_metadata(str(source), stat.st_size, stat.st_mtime_ns).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_metadata(path: str, size: int, mtime_ns: int) -> pd.DataFrame:
+    source = Path(path)
     raw = shipped.read_csv(source)
     missing = [c for c in METADATA_COLUMNS if c not in raw.columns]
     if missing:

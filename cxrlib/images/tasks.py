@@ -200,8 +200,10 @@ def nih_image_paths(root: Path, meta: pd.DataFrame, folder: str = "images") -> t
     if folder not in NIH_IMAGE_FOLDERS:
         raise ValueError(f"nih_images must be one of {sorted(NIH_IMAGE_FOLDERS)}, got {folder!r}")
     directory = root / "nih-cxr14" / folder
-    present = {p.name for p in directory.glob("*.png")} if directory.is_dir() else set()
-    paths = meta["image_id"].map(lambda name: str(directory / name) if name in present else None)
+    present = {entry.name for entry in os.scandir(directory) if entry.name.endswith(".png")} if directory.is_dir() else set()
+    found = meta["image_id"].isin(present)
+    paths = pd.Series(None, index=meta.index, dtype=object)
+    paths[found] = (str(directory) + os.sep + meta.loc[found, "image_id"]).to_numpy(dtype=object)
     missing = int(paths.isna().sum())
     if folder == "images" and missing:
         raise DataNotFoundError(

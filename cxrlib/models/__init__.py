@@ -87,6 +87,8 @@ _EXPORTS = {
     "get_spec": "registry",
     "registry_rows": "registry",
     "RandomInitWarning": "weights",
+    "SMOKE_WEIGHTS": "weights",
+    "write_fake_weights": "fixtures",
     "WeightsInfo": "weights",
     "WeightsNotFoundError": "weights",
     "create_backbone": "weights",

@@ -29,6 +29,7 @@ strictly.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -52,6 +53,8 @@ from .registry import HF_WEIGHT_FILES, BackboneSpec, WeightSource, get_spec
 __all__ = [
     "NETWORK_PROBE_TIMEOUT_S",
     "RandomInitWarning",
+    "SMOKE_SIDECAR",
+    "SMOKE_WEIGHTS",
     "WeightsFormatError",
     "WeightsInfo",
     "WeightsNotFoundError",
@@ -74,6 +77,10 @@ NETWORK_PROBE_TIMEOUT_S = 3.0
 SSL_FORMAT = "cxrlib.ssl_backbone"
 SSL_FORMAT_VERSION = 1
 FETCH_COMMAND = "python -m cxrlib.models fetch"
+SMOKE_WEIGHTS = "SMOKE: random weights written by the smoke harness, not the published weights"
+"""What a caption says for a fake weights file (see :mod:`cxrlib.models.fixtures`)."""
+SMOKE_SIDECAR = ".smoke.json"
+"""Suffix of the sidecar that marks a fake weights file (``<file>.smoke.json``, holding its SHA-256)."""
 
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -374,7 +381,23 @@ def load_state_dict_strict(
         )
 
 
+def _smoke_fake(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is a fake file of the smoke harness (a sidecar with the file's SHA-256 beside it)."""
+    sidecar = Path(path).with_name(Path(path).name + SMOKE_SIDECAR)
+    if not sidecar.is_file():
+        return False
+    try:
+        return json.loads(sidecar.read_text()).get("sha256") == sha256
+    except ValueError:
+        return False
+
+
 def _loaded_info(spec, requested, source, origin, description, path, converter, meta=None) -> WeightsInfo:
+    sha256 = file_sha256(path)
+    meta = dict(meta or {})
+    if _smoke_fake(path, sha256):
+        description = f"{SMOKE_WEIGHTS} (in the place of {description})"
+        meta["smoke"] = True
     return WeightsInfo(
         backbone_key=spec.key,
         timm_name=spec.timm_name,
@@ -384,9 +407,9 @@ def _loaded_info(spec, requested, source, origin, description, path, converter, 
         origin=origin,
         description=description,
         file=str(path),
-        sha256=file_sha256(path),
+        sha256=sha256,
         converter=converter,
-        meta=dict(meta or {}),
+        meta=meta,
     )
 
 
@@ -466,8 +489,23 @@ def load_weights(
     return _load_file(model, spec, path, requested)
 
 
+SSL_CHECKPOINT_INDEX = "checkpoints.csv"
+"""The index a ``02_pretrain`` run folder writes (run, fraction, policy, epoch, path relative to the folder)."""
+
+
 def last_ssl_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint of the latest epoch in a pre-training run folder (``<run_dir>/checkpoints/epoch_NNNN.pt``)."""
+    """The checkpoint of the latest epoch in a pre-training run folder: of its largest pool when the folder
+    is a ``02_pretrain`` run with several pools (``checkpoints.csv``, as ``{ssl_checkpoint: ...}`` of a sweep
+    file resolves it), else ``<run_dir>/checkpoints/epoch_NNNN.pt``."""
+    import csv
+
+    index = run_dir / SSL_CHECKPOINT_INDEX
+    if index.is_file():
+        with open(index, newline="", encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("path")]
+        if rows:
+            best = max(rows, key=lambda r: (float(r.get("fraction") or 0), int(float(r.get("epoch") or 0))))
+            return run_dir / best["path"]
     found = sorted((run_dir / "checkpoints").glob("epoch_*.pt")) or sorted(run_dir.glob("epoch_*.pt"))
     if not found:
         raise WeightsNotFoundError(

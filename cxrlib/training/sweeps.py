@@ -63,7 +63,10 @@ Heartbeats compare wall clocks: the machines of a cluster need synchronised cloc
 
 **Smoke.** ``--smoke`` overrides sizes to tiny (``smoke:``, or for ``03_finetune`` :data:`FINETUNE_SMOKE`)
 and keeps only the first value of every grid axis that is not a row, column or ``best_by`` field of the
-table; it uses its own study (``<name>-smoke``) and output folder (``<out>-smoke``).
+table; it uses its own study (``<name>-smoke``) and output folder (``<out>-smoke``), and a trial's
+``profile`` becomes ``<profile>-smoke`` (its captions say SMOKE). The paper smoke
+(:mod:`cxrlib.book.paper_smoke`) runs every sweep file this way, in a staged tree (``load_sweep(...,
+workdir=...)``: notebooks and relative paths are read there) and with one shared kernel.
 
 No torch at import; Optuna, papermill and the entry module are imported when needed.
 """
@@ -93,7 +96,6 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "notebooks"
 
 KEY_ATTR = "sweep_key"
 POINT_ATTR = "sweep_point"
@@ -143,6 +145,8 @@ class Sweep:
     max_retries: int = 2
     poll: float = 2.0
     schema: set[str] | None = None  # accepted parameter names (None: anything)
+    workdir: Path = REPO  # notebooks run here; relative paths in parameters are read from here
+    kernel: Any = None  # a cxrlib.core.notebooks.SharedKernel for the notebooks (None: one kernel each)
 
     @property
     def study_name(self) -> str:
@@ -174,8 +178,10 @@ class Sweep:
         if self.smoke:
             params.update({k: v for k, v in self.smoke_overrides.items()
                            if self.schema is None or k in self.schema})
+            if isinstance(params.get("profile"), str) and not params["profile"].endswith("-smoke"):
+                params["profile"] += "-smoke"  # every caption of a smoke trial says so
         if resolve:
-            params = {k: _resolve_value(v) for k, v in params.items()}
+            params = {k: _resolve_value(v, self.workdir) for k, v in params.items()}
         params["out_dir"] = str(run_dir)
         return params
 
@@ -183,12 +189,13 @@ class Sweep:
         return self.out / key
 
 
-def _resolve_value(value: Any) -> Any:
-    """``{ssl_checkpoint: <02_pretrain folder>}``: the last checkpoint of its largest pool (resolved at run time)."""
+def _resolve_value(value: Any, workdir: Path = REPO) -> Any:
+    """``{ssl_checkpoint: <02_pretrain folder>}``: the last checkpoint of its largest pool (resolved at run
+    time; a relative folder is read below ``workdir``)."""
     if isinstance(value, dict) and set(value) == {"ssl_checkpoint"}:
         from cxrlib.training.ssl import runs
 
-        index = runs.read_checkpoint_index(value["ssl_checkpoint"])
+        index = runs.read_checkpoint_index(Path(workdir) / value["ssl_checkpoint"])
         last = index[index["fraction"] == index["fraction"].max()].sort_values("epoch").iloc[-1]
         column = next(c for c in ("path", "checkpoint", "file") if c in index.columns)
         return str(last[column])
@@ -277,12 +284,12 @@ def _load_entry(entry: str, sweep_dir: Path):
     return (lambda params: fn(**params)), names
 
 
-def _notebook_path(name: str) -> Path:
+def _notebook_path(name: str, workdir: Path = REPO) -> Path:
     path = Path(name)
     if path.suffix != ".ipynb":
-        path = NOTEBOOKS / f"{name}.ipynb"
+        path = Path(workdir) / "notebooks" / f"{name}.ipynb"
     elif not path.is_absolute():
-        path = REPO / path
+        path = Path(workdir) / path
     return path
 
 
@@ -309,11 +316,14 @@ def _blocks(grid: Any, where: str) -> list[dict[str, list]]:
 
 
 def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.PathLike | None = None,
-               check_values: bool = False) -> Sweep:
+               check_values: bool = False, workdir: str | os.PathLike | None = None) -> Sweep:
     """Read and validate a sweep file (see the module docstring); raises :class:`SweepError`.
 
     ``check_values``: also build the ``TrainConfig`` of every grid point of a ``03_finetune`` /
-    ``cxrlib.training.finetune`` sweep (imports torch; ``cxrlib sweep run`` does it)."""
+    ``cxrlib.training.finetune`` sweep (imports torch; ``cxrlib sweep run`` does it). ``workdir``: the tree
+    whose ``notebooks/`` run and below which relative paths of the parameters are read (default: this
+    repository; the paper smoke harness passes its staged copy)."""
+    workdir = Path(workdir).resolve() if workdir is not None else REPO
     path = Path(path)
     if not path.exists():
         raise SweepError(f"no sweep file {path}")
@@ -335,7 +345,7 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
     if notebook:
         from cxrlib.core.params import notebook_schema
 
-        nb_path = _notebook_path(str(notebook))
+        nb_path = _notebook_path(str(notebook), workdir)
         if not nb_path.exists():
             raise SweepError(f"{where}: notebook {notebook!r} not found ({nb_path})")
         schema = set(notebook_schema(nb_path))
@@ -419,6 +429,7 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
         out=out_dir.resolve(), smoke=smoke, smoke_overrides=smoke_overrides,
         heartbeat=float(spec.get("heartbeat", 10)), grace=float(spec.get("grace", 120)),
         max_retries=int(spec.get("max_retries", 2)), poll=float(spec.get("poll", 2)), schema=schema,
+        workdir=workdir,
     )
     if sweep.grace <= 2 * sweep.heartbeat:
         raise SweepError(f"{where}: grace ({sweep.grace:g} s) must be more than twice heartbeat ({sweep.heartbeat:g} s)")
@@ -686,13 +697,12 @@ def execute_point(sweep: Sweep, point: Mapping[str, Any], run_dir: Path) -> None
     params = sweep.trial_params(point, run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     if sweep.notebook:
-        import papermill
+        from cxrlib.core.notebooks import execute_notebook
 
         logs = sweep.out / "_notebooks"
         logs.mkdir(parents=True, exist_ok=True)
-        papermill.execute_notebook(str(_notebook_path(sweep.notebook)), str(logs / f"{run_dir.name}.ipynb"),
-                                   parameters=params, cwd=str(REPO), progress_bar=False, log_output=False,
-                                   kernel_name="python3")
+        execute_notebook(_notebook_path(sweep.notebook, sweep.workdir), logs / f"{run_dir.name}.ipynb", params,
+                         sweep.workdir, kernel=sweep.kernel)
     else:
         call, _ = _entry_callable(sweep.entry, sweep.path.parent)
         call(params)

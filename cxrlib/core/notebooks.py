@@ -1,0 +1,73 @@
+"""Executing a notebook with papermill, in a fresh kernel or in one kernel shared by many notebooks.
+
+``cxrlib book`` and ``cxrlib sweep`` execute notebooks with papermill, each in a kernel of its own (the
+book's rule: a notebook never sees another's state). The paper smoke harness
+(:mod:`cxrlib.book.paper_smoke`) runs dozens of notebooks at tiny sizes, where starting a kernel and
+importing torch, timm and Lightning costs more than the run itself; it passes a :class:`SharedKernel`,
+and every notebook then starts with a cell that clears the kernel's namespace (``%reset -f``) and
+returns to the working folder, so a name that a notebook forgets to import still fails. Modules stay
+imported (that is the saving); library state kept in module globals is the one thing shared.
+
+Papermill is imported when a notebook runs (this module stays light).
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+RESET_TAG = "shared-kernel-reset"
+
+
+class SharedKernel:
+    """One Jupyter kernel for several :func:`execute_notebook` calls; close it (or use ``with``) at the end."""
+
+    def __init__(self, kernel_name: str = "python3") -> None:
+        from jupyter_client.manager import AsyncKernelManager
+
+        self.kernel_name = kernel_name
+        self.manager = AsyncKernelManager(kernel_name=kernel_name)
+        self.runs = 0
+
+    def close(self) -> None:
+        from jupyter_client.utils import run_sync
+
+        if self.manager.has_kernel:
+            run_sync(self.manager.shutdown_kernel)(now=True)
+
+    def __enter__(self) -> SharedKernel:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _with_reset_cell(notebook: Path, cwd: Path):
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    nb = copy.deepcopy(nb)
+    cell = nbformat.v4.new_code_cell(f"%reset -f\nimport os as _os\n_os.chdir({str(cwd)!r})\ndel _os")
+    cell.metadata["tags"] = [RESET_TAG, "remove-cell"]
+    nb.cells.insert(0, cell)
+    return nb
+
+
+def execute_notebook(notebook: str | os.PathLike, output: str | os.PathLike, parameters: dict, cwd: str | os.PathLike,
+                     *, kernel: SharedKernel | None = None, kernel_name: str = "python3",
+                     log_output: bool = False) -> None:
+    """Run ``notebook`` with ``parameters`` into ``output`` (papermill), working in ``cwd``; in ``kernel``
+    when given (after clearing its namespace), else in a kernel of its own. A failing cell raises
+    papermill's ``PapermillExecutionError``."""
+    import papermill
+
+    source: Any = str(notebook)
+    extra: dict[str, Any] = {}
+    if kernel is not None:
+        source = _with_reset_cell(Path(notebook), Path(cwd).resolve())
+        extra["km"] = kernel.manager
+        kernel_name = kernel.kernel_name
+        kernel.runs += 1
+    papermill.execute_notebook(source, str(output), parameters=parameters, kernel_name=kernel_name, cwd=str(cwd),
+                               progress_bar=False, log_output=log_output, **extra)
