@@ -715,7 +715,8 @@ def _documents_ex1(runs: dict[str, Path]) -> str:
             f"{_settled(macro)}. {len(unscorable)} of {len(labels)} labels have no positive (or no negative) test image "
             f"and cannot be scored at all" + (f" ({', '.join(unscorable['label'])})" if len(unscorable) else "")
             + f"; {len(few)} more have fewer than 5 positives" + (f" ({', '.join(few['label'])})" if len(few) else "")
-            + ", and their intervals span most of the AUROC scale. More epochs change the scores, not the test "
+            + ": each of their AUROCs rests on a handful of images, and a single image moves it by a large step. "
+              "More epochs change the scores, not the test "
               "images: the number of positives per label is fixed by the test list, so only more test images "
               "narrow these intervals.\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
 
@@ -732,12 +733,16 @@ def _documents_ex2(runs: dict[str, Path]) -> str:
                      "test positives": int(row["n_positive"]), "test negatives": int(row["n_negative"])})
     frame = pd.DataFrame(rows)
     settled = frame[frame["interval"] == "excludes 0"]
+    frame["CI width"] = frame["CI high"] - frame["CI low"]
+    wider = frame.loc[frame["CI width"].idxmax(), "design"]
     return ("Both compare the SSL start with the other start on the same test images. "
-            + (f"Only the interval of {' and '.join(settled['design'])} excludes 0. " if len(settled)
+            + (f"The interval excludes 0 for: {' and '.join(settled['design'])}. " if len(settled)
                else "Neither interval excludes 0. ")
-            + "The Kermany test set has hundreds of images of one binary label; the NIH sample's test list keeps "
-              "a few dozen images spread over fourteen labels (positives are counted over all labels in the macro row), "
-              "so its interval is the wider one whatever the models do.\n\n"
+            + f"The wider interval is that of {wider}. The Kermany test set has hundreds of images of one binary "
+              "label; the NIH sample's test list keeps a few dozen images spread over fourteen labels (the macro row "
+              "counts positives over all labels, so one image can count several times). A macro average over many "
+              "labels can be steadier than any of its labels, but every label in it rests on a handful of "
+              "positives.\n\n"
             + _table(frame) + f"\n\n{_source(main)}\n")
 
 
@@ -750,8 +755,8 @@ def _documents_ex4(runs: dict[str, Path]) -> str:
     n_boot = int(_params(main)["n_boot"])
     return (f"Over the {len(frame)} scorable labels the two p-values differ by {ratio.median():.3f} in the median "
             f"(at most {ratio.max():.3f}). The run used `n_boot` = {n_boot}: a bootstrap p is a share of the "
-            f"{n_boot} redraws, so its steps are 1/{n_boot} = {1 / n_boot:.4f} and the smallest non-zero value is "
-            f"about that (a p of 0 means 'below {1 / n_boot:.4f}', not 0). With 200 redraws the step is 0.005 and "
+            f"{n_boot} redraws, so it cannot resolve much below 1/{n_boot} = {1 / n_boot:.4f} (a p of 0 means 'below about "
+            f"{1 / n_boot:.4f}', not 0). With 200 redraws the resolution is about 0.005, and "
             "a run with another `seed` draws other patients: p-values near 0.05 can cross it. DeLong's p does not "
             "depend on redraws at all.\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
 
@@ -781,21 +786,29 @@ def _le_ex2(runs: dict[str, Path]) -> str:
     return (f"Every run sees about `images_budget` = {budget} training images: the smaller label sets repeat "
             f"their images over more epochs (from {int(schedule['epochs'].max())} epochs for the smallest set to "
             f"{int(schedule['epochs'].min())} for the largest, at most `max_epochs` = {_params(main)['max_epochs']}). "
-            "With the same number of epochs for every fraction, the 1 % run would take a hundred times fewer "
-            "gradient steps than the 100 % run, and the curve would mix 'fewer labels' with 'less training'.\n\n"
+            f"With the same number of epochs for every fraction, the smallest set's run would take about "
+            f"{schedule['images'].max() / schedule['images'].min():.0f} times fewer gradient steps than the largest's, "
+            "and the curve would mix 'fewer labels' with 'less training'.\n\n"
             + _table(frame, "{:.2f}") + f"\n\n{_source(main)}\n")
 
 
 def _le_ex3(runs: dict[str, Path]) -> str:
     main = runs["11_label_efficiency"]
     curve = _csv(main, "le_curve")
-    contains = curve[(curve["diff_ci_low"] <= 0) & (curve["diff_ci_high"] >= 0)]
+    curve = curve.sort_values("fraction")
+    contains = ((curve["diff_ci_low"] <= 0) & (curve["diff_ci_high"] >= 0)).to_numpy()
     frame = curve[["fraction", "n_train", "auc_SSL", "auc_random", "difference", "diff_ci_low", "diff_ci_high"]]
-    caught = (f"From the fraction {contains['fraction'].min():g} on the interval contains 0" if len(contains)
-              else "At no fraction does the interval contain 0")
-    return (f"{caught}: there the data do not tell the two starts apart. Fractions measured: "
-            f"{', '.join(f'{f:g}' for f in curve['fraction'])}. A point at 0.3 would show where between 10 % and "
-            "100 % the gap closes; it costs one more pair of fine-tuning runs.\n\n"
+    tail = next((i for i in range(len(contains)) if contains[i:].all()), None)
+    if tail is None:
+        caught = "At the largest fraction the interval still excludes 0: the random start has not caught up"
+    elif tail == 0:
+        caught = "At every fraction the interval contains 0: the test images never tell the two starts apart"
+    else:
+        caught = (f"From the fraction {curve['fraction'].iloc[tail]:g} on the interval contains 0 (below it, it "
+                  "excludes 0): there the random start has caught up as far as the test images can tell")
+    return (f"{caught}. Fractions measured: {', '.join(f'{f:g}' for f in curve['fraction'])}. A point at 0.3 would "
+            "show where between the two largest fractions the gap closes; it costs one more pair of fine-tuning "
+            "runs.\n\n"
             + _table(frame) + f"\n\n{_source(main)}\n")
 
 
@@ -807,6 +820,9 @@ def _ablation_row(table: pd.DataFrame, variant: str):
 def _semssxl_ex1(runs: dict[str, Path]) -> str:
     main = runs["12_semssxl"]
     table = _csv(main, "ssxl_ablation")
+    if not (table["variant"] == "no_contrastive").any():
+        return (f"This run's `ablations` ({_params(main)['ablations']}) leave out `no_contrastive`: add it to read "
+                f"the comparison.\n\n{_source(main)}\n")
     full, plain = _ablation_row(table, "full"), _ablation_row(table, "no_contrastive")
     width = float(np.mean([full["ci_high"] - full["ci_low"], plain["ci_high"] - plain["ci_low"]]))
     frame = table[["variant", "contrastive", "macro AUROC", "ci_low", "ci_high"]]
