@@ -898,8 +898,8 @@ def _dual_ex2(runs: dict[str, Path]) -> str:
     variants, ablation = _csv(main, "ds_variants"), _csv(main, "ds_ablation")
     auto = _variant(variants, "autoencoder_only")
     added = ablation[ablation["without"] == "transfer_only"]
-    lines = [f"The autoencoder's code alone ({_params(main)['ae_latent']} values) reaches a test AUROC of "
-             f"{auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}]."]
+    lines = [(f"The autoencoder's code alone ({_params(main)['ae_latent']} values) reaches a test AUROC of "
+              f"{auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}].")]
     for _, row in added.iterrows():
         lines.append(f"Added to the transfer stream ({row['component']}) it changes the AUROC by {row['difference']:+.3f} "
                      f"{_interval(row, 'bootstrap CI low', 'bootstrap CI high')}.")
