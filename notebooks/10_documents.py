@@ -245,21 +245,24 @@ if leakage and clean is not None:
 #   effect for one run is measured above, with its interval.
 #
 # ## Exercises
-# 1. Raise `d001_epochs` to 10. Does the interval of the macro difference move away from 0, or only
-#    narrow? Which labels have too few positive test images to say anything?
-# 2. Run notebook 02 with `-p policy d002_simclr` and then this notebook: does the SSL start still
-#    compare the same way with the random one?
+# 1. In the Table 4 analogue, does the interval of the macro-average difference contain 0? Which labels
+#    have too few positive test images to say anything, and why would more fine-tuning epochs
+#    (`d001_epochs`) not change that?
+# 2. Put the two comparisons of the SSL start with the other start side by side: document 001's design on
+#    the NIH sample and document 004's on Kermany. Which of them does its interval settle, and how many
+#    test images and positives does each rest on?
 # 3. Why does document 004's "Total" need a weighting rule when the thesis lists classes with very
 #    different numbers of positive test images, and what would an unweighted mean do to a class with
 #    a single positive?
-# 4. Re-run with `-p n_boot 200`: how much do the p-values and intervals change between runs with
-#    different `seed`s?
+# 4. The table gives two p-values per label, the paired bootstrap's and DeLong's. How far apart are they,
+#    and what is the smallest non-zero bootstrap p that `n_boot` redraws can give? What would
+#    `-p n_boot 200` do to it?
 
 # %%
 run.finish()
 
 # %% [markdown]
 # ## What's next
-# [Label efficiency on PneumoniaMNIST](/book/documents_analogues.md) (notebook 11) asks the question the
+# [Label efficiency on PneumoniaMNIST](/book/label_efficiency.md) (notebook 11) asks the question the
 # documents leave open: how much does a self-supervised start help when only 1 % or 10 % of the labels
 # are there?

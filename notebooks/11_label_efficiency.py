@@ -182,11 +182,15 @@ run.text(documents.label_efficiency_summary(curve), "le_sentence", **context)
 #   pre-training on CheXpert; the curve shows the method, not their result.
 #
 # ## Exercises
-# 1. Re-run with `-p seed 1` and `-p seed 2`. At which fraction does the answer change most between
-#    seeds, and is that visible in the intervals?
-# 2. Set `-p ssl_epochs 1`. Does a barely pre-trained start still help at 1 %?
-# 3. Add the fraction 0.3 (`-p label_fractions "[0.01, 0.1, 0.3, 1.0]"`). Where does the curve of the
-#    random start catch up with the SSL one, judged by the interval of the difference?
+# 1. At which fraction is the paired difference SSL - random largest, and does its interval exclude 0
+#    there? How many training images and positives does the smallest label set hold, and what would a
+#    different `seed` change about it?
+# 2. How many epochs and images per epoch does each fraction's run train (the schedule table)? Why does
+#    the smallest label set get the most epochs, and what would a fixed number of epochs for every
+#    fraction confound?
+# 3. From which fraction on has the random start caught up with the SSL one, judged by the interval of
+#    the difference? What would adding the fraction 0.3 (`-p label_fractions "[0.01, 0.1, 0.3, 1.0]"`)
+#    let you see?
 # 4. Why must the 1 % labels lie inside the 10 % labels for the curve to be read as "more labels"?
 
 # %%

@@ -253,16 +253,19 @@ print(f"notebook body: {time.perf_counter() - started:.0f} s")
 #   term helps. It shows the machinery, not document 003's result (the document reports none).
 #
 # ## Exercises
-# 1. Set `-p contrastive_weight 0` and compare `full` with `no_contrastive`. Are their AUROCs identical?
-#    Find the line of `cxrlib.training.semssxl.fit_semi` that makes them so (hint: what would drawing
-#    unlabeled batches that are never used do to the random number stream?).
-# 2. Use `-p stages "[1, 2, 3]"` (block1, block2, block11: the middle flow joins in). How does the
-#    training time change, and where does the attention put its weight?
-# 3. Change `-p task_options '{"nih_images": "images-256", "test_fraction": 0.2}'`. How do the positives
-#    per label and the CI widths change? Which label loses its last positives first?
+# 1. Compare `full` with `no_contrastive` in the ablation table: how far apart are their macro AUROCs,
+#    measured against the width of their intervals? If you set `-p contrastive_weight 0`, both train
+#    the same loss: find the line of `cxrlib.training.semssxl.fit_semi` that makes their AUROCs then
+#    identical (hint: what would drawing unlabeled batches that are never used do to the random number
+#    stream?).
+# 2. Compare `full` with `single_scale` in the ablation table: macro AUROC and training time. Where does
+#    the full model's stage attention put its weight? What would `-p stages "[1, 2, 3]"` (the middle flow
+#    joins) cost?
+# 3. Which label has the fewest positive test images, and how do the CI widths follow the positives? If
+#    `task_options` halved `test_fraction` (0.4 to 0.2), by about how much would the widths grow?
 # 4. With the CheXpert images on your machine, run `params/paper/12_semssxl--d003_chexpert.yaml`. The test
 #    part then has up to several images per patient: compare the plain and the clustered DeLong p-values
-#    (`cxrlib.stats.evaluate.paired_delong_clustered` gives both).
+#    (`cxrlib.stats.evaluate.paired_delong_clustered` gives both). Which is larger, and why?
 
 # %%
 run.finish()

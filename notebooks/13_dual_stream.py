@@ -284,14 +284,14 @@ print(f"notebook body: {time.perf_counter() - started:.0f} s")
 #   starts from random values, and its caption says so. Document 003 reports no numbers to compare with.
 #
 # ## Exercises
-# 1. Fetch the ImageNet weights (`python -m cxrlib.models fetch vgg11_bn`) and re-run with
-#    `-p weights imagenet`. How do the transfer stream's AUROC and the gate values change?
-# 2. Make the autoencoder's code smaller (`-p ae_latent 8`) or larger (`-p ae_latent 256`). What
-#    happens to the reconstruction error and to the autoencoder-only AUROC? Is a better reconstruction
-#    a better feature for pneumonia?
-# 3. Replace the transfer stream by another registry row (`-p backbone resnet18`), or by the
-#    self-supervised checkpoint of notebook 02 (`-p backbone resnet18 -p weights
-#    book/_generated/02_pretrain/<run folder>/checkpoints`). Which stream does the gate favour now?
+# 1. Which weights started the transfer stream in this run, and how far apart are the transfer-only and
+#    the autoencoder-only AUROCs? What would you expect from the ImageNet weights
+#    (`python -m cxrlib.models fetch vgg11_bn`, then `-p weights imagenet`) for that gap and for the gate?
+# 2. The autoencoder minimises the reconstruction error of every pixel alike. How good a feature for
+#    pneumonia is its code alone here, and what does it add to the transfer stream? Why might a code that
+#    reconstructs well (`-p ae_latent 256`) still be a poor feature for pneumonia?
+# 3. Read the gate table: which stream does the gate favour, on average and per class? Does the gated
+#    variant beat the concatenation in the variants table, judged by the intervals?
 # 4. Add a fusion rule to `cxrlib.models.dual_stream.FUSION_RULES` (for example the element-wise sum of
 #    the two projected streams) and a variant row that uses it. Which code did you have to change
 #    besides the two rows?

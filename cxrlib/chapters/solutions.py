@@ -688,6 +688,250 @@ def _sweep_ex4(runs: dict[str, Path]) -> str:
             + f"{_source(main)}\n")
 
 
+
+# ------------------------------------------------------------------------------------------------ 10_documents
+def _interval(row, low: str = "boot_ci_low", high: str = "boot_ci_high") -> str:
+    return f"[{row[low]:+.3f}, {row[high]:+.3f}]"
+
+
+def _settled(row, low: str = "boot_ci_low", high: str = "boot_ci_high") -> str:
+    return "excludes 0" if row[low] > 0 or row[high] < 0 else "contains 0"
+
+
+def _auc_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith("auc_")]
+
+
+def _documents_ex1(runs: dict[str, Path]) -> str:
+    main = runs["10_documents"]
+    table = _csv(main, "d001_analogue_table4")
+    macro = table[table["kind"] == "average"].iloc[0]
+    labels = table[table["kind"] == "label"]
+    unscorable = labels[labels["difference"].isna()]
+    few = labels[labels["difference"].notna() & (labels["n_positive"] < 5)]
+    frame = labels[["label", "n_positive", "n_negative", "difference", "boot_ci_low", "boot_ci_high"]]
+    return (f"The macro-average difference ({' - '.join(c[4:] for c in _auc_columns(table))}) is "
+            f"{macro['difference']:+.3f} with the patient-bootstrap interval {_interval(macro)}, which "
+            f"{_settled(macro)}. {len(unscorable)} of {len(labels)} labels have no positive (or no negative) test image "
+            f"and cannot be scored at all" + (f" ({', '.join(unscorable['label'])})" if len(unscorable) else "")
+            + f"; {len(few)} more have fewer than 5 positives" + (f" ({', '.join(few['label'])})" if len(few) else "")
+            + ": each of their AUROCs rests on a handful of images, and a single image moves it by a large step. "
+              "More epochs change the scores, not the test "
+              "images: the number of positives per label is fixed by the test list, so only more test images "
+              "narrow these intervals.\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
+
+
+def _documents_ex2(runs: dict[str, Path]) -> str:
+    main = runs["10_documents"]
+    rows = []
+    for design, artifact, kind in (("document 001, NIH sample (macro)", "d001_analogue_table4", "average"),
+                                   ("document 004, Kermany", "d004_analogue_paired", "label")):
+        table = _csv(main, artifact)
+        row = table[table["kind"] == kind].iloc[0]
+        rows.append({"design": design, "difference": row["difference"], "CI low": row["boot_ci_low"],
+                     "CI high": row["boot_ci_high"], "interval": _settled(row),
+                     "test positives": int(row["n_positive"]), "test negatives": int(row["n_negative"])})
+    frame = pd.DataFrame(rows)
+    settled = frame[frame["interval"] == "excludes 0"]
+    frame["CI width"] = frame["CI high"] - frame["CI low"]
+    wider = frame.loc[frame["CI width"].idxmax(), "design"]
+    return ("Both compare the SSL start with the other start on the same test images. "
+            + (f"The interval excludes 0 for: {' and '.join(settled['design'])}. " if len(settled)
+               else "Neither interval excludes 0. ")
+            + f"The wider interval is that of {wider}. The Kermany test set has hundreds of images of one binary "
+              "label; the NIH sample's test list keeps a few dozen images spread over fourteen labels (the macro row "
+              "counts positives over all labels, so one image can count several times). A macro average over many "
+              "labels can be steadier than any of its labels, but every label in it rests on a handful of "
+              "positives.\n\n"
+            + _table(frame) + f"\n\n{_source(main)}\n")
+
+
+def _documents_ex4(runs: dict[str, Path]) -> str:
+    main = runs["10_documents"]
+    table = _csv(main, "d001_analogue_table4")
+    labels = table[(table["kind"] == "label") & table["difference"].notna()]
+    frame = labels[["label", "n_positive", "bootstrap_p", "delong_p", "clustered_p"]]
+    ratio = (frame["bootstrap_p"] - frame["delong_p"]).abs()
+    n_boot = int(_params(main)["n_boot"])
+    return (f"Over the {len(frame)} scorable labels the two p-values differ by {ratio.median():.3f} in the median "
+            f"(at most {ratio.max():.3f}). The run used `n_boot` = {n_boot}: a bootstrap p is a share of the "
+            f"{n_boot} redraws, so it cannot resolve much below 1/{n_boot} = {1 / n_boot:.4f} (a p of 0 means 'below about "
+            f"{1 / n_boot:.4f}', not 0). With 200 redraws the resolution is about 0.005, and "
+            "a run with another `seed` draws other patients: p-values near 0.05 can cross it. DeLong's p does not "
+            "depend on redraws at all.\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
+
+
+# ------------------------------------------------------------------------------------------------ 11_label_efficiency
+def _le_ex1(runs: dict[str, Path]) -> str:
+    main = runs["11_label_efficiency"]
+    curve, schedule = _csv(main, "le_curve"), _csv(main, "le_schedule")
+    best = curve.loc[curve["difference"].idxmax()]
+    smallest = schedule.loc[schedule["fraction"].idxmin()]
+    frame = curve[["fraction", "difference", "diff_ci_low", "diff_ci_high", "bootstrap_p", "delong_p"]]
+    return (f"The difference SSL - random is largest at the fraction {best['fraction']:g}: "
+            f"{best['difference']:+.3f}, interval {_interval(best, 'diff_ci_low', 'diff_ci_high')}, which "
+            f"{_settled(best, 'diff_ci_low', 'diff_ci_high')}. The smallest label set ({smallest['fraction']:g}) holds "
+            f"{int(smallest['images'])} training images, {int(smallest['positives'])} of them positive: another seed "
+            "draws other images, and with so few that alone can move the AUROC by more than the difference. The "
+            "interval does not show this: it redraws the *test* images of one training set, not the training "
+            "draw.\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
+
+
+def _le_ex2(runs: dict[str, Path]) -> str:
+    main = runs["11_label_efficiency"]
+    schedule = _csv(main, "le_schedule")
+    seen = schedule["epochs"] * schedule["train_images_per_epoch"]
+    frame = schedule.assign(**{"images seen": seen})
+    budget = _params(main)["images_budget"]
+    return (f"Every run sees about `images_budget` = {budget} training images: the smaller label sets repeat "
+            f"their images over more epochs (from {int(schedule['epochs'].max())} epochs for the smallest set to "
+            f"{int(schedule['epochs'].min())} for the largest, at most `max_epochs` = {_params(main)['max_epochs']}). "
+            f"With the same number of epochs for every fraction, the smallest set's run would take about "
+            f"{schedule['images'].max() / schedule['images'].min():.0f} times fewer gradient steps than the largest's, "
+            "and the curve would mix 'fewer labels' with 'less training'.\n\n"
+            + _table(frame, "{:.2f}") + f"\n\n{_source(main)}\n")
+
+
+def _le_ex3(runs: dict[str, Path]) -> str:
+    main = runs["11_label_efficiency"]
+    curve = _csv(main, "le_curve")
+    curve = curve.sort_values("fraction")
+    contains = ((curve["diff_ci_low"] <= 0) & (curve["diff_ci_high"] >= 0)).to_numpy()
+    frame = curve[["fraction", "n_train", "auc_SSL", "auc_random", "difference", "diff_ci_low", "diff_ci_high"]]
+    tail = next((i for i in range(len(contains)) if contains[i:].all()), None)
+    if tail is None:
+        caught = "At the largest fraction the interval still excludes 0: the random start has not caught up"
+    elif tail == 0:
+        caught = "At every fraction the interval contains 0: the test images never tell the two starts apart"
+    else:
+        caught = (f"From the fraction {curve['fraction'].iloc[tail]:g} on the interval contains 0 (below it, it "
+                  "excludes 0): there the random start has caught up as far as the test images can tell")
+    return (f"{caught}. Fractions measured: {', '.join(f'{f:g}' for f in curve['fraction'])}. A point at 0.3 would "
+            "show where between the two largest fractions the gap closes; it costs one more pair of fine-tuning "
+            "runs.\n\n"
+            + _table(frame) + f"\n\n{_source(main)}\n")
+
+
+# ------------------------------------------------------------------------------------------------ 12_semssxl
+def _ablation_row(table: pd.DataFrame, variant: str):
+    return table[table["variant"] == variant].iloc[0]
+
+
+def _semssxl_ex1(runs: dict[str, Path]) -> str:
+    main = runs["12_semssxl"]
+    table = _csv(main, "ssxl_ablation")
+    if not (table["variant"] == "no_contrastive").any():
+        return (f"This run's `ablations` ({_params(main)['ablations']}) leave out `no_contrastive`: add it to read "
+                f"the comparison.\n\n{_source(main)}\n")
+    full, plain = _ablation_row(table, "full"), _ablation_row(table, "no_contrastive")
+    width = float(np.mean([full["ci_high"] - full["ci_low"], plain["ci_high"] - plain["ci_low"]]))
+    frame = table[["variant", "contrastive", "macro AUROC", "ci_low", "ci_high"]]
+    return (f"`full` reaches a macro AUROC of {full['macro AUROC']:.3f}, `no_contrastive` {plain['macro AUROC']:.3f}: "
+            f"a difference of {full['macro AUROC'] - plain['macro AUROC']:+.3f}, against intervals "
+            f"{width:.3f} wide on average. With `contrastive_weight` 0 the two become identical because of "
+            "`use_views = variant.contrastive and config.contrastive_weight > 0` in `fit_semi`: without the term "
+            "no two-view batches are drawn at all, so the random number stream (shuffling, dropout, augmentation) "
+            "is the same as the supervised variant's. Drawing batches that are never used would advance the "
+            "stream and change every later random draw.\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
+
+
+def _semssxl_ex2(runs: dict[str, Path]) -> str:
+    main = runs["12_semssxl"]
+    table = _csv(main, "ssxl_ablation")
+    full = _ablation_row(table, "full")
+    frame = table[["variant", "stages", "macro AUROC", "ci_low", "ci_high", "stage weights", "seconds"]]
+    stages = _params(main)["stages"]
+    lines = [f"`full` reads the stages {stages} and weighs them {full['stage weights']} (mean over the test images)."]
+    if (table["variant"] == "single_scale").any():
+        single = _ablation_row(table, "single_scale")
+        lines.append(f"`single_scale` reaches {single['macro AUROC']:.3f} against `full`'s {full['macro AUROC']:.3f} "
+                     f"and trains in {single['seconds']:.0f} s against {full['seconds']:.0f} s.")
+    lines.append("Adding the middle flow (`stages [1, 2, 3]`) runs the middle flow's Xception blocks on every image and "
+                 "adds a stage to the attention: the training time grows with the blocks read, and where the weight goes "
+                 "then is read from the stage-weights figure of that run.")
+    return " ".join(lines) + "\n\n" + _table(frame) + f"\n\n{_source(main)}\n"
+
+
+def _semssxl_ex3(runs: dict[str, Path]) -> str:
+    main = runs["12_semssxl"]
+    widths = _csv(main, "ssxl_ci_width")
+    fewest = widths.loc[widths["test positives"].idxmin()]
+    corr = float(np.corrcoef(widths["test positives"], widths["CI width full"])[0, 1]) if len(widths) > 2 else float("nan")
+    share = float(_params(main)["task_options"].get("test_fraction", 0.4))
+    factor = float(np.sqrt(share / (share / 2)))
+    return (f"{fewest['label']} has the fewest positive test images ({int(fewest['test positives'])}) and, with "
+            f"{fewest['CI width full']:.3f}, " + ("the widest" if fewest["CI width full"] == widths["CI width full"].max()
+                                                  else "one of the wider") +
+            f" interval of `full`; the correlation of positives and width over the labels is {corr:.2f}. Halving the "
+            f"test share ({share:g} to {share / 2:g}) halves the positives, and a width shrinks like "
+            f"$1/\\sqrt{{n}}$: the widths grow by about $\\sqrt{{2}} \\approx {factor:.2f}$, and the label with the "
+            "fewest positives is the first to have none left (then it cannot be scored).\n\n"
+            + _table(widths) + f"\n\n{_source(main)}\n")
+
+
+# ------------------------------------------------------------------------------------------------ 13_dual_stream
+def _variant(table: pd.DataFrame, key: str):
+    return table[table["variant"] == key].iloc[0]
+
+
+def _dual_ex1(runs: dict[str, Path]) -> str:
+    main = runs["13_dual_stream"]
+    variants, gates = _csv(main, "ds_variants"), _csv(main, "ds_gates")
+    transfer, auto = _variant(variants, "transfer_only"), _variant(variants, "autoencoder_only")
+    params = _params(main)
+    overall = gates.iloc[0]
+    info = params.get("weights_info") or {}
+    start = info.get("description") or f"`weights: {params['weights']}`"
+    return (f"The transfer stream ({params['backbone']}) started from {start} (`weights: {params['weights']}`). It reaches a test "
+            f"AUROC of {transfer['test AUROC']:.3f} [{transfer['CI low']:.3f}, {transfer['CI high']:.3f}] alone, the "
+            f"autoencoder {auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}]: a gap of "
+            f"{transfer['test AUROC'] - auto['test AUROC']:+.3f}. The gate's mean weight on the transfer stream is "
+            f"{overall['mean']:.2f}. " + ("ImageNet weights give the transfer stream features learned on a million images; "
+            "expect its AUROC, the gap and the gate's weight on it to grow, while the autoencoder-only row does not "
+            "change (it never sees the backbone)." if info.get("random", True) else "This run already started from "
+            "pre-trained weights: compare with `-p weights none` to see what they are worth.") + "\n\n" + _table(variants[["variant", "test AUROC", "CI low", "CI high"]])
+            + f"\n\n{_source(main)}\n")
+
+
+def _dual_ex2(runs: dict[str, Path]) -> str:
+    main = runs["13_dual_stream"]
+    variants, ablation = _csv(main, "ds_variants"), _csv(main, "ds_ablation")
+    auto = _variant(variants, "autoencoder_only")
+    added = ablation[ablation["without"] == "transfer_only"]
+    lines = [(f"The autoencoder's code alone ({_params(main)['ae_latent']} values) reaches a test AUROC of "
+              f"{auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}].")]
+    for _, row in added.iterrows():
+        lines.append(f"Added to the transfer stream ({row['component']}) it changes the AUROC by {row['difference']:+.3f} "
+                     f"{_interval(row, 'bootstrap CI low', 'bootstrap CI high')}.")
+    lines.append("The reconstruction error weighs every pixel alike, and most pixels of a chest X-ray are ribs, "
+                 "borders and background: a larger code rebuilds those better without describing the faint "
+                 "opacities that signal pneumonia, so a better reconstruction need not be a better feature.")
+    return " ".join(lines) + "\n\n" + _table(ablation[["component", "with", "without", "difference", "bootstrap CI low",
+                                                       "bootstrap CI high"]]) + f"\n\n{_source(main)}\n"
+
+
+def _dual_ex3(runs: dict[str, Path]) -> str:
+    main = runs["13_dual_stream"]
+    variants, gates = _csv(main, "ds_variants"), _csv(main, "ds_gates")
+    gated, concat = _variant(variants, "dual_gated"), _variant(variants, "dual_concat")
+    overall = gates.iloc[0]
+    side = "the transfer stream" if overall["mean"] > 0.5 else "the autoencoder stream"
+    per_class = "; ".join(f"{r['images']}: mean {r['mean']:.2f}" for _, r in gates.iloc[1:].iterrows())
+    overlap = not (gated["CI low"] > concat["CI high"] or concat["CI low"] > gated["CI high"])
+    ablation = _csv(main, "ds_ablation")
+    paired = ablation[(ablation["with"] == "dual_gated") & (ablation["without"] == "dual_concat")]
+    paired_text = "".join(f" On the same test images the paired difference gated - concatenation is {r['difference']:+.3f} "
+                          f"{_interval(r, 'bootstrap CI low', 'bootstrap CI high')}, whose interval {_settled(r, 'bootstrap CI low', 'bootstrap CI high')}."
+                          for _, r in paired.iterrows())
+    return (f"A gate value is the weight of the transfer stream. Its mean over the test images is {overall['mean']:.2f} "
+            f"(median {overall['median']:.2f}), so on average it favours {side}; a share {overall['dims > 0.5']:.2f} of the "
+            f"dimensions has a mean above 0.5 ({per_class}). The gated variant reaches {gated['test AUROC']:.3f} "
+            f"[{gated['CI low']:.3f}, {gated['CI high']:.3f}], the concatenation {concat['test AUROC']:.3f} "
+            f"[{concat['CI low']:.3f}, {concat['CI high']:.3f}]: the intervals "
+            + ("overlap, so these intervals do not separate them." if overlap else "do not overlap.") + paired_text
+            + "\n\n" + _table(gates) + f"\n\n{_source(main)}\n")
+
+
 ANSWERS: dict[str, Answer] = {a.key: a for a in (
     Answer("01_data--ex1", ("01_data", "01_data--ex1"), _data_ex1),
     Answer("01_data--ex2", ("01_data",), _data_ex2),
@@ -725,6 +969,18 @@ ANSWERS: dict[str, Answer] = {a.key: a for a in (
     Answer("09_sweep--ex2", ("09_sweep",), _sweep_ex2),
     Answer("09_sweep--ex3", ("09_sweep",), _sweep_ex3),
     Answer("09_sweep--ex4", ("09_sweep",), _sweep_ex4),
+    Answer("10_documents--ex1", ("10_documents",), _documents_ex1),
+    Answer("10_documents--ex2", ("10_documents",), _documents_ex2),
+    Answer("10_documents--ex4", ("10_documents",), _documents_ex4),
+    Answer("11_label_efficiency--ex1", ("11_label_efficiency",), _le_ex1),
+    Answer("11_label_efficiency--ex2", ("11_label_efficiency",), _le_ex2),
+    Answer("11_label_efficiency--ex3", ("11_label_efficiency",), _le_ex3),
+    Answer("12_semssxl--ex1", ("12_semssxl",), _semssxl_ex1),
+    Answer("12_semssxl--ex2", ("12_semssxl",), _semssxl_ex2),
+    Answer("12_semssxl--ex3", ("12_semssxl",), _semssxl_ex3),
+    Answer("13_dual_stream--ex1", ("13_dual_stream",), _dual_ex1),
+    Answer("13_dual_stream--ex2", ("13_dual_stream",), _dual_ex2),
+    Answer("13_dual_stream--ex3", ("13_dual_stream",), _dual_ex3),
 )}
 
 
