@@ -82,7 +82,6 @@ n_boot = 500
 
 # %%
 from cxrlib.core.params import validate_params
-from cxrlib.training.semssxl import VARIANTS
 
 validate_params(globals(), "12_semssxl", rules={
     "data_root": "str|None", "task": ["nih_competition5", "chexpert_competition5"], "task_options": "dict",
@@ -92,6 +91,8 @@ validate_params(globals(), "12_semssxl", rules={
     "unlabeled_batch_size": ">=2", "augment": "str nonempty", "ssl_policy": "str nonempty", "fractions": "nonempty >0 <=1",
     "ablation_fraction": ">0 <=1", "ablations": "list", "device": "str nonempty", "n_boot": ">=1",
 })
+from cxrlib.training.semssxl import VARIANTS
+
 assert ablation_fraction in fractions, "ablation_fraction must be one of fractions"
 assert set(ablations) <= set(VARIANTS) - {"full", "supervised"}, f"ablations are among {sorted(VARIANTS)}"
 
