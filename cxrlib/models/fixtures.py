@@ -11,7 +11,9 @@ format of each published source:
   ``projection_head.*`` and ``prototypes.*`` (:func:`swav_checkpoint`);
 * CheXNet (``converter="chexnet"``): ``{"state_dict": ...}`` with 2017 DenseNet names
   (``norm.1``, ``conv.2``) behind ``module.densenet121.`` and the 14-way ``classifier.0``
-  (:func:`chexnet_checkpoint`).
+  (:func:`chexnet_checkpoint`);
+* a timm release file (``converter="timm_release"``, e.g. ``xception-43020ad28.pth``): timm's own names,
+  with the 1000-way ImageNet classifier ``fc`` the release carries, saved with ``torch.save``.
 
 :func:`write_fake_weights` puts the file where :func:`cxrlib.models.weights.load_weights` looks for
 a tag (``<weights_dir>/<backbone key>/<file>``) and a sidecar ``<file>.smoke.json`` beside it; a
@@ -95,10 +97,16 @@ def _write_chexnet(spec: BackboneSpec, src: WeightSource, path: Path, seed: int)
     torch.save(chexnet_checkpoint(seed)[1], path)
 
 
+def _write_timm_release(spec: BackboneSpec, src: WeightSource, path: Path, seed: int) -> None:
+    model = seeded_model(spec.timm_name, seed=seed, **{**spec.create_kwargs, "num_classes": 1000})
+    torch.save(model.state_dict(), path)
+
+
 FORMAT_WRITERS: dict[str | None, Callable[[BackboneSpec, WeightSource, Path, int], None]] = {
     None: _write_timm,
     "swav": _write_swav,
     "chexnet": _write_chexnet,
+    "timm_release": _write_timm_release,
 }
 """A source's converter (None: a timm-hosted file) -> the writer of a fake file in that format."""
 
