@@ -238,7 +238,7 @@ class RunArtifacts:
         snippet = f"{body}" + (f" {facts}" if facts else "") + "\n"
         md_path = self.out_dir / f"{artifact_id}.md"
         md_path.write_text(snippet, encoding="utf-8")
-        self.artifacts.append({"id": artifact_id, "kind": "text", "file": f"{artifact_id}.txt", "caption": body})
+        self.artifacts.append({"id": artifact_id, "kind": "text", "file": f"{artifact_id}.txt", "caption": f"{facts} {body}".strip()})
         _display_markdown(snippet)
         return md_path
 
