@@ -104,6 +104,7 @@ import torch
 from tqdm.auto import tqdm
 
 from cxrlib.book.artifacts import RunArtifacts
+from cxrlib.core.io import write_json_atomic
 from cxrlib.chapters import semssxl as chapter
 from cxrlib.images.tasks import get_task
 from cxrlib.training.semssxl import SemiConfig, labelled_fractions
@@ -165,6 +166,7 @@ with warnings.catch_warnings():
     runs = chapter.run_grid(plan, config, task, cache, parts, labelled,
                             progress=lambda p: tqdm(p, desc="runs", unit="run"))
 weights_caption = runs[plan[0]]["result"].weights_caption
+write_json_atomic(run.out_dir / "weights.json", runs[plan[0]]["result"].weights_info)  # what the encoder started from
 print(weights_caption)
 for (variant, fraction), r in runs.items():
     res = r["result"]

@@ -86,6 +86,7 @@ import numpy as np
 import torch
 
 from cxrlib.book.artifacts import RunArtifacts
+from cxrlib.core.io import write_json_atomic
 from cxrlib.chapters import dual_stream as chapter
 from cxrlib.images.preprocess import NORMALIZATIONS, preprocess_config
 from cxrlib.images.tasks import get_task
@@ -116,6 +117,7 @@ run = RunArtifacts(
                  profile=profile, seed=seed),
 )
 _ = run.record_data("images", spec.data_path(data_root))
+write_json_atomic(run.out_dir / "weights.json", info.provenance())  # what the transfer stream started from
 print(info.caption())
 
 # %% [markdown]

@@ -187,6 +187,8 @@ class SemiResult:
     n_labelled: int
     n_unlabeled: int
     seconds: float
+    weights_info: dict | None = None
+    """The backbone's :class:`~cxrlib.models.WeightsInfo` provenance (a run folder's ``weights.json``)."""
 
 
 def _loader(dataset, batch_size: int, seed: int, shuffle: bool = True, drop_last: bool = False) -> DataLoader:
@@ -263,7 +265,7 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
     return SemiResult(model=model, variant=variant, weights_caption=info.caption(), history=history,
                       loss_before=loss_before, loss_after=_mean_loss(model, plain_set, config.batch_size, device),
                       n_labelled=len(labelled), n_unlabeled=len(unlabeled) if use_views else 0,
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, weights_info=info.provenance())
 
 
 @torch.no_grad()
