@@ -137,7 +137,8 @@ for fraction in label_fractions:
     schedule.append(dict(fraction=fraction, images=len(kept), positives=int(kept["target"].sum()), **plan))
 schedule = pd.DataFrame(schedule)
 run.table(schedule, "le_schedule", "Training labels per fraction (nested, per class, seeded), and the epochs and "
-          "images per epoch of each fine-tuning run", float_format="{:.2f}")
+          "images per epoch of each fine-tuning run", float_format="{:.2f}",
+          weights="none (the plan is drawn from the labels before any model is built)")
 
 # %% [markdown]
 # ## Fine-tuning from the SSL checkpoint and from random values
