@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import metadata as shipped
 from cxrlib.data.root import DataNotFoundError, how_to_get, require, require_file
 
@@ -191,11 +192,7 @@ def frontal(table: pd.DataFrame) -> pd.DataFrame:
 
 def resolve_policy(policy: str | UncertaintyPolicy) -> UncertaintyPolicy:
     """A policy by name (``U-Ignore``, ``U-Zeros``, ``U-Ones``) or the policy itself."""
-    if isinstance(policy, UncertaintyPolicy):
-        return policy
-    if policy not in UNCERTAINTY_POLICIES:
-        raise KeyError(f"unknown uncertainty policy {policy!r}; known: {', '.join(UNCERTAINTY_POLICIES)}")
-    return UNCERTAINTY_POLICIES[policy]
+    return lookup(UNCERTAINTY_POLICIES, policy, what="uncertainty policy", row_type=UncertaintyPolicy)
 
 
 def apply_uncertainty(

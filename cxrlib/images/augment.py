@@ -60,6 +60,7 @@ import torch
 from torchvision.transforms import InterpolationMode, v2
 from torchvision.transforms.v2 import functional as F
 
+from cxrlib.core.config import lookup
 from cxrlib.images.sampling import D000_OVERSAMPLE_VARIANTS
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -227,12 +228,7 @@ SSL_POLICIES = ("d004_moco", "d004_simclr", "d002_simclr")
 
 def get_policy(policy: str | AugmentPolicy) -> AugmentPolicy:
     """The policy named ``policy`` (a policy passes through)."""
-    if isinstance(policy, AugmentPolicy):
-        return policy
-    try:
-        return POLICIES[policy]
-    except KeyError:
-        raise KeyError(f"unknown augmentation policy {policy!r}; known: {', '.join(POLICIES)}") from None
+    return lookup(POLICIES, policy, what="augmentation policy", row_type=AugmentPolicy)
 
 
 def build_augmentation(policy: str | AugmentPolicy) -> Transform | None:
@@ -271,8 +267,5 @@ def apply_variant(image: torch.Tensor, variant: str | None) -> torch.Tensor:
     """Apply the fixed transform ``variant`` (a key of :data:`VARIANTS`; ``None``/``"original"``: as is)."""
     if variant is None:
         return image
-    try:
-        transform = VARIANTS[variant]
-    except KeyError:
-        raise KeyError(f"unknown image variant {variant!r}; known: {', '.join(VARIANTS)}") from None
+    transform = lookup(VARIANTS, variant, what="image variant")
     return image if transform is None else transform(image)

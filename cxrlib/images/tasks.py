@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import chexpert, covid, covidgr, d001, d004, medmnist, mimic, nih, padchest, pediatric, vindr
 from cxrlib.data.root import DataNotFoundError, data_root, how_to_get, require, require_file
 from cxrlib.data.splits import assert_patient_disjoint, split_by_patient
@@ -836,12 +837,8 @@ TASKS: dict[str, TaskSpec] = {
 
 
 def get_task(task: str | TaskSpec) -> TaskSpec:
-    if isinstance(task, TaskSpec):
-        return task
-    try:
-        return TASKS[task]
-    except KeyError:
-        raise KeyError(f"unknown task {task!r}; known: {', '.join(TASKS)}") from None
+    """The row of :data:`TASKS` named ``task`` (a row passes through)."""
+    return lookup(TASKS, task, what="task", row_type=TaskSpec)
 
 
 # ------------------------------------------------------------------------------------- table helpers

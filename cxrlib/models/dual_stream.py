@@ -42,6 +42,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cxrlib.core.config import lookup
+
 from .heads import pooled_width
 from .registry import get_spec
 from .weights import WeightsInfo, create_backbone
@@ -270,12 +272,8 @@ DUAL_STREAM_VARIANTS: dict[str, DualStreamVariant] = {v.key: v for v in (
 
 
 def get_dual_stream_variant(key: str | DualStreamVariant) -> DualStreamVariant:
-    if isinstance(key, DualStreamVariant):
-        return key
-    try:
-        return DUAL_STREAM_VARIANTS[key]
-    except KeyError:
-        raise KeyError(f"unknown dual-stream variant {key!r}; known: {', '.join(DUAL_STREAM_VARIANTS)}") from None
+    """The row of :data:`DUAL_STREAM_VARIANTS` named ``key`` (a row passes through)."""
+    return lookup(DUAL_STREAM_VARIANTS, key, what="dual-stream variant", row_type=DualStreamVariant)
 
 
 class DualStreamClassifier(nn.Module):

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cxrlib.core.config import lookup
+
 from .registry import get_spec
 from .weights import WeightsInfo, create_backbone
 
@@ -160,12 +162,8 @@ NECKS: dict[str, NeckSpec] = {
 
 
 def get_neck(name: str | NeckSpec) -> NeckSpec:
-    if isinstance(name, NeckSpec):
-        return name
-    try:
-        return NECKS[name]
-    except KeyError:
-        raise KeyError(f"unknown neck {name!r}; known: {', '.join(NECKS)}") from None
+    """The row of :data:`NECKS` named ``name`` (a row passes through)."""
+    return lookup(NECKS, name, what="neck", row_type=NeckSpec)
 
 
 class MultiScaleNeck(nn.Module):

@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxrlib.core.config import lookup
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF_MEAN = (0.5, 0.5, 0.5)
@@ -515,12 +517,7 @@ REGISTRY: dict[str, BackboneSpec] = {row.key: row for row in _ROWS}
 
 def get_spec(key: str | BackboneSpec) -> BackboneSpec:
     """The registry row of ``key`` (a row passes through unchanged)."""
-    if isinstance(key, BackboneSpec):
-        return key
-    try:
-        return REGISTRY[key]
-    except KeyError:
-        raise KeyError(f"unknown backbone {key!r}; registered: {', '.join(REGISTRY)}") from None
+    return lookup(REGISTRY, key, what="backbone", row_type=BackboneSpec)
 
 
 def registry_rows() -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from cxrlib.core.config import lookup
 from cxrlib.data.pool import draw_patients
 from cxrlib.data.splits import assert_patient_disjoint
 from cxrlib.images.augment import build_augmentation
@@ -87,12 +88,8 @@ VARIANTS: dict[str, VariantSpec] = {
 
 
 def get_semssxl_variant(name: str | VariantSpec) -> VariantSpec:
-    if isinstance(name, VariantSpec):
-        return name
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise KeyError(f"unknown SemSSXL variant {name!r}; known: {', '.join(VARIANTS)}") from None
+    """The row of :data:`VARIANTS` named ``name`` (a row passes through)."""
+    return lookup(VARIANTS, name, what="SemSSXL variant", row_type=VariantSpec)
 
 
 @dataclass

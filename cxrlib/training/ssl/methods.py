@@ -42,6 +42,7 @@ from lightly.models.modules.heads import MoCoProjectionHead, ProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import nn
 
+from cxrlib.core.config import lookup
 from cxrlib.models.heads import pooled_width
 
 PROJECTION_HEADS: dict[str, Callable[[int], nn.Module]] = {
@@ -90,12 +91,8 @@ METHODS: dict[str, MethodSpec] = {
 
 
 def get_method(method: str | MethodSpec) -> MethodSpec:
-    if isinstance(method, MethodSpec):
-        return method
-    try:
-        return METHODS[method]
-    except KeyError:
-        raise KeyError(f"unknown SSL method {method!r}; known: {', '.join(METHODS)}") from None
+    """The row of :data:`METHODS` named ``method`` (a row passes through)."""
+    return lookup(METHODS, method, what="SSL method", row_type=MethodSpec)
 
 
 class ContrastiveModel(nn.Module):
