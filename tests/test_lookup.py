@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
 import pytest
 import torch
 
 from cxrlib.core.config import lookup
-from cxrlib.data import chexpert
+from cxrlib.data import chexpert, metadata, nih, padchest, pool, vindr
 from cxrlib.images import augment, tasks
 from cxrlib.models import dual_stream, multiscale, registry
 from cxrlib.training import semssxl
@@ -49,6 +50,9 @@ def _variant(name):  # apply_variant looks the transform up; the image is a stan
     return augment.apply_variant(torch.zeros(1, 8, 8, dtype=torch.uint8), name)
 
 
+_EMPTY = pd.DataFrame()  # the data functions below look their rule up before they read anything
+
+
 GETTERS = {
     "registry.get_spec": (registry.get_spec, registry.REGISTRY, registry.BackboneSpec),
     "multiscale.get_neck": (multiscale.get_neck, multiscale.NECKS, multiscale.NeckSpec),
@@ -60,6 +64,13 @@ GETTERS = {
     "augment.apply_variant": (_variant, augment.VARIANTS, None),
     "tasks.get_task": (tasks.get_task, tasks.TASKS, tasks.TaskSpec),
     "chexpert.resolve_policy": (chexpert.resolve_policy, chexpert.UNCERTAINTY_POLICIES, chexpert.UncertaintyPolicy),
+    "pool.source_table": (pool.source_table, pool.SOURCE_TABLES, None),
+    "nih.make_split": (lambda name: nih.make_split(name, _EMPTY), nih.SPLITS, None),
+    "padchest.label_indicators": (lambda name: padchest.label_indicators(_EMPTY, {}, match=name),
+                                  padchest.MATCH_RULES, None),
+    "metadata.shipped_path": (metadata.shipped_path, metadata.SHIPPED, None),
+    "vindr.image_labels": (lambda name: vindr.image_labels(_EMPTY, rule=name), vindr.READER_RULES, None),
+    "vindr.load_image_labels": (lambda name: vindr.load_image_labels(rule=name), vindr.READER_RULES, None),
 }
 
 

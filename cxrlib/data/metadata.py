@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxrlib.core.config import lookup
+
 SHIPPED = {
     "nih": "Data_Entry_2017_v2020.csv.gz",
     "nih_bbox": "BBox_List_2017.csv.gz",
@@ -38,9 +40,7 @@ def shipped_dir() -> Path:
 
 def shipped_path(name: str) -> Path:
     """Path of a shipped metadata file by short name (see :data:`SHIPPED`)."""
-    if name not in SHIPPED:
-        raise KeyError(f"unknown shipped metadata {name!r}; known: {', '.join(SHIPPED)}")
-    path = shipped_dir() / SHIPPED[name]
+    path = shipped_dir() / lookup(SHIPPED, name, what="shipped metadata")
     if not path.exists():
         raise MetadataNotFoundError(f"{path} is missing from the torchxrayvision wheel (expected version 1.5.7).")
     return path

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import metadata as shipped
 from cxrlib.data.root import SOURCES, DataNotFoundError, how_to_get, require
 from cxrlib.data.splits import assert_patient_disjoint, split_by_patient
@@ -377,9 +378,7 @@ SPLITS: dict[str, Callable[..., pd.Series]] = {
 
 def make_split(name: str, meta: pd.DataFrame, root: PathLike | None = None, **options) -> pd.Series:
     """Build split ``name`` (a key of :data:`SPLITS`) for ``meta``; ``options`` go to that function."""
-    if name not in SPLITS:
-        raise KeyError(f"unknown NIH split {name!r}; known: {', '.join(SPLITS)}")
-    return SPLITS[name](meta, root=root, **options)
+    return lookup(SPLITS, name, what="NIH split")(meta, root=root, **options)
 
 
 # ----------------------------------------------------------------------------------------- images

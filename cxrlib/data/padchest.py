@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import metadata as shipped
 
 PathLike = str | os.PathLike
@@ -113,9 +114,7 @@ def label_indicators(
     ``mapping`` is row name -> patterns; ``match`` is a key of :data:`MATCH_RULES`. With ``"substring"``
     the pattern ``"atelectasis"`` also catches ``"laminar atelectasis"``, ``"lobar atelectasis"``, ...
     """
-    if match not in MATCH_RULES:
-        raise KeyError(f"unknown match rule {match!r}; known: {', '.join(MATCH_RULES)}")
-    rule = MATCH_RULES[match]
+    rule = lookup(MATCH_RULES, match, what="match rule")
     vocabulary = sorted({label for labels in meta["labels"] for label in labels})
     columns = {}
     for row, patterns in mapping.items():

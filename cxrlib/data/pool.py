@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import chexpert, covid, medmnist, pediatric
 from cxrlib.data.nih import read_image_list
 from cxrlib.data.root import DataNotFoundError, how_to_get, require, require_file
@@ -81,9 +82,7 @@ SOURCE_DATA = {"kermany": "kermany-pneumonia", "nih_sample": "nih-cxr14-sample",
 
 def source_table(name: str, root: PathLike | None = None, **options) -> pd.DataFrame:
     """The full table (all parts) of one pool source."""
-    if name not in SOURCE_TABLES:
-        raise KeyError(f"unknown pool source {name!r}; known: {', '.join(SOURCE_TABLES)}")
-    return SOURCE_TABLES[name](root=root, **options)
+    return lookup(SOURCE_TABLES, name, what="pool source")(root=root, **options)
 
 
 def held_out_tables(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import metadata as shipped
 from cxrlib.data.root import require
 
@@ -73,9 +74,8 @@ def readers_per_class(annotations: pd.DataFrame) -> pd.DataFrame:
 
 def image_labels(annotations: pd.DataFrame, rule: str = "majority") -> pd.DataFrame:
     """Images x :data:`CLASSES`, 0/1 (int8): positive when at least ``READER_RULES[rule]`` readers marked it."""
-    if rule not in READER_RULES:
-        raise KeyError(f"unknown reader rule {rule!r}; known: {', '.join(READER_RULES)}")
-    return (readers_per_class(annotations) >= READER_RULES[rule]).astype("int8")
+    threshold = lookup(READER_RULES, rule, what="reader rule")
+    return (readers_per_class(annotations) >= threshold).astype("int8")
 
 
 # ------------------------------------------------------------------ full release (PhysioNet 1.0.0)
@@ -100,8 +100,7 @@ def load_image_labels(root: PathLike | None = None, rule: str = "majority") -> p
     :mod:`cxrlib.data.d001`). Test: the consensus labels as released. Raises
     :class:`~cxrlib.data.root.DataNotFoundError` (naming the PhysioNet page) when the files are absent.
     """
-    if rule not in READER_RULES:
-        raise KeyError(f"unknown reader rule {rule!r}; known: {', '.join(READER_RULES)}")
+    threshold = lookup(READER_RULES, rule, what="reader rule")
     folder = require(SOURCE_KEY, root)
     parts = []
     for split, name in IMAGE_LABEL_FILES.items():
@@ -111,7 +110,7 @@ def load_image_labels(root: PathLike | None = None, rule: str = "majority") -> p
         labels = [c for c in raw.columns if c not in ("image_id", READER_COLUMN)]
         if READER_COLUMN in raw.columns:
             votes = raw.groupby("image_id")[labels].sum()
-            table = (votes >= READER_RULES[rule]).astype("int8")
+            table = (votes >= threshold).astype("int8")
         else:
             if raw["image_id"].duplicated().any():
                 raise ValueError(f"{folder / name}: repeated image ids without a {READER_COLUMN} column")
