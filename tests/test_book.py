@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from cxrlib.book import build
+from cxrlib.core.notebooks import SharedKernel
 from cxrlib.core.params import notebook_schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,7 +155,8 @@ def smoke_editions(tmp_path_factory):
     tree = build.stage_tree(REPO, tmp_path_factory.mktemp("smoke-book"))
     runs = build.discover_runs("classroom", repo=tree, smoke=True)
     solution_runs = build.solution_runs(tree, smoke=True)
-    outcome = build.execute_all(runs + solution_runs, "classroom", repo=tree)
+    with SharedKernel() as kernel:  # as `cxrlib book --smoke`: one kernel, torch imported once
+        outcome = build.execute_all(runs + solution_runs, "classroom", repo=tree, shared_kernel=kernel)
     assert outcome.ok, outcome.summary(tree)
     return tree, runs, build.build_html(tree), build.build_html(tree, edition="instructor")
 

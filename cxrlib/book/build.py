@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -388,8 +389,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="student: the book without solutions (default); instructor: also run the solution runs "
                              "(params/solutions/) and show every solution, into _build/instructor/")
     parser.add_argument("--smoke", action="store_true",
-                        help="run every notebook end to end at tiny sizes (params/smoke/); proves the code path, "
-                             "the numbers are not results. With --profile paper: every paper parameter file and "
+                        help="run every notebook end to end at tiny sizes (params/smoke/), in one shared kernel "
+                             "(cxrlib.core.notebooks); proves the code path, the numbers are not results. With --profile paper: every paper parameter file and "
                              "every sweep file, with stand-in data and random weight files for what this machine "
                              "lacks, in a staged copy (cxrlib.book.paper_smoke); with --only, those runs alone "
                              "(no sweeps)")
@@ -417,7 +418,9 @@ def run(args: argparse.Namespace, repo: Path = REPO) -> int:
         from cxrlib.data.download import download_missing_classroom
 
         download_missing_classroom()
-    outcome = execute_all(runs, args.profile, repo=repo, force=args.force)
+    smoke = getattr(args, "smoke", False)
+    with SharedKernel() if smoke else nullcontext() as shared:  # smoke runs: imports cost more than the runs
+        outcome = execute_all(runs, args.profile, repo=repo, force=args.force, shared_kernel=shared)
     print(outcome.summary(repo), flush=True)
     if not outcome.ok:
         if not args.no_html:

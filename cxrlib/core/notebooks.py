@@ -1,9 +1,10 @@
 """Executing a notebook with papermill, in a fresh kernel or in one kernel shared by many notebooks.
 
 ``cxrlib book`` and ``cxrlib sweep`` execute notebooks with papermill, each in a kernel of its own (the
-book's rule: a notebook never sees another's state). The paper smoke harness
-(:mod:`cxrlib.book.paper_smoke`) runs dozens of notebooks at tiny sizes, where starting a kernel and
-importing torch, timm and Lightning costs more than the run itself; it passes a :class:`SharedKernel`,
+book's rule: a notebook never sees another's state). Smoke builds (``cxrlib book --smoke``, the paper
+smoke harness :mod:`cxrlib.book.paper_smoke`, the test suite's smoke book) run dozens of notebooks at tiny
+sizes, where starting a kernel and importing torch, timm and Lightning costs more than the run itself;
+they pass a :class:`SharedKernel`,
 and every notebook then starts with a cell that clears the kernel's namespace (``%reset -f``) and
 returns to the working folder, so a name that a notebook forgets to import still fails. Modules stay
 imported (that is the saving); library state kept in module globals is the one thing shared.
