@@ -189,18 +189,25 @@ def plot_stage_weights(runs: dict, fraction: float, variants: Sequence[str]):
     return fig
 
 
-def plot_history(runs: dict, fraction: float, variants: Sequence[str]):
-    """Supervised and contrastive training loss per epoch, per variant, at ``fraction``."""
+def plot_history(runs: dict, fraction: float, variants: Sequence[str], *, chance: float | None = None):
+    """Supervised and contrastive training loss per epoch, per variant, at ``fraction``; ``chance``: the
+    NT-Xent of uninformative embeddings for the unlabeled batch the runs had
+    (:func:`cxrlib.training.ssl.runs.run_chance_loss`), drawn dashed."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     for name in variants:
         h = runs[(name, fraction)]["result"].history
         axes[0].plot(h["epoch"], h["supervised"], marker="o", label=VARIANTS[name].title)
         if h["contrastive"].notna().any():
             axes[1].plot(h["epoch"], h["contrastive"], marker="o", label=VARIANTS[name].title)
+    if chance is not None:
+        axes[1].axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance log(2B-1) = {chance:.2f}")
     axes[0].set_title("BCE on labelled batches")
     axes[1].set_title("NT-Xent on unlabeled views")
     for ax in axes:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
