@@ -6,6 +6,8 @@
 #
 # Exit status 3: Chromium is missing and could not be installed.
 set -euo pipefail
+# shellcheck source=scripts/apt.sh
+source "$(dirname "$0")/apt.sh"
 
 find_chromium() {
   local name
@@ -16,19 +18,7 @@ find_chromium() {
 }
 
 install_chromium() {
-  if find_chromium >/dev/null; then return 0; fi
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "chromium.sh: Chromium is missing and apt-get as root is not available" >&2
-    return 3
-  fi
-  echo "chromium.sh: installing Debian's chromium with apt-get" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get install -y -q --no-install-recommends chromium >&2 \
-         || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends chromium >&2; }; }; then
-    echo "chromium.sh: apt-get install chromium failed" >&2
-    return 3
-  fi
-  find_chromium >/dev/null || { echo "chromium.sh: chromium installed but not found on PATH" >&2; return 3; }
+  apt_install chromium.sh chromium "Chromium" find_chromium
 }
 
 cmd="${1:-}"

@@ -10,6 +10,8 @@
 # PostgreSQL refuses to run as root: as root the server runs as the user "postgres" (runuser / su),
 # and DIR is handed to that user. Exit status 3: PostgreSQL is missing and could not be installed.
 set -euo pipefail
+# shellcheck source=scripts/apt.sh
+source "$(dirname "$0")/apt.sh"
 
 find_bin() {
   local dir
@@ -26,19 +28,7 @@ find_bin() {
 }
 
 install_pg() {
-  if find_bin >/dev/null; then return 0; fi
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "postgres.sh: PostgreSQL (initdb, pg_ctl) is missing and apt-get as root is not available" >&2
-    return 3
-  fi
-  echo "postgres.sh: installing Debian's postgresql with apt-get" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get install -y -q --no-install-recommends postgresql >&2 \
-         || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends postgresql >&2; }; }; then
-    echo "postgres.sh: apt-get install postgresql failed" >&2
-    return 3
-  fi
-  find_bin >/dev/null || { echo "postgres.sh: postgresql installed but initdb not found" >&2; return 3; }
+  apt_install postgres.sh postgresql "PostgreSQL (initdb, pg_ctl)" find_bin
 }
 
 as_owner() {  # run a command as the server's user
