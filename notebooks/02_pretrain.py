@@ -292,11 +292,13 @@ run.finish()
 #   checkpoint on labelled tasks.
 #
 # ## Exercises
-# 1. Run with `-p method moco_v2 -p queue_size 256`. Why does the MoCo loss *rise* at first? (Hint:
-#    what is in the queue before the first batches?) Then compare the queue size $K$ with the `images`
-#    column of the pre-training runs table: how many keys does each run produce in all its epochs, and
-#    which runs ever fill the queue? What goes wrong when $K$ exceeds the pool (`queue_size 1024` on the
-#    100 % pool), so that an image's own key from an earlier epoch sits in the queue as a negative?
+# 1. Run with `-p method moco_v2 -p queue_size 256`. Compare the first epoch's loss with MoCo's chance
+#    level $\log(K+1)$. (Hint: lightly's queue starts as $K$ random unit vectors, not keys: how hard are
+#    they as negatives, and what happens as real keys replace them?) Then compare the queue size $K$ with
+#    the `images` column of the pre-training runs table: how many keys does each run produce in all its
+#    epochs, and which runs ever replace all $K$ random vectors? What goes wrong when $K$ exceeds the pool
+#    (`queue_size 1024` on the 100 % pool), so that an image's own key from an earlier epoch sits in the
+#    queue as a negative?
 # 2. Change `temperature` to 0.1 and 1.0. The dashed lines do not move: why does the loss of
 #    uninformative embeddings not depend on $\tau$? What does change: the first epoch's loss, the lowest
 #    loss the embeddings could reach, and the shape of the curve?

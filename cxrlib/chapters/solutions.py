@@ -314,16 +314,19 @@ def _pretrain_ex1(runs: dict[str, Path]) -> str:
     frame = pd.DataFrame({"pool": table["pool"], "images": table["images"], "epochs": table["epochs"],
                           "keys produced": table["images"] * table["epochs"]})
     for queue in (k, 1024):
-        frame[f"fills K={queue}?"] = np.where(frame["keys produced"] >= queue, "yes", "no")
+        frame[f"replaces all K={queue} random vectors?"] = np.where(frame["keys produced"] >= queue, "yes", "no")
         frame[f"K={queue} > pool?"] = np.where(frame["images"] < queue, "yes: own stale keys", "no")
     loss = _csv(moco, "loss")
     first = loss.sort_values("epoch").iloc[:3]
     rises = bool(len(first) > 1 and first["loss"].iloc[1] > first["loss"].iloc[0])
     chance = float(_ssl_runs(moco)["chance_loss"].iloc[0])
     curve = ", ".join(f"{r.loss:.3f}" for r in loss.sort_values("epoch").itertuples())
+    first_loss = float(loss.sort_values("epoch")["loss"].iloc[0])
     return (f"MoCo v2 with $K = {k}$ on the full pool: loss per epoch {curve}; chance level $\\log(K+1) = {chance:.3f}$. "
-            f"The loss {'rises' if rises else 'does not rise'} from the first to the second epoch in this run (epoch means "
-            "hide the first steps, where the queue fills). Keys per run (one per image and epoch) against the queue:\n\n"
+            f"The first epoch's mean loss lies {'below' if first_loss < chance else 'above'} the chance level, and the "
+            f"loss {'rises' if rises else 'does not rise'} from the first to the second epoch in this run (an epoch's mean "
+            "hides its first steps, while real keys replace the random vectors). Keys per run (one per image and epoch) "
+            "against the queue:\n\n"
             + _table(frame, "{:.0f}") + f"\n\n{_source(main, moco)}\n")
 
 
