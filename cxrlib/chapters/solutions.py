@@ -345,9 +345,13 @@ def _pretrain_ex2(runs: dict[str, Path]) -> str:
                      "lowest reachable": floor, "epoch 1 loss": loss["loss"].iloc[0],
                      f"epoch {int(loss['epoch'].iloc[min(2, len(loss) - 1)])} loss": loss["loss"].iloc[min(2, len(loss) - 1)]})
     frame = pd.DataFrame(rows)
+    last = frame.columns[-1]
+    drops = frame.assign(drop=frame["epoch 1 loss"] - frame[last]).sort_values("drop", ascending=False)
+    fell = ", ".join(f"{r['drop']:.3f} at $\\tau$ = {r['temperature']}" for _, r in drops.iterrows())
     return ("The chance level is the same for every temperature; the lowest reachable loss "
             "$\\log(1 + (2B-2)e^{-2/\\tau})$ and the losses the runs reach are not:\n\n" + _table(frame)
-            + f"\n\n{_source(*(runs[n] for n in ('02_pretrain--ex2-t01', '02_pretrain--ex2-t10')))}\n")
+            + f"\n\nFrom epoch 1 to {last.removesuffix(' loss')} the loss fell by {fell} (largest drop first).\n\n"
+            + f"{_source(*(runs[n] for n in ('02_pretrain--ex2-t01', '02_pretrain--ex2-t10')))}\n")
 
 
 def _probe_rows(folder: Path, task: str | None = None) -> pd.DataFrame:
