@@ -414,7 +414,8 @@ def _paired(a: Path, b: Path) -> str:
     test = inference.clustered_delong_test(merged["label_a"].to_numpy(), merged[f"{column}_a"].to_numpy(),
                                            merged[f"{column}_b"].to_numpy(), merged["patient_id_a"].to_numpy())
     return (f"AUROC({a.name}) − AUROC({b.name}) = {test.difference:+.3f} (95 % CI {test.ci[0]:+.3f} to "
-            f"{test.ci[1]:+.3f}, p = {test.p_value:.3f}; paired DeLong test with patients as clusters, "
+            f"{test.ci[1]:+.3f}, {'p < 0.001' if test.p_value < 0.001 else f'p = {test.p_value:.3f}'}; paired DeLong "
+            "test with patients as clusters, "
             f"{len(merged)} test images)")
 
 
