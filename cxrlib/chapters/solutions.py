@@ -160,12 +160,29 @@ def _evaluate_ex1(runs: dict[str, Path]) -> str:
 
 
 def _evaluate_ex2(runs: dict[str, Path]) -> str:
-    folder = runs["04_evaluate--ex2"]
+    folder, main = runs["04_evaluate--ex2"], runs["04_evaluate"]
     table = _csv(folder, "chexnet_auc")
     columns = [c for c in ("label", "kind", "auc", "ci_low", "ci_high", "delong_ci_low", "delong_ci_high", "n_positive",
                            "n_negative") if c in table.columns]
+    ours = table[table["kind"] == "label"].iloc[-1]
+    nih = _csv(main, "chexnet_auc")
+    nih = nih[nih["kind"] == "label"].assign(width=lambda t: t["ci_high"] - t["ci_low"],
+                                             smaller=lambda t: t[["n_positive", "n_negative"]].min(axis=1))
+    nih = nih.dropna(subset=["width"])
+    if nih.empty or pd.isna(ours["ci_low"]):
+        return (f"Predictions: `{_params(folder)['predictions_file']}`.\n\n" + _table(table[columns])
+                + f"\n\n{_source(folder, main)}\n")
+    width, smaller = float(ours["ci_high"] - ours["ci_low"]), int(min(ours["n_positive"], ours["n_negative"]))
+    narrowest, widest = nih.loc[nih["width"].idxmin()], nih.loc[nih["width"].idxmax()]
+    nearest = nih.loc[(nih["smaller"] - smaller).abs().idxmin()]
+    wider = int((nih["width"] > width).sum())
     return (f"Predictions: `{_params(folder)['predictions_file']}`.\n\n" + _table(table[columns])
-            + f"\n\n{_source(folder)}\n")
+            + f"\n\nThe patient-bootstrap interval of {ours['label']} is {width:.3f} wide ({smaller} images in the smaller "
+            f"class). On the {len(nih)} findings of the CheXNet test list "
+            f"(notebook 04's run) the widths run from {narrowest['width']:.3f} ({narrowest['label']}, {int(narrowest['smaller'])} "
+            f"in the smaller class) to {widest['width']:.3f} ({widest['label']}, {int(widest['smaller'])}); {wider} of them "
+            f"are wider than this one. The finding whose smaller class is closest in size, {nearest['label']} "
+            f"({int(nearest['smaller'])}), has a width of {nearest['width']:.3f}.\n\n{_source(folder, main)}\n")
 
 
 def _evaluation_data(folder: Path):
@@ -960,7 +977,7 @@ ANSWERS: dict[str, Answer] = {a.key: a for a in (
     Answer("03_finetune--ex2", ("03_finetune", "03_finetune--ex1-head", "03_finetune--ex1-all"), _finetune_ex2),
     Answer("03_finetune--ex3", ("03_finetune",), _finetune_ex3),
     Answer("03_finetune--ex4", ("03_finetune", "03_finetune--ex4"), _finetune_ex4),
-    Answer("04_evaluate--ex2", ("04_evaluate--ex2",), _evaluate_ex2),
+    Answer("04_evaluate--ex2", ("04_evaluate--ex2", "04_evaluate"), _evaluate_ex2),
     Answer("05_explain--ex1", ("05_explain--ex1",), _explain_ex1),
     Answer("05_explain--ex2", ("05_explain", "05_explain--ex2-p5", "05_explain--ex2-p50", "05_explain--ex2-seed1"), _explain_ex2),
     Answer("05_explain--ex3", ("05_explain",), _explain_ex3),
