@@ -550,7 +550,8 @@ def _linear_ex1(runs: dict[str, Path]) -> str:
         table = _probe_rows(runs[name])
         table = table[(table["init"] == "random") | table["init"].str.startswith("SSL 100%")]
         for r in table.itertuples():
-            rows.append({"run": name, "fit_limit": _params(runs[name]).get("fit_limit"), "task": r.task, "init": r.init,
+            limit = _params(runs[name]).get("fit_limit")
+            rows.append({"run": name, "fit_limit": "all" if limit is None else str(limit), "task": r.task, "init": r.init,
                          "n_fit": r.n_fit, "AUROC": r.auc, "CI low": r.auc_ci_low, "CI high": r.auc_ci_high})
     frame = pd.DataFrame(rows)
     return _table(frame) + f"\n\n{_source(*(runs[n] for n in ('06_linear_probe--ex1-100', '06_linear_probe--ex1-all')))}\n"
