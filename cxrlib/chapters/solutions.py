@@ -636,11 +636,25 @@ def _federated_ex2(runs: dict[str, Path]) -> str:
     perf = pd.concat([_federated_perf(main), _federated_perf(skew)])
     perf = perf[["label_alpha", "model", "institution", "images", "positives", "auroc", "ci_low", "ci_high"]]
     institutions = pd.concat([_csv(f, "fl_institutions").assign(label_alpha=_params(f)["label_alpha"]) for f in (main, skew)])
+    institutions = institutions.astype({c: int for c in institutions.columns
+                                        if c.endswith(("images", "patients")) and institutions[c].notna().all()})
     attack = _csv(skew, "fl_attack")
     honest = ", ".join(f"{r['run']}: {r['honest updates rejected']}" for _, r in attack.iterrows())
+    sentences = []
+    for alpha, rows in institutions.groupby("label_alpha", sort=False):
+        share = rows["train positive share"]
+        pooled = perf[(perf["label_alpha"] == alpha) & (perf["institution"] == "pooled")].set_index("model")
+        fed, central, local = (pooled.loc[m] for m in ("fedavg", "centralised", "local only"))
+        overlap = fed["ci_high"] >= central["ci_low"] and central["ci_high"] >= fed["ci_low"]
+        sentences.append(
+            f"With `label_alpha` {alpha:g} the institutions' train positive shares run from {share.min():.2f} to "
+            f"{share.max():.2f}; pooled test AUROC: centralised {central['auroc']:.3f} [{central['ci_low']:.3f}, "
+            f"{central['ci_high']:.3f}], FedAvg {fed['auroc']:.3f} [{fed['ci_low']:.3f}, {fed['ci_high']:.3f}], local only "
+            f"{local['auroc']:.3f} [{local['ci_low']:.3f}, {local['ci_high']:.3f}]; the FedAvg and centralised intervals "
+            + ("overlap." if overlap else "do not overlap."))
     return ("**Institutions** (train positive share per institution)\n\n" + _table(institutions) + "\n\n**AUROC per model and "
-            "institution**\n\n" + _table(perf) + f"\n\n**Honest updates rejected** (label_alpha "
-            f"{_params(skew)['label_alpha']}): {honest}.\n\n{_source(main, skew)}\n")
+            "institution**\n\n" + _table(perf) + "\n\n" + " ".join(sentences) + f"\n\n**Honest updates rejected** "
+            f"(label_alpha {_params(skew)['label_alpha']}): {honest}.\n\n{_source(main, skew)}\n")
 
 
 def _federated_ex3(runs: dict[str, Path]) -> str:
@@ -657,8 +671,15 @@ def _federated_ex4(runs: dict[str, Path]) -> str:
     member = pd.concat([_csv(f, "fl_membership").assign(hidden=_params(f)["hidden"], local_epochs=_params(f)["local_epochs"])
                         for f in (main, big)])
     member = member[["hidden", "local_epochs", "model", "attack_auroc", "ci_low", "ci_high", "train AUROC", "test AUROC"]]
+    lines = []
+    for model, rows in member.groupby("model", sort=False):
+        small, large = rows.iloc[0], rows.iloc[-1]
+        overlap = small["ci_high"] >= large["ci_low"] and large["ci_high"] >= small["ci_low"]
+        lines.append(f"{model}: attack AUROC {small['attack_auroc']:.3f} [{small['ci_low']:.3f}, {small['ci_high']:.3f}] "
+                     f"-> {large['attack_auroc']:.3f} [{large['ci_low']:.3f}, {large['ci_high']:.3f}] (intervals "
+                     + ("overlap)" if overlap else "do not overlap)"))
     return ("**Costs (FedAvg)**\n\n" + _table(costs) + "\n\n**Membership inference**\n\n" + _table(member)
-            + f"\n\n{_source(main, big)}\n")
+            + "\n\nFrom the smaller to the larger model: " + "; ".join(lines) + f".\n\n{_source(main, big)}\n")
 
 
 # ------------------------------------------------------------------------------------------------ 09_sweep
