@@ -819,9 +819,8 @@ def _le_ex1(runs: dict[str, Path]) -> str:
             f"{best['difference']:+.3f}, interval {_interval(best, 'diff_ci_low', 'diff_ci_high')}, which "
             f"{_settled(best, 'diff_ci_low', 'diff_ci_high')}. The smallest label set ({smallest['fraction']:g}) holds "
             f"{int(smallest['images'])} training images, {int(smallest['positives'])} of them positive: another seed "
-            "draws other images, and with so few that alone can move the AUROC by more than the difference. The "
-            "interval does not show this: it redraws the *test* images of one training set, not the training "
-            "draw.\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
+            "draws other images. The interval does not show what that does: it redraws the *test* images of one "
+            "training set, not the training draw (re-run with other seeds to see it).\n\n" + _table(frame) + f"\n\n{_source(main)}\n")
 
 
 def _le_ex2(runs: dict[str, Path]) -> str:
@@ -854,7 +853,7 @@ def _le_ex3(runs: dict[str, Path]) -> str:
         caught = (f"From the fraction {curve['fraction'].iloc[tail]:g} on the interval contains 0 (below it, it "
                   "excludes 0): there the random start has caught up as far as the test images can tell")
     return (f"{caught}. Fractions measured: {', '.join(f'{f:g}' for f in curve['fraction'])}. A point at 0.3 would "
-            "show where between the two largest fractions the gap closes; it costs one more pair of fine-tuning "
+            "show how the gap changes between the two largest fractions; it costs one more pair of fine-tuning "
             "runs.\n\n"
             + _table(frame) + f"\n\n{_source(main)}\n")
 
