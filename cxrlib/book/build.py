@@ -390,8 +390,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(params/solutions/) and show every solution, into _build/instructor/")
     parser.add_argument("--smoke", action="store_true",
                         help="run every notebook end to end at tiny sizes (params/smoke/), in one shared kernel "
-                             "(cxrlib.core.notebooks); proves the code path, the numbers are not results. With --profile paper: every paper parameter file and "
-                             "every sweep file, with stand-in data and random weight files for what this machine "
+                             "(cxrlib.core.notebooks); proves the code path, the numbers are not results. With "
+                             "--profile paper: every paper parameter file and every sweep file, with stand-in data and random weight files for what this machine "
                              "lacks, in a staged copy (cxrlib.book.paper_smoke); with --only, those runs alone "
                              "(no sweeps)")
     parser.add_argument("--smoke-dir", default=None,
