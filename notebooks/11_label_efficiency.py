@@ -179,7 +179,7 @@ run.text(documents.label_efficiency_summary(curve), "le_sentence", **context)
 #   so the difference gets its own interval.
 # - The label sets are nested and drawn per class with one seed; a different seed draws other images,
 #   and at 1 % (a few dozen images) that alone moves the AUROC.
-# - Minutes of SimCLR on a few thousand 28 px images is a long way from document 002's or 004's
+# - Minutes of SimCLR on about a thousand 28 px images is a long way from document 002's or 004's
 #   pre-training on CheXpert; the curve shows the method, not their result.
 #
 # ## Exercises

@@ -43,7 +43,7 @@
 # - what a convolutional encoder's stages are (coarser maps with more channels as you go deeper; about
 #   10 minutes with any CNN tutorial).
 #
-# The classroom run takes about a minute and a half on two CPU cores. It uses 32 px images, the Xception
+# The classroom run takes between two and three minutes on two CPU cores. It uses 32 px images, the Xception
 # entry flow only (stem, block1, block2), two epochs, and the 621-image NIH sample, with NIH's labels
 # for the same five findings.
 
