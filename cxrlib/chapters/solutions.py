@@ -645,7 +645,7 @@ def _federated_ex2(runs: dict[str, Path]) -> str:
         share = rows["train positive share"]
         pooled = perf[(perf["label_alpha"] == alpha) & (perf["institution"] == "pooled")].set_index("model")
         fed, central, local = (pooled.loc[m] for m in ("fedavg", "centralised", "local only"))
-        overlap = fed["ci_high"] >= central["ci_low"] and central["ci_high"] >= fed["ci_low"]
+        overlap = _overlap(fed, central)
         sentences.append(
             f"With `label_alpha` {alpha:g} the institutions' train positive shares run from {share.min():.2f} to "
             f"{share.max():.2f}; pooled test AUROC: centralised {central['auroc']:.3f} [{central['ci_low']:.3f}, "
@@ -674,7 +674,7 @@ def _federated_ex4(runs: dict[str, Path]) -> str:
     lines = []
     for model, rows in member.groupby("model", sort=False):
         small, large = rows.iloc[0], rows.iloc[-1]
-        overlap = small["ci_high"] >= large["ci_low"] and large["ci_high"] >= small["ci_low"]
+        overlap = _overlap(small, large)
         lines.append(f"{model}: attack AUROC {small['attack_auroc']:.3f} [{small['ci_low']:.3f}, {small['ci_high']:.3f}] "
                      f"-> {large['attack_auroc']:.3f} [{large['ci_low']:.3f}, {large['ci_high']:.3f}] (intervals "
                      + ("overlap)" if overlap else "do not overlap)"))
@@ -737,6 +737,11 @@ def _sweep_ex4(runs: dict[str, Path]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ 10_documents
+def _overlap(a, b, low: str = "ci_low", high: str = "ci_high") -> bool:
+    """Whether the intervals ``[low, high]`` of rows ``a`` and ``b`` share a point."""
+    return bool(a[high] >= b[low] and b[high] >= a[low])
+
+
 def _interval(row, low: str = "boot_ci_low", high: str = "boot_ci_high") -> str:
     return f"[{row[low]:+.3f}, {row[high]:+.3f}]"
 
@@ -963,7 +968,7 @@ def _dual_ex3(runs: dict[str, Path]) -> str:
     overall = gates.iloc[0]
     side = "the transfer stream" if overall["mean"] > 0.5 else "the autoencoder stream"
     per_class = "; ".join(f"{r['images']}: mean {r['mean']:.2f}" for _, r in gates.iloc[1:].iterrows())
-    overlap = not (gated["CI low"] > concat["CI high"] or concat["CI low"] > gated["CI high"])
+    overlap = _overlap(gated, concat, "CI low", "CI high")
     ablation = _csv(main, "ds_ablation")
     paired = ablation[(ablation["with"] == "dual_gated") & (ablation["without"] == "dual_concat")]
     paired_text = "".join(f" On the same test images the paired difference gated - concatenation is {r['difference']:+.3f} "
