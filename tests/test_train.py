@@ -46,6 +46,8 @@ def test_run_folder(first_run):
                  "predictions_test.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
         assert (out / name).is_file(), name
     assert TrainConfig.from_dict(yaml.safe_load((out / "params.yaml").read_text())) == config
+    for name in ("best", "last"):  # plain values only, and the model they hold is named
+        assert torch.load(out / "checkpoints" / f"{name}.ckpt", weights_only=True)["cxrlib_backbone"] == "convnextv2_atto"
     history = read_history(out)
     assert history["epoch"].tolist() == [1] and np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
     metrics = json.loads((out / "metrics.json").read_text())
@@ -133,7 +135,7 @@ KILLER = textwrap.dedent(
 
 
 def _tensors(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
 def test_killed_run_resumes_exactly(tmp_path, data_root):

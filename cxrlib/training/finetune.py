@@ -50,7 +50,9 @@ GPU kernels that are not deterministic add their own noise (``deterministic=Fals
 ``out_dir`` or a folder above it) the run writes into that run's staging folder
 (:func:`cxrlib.core.staging.staged_path`), so a failed or refused run never touches the finished folder;
 ``RunResult.out_dir`` is where the files were written. A checkpoint that cannot be read (a copy cut
-short, a full disk) is an error that names the file and what to do.
+short, a full disk) is an error that names the file and what to do. Checkpoints are read with
+``torch.load(weights_only=True)`` only (ours and Lightning's resume): a file holding other pickled objects,
+which could run code while loading, is refused; a checkpoint of another backbone is named as such.
 
 **Progress.** ``progress="epoch"`` (default) prints one line per epoch (readable in papermill
 outputs); ``"bar"`` uses Lightning's TQDM bar with a low refresh rate; ``"none"`` prints nothing.
@@ -64,6 +66,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import sys
 import time
 import warnings
@@ -114,6 +117,7 @@ log = logging.getLogger(__name__)
 HISTORY_KEY = "cxrlib_history"
 SCHEDULER_KEY = "cxrlib_plateau_scheduler"
 RNG_KEY = "cxrlib_rng_states"
+BACKBONE_KEY = "cxrlib_backbone"  # the registry key of the model a checkpoint holds (a plain string)
 
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "progress", "num_workers", "eval_batch_size", "out_dir", "data_root", "cache_dir", "devices",
@@ -312,6 +316,7 @@ def build_module(model: nn.Module, loss: nn.Module, kind: str, config: TrainConf
 
         def on_save_checkpoint(self, checkpoint: dict) -> None:
             checkpoint[HISTORY_KEY] = list(self.history)
+            checkpoint[BACKBONE_KEY] = self.model.spec.key
             if self._plateau is not None:
                 checkpoint[SCHEDULER_KEY] = self._plateau.state_dict()
             # Saved at the end of an epoch, after its validation: nothing draws a random number between
@@ -515,28 +520,85 @@ def load_run_model(out_dir: str | os.PathLike, checkpoint: str = BEST) -> nn.Mod
     sizing = size_kwargs(spec.key, config.image_size)
     model = build_classifier(spec.key, task.n_outputs, head=config.head, dropout=config.dropout, weights="none",
                              seed=config.seed, **sizing)
-    state = _read_lightning_checkpoint(out_dir / CHECKPOINT_DIR / f"{checkpoint}.ckpt")["state_dict"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    path = out_dir / CHECKPOINT_DIR / f"{checkpoint}.ckpt"
+    saved = _read_lightning_checkpoint(path)
+    state = {k.removeprefix("model."): v for k, v in saved["state_dict"].items() if k.startswith("model.")}
+    recorded = saved.get(BACKBONE_KEY)
+    if recorded is not None and recorded != spec.key:
+        raise CheckpointError(_foreign(path, out_dir, spec.key, f"it holds a {recorded} model"))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:  # missing, unexpected or reshaped parameters
+        raise CheckpointError(_foreign(path, out_dir, spec.key, _misfit(model.state_dict(), state))) from None
     return model.eval()
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint of a run folder cannot be read (truncated, corrupt, or not a checkpoint)."""
+    """A checkpoint of a run folder cannot be read (truncated, corrupt, not a checkpoint), is refused
+    (it holds more than tensors and plain values), or does not fit the run's model."""
 
 
 def _read_lightning_checkpoint(path: Path) -> dict:
-    # Our own file: Lightning stores plain containers and tensors, but callback states may hold
-    # other Python objects, so a full unpickle is needed (never use this on files from elsewhere).
+    """A run folder's checkpoint, read with ``torch.load(weights_only=True)``: tensors, plain containers and
+    numbers only, which is all our checkpoints hold. A file that needs more (a pickled object, whose loading
+    can run code) is refused: see "What is trusted" in book/developers.md."""
     path = Path(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
-    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, zipfile errors...
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(_refused(path, error) if _WEIGHTS_ONLY_REFUSAL in str(error)
+                              else _unreadable(path, error)) from None
+    except Exception as error:  # torch raises RuntimeError, EOFError, zipfile errors...
         raise CheckpointError(_unreadable(path, error)) from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(_unreadable(path, ValueError("no 'state_dict' in it")))
     return checkpoint
+
+
+def _backbones_matching(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Registry rows whose backbone has exactly these parameter names and shapes (position embeddings, which
+    follow the image size, excepted): built on the meta device, so nothing is allocated."""
+    from cxrlib.models import REGISTRY, new_backbone
+
+    found = []
+    for key in REGISTRY:
+        with torch.device("meta"):
+            want = new_backbone(key).state_dict()
+        if want.keys() == state.keys() and all(tuple(want[k].shape) == tuple(state[k].shape)
+                                               for k in want if "pos_embed" not in k):
+            found.append(key)
+    return found
+
+
+_WEIGHTS_ONLY_REFUSAL = "Weights only load failed"  # how torch.load(weights_only=True) begins its refusal
+
+
+def _refused(path: Path, error: BaseException) -> str:
+    detail = next((line.strip().rstrip(".") for line in str(error).splitlines() if "GLOBAL" in line), "")
+    return (f"refused to load the checkpoint {path}: it holds Python objects other than tensors and plain values"
+            f"{f' ({detail})' if detail else ''}, and loading those can run code. The checkpoints cxrlib writes "
+            "never do: this file was not written by cxrlib's training, or it was altered. Use a run folder you "
+            f"trained yourself, or delete {path.parent.parent} and train again.")
+
+
+def _misfit(want: Mapping[str, torch.Tensor], have: Mapping[str, torch.Tensor]) -> str:
+    """How a state dict ``have`` fails to fit a model's ``want``, and which registry backbone it fits."""
+    missing = [k for k in want if k not in have]
+    unexpected = [k for k in have if k not in want]
+    reshaped = [k for k in want if k in have and tuple(want[k].shape) != tuple(have[k].shape)]
+    found = "; ".join(f"{label} {len(keys)} (e.g. {', '.join(keys[:3])})"
+                      for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                          ("of another shape", reshaped)) if keys)
+    guess = _backbones_matching({k.removeprefix("backbone."): v for k, v in have.items() if k.startswith("backbone.")})
+    return f"it holds a {' or '.join(guess)} model ({found})" if guess else f"its parameters do not fit ({found})"
+
+
+def _foreign(path: Path, out_dir: Path, expected: str, why: str) -> str:
+    return (f"the checkpoint {path} does not belong to this run folder: {why}, but {out_dir / 'params.yaml'} "
+            f"says backbone {expected}. It was copied from a run of another backbone, head or image size. Use "
+            "the run folder the checkpoint came from (its params.yaml describes its model).")
 
 
 def _unreadable(path: Path, error: BaseException) -> str:
@@ -713,7 +775,11 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
             )
             if resumed:
                 print(f"resuming {out_dir} after epoch {epochs_done} (from {last.name})", flush=True)
-            trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resumed else None)
+            try:  # Lightning reads last.ckpt again itself: tensors and plain values only there too
+                trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resumed else None,
+                            weights_only=True)
+            except pickle.UnpicklingError as error:
+                raise CheckpointError(_refused(last, error)) from None
         if not trainer.is_global_zero:
             return None  # type: ignore[return-value]  # DDP workers: rank 0 writes the results
         stopped_early = bool(named.get("early_stopping") and named["early_stopping"].stopped_epoch > 0)
