@@ -10,6 +10,6 @@
 * :mod:`~cxrlib.federated.flower_app`: the Flower server (strategy = aggregator + validators + ledger),
   the clients, and the launcher that runs them as processes on 127.0.0.1.
 
-``python -m cxrlib.federated verify <ledger.jsonl>`` checks a ledger and exits non-zero naming the first
-bad record.
+``python -m cxrlib.federated verify <ledger.jsonl> --keys <public_keys.json>`` checks a ledger against public
+keys taken from outside it and exits non-zero naming the first bad record.
 """
