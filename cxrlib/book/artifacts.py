@@ -19,7 +19,9 @@ writes there too. :meth:`RunArtifacts.finish` writes the provenance and the mark
 folder in for ``out_dir``. A run that fails, is refused or is killed leaves the previous ``out_dir``
 byte for byte as it was; its staging folder stays, so a re-run resumes a training inside it. The
 staging folder starts as a copy of the previous run (its training files, caches and sub-runs) without
-that run's artifacts, provenance and marker.
+that run's artifacts, provenance and marker. An ``out_dir`` that is not a run folder (an existing file, a
+folder of other files without ``COMPLETE.json``, the working folder) is refused with
+:class:`~cxrlib.core.staging.NotARunFolder` before anything is written.
 
 Every caption ends with the run context (data set, split, image size, weights, profile, seed), as the
 book promises for every number it shows.
@@ -40,7 +42,7 @@ import pandas as pd
 
 from cxrlib.core import staging as staging_lib
 from cxrlib.core.io import file_sha256, jsonable, write_text_atomic
-from cxrlib.core.staging import MARKER, RunFolderBusy, is_complete, read_marker  # noqa: F401  (readers' API)
+from cxrlib.core.staging import MARKER, NotARunFolder, RunFolderBusy, is_complete, read_marker  # noqa: F401  (readers' API)
 
 PROVENANCE = "provenance.json"
 MANIFEST = ".artifacts.json"  # in the staging folder: the files this attempt wrote (an unfinished attempt's are removed)
@@ -262,7 +264,9 @@ class RunArtifacts:
         }
         write_text_atomic(self.out_dir / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
         (self.out_dir / MANIFEST).unlink(missing_ok=True)
-        final = staging_lib.commit(self._staging, {"notebook": self.notebook, "provenance": PROVENANCE})
+        listed = [PROVENANCE] + [name for a in self.artifacts for name in (a["file"], f"{a['id']}.md")]
+        final = staging_lib.commit(self._staging, {"notebook": self.notebook, "provenance": PROVENANCE},
+                                   required=listed)
         _OPEN.pop(self.final_dir, None)
         self.out_dir = final
         return final / PROVENANCE

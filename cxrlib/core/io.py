@@ -1,4 +1,4 @@
-"""Files: one atomic write, one JSON conversion, one file hash for the whole package.
+"""Files: one atomic write, one JSON conversion, one file hash and one reader of YAML parameter files.
 
 A run folder, a cache entry or a checkpoint is either the old complete file or the new complete file,
 never half of one: :func:`atomic_write` writes to a temporary file in the target's folder and renames
@@ -73,3 +73,31 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class YamlFileError(ValueError):
+    """A YAML file of parameters that cannot be read as plain data (the message names the file and line)."""
+
+
+def read_yaml_mapping(path: str | os.PathLike, what: str = "parameter file") -> dict:
+    """The mapping in a YAML file of plain data (``yaml.safe_load``: numbers, text, lists, mappings; an
+    empty file is ``{}``). Anything else raises :class:`YamlFileError` naming the file and the line: a
+    syntax error, a tag that would build a Python object (``!!python/...``), a file that is not a mapping.
+    A parameter file is data and never runs code."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise YamlFileError(f"{path}: not a text file (UTF-8): {error.reason} at byte {error.start}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+        raise YamlFileError(f"{path}{where}: not a plain YAML {what} ({problem}); a {what} holds data only "
+                            "(numbers, text, lists, mappings), no tags that build objects") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise YamlFileError(f"{path}: a {what} is a mapping (name: value); got {type(value).__name__}")
+    return value
