@@ -178,3 +178,18 @@ def test_a_run_folder_edited_without_changing_sizes_is_built_again(one_run_repo,
     assert build.execute(run, "classroom", repo=repo) is True
     assert "up to date" not in capsys.readouterr().out.splitlines()[-1]
     assert table.read_text() == "a\n1\n"
+
+
+def test_a_python_tag_in_a_parameter_file_is_one_message_and_other_runs_still_build(tiny_repo, capsys, monkeypatch):
+    bad = tiny_repo / "params" / "classroom" / "02_bad.yaml"
+    bad.write_text("seed: 0\nsource: !!python/object/apply:os.system ['touch pwned']\n")
+    executed = []
+    monkeypatch.setattr(build, "execute", lambda run, *a, **k: executed.append(run.name) or True)
+    assert build.run(args("--no-html"), repo=tiny_repo) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert str(bad) in lines[0] and "line 2" in lines[0] and "python/object/apply:os.system" in lines[0]
+    assert not executed and not (tiny_repo / "pwned").exists() and not Path("pwned").exists()
+    assert build.run(args("--no-html", "--only", "01", "04"), repo=tiny_repo) == 0  # the bad file is not read
+    assert executed == ["01_ok", "04_after"]

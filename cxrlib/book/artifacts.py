@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from cxrlib.core import staging as staging_lib
-from cxrlib.core.io import file_sha256, jsonable, write_text_atomic
+from cxrlib.core.io import disk_full_first, file_sha256, jsonable, write_text_atomic
 from cxrlib.core.staging import MARKER, NotARunFolder, RunFolderBusy, is_complete, read_marker  # noqa: F401  (readers' API)
 
 PROVENANCE = "provenance.json"
@@ -209,7 +209,8 @@ class RunArtifacts:
         self._claim(artifact_id, f"{artifact_id}.csv", f"{artifact_id}.md")
         full = self.caption(caption, **context)
         csv_path = self.out_dir / f"{artifact_id}.csv"
-        frame.to_csv(csv_path, index=False)
+        with disk_full_first(csv_path):
+            frame.to_csv(csv_path, index=False)
         snippet = f":::{{table}} {full}\n:name: {artifact_id}\n\n{markdown_table(frame, float_format)}\n:::\n"
         (self.out_dir / f"{artifact_id}.md").write_text(snippet, encoding="utf-8")
         self.artifacts.append({"id": artifact_id, "kind": "table", "file": csv_path.name, "caption": full})
@@ -222,7 +223,8 @@ class RunArtifacts:
         self._claim(artifact_id, f"{artifact_id}.png", f"{artifact_id}.md")
         full = self.caption(caption, **context)
         png_path = self.out_dir / f"{artifact_id}.png"
-        fig.savefig(png_path, dpi=dpi, bbox_inches="tight")
+        with disk_full_first(png_path):
+            fig.savefig(png_path, dpi=dpi, bbox_inches="tight")
         snippet = f":::{{figure}} {self._asset_path(png_path.name)}\n:name: {artifact_id}\n\n{full}\n:::\n"
         (self.out_dir / f"{artifact_id}.md").write_text(snippet, encoding="utf-8")
         self.artifacts.append({"id": artifact_id, "kind": "figure", "file": png_path.name, "caption": full})
@@ -262,7 +264,8 @@ class RunArtifacts:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
             "wall_time_s": round(time.time() - self.started, 2),
         }
-        write_text_atomic(self.out_dir / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
+        with disk_full_first(self.out_dir / PROVENANCE):
+            write_text_atomic(self.out_dir / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
         (self.out_dir / MANIFEST).unlink(missing_ok=True)
         listed = [PROVENANCE] + [name for a in self.artifacts for name in (a["file"], f"{a['id']}.md")]
         final = staging_lib.commit(self._staging, {"notebook": self.notebook, "provenance": PROVENANCE},

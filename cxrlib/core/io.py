@@ -6,11 +6,14 @@ it over the target (``os.replace`` is atomic on POSIX and Windows within one fil
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Callable
 
@@ -101,3 +104,38 @@ def read_yaml_mapping(path: str | os.PathLike, what: str = "parameter file") -> 
     if not isinstance(value, dict):
         raise YamlFileError(f"{path}: a {what} is a mapping (name: value); got {type(value).__name__}")
     return value
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+"""``errno`` values of a write refused for lack of space (disk full, quota exceeded)."""
+
+
+def disk_full_cause(error: BaseException) -> OSError | None:
+    """The disk-full ``OSError`` (:data:`DISK_FULL`) in ``error`` or anywhere in its chain, else None (a
+    library may raise a follow-up error of its own while cleaning up, e.g. Pillow's ``'_idat' object has no
+    attribute 'fileno'``, and leave the real cause chained below it)."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        item = pending.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, OSError) and item.errno in DISK_FULL:
+            return item
+        pending += [item.__cause__, item.__context__]
+    return None
+
+
+@contextmanager
+def disk_full_first(target: str | os.PathLike) -> Iterator[None]:
+    """Turn a write into ``target`` that failed for lack of space (wherever the ``OSError`` sits in the
+    chain) into one ``OSError`` that says so first and names the file."""
+    try:
+        yield
+    except Exception as error:
+        full = disk_full_cause(error)
+        if full is None:
+            raise
+        raise OSError(full.errno, f"{os.strerror(full.errno)} while writing {target}: free space on that file "
+                                  "system (or choose another out_dir) and run again") from None
