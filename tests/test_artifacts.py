@@ -1,5 +1,7 @@
 """Artifacts carry their run context in every caption, and provenance records what ran on what."""
+import errno
 import json
+import os
 import time
 from importlib import resources
 
@@ -83,3 +85,26 @@ def test_published_tables_are_indexed_once_and_load_as_written():
         assert table.citation.strip() and table.document == str(entry["document"])
     with pytest.raises(KeyError, match="no published table"):
         load("d999_table1")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+@pytest.mark.parametrize("kind", ["figure", "table"])
+def test_a_full_disk_is_the_first_thing_said(tmp_path, kind):
+    """Disk full while Pillow writes a PNG: its own follow-up AttributeError ('_idat' ... 'fileno') came
+    first and ENOSPC was only chained below it."""
+    run = RunArtifacts(tmp_path / "out", "01_data", {"seed": 0}, context=CONTEXT)
+    target = run.out_dir / ("f1.png" if kind == "figure" else "f1.csv")
+    target.symlink_to("/dev/full")  # every write there fails with ENOSPC, as on a full disk
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    with pytest.raises(OSError) as caught:
+        if kind == "figure":
+            run.figure(fig, "f1", "A figure")
+        else:
+            run.table(pd.DataFrame({"a": range(100_000)}), "f1", "A table")
+    plt.close(fig)
+    assert caught.value.errno == errno.ENOSPC
+    assert str(caught.value).startswith("[Errno 28] No space left on device while writing")
+    assert str(target) in str(caught.value)
+    assert caught.value.__suppress_context__  # nothing printed above it
+    run.abort(discard=True)

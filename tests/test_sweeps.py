@@ -3,6 +3,7 @@ the default journal file, a killed worker's trial completed by another, bad swee
 refused before any trial starts, status and table. Trials are ``tests/sweep_fixtures.cheap_trial``."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -261,3 +262,86 @@ def test_trial_keys_are_stable_and_readable():
     assert sweeps.trial_key({"tasks": ["kermany_pneumonia"], "_model": "B1"}) == "tasks=kermany_pneumonia__model=B1"
     long = sweeps.trial_key({"weights": "x" * 200})
     assert len(long) <= 101 and long == sweeps.trial_key({"weights": "x" * 200})
+
+
+# ----------------------------------------------------------------- one run folder per point, and its own
+
+
+def test_two_files_of_one_name_are_two_points(tmp_path):
+    files = [tmp_path / "runs" / run / "checkpoints" / "last.ckpt" for run in ("a", "b")]
+    path = write_sweep(tmp_path, {"weights": [str(f) for f in files]}, name="samename")
+    sweep = sweeps.load_sweep(path)
+    keys = [key for key, _ in sweep.points()]
+    assert len(keys) == 2 and len(set(keys)) == 2 and all(k.startswith("weights=last__") for k in keys)
+    counts = sweeps.work(sweep, sweeps.open_storage(None, sweep), log=lambda m: None)
+    assert counts == {"COMPLETE": 2, "FAIL": 0, "PRUNED": 0}
+    for (key, point), weights in zip(sweep.points(), files):
+        assert json.loads((sweep.run_dir(key) / "metrics.json").read_text())["weights"] == str(weights)
+    assert sweeps.trial_key({"lr": 1e-4}) == "lr=0.0001" and sweeps.trial_key({"lr": 1.00001e-4}) != "lr=0.0001"
+    assert sweeps.trial_key({"x": "1"}) != sweeps.trial_key({"x": 1})
+
+
+def test_a_run_folder_of_other_parameters_is_not_reported_as_this_trial(tmp_path):
+    first = write_sweep(tmp_path, {"x": [0]}, name="first")
+    sweep = sweeps.load_sweep(first)
+    assert sweeps.work(sweep, sweeps.open_storage(None, sweep), log=lambda m: None)["COMPLETE"] == 1
+    # a new study with the same out: and the same grid, but another fixed parameter
+    second = write_sweep(tmp_path, {"x": [0]}, name="second", params={"sleep": 0.3, "lr": 0.5}, max_retries=0)
+    other = sweeps.load_sweep(second)
+    store = sweeps.open_storage(str(tmp_path / "second.journal"), other)
+    assert sweeps.work(other, store, log=lambda m: None) == {"COMPLETE": 0, "FAIL": 1, "PRUNED": 0}
+    frame = sweeps.status_frame(sweeps.open_study(store, other, create=False), other)
+    assert frame.loc[0, "state"] == "failed"
+    assert "other parameters (lr: not set there, 0.5 now)" in frame.loc[0, "error"]
+    assert [e for _, e in executions(tmp_path / "sweep")].count("end") == 1  # neither re-run nor misreported
+    # the same parameters in a new study: the finished folder is read, not re-run
+    third = write_sweep(tmp_path, {"x": [0]}, name="third")
+    same = sweeps.load_sweep(third)
+    assert sweeps.work(same, sweeps.open_storage(str(tmp_path / "third.journal"), same), log=lambda m: None)["COMPLETE"] == 1
+    assert [e for _, e in executions(tmp_path / "sweep")].count("end") == 1
+
+
+def test_a_grid_value_of_the_wrong_kind_is_refused_on_load(tmp_path):
+    path = write_sweep(tmp_path, {"x": [0, 1], "lr": [0.1, "fast"]}, name="wrongkind")
+    assert_refused(path, None, "'lr' value 'fast'", "must be a number")
+    notebook = tmp_path / "nb.yaml"
+    notebook.write_text(yaml.safe_dump({"notebook": "03_finetune", "grid": {"lr": ["fast"], "unfrozen_blocks": [0, "all"]},
+                                        "out": str(tmp_path / "sweep")}))
+    with pytest.raises(sweeps.SweepError, match=r"'lr' value 'fast' must be a number, got str"):
+        sweeps.load_sweep(notebook)
+
+
+# --------------------------------------------------------------------------------- a damaged journal
+
+
+def test_a_journal_cut_short_is_repaired_and_the_study_goes_on(tmp_path):
+    path = write_sweep(tmp_path, {"x": [0, 1]}, name="cut")
+    sweep = sweeps.load_sweep(path)
+    sweeps.work(sweep, sweeps.open_storage(None, sweep), log=lambda m: None)
+    journal = tmp_path / "sweep.optuna.journal"
+    data = journal.read_bytes()
+    journal.write_bytes(data[:-7])  # the last record half written (a killed writer, a full disk)
+    status = cli("status", str(path))
+    assert status.returncode == 0, status.stderr
+    path = write_sweep(tmp_path, {"x": [0, 1, 2]}, name="cut")  # one more point: the next run appends
+    run = cli("run", str(path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "dropped an unfinished last record" in run.stderr
+    status = cli("status", str(path))
+    assert status.returncode == 0 and "3 done" in status.stdout, status.stdout + status.stderr
+    table = cli("table", str(path), "--n-boot", "20")
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert all(line.endswith(b"}") for line in journal.read_bytes().split(b"\n")[:-1])
+
+
+def test_a_garbage_line_in_a_journal_is_named(tmp_path):
+    path = write_sweep(tmp_path, {"x": [0]}, name="garbage")
+    sweep = sweeps.load_sweep(path)
+    sweeps.work(sweep, sweeps.open_storage(None, sweep), log=lambda m: None)
+    journal = tmp_path / "sweep.optuna.journal"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:2] + [b"garbage {\n"] + lines[2:]))
+    result = cli("status", str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"journal {journal}, line 3: not a journal record" in lines[0], result.stderr

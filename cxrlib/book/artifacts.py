@@ -19,7 +19,9 @@ writes there too. :meth:`RunArtifacts.finish` writes the provenance and the mark
 folder in for ``out_dir``. A run that fails, is refused or is killed leaves the previous ``out_dir``
 byte for byte as it was; its staging folder stays, so a re-run resumes a training inside it. The
 staging folder starts as a copy of the previous run (its training files, caches and sub-runs) without
-that run's artifacts, provenance and marker.
+that run's artifacts, provenance and marker. An ``out_dir`` that is not a run folder (an existing file, a
+folder of other files without ``COMPLETE.json``, the working folder) is refused with
+:class:`~cxrlib.core.staging.NotARunFolder` before anything is written.
 
 Every caption ends with the run context (data set, split, image size, weights, profile, seed), as the
 book promises for every number it shows.
@@ -39,8 +41,8 @@ from pathlib import Path
 import pandas as pd
 
 from cxrlib.core import staging as staging_lib
-from cxrlib.core.io import file_sha256, jsonable, write_text_atomic
-from cxrlib.core.staging import MARKER, RunFolderBusy, is_complete, read_marker  # noqa: F401  (readers' API)
+from cxrlib.core.io import disk_full_first, file_sha256, jsonable, write_text_atomic
+from cxrlib.core.staging import MARKER, NotARunFolder, RunFolderBusy, is_complete, read_marker  # noqa: F401  (readers' API)
 
 PROVENANCE = "provenance.json"
 MANIFEST = ".artifacts.json"  # in the staging folder: the files this attempt wrote (an unfinished attempt's are removed)
@@ -207,7 +209,8 @@ class RunArtifacts:
         self._claim(artifact_id, f"{artifact_id}.csv", f"{artifact_id}.md")
         full = self.caption(caption, **context)
         csv_path = self.out_dir / f"{artifact_id}.csv"
-        frame.to_csv(csv_path, index=False)
+        with disk_full_first(csv_path):
+            frame.to_csv(csv_path, index=False)
         snippet = f":::{{table}} {full}\n:name: {artifact_id}\n\n{markdown_table(frame, float_format)}\n:::\n"
         (self.out_dir / f"{artifact_id}.md").write_text(snippet, encoding="utf-8")
         self.artifacts.append({"id": artifact_id, "kind": "table", "file": csv_path.name, "caption": full})
@@ -220,7 +223,8 @@ class RunArtifacts:
         self._claim(artifact_id, f"{artifact_id}.png", f"{artifact_id}.md")
         full = self.caption(caption, **context)
         png_path = self.out_dir / f"{artifact_id}.png"
-        fig.savefig(png_path, dpi=dpi, bbox_inches="tight")
+        with disk_full_first(png_path):
+            fig.savefig(png_path, dpi=dpi, bbox_inches="tight")
         snippet = f":::{{figure}} {self._asset_path(png_path.name)}\n:name: {artifact_id}\n\n{full}\n:::\n"
         (self.out_dir / f"{artifact_id}.md").write_text(snippet, encoding="utf-8")
         self.artifacts.append({"id": artifact_id, "kind": "figure", "file": png_path.name, "caption": full})
@@ -260,9 +264,12 @@ class RunArtifacts:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
             "wall_time_s": round(time.time() - self.started, 2),
         }
-        write_text_atomic(self.out_dir / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
+        with disk_full_first(self.out_dir / PROVENANCE):
+            write_text_atomic(self.out_dir / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
         (self.out_dir / MANIFEST).unlink(missing_ok=True)
-        final = staging_lib.commit(self._staging, {"notebook": self.notebook, "provenance": PROVENANCE})
+        listed = [PROVENANCE] + [name for a in self.artifacts for name in (a["file"], f"{a['id']}.md")]
+        final = staging_lib.commit(self._staging, {"notebook": self.notebook, "provenance": PROVENANCE},
+                                   required=listed)
         _OPEN.pop(self.final_dir, None)
         self.out_dir = final
         return final / PROVENANCE

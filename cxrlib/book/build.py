@@ -40,11 +40,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from cxrlib.book import teaching
+from cxrlib.core.io import YamlFileError, read_yaml_mapping
 from cxrlib.core.notebooks import SharedKernel, execute_notebook
-from cxrlib.core.staging import is_complete, staging_dir
+from cxrlib.core.staging import held, is_complete, reset_staging
 
 REPO = Path(__file__).resolve().parents[2]  # cxrlib/book/build.py -> the repository
 GENERATED = Path("book") / "_generated"
@@ -103,7 +103,7 @@ def smoke_overrides(run_name: str, repo: Path = REPO, profile: str = "classroom"
     overrides: dict = {}
     for layer in dict.fromkeys(layers):  # a run named like its notebook reads its file once
         if layer.exists():
-            values = yaml.safe_load(layer.read_text()) or {}
+            values = read_yaml_mapping(layer)
             keep = values.pop(SMOKE_KEEP, []) or []
             overrides = {k: v for k, v in merge_params(overrides, values).items() if k not in keep}
     return overrides
@@ -132,21 +132,21 @@ def discover_runs(profile: str, repo: Path = REPO, only: list[str] | None = None
     folder = repo / "params" / profile
     if not folder.is_dir():
         raise FileNotFoundError(f"no parameter folder {folder}; profiles: {', '.join(PROFILES)}")
+    files = sorted(folder.rglob("*.yaml"))
+    if only:
+        unknown = [o for o in only if not any(f.stem.startswith(o) for f in files)]
+        if unknown:
+            raise UnknownRunError(f"--only {' '.join(unknown)}: no run of profile {profile!r} starts with "
+                                  f"{'this name' if len(unknown) == 1 else 'these names'}; the runs are: "
+                                  + ", ".join(f.stem for f in files))
+        files = [f for f in files if any(f.stem.startswith(o) for o in only)]  # only these files are read
     runs = []
-    for params_file in sorted(folder.rglob("*.yaml")):
+    for params_file in files:
         name = params_file.stem
         notebook = repo / "notebooks" / f"{name.split('--')[0]}.ipynb"
         if not notebook.exists():
             raise FileNotFoundError(f"{params_file} names notebook {notebook.name}, which does not exist")
-        params = yaml.safe_load(params_file.read_text()) or {}
-        runs.append(Run(name, notebook, params_file, params))
-    if only:
-        unknown = [o for o in only if not any(r.name.startswith(o) for r in runs)]
-        if unknown:
-            raise UnknownRunError(f"--only {' '.join(unknown)}: no run of profile {profile!r} starts with "
-                                  f"{'this name' if len(unknown) == 1 else 'these names'}; the runs are: "
-                                  + ", ".join(r.name for r in runs))
-        runs = [r for r in runs if any(r.name.startswith(o) for o in only)]
+        runs.append(Run(name, notebook, params_file, read_yaml_mapping(params_file)))
     if smoke:
         runs = [Run(r.name, r.notebook, r.params_file, merge_params(r.params, smoke_overrides(r.name, repo, profile)), True)
                 for r in runs]
@@ -161,19 +161,19 @@ def solution_runs(repo: Path = REPO, only: list[str] | None = None, smoke: bool 
     runs = []
     for params_file in sorted((repo / SOLUTIONS).glob("*--ex*.yaml")):
         name = params_file.stem
+        if only and not any(name.startswith(o) for o in only):
+            continue
         notebook_name = name.split("--")[0]
         notebook = repo / "notebooks" / f"{notebook_name}.ipynb"
         base_file = repo / "params" / "classroom" / f"{notebook_name}.yaml"
         if not notebook.exists() or not base_file.exists():
             raise FileNotFoundError(f"{params_file} names notebook {notebook_name}, which has no notebook or "
                                     f"classroom parameters ({base_file.relative_to(repo)})")
-        params = yaml.safe_load(base_file.read_text()) or {}
+        params = read_yaml_mapping(base_file)
         if smoke:
             params = merge_params(params, smoke_overrides(notebook_name, repo))
-        params = merge_params(params, yaml.safe_load(params_file.read_text()) or {})
+        params = merge_params(params, read_yaml_mapping(params_file))
         runs.append(Run(name, notebook, params_file, params, smoke))
-    if only:
-        runs = [r for r in runs if any(r.name.startswith(o) for o in only)]
     return runs
 
 
@@ -226,11 +226,19 @@ def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kern
     The cell outputs and papermill's log go to :func:`log_path`; a failing cell raises papermill's
     ``PapermillExecutionError`` (the executed notebook with the error is in the run folder, without a
     build stamp). ``shared_kernel``: run in that kernel (:mod:`cxrlib.core.notebooks`; the paper smoke
-    harness does), else in a kernel of its own.
+    harness does), else in a kernel of its own. The run's build lock (:func:`cxrlib.core.staging.held`) is
+    held from the preparation of its staging folder to its build stamp: a second build of the same run
+    meanwhile raises :class:`~cxrlib.core.staging.RunFolderBusy` and touches nothing.
     """
+    out_dir = repo / run.out_dir
+    with held(out_dir, "build"):  # a second build of this run is refused before it touches anything
+        return _execute(run, profile, out_dir, repo, force, kernel, shared_kernel)
+
+
+def _execute(run: Run, profile: str, out_dir: Path, repo: Path, force: bool, kernel: str,
+             shared_kernel: SharedKernel | None) -> bool:
     import logging
 
-    out_dir = repo / run.out_dir
     stamp = out_dir / ".build-stamp.json"
     fingerprint = _fingerprint(run, repo)
     if (not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
@@ -279,15 +287,9 @@ def _prepare_staging(out_dir: Path, fingerprint: str, force: bool) -> bool:
     """Make the staging folder of a run that is about to execute; True when an interrupted execution of
     the same notebook, parameters and library is resumed (its staging folder is kept, so a training in it
     continues). Otherwise the run starts from an empty staging folder, as a fresh run; the previous
-    complete ``out_dir`` stays as it is until the new run has finished (:mod:`cxrlib.core.staging`)."""
-    staging = staging_dir(out_dir)
-    pending = staging / PENDING
-    if not force and pending.exists() and pending.read_text().strip() == fingerprint:
-        return True
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    pending.write_text(fingerprint)
-    return False
+    complete ``out_dir`` stays as it is until the new run has finished (:mod:`cxrlib.core.staging`; the
+    folder is prepared under the run's lock, so a run that holds it is never disturbed)."""
+    return reset_staging(out_dir, fingerprint, PENDING, resume=not force)
 
 
 def build_html(repo: Path = REPO, strict: bool = True, edition: str = "student") -> Path:
@@ -411,7 +413,7 @@ def run(args: argparse.Namespace, repo: Path = REPO) -> int:
         edition = teaching.EDITIONS[getattr(args, "edition", "student")]
         if edition.solution_runs and args.profile == "classroom":
             runs += solution_runs(repo, only=args.only, smoke=getattr(args, "smoke", False))
-    except UnknownRunError as error:
+    except (UnknownRunError, YamlFileError) as error:
         print(f"cxrlib book: {error}", file=sys.stderr)
         return 2
     if args.profile == "classroom" and not args.no_download:

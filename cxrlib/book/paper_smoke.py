@@ -358,7 +358,7 @@ def run_book(args: argparse.Namespace, repo: Path = build.REPO) -> int:
     work = Path(args.smoke_dir) if getattr(args, "smoke_dir", None) else default_work_dir(repo)
     try:
         report = run_all(repo, fresh(work), only=args.only, sweeps=not args.only)  # --only: those runs alone
-    except build.UnknownRunError as error:
+    except (build.UnknownRunError, build.YamlFileError) as error:
         print(f"cxrlib book: {error}", file=sys.stderr)
         return 2
     failed = [f"run {name}: {line}" for name, line in report["runs"]["failed"].items()]
