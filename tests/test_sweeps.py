@@ -3,6 +3,7 @@ the default journal file, a killed worker's trial completed by another, bad swee
 refused before any trial starts, status and table. Trials are ``tests/sweep_fixtures.cheap_trial``."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -257,6 +258,43 @@ def test_document_000_grids(stem, backbone, blocks):
 
 
 # ------------------------------------------------------------------------------ tables (no trial runs)
+
+
+class _Trial:
+    def __init__(self, key, point, value):
+        self.user_attrs, self.value = {sweeps.KEY_ATTR: key, sweeps.POINT_ATTR: json.dumps(point)}, value
+
+
+class _Study:
+    """The part of an Optuna study that ``sweep_table`` reads: finished trials with their key and point."""
+
+    def __init__(self, trials):
+        self.trials = trials
+
+    def get_trials(self, deepcopy=False, states=()):
+        return self.trials
+
+
+def _finished(sweep, metrics_of) -> _Study:
+    trials = []
+    for key, point in sweep.points():
+        run_dir = sweep.run_dir(key)
+        run_dir.mkdir(parents=True)
+        metrics = metrics_of(point)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        trials.append(_Trial(key, point, metrics["best_val_loss"]))
+    return _Study(trials)
+
+
+def test_a_misspelt_table_field_is_refused_naming_the_fields_there_are(tmp_path):
+    table = {"rows": ["x"], "best_by": ["x"], "values": {"Val loss": "best_val_loss", "Test AUC": "test.aurc"}}
+    sweep = sweeps.load_sweep(write_sweep(tmp_path, {"x": [0, 1], "lr": [0.1, 0.01]}, table=table))
+    study = _finished(sweep, lambda p: {"best_val_loss": p["x"] + p["lr"], "test": {"auroc": 0.5 + p["lr"]}})
+    with pytest.raises(sweeps.SweepError, match=r"\['test.aurc'\] are in none of the 2 finished trials.*test.auroc"):
+        sweeps.sweep_table(study, sweep)
+    sweep.table["values"]["Test AUC"] = "test.auroc"  # spelt right: a number in every row
+    ours, published, _ = sweeps.sweep_table(study, sweep)
+    assert ours["Test AUC"].tolist() == [0.51, 0.51] and published is None
 
 
 def test_a_table_naming_a_registry_item_takes_its_layout_and_published_table(tmp_path):

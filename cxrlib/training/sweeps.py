@@ -46,7 +46,8 @@ Sweep file (all keys but ``grid``/``search`` and ``notebook``/``entry`` are opti
 
 Validation on load, before any trial starts, one clear :class:`SweepError` each: a parameter that the
 notebook's parameter cell (or the entry's signature / ``TrainConfig``) does not have, an empty grid (or
-an empty axis), a storage that cannot be reached, a table ``item`` the registry does not have.
+an empty axis), a storage that cannot be reached, a table ``item`` the registry does not have. A table
+``values`` field (or ``explode`` field) that no finished trial has is refused when the table is built.
 
 **Storage.** Default: a journal file next to the output folder (``<out>.optuna.journal``,
 ``optuna.storages.JournalStorage(JournalFileBackend(path))``), for the workers of one machine. For a
@@ -924,6 +925,22 @@ def _bootstrap(run_dir: Path, metrics: dict, spec: Mapping[str, Any], seed: int 
     return result.table.set_index("label")
 
 
+def _check_fields(fields: list[str], found: Mapping[str, int], frame, sweep: Sweep) -> None:
+    """A table field that no finished trial has (a misspelt ``values:`` or ``explode:`` field) is an error
+    naming it and the fields the trials have, not a column of NaN."""
+    import pandas as pd
+
+    missing = [field for field in dict.fromkeys(fields) if not found.get(field)]
+    if not missing:
+        return
+    have = sorted({key for metrics in frame["_metrics"] for key in _flatten(metrics)})
+    history = next((run / "metrics.csv" for run in frame["_run_dir"] if (run / "metrics.csv").exists()), None)
+    if history is not None:
+        have += [f"history:{column}" for column in pd.read_csv(history, nrows=0).columns]
+    raise SweepError(f"sweep {sweep.study_name}: table field(s) {missing} are in none of the {len(frame)} finished "
+                     f"trials (misspelt?); the trials have: {', '.join(have)}")
+
+
 def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
     """(ours, published or None, note): the document's table from the finished trials (see the module
     docstring's ``table:``), with bootstrap CIs where the run folders have predictions."""
@@ -950,6 +967,7 @@ def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
         values = {values: values}
     explode = spec.get("explode")
     rows_out = []
+    found: dict[str, int] = {}  # field -> records that have it (a field no trial has is misspelt)
     for record in frame.to_dict(orient="records"):
         base = {k: v for k, v in record.items() if not k.startswith("_")}
         base["trial_key"] = record["_key"]
@@ -963,16 +981,20 @@ def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
         for name, field in values.items():
             try:
                 fields[name] = read_field(record["_run_dir"], field, record["_metrics"]) if field.startswith("history:") \
-                    else flat.get(field, float("nan"))
+                    else flat[field]
+                found[field] = found.get(field, 0) + 1
             except (OSError, KeyError, ValueError):
                 fields[name] = float("nan")
         if explode:
+            found[explode["field"]] = found.get(explode["field"], 0) + (explode["field"] in flat)
             mapping = flat.get(explode["field"]) or {}
             for label, v in mapping.items():
                 rows_out.append({**base, explode.get("name", "label"): label, explode.get("value", "value"): v,
                                  **{n: f for n, f in fields.items() if not isinstance(f, dict)}, "_record": record})
         else:
             rows_out.append({**base, **fields, "_record": record})
+    if source == "metrics":
+        _check_fields([*values.values(), *([explode["field"]] if explode else [])], found, frame, sweep)
     long = pd.DataFrame(rows_out)
 
     ci = spec.get("ci")
