@@ -57,6 +57,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from cxrlib import published
+from cxrlib.published import align
 from cxrlib.core.config import check_choice
 from cxrlib.stats import evaluate
 
@@ -116,8 +117,9 @@ print(evaluated)
 auc = evaluate.auroc_ci_table(frame, data.findings, n_boot=n_boot, seed=seed, alpha=alpha)
 paper = published.load("rajpurkar2017_auc").frame
 with_paper = bool(set(paper["label"]) & set(labels))
-if with_paper:
-    auc = evaluate.beside_published(auc, paper)
+if with_paper:  # ours beside the paper's, by finding: published_auc and difference (ours - published)
+    auc = align.beside(paper, auc, keys="label", values="auc", rows="ours", published_name="published_{}",
+                       difference_name="difference")
 chexnet_auc = auc.rename(columns={"boot_ci_low": "ci_low", "boot_ci_high": "ci_high"})
 run.table(chexnet_auc, "chexnet_auc",
           f"AUROC per finding with a {1 - alpha:.0%} patient-bootstrap CI ({n_boot} redraws) and DeLong CI"

@@ -75,6 +75,7 @@ import pandas as pd
 import yaml
 
 from cxrlib import published
+from cxrlib.published import align
 
 from cxrlib.chapters import finetune as chapter_finetune
 from cxrlib.chapters import linear_probe as linear_eval
@@ -170,15 +171,14 @@ run.table(probe.flat_columns(layout), "d002_table3_layout", "The same numbers in
 
 # %% tags=["remove-output"]
 doc = published.load("d002_table3")
-names = {"kermany_pneumonia": "Cell", "covid_vs_pneumonia": "C19-Cohen", "d002_nih_pneumonia": "ChestX-ray-14",
-         "d002_covidgr": "COVIDGR"}  # our task -> the data set column of document 002's Table III
-theirs = doc.frame[doc.frame["dataset"].isin(names.values()) & doc.frame["fraction"].str.endswith("%")]
-ours = long[long["fraction"].notna()].assign(task=lambda t: t["task"].map(lambda n: names.get(n, n)),
-                                            init=f"ours ({profile})")
+mapping = align.comparisons("d002_table3")[0]  # the registry item: the document's rows, its data sets as our tasks
+theirs = mapping.published_rows()
+names = {task: dataset for dataset, task in mapping.relabel["dataset"].items()}  # our task -> the document's name
+ours = long[long["fraction"].notna()].assign(init=f"ours ({profile})")
 side = pd.concat([
     probe.table3_layout(ours, index=("task", "init")),
     probe.table3_layout(theirs.assign(task=theirs["dataset"], init="document 002"), index=("task", "init"), scale=1),
-]).sort_index(level=0, sort_remaining=False)
+]).rename(index=names, level=0).sort_index(level=0, sort_remaining=False)
 run.table(probe.flat_columns(side), "d002_table3_compare", f"Our linear-probe results (SSL checkpoints) beside document "
           f"002's Table III ({doc.citation.split(';')[0]}), percent")
 

@@ -4,6 +4,7 @@ refused before any trial starts, status and table. Trials are ``tests/sweep_fixt
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from sweep_fixtures import executions, start_postgres, stop_postgres
@@ -122,7 +124,7 @@ def test_a_killed_workers_trial_is_completed_by_another(tmp_path, postgres_url):
 def test_journal_file_default_with_two_workers_status_and_table(tmp_path):
     table = {"rows": ["x"], "best_by": ["x"], "values": {"Val loss": "best_val_loss", "Test AUC": "test.auroc",
                                                           "Train loss": "history:train_loss"},
-             "ci": {"column": "Test AUC", "n_boot": 50}, "published": {"id": "d000_table99", "rows": {"x": "unfrozen"}}}
+             "ci": {"column": "Test AUC", "n_boot": 50}}
     path = write_sweep(tmp_path, {"x": [0, 1, 2], "lr": [0.1, 0.01]}, name="journal", table=table)
     result = cli("run", str(path), "--workers", "2")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -136,7 +138,6 @@ def test_journal_file_default_with_two_workers_status_and_table(tmp_path):
     assert status.returncode == 0 and "6 done" in status.stdout, status.stdout + status.stderr
     shown = cli("table", str(path), "--n-boot", "50")
     assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "not transcribed" in shown.stdout  # a published id that does not exist (yet): ours only
     written = (tmp_path / "sweep" / "sweep_table.csv").read_text().splitlines()
     header = written[0].split(",")
     assert header[:1] == ["x"] and "Test AUC CI low" in header and "Test AUC CI high" in header
@@ -254,6 +255,68 @@ def test_document_000_grids(stem, backbone, blocks):
     assert len(smoke.points()) == blocks
     tiny = smoke.trial_params(smoke.points()[0][1], Path("/tmp/x"))
     assert tiny["epochs"] == 1 and tiny["image_size"] == 32 and tiny["weights"] == "none"
+
+
+# ------------------------------------------------------------------------------ tables (no trial runs)
+
+
+class _Trial:
+    def __init__(self, key, point, value):
+        self.user_attrs, self.value = {sweeps.KEY_ATTR: key, sweeps.POINT_ATTR: json.dumps(point)}, value
+
+
+class _Study:
+    """The part of an Optuna study that ``sweep_table`` reads: finished trials with their key and point."""
+
+    def __init__(self, trials):
+        self.trials = trials
+
+    def get_trials(self, deepcopy=False, states=()):
+        return self.trials
+
+
+def _finished(sweep, metrics_of) -> _Study:
+    trials = []
+    for key, point in sweep.points():
+        run_dir = sweep.run_dir(key)
+        run_dir.mkdir(parents=True)
+        metrics = metrics_of(point)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        trials.append(_Trial(key, point, metrics["best_val_loss"]))
+    return _Study(trials)
+
+
+def test_a_misspelt_table_field_is_refused_naming_the_fields_there_are(tmp_path):
+    table = {"rows": ["x"], "best_by": ["x"], "values": {"Val loss": "best_val_loss", "Test AUC": "test.aurc"}}
+    sweep = sweeps.load_sweep(write_sweep(tmp_path, {"x": [0, 1], "lr": [0.1, 0.01]}, table=table))
+    study = _finished(sweep, lambda p: {"best_val_loss": p["x"] + p["lr"], "test": {"auroc": 0.5 + p["lr"]}})
+    with pytest.raises(sweeps.SweepError, match=r"\['test.aurc'\] are in none of the 2 finished trials.*test.auroc"):
+        sweeps.sweep_table(study, sweep)
+    sweep.table["values"]["Test AUC"] = "test.auroc"  # spelt right: a number in every row
+    ours, published, _ = sweeps.sweep_table(study, sweep)
+    assert ours["Test AUC"].tolist() == [0.51, 0.51] and published is None
+
+
+def test_a_table_naming_a_registry_item_takes_its_layout_and_published_table(tmp_path):
+    sweep = sweeps.load_sweep(REPO / "params" / "sweeps" / "d000_table2_swav_resnet50.yaml")
+    assert sweep.table["item"] == "d000_table2" and sweep.table["rows"] == ["unfrozen_blocks"]
+    assert sweep.table["values"]["Test AUC"] == "test.macro_auroc" and sweep.table["title"].startswith("Document 000, Table 2")
+    ours = pd.DataFrame({"unfrozen_blocks": [4, 1, 9], "Test AUC": [0.7, 0.6, 0.5], "trial_key": ["k4", "k1", "k9"]})
+    published, note = sweeps._published("d000_table2")
+    assert note.startswith("d000_table2: Elwirehardja")
+    both = sweeps.combined(ours, published, ["unfrozen_blocks"])
+    assert both["unfrozen_blocks"].tolist() == ["0", "1", "2", "3", "4", "9"]  # as text, sorted, ours and theirs
+    assert both.loc[1, "Test AUC (published)"] == 0.681 and math.isnan(both.loc[5, "Test AUC (published)"])
+    assert math.isnan(both.loc[0, "Test AUC"]) and "Test AUC (ours - published)" not in both
+
+
+def test_an_unknown_registry_item_is_refused_on_load(tmp_path):
+    path = write_sweep(tmp_path, {"x": [0]}, table={"item": "d000_tabel2"})
+    with pytest.raises(sweeps.SweepError, match="did you mean 'd000_table2'"):
+        sweeps.load_sweep(path)
+    old_style = write_sweep(tmp_path, {"x": [0]}, name="old", table={"rows": ["x"], "published": {"id": "d000_table2"}})
+    with pytest.raises(sweeps.SweepError, match=r"unknown table key\(s\) \['published'\]"):
+        sweeps.load_sweep(old_style)
 
 
 def test_trial_keys_are_stable_and_readable():

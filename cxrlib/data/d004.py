@@ -226,9 +226,11 @@ def rare_variants(
     train = chexpert.load_train() if train is None else train
     if valid is None and any(v.include_valid for v in variants):
         valid = chexpert.load_valid()
+    from cxrlib.published import align
+
     published = published_size() if published is None else published
     rows = [{"variant": v.name, "images": len(variant_images(train, valid, v))} for v in variants]
     frame = pd.DataFrame(rows)
-    frame["published"] = published
-    frame["difference"] = frame["images"] - published
-    return frame
+    size = pd.DataFrame({"variant": frame["variant"], "images": published})  # one published size for every reading
+    return align.beside(size, frame, keys="variant", values="images", rows="ours", published_name="published",
+                        difference_name="difference")

@@ -323,15 +323,6 @@ def auroc_ci_table(frame: pd.DataFrame, labels: Sequence[str], n_boot: int = 100
     return table.reindex(columns=columns)
 
 
-def beside_published(table: pd.DataFrame, published: pd.DataFrame, column: str = "auc") -> pd.DataFrame:
-    """Add ``published_<column>`` and ``difference`` (ours - published) by label."""
-    theirs = published.set_index("label")[column]
-    out = table.copy()
-    out[f"published_{column}"] = out["label"].map(theirs)
-    out["difference"] = out[column] - out[f"published_{column}"]
-    return out
-
-
 def metadata_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Age (years, and squared, scaled), sex and view position as a numeric design matrix."""
     age = frame["age"].astype(float).clip(0, 100) / 100.0

@@ -6,7 +6,7 @@ selects the best trial and how the document's table is laid out from the trials.
 enqueues every grid point once into an Optuna study and runs the trials in one or more worker processes,
 on this machine or on several machines that share the study's storage; ``cxrlib sweep status`` lists
 the trials; ``cxrlib sweep table`` builds the document's table from the finished trials (bootstrap CIs
-from the run folders' predictions) beside the published one (:mod:`cxrlib.published`).
+from the run folders' predictions) beside the published one (:func:`cxrlib.published.align.beside`).
 
 Sweep file (all keys but ``grid``/``search`` and ``notebook``/``entry`` are optional)::
 
@@ -26,14 +26,19 @@ Sweep file (all keys but ``grid``/``search`` and ``notebook``/``entry`` are opti
     #          sampler: tpe, n_trials: 40, seed: 0}
     select: {metric: best_val_loss, direction: minimize}   # dotted path in metrics.json, or history:<col>
     table:
-      best_by: [unfrozen_blocks]      # keep the best trial (select.metric) per value of these
-      records: metrics                # "metrics" (one record per trial) or a CSV of the run folder
-      explode: {field: test.auroc, name: label}            # a dict field -> one record per key
-      rows: [unfrozen_blocks]
-      columns: null                   # a record field whose values become columns (then `values` is one field)
-      values: {Val loss: best_val_loss, Test AUC: test.macro_auroc, Train loss: "history:train_loss"}
-      ci: {column: Test AUC, predictions: predictions_test.csv, n_boot: 1000}
-      published: {id: d000_table5, rows: {unfrozen_blocks: unfrozen}, values: {Test AUC: test_auc}}
+      item: d000_table5               # a registry item: its beside block's `sweep_table:` is this table and
+                                      # its mapping puts the published table beside it (the keys below,
+                                      # given here, override the item's)
+      title: "Document 000, Table 5"  # printed above the table
+    # a table of its own (no published table beside it) gives the layout here:
+    # table:
+    #   best_by: [unfrozen_blocks]    # keep the best trial (select.metric) per value of these
+    #   records: metrics              # "metrics" (one record per trial) or a CSV of the run folder
+    #   explode: {field: test.auroc, name: label}          # a dict field -> one record per key
+    #   rows: [unfrozen_blocks]
+    #   columns: null                 # a record field whose values become columns (then `values` is one field)
+    #   values: {Val loss: best_val_loss, Test AUC: test.macro_auroc, Train loss: "history:train_loss"}
+    #   ci: {column: Test AUC, predictions: predictions_test.csv, n_boot: 1000}
     smoke: {epochs: 1, image_size: 32}   # overrides of --smoke (03_finetune has defaults)
     heartbeat: 10                     # seconds between a running trial's heartbeats
     grace: 120                        # a RUNNING trial without a heartbeat for this long was killed
@@ -42,9 +47,10 @@ Sweep file (all keys but ``grid``/``search`` and ``notebook``/``entry`` are opti
 Validation on load, before any trial starts, one clear :class:`SweepError` each: a parameter that the
 notebook's parameter cell (or the entry's signature / ``TrainConfig``) does not have, a grid value of the
 wrong type (the notebook's literal rule, else the type of its default; the entry's annotation), an empty
-grid (or an empty axis), a storage that cannot be reached, a journal line that is not a record (file and
-line named). A journal line cut short (a killed writer, a full disk) is dropped under the journal's lock
-before the next record is appended (:func:`repair_journal`).
+grid (or an empty axis), a storage that cannot be reached, a table ``item`` the registry does not have, a
+journal line that is not a record (file and line named). A journal line cut short (a killed writer, a full
+disk) is dropped under the journal's lock before the next record is appended (:func:`repair_journal`). A
+table ``values`` field (or ``explode`` field) that no finished trial has is refused when the table is built.
 
 **Storage.** Default: a journal file next to the output folder (``<out>.optuna.journal``,
 ``optuna.storages.JournalStorage(JournalFileBackend(path))``), for the workers of one machine. For a
@@ -122,7 +128,7 @@ FINETUNE_SMOKE: dict[str, Any] = {
 
 TOP_KEYS = {"name", "document", "description", "notebook", "entry", "base", "params", "profile", "out", "grid",
             "search", "select", "table", "smoke", "heartbeat", "grace", "max_retries", "poll"}
-TABLE_KEYS = {"best_by", "records", "explode", "rows", "columns", "values", "ci", "published", "title"}
+TABLE_KEYS = {"best_by", "records", "explode", "rows", "columns", "values", "ci", "item", "title"}
 
 
 class SweepError(ValueError):
@@ -520,7 +526,7 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
     direction = select.get("direction", "minimize")
     if direction not in ("minimize", "maximize"):
         raise SweepError(f"{where}: select.direction must be minimize or maximize; got {direction!r}")
-    table = dict(spec.get("table") or {})
+    table = _item_table(dict(spec.get("table") or {}), where)
     bad_table = sorted(set(table) - TABLE_KEYS)
     if bad_table:
         raise SweepError(f"{where}: unknown table key(s) {bad_table}; known: {sorted(TABLE_KEYS)}")
@@ -554,6 +560,29 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
     if check_values and is_finetune and blocks:
         _check_train_configs(sweep)
     return sweep
+
+
+def _item_comparison(item: str):
+    """The ``beside:`` block of registry item ``item`` that lays out a sweep table (``sweep_table:``)."""
+    from cxrlib.published import align
+
+    blocks = [block for block in align.comparisons(item) if block.sweep_table]
+    if len(blocks) != 1:
+        raise SweepError(f"registry item {item!r} has {len(blocks)} `beside:` blocks with a `sweep_table:`; need one")
+    return blocks[0]
+
+
+def _item_table(table: dict, where: str) -> dict:
+    """A ``table:`` naming a registry ``item``: the item's ``sweep_table`` under the file's own keys."""
+    if "item" not in table:
+        return table
+    try:
+        layout = _item_comparison(str(table["item"])).sweep_table
+    except KeyError as error:
+        raise SweepError(f"{where}: table.item: {error.args[0]}") from None
+    except SweepError as error:
+        raise SweepError(f"{where}: table.item: {error}") from None
+    return {**layout, **table}
 
 
 def _as_list(value: Any) -> list:
@@ -1127,6 +1156,22 @@ def _bootstrap(run_dir: Path, metrics: dict, spec: Mapping[str, Any], seed: int 
     return result.table.set_index("label")
 
 
+def _check_fields(fields: list[str], found: Mapping[str, int], frame, sweep: Sweep) -> None:
+    """A table field that no finished trial has (a misspelt ``values:`` or ``explode:`` field) is an error
+    naming it and the fields the trials have, not a column of NaN."""
+    import pandas as pd
+
+    missing = [field for field in dict.fromkeys(fields) if not found.get(field)]
+    if not missing:
+        return
+    have = sorted({key for metrics in frame["_metrics"] for key in _flatten(metrics)})
+    history = next((run / "metrics.csv" for run in frame["_run_dir"] if (run / "metrics.csv").exists()), None)
+    if history is not None:
+        have += [f"history:{column}" for column in pd.read_csv(history, nrows=0).columns]
+    raise SweepError(f"sweep {sweep.study_name}: table field(s) {missing} are in none of the {len(frame)} finished "
+                     f"trials (misspelt?); the trials have: {', '.join(have)}")
+
+
 def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
     """(ours, published or None, note): the document's table from the finished trials (see the module
     docstring's ``table:``), with bootstrap CIs where the run folders have predictions."""
@@ -1153,6 +1198,7 @@ def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
         values = {values: values}
     explode = spec.get("explode")
     rows_out = []
+    found: dict[str, int] = {}  # field -> records that have it (a field no trial has is misspelt)
     for record in frame.to_dict(orient="records"):
         base = {k: v for k, v in record.items() if not k.startswith("_")}
         base["trial_key"] = record["_key"]
@@ -1166,16 +1212,20 @@ def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
         for name, field in values.items():
             try:
                 fields[name] = read_field(record["_run_dir"], field, record["_metrics"]) if field.startswith("history:") \
-                    else flat.get(field, float("nan"))
+                    else flat[field]
+                found[field] = found.get(field, 0) + 1
             except (OSError, KeyError, ValueError):
                 fields[name] = float("nan")
         if explode:
+            found[explode["field"]] = found.get(explode["field"], 0) + (explode["field"] in flat)
             mapping = flat.get(explode["field"]) or {}
             for label, v in mapping.items():
                 rows_out.append({**base, explode.get("name", "label"): label, explode.get("value", "value"): v,
                                  **{n: f for n, f in fields.items() if not isinstance(f, dict)}, "_record": record})
         else:
             rows_out.append({**base, **fields, "_record": record})
+    if source == "metrics":
+        _check_fields([*values.values(), *([explode["field"]] if explode else [])], found, frame, sweep)
     long = pd.DataFrame(rows_out)
 
     ci = spec.get("ci")
@@ -1217,54 +1267,34 @@ def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
         if rows:
             ours = ours.sort_values(rows, kind="stable")
         ours = ours.reset_index(drop=True)
-    published, note = _published(spec.get("published"), ours, rows)
+    published, note = _published(spec.get("item"))
     return ours, published, note
 
 
-def _published(spec: Mapping[str, Any] | None, ours, rows: list[str]):
-    """The published table in our layout, and a note (why it is missing)."""
-    if not spec:
+def _published(item: str | None):
+    """The published table of the table's registry ``item`` in our layout (key and value columns named as
+    ours), and a note (its citation); (None, "") without an item."""
+    if not item:
         return None, ""
     from cxrlib import published
 
-    table_id = spec["id"]
-    try:
-        table = published.load(table_id)
-    except KeyError:
-        return None, (f"published table {table_id} is not transcribed in cxrlib.published yet: "
-                      "our numbers only")
-    frame = table.frame
-    for column, wanted in (spec.get("filter") or {}).items():
-        frame = frame[frame[column].astype(str).isin([str(w) for w in _as_list(wanted)])]
-    row_map = dict(spec.get("rows") or {})  # ours -> theirs
-    if spec.get("pivot"):
-        pivot = spec["pivot"]
-        out = frame.pivot_table(index=list(row_map.values()), columns=pivot["columns"], values=pivot["value"],
-                                aggfunc="first")
-        out.columns = [str(c) for c in out.columns]
-        out = out.reset_index()
-    else:
-        value_map = dict(spec.get("values") or {})
-        out = frame[list(row_map.values()) + list(value_map.values())].rename(
-            columns={v: f"{k} (published)" for k, v in value_map.items()})
-    out = out.rename(columns={v: k for k, v in row_map.items()})
-    for ours_name, theirs in (spec.get("relabel") or {}).items():
-        if ours_name in out.columns:
-            out[ours_name] = out[ours_name].map(lambda v: theirs.get(v, v))
-    return out.reset_index(drop=True), f"{table_id}: {table.citation.strip()}"
+    comparison = _item_comparison(item)
+    return comparison.theirs(), f"{comparison.published}: {published.load(comparison.published).citation.strip()}"
 
 
 def combined(ours, published, rows: list[str]):
-    """Ours beside the published values, joined on the row fields (as text)."""
+    """Ours beside the published values (:func:`cxrlib.published.align.beside`, no differences), joined on
+    the row fields as text (a trailing "*", the document's mark of its best row, dropped), sorted by them."""
     if published is None or not rows or not set(rows) <= set(published.columns):
         return ours
+    from cxrlib.published import align
+
     left, right = ours.copy(), published.copy()
     for frame in (left, right):
         for row in rows:
             frame[row] = frame[row].map(lambda v: _fmt(v).rstrip("*") if not isinstance(v, str) else v.rstrip("*"))
-    right = right.rename(columns={c: (c if c in rows or c.endswith("(published)") else f"{c} (published)")
-                                  for c in right.columns})
-    return left.merge(right, on=rows, how="outer")
+    both = align.beside(right, left, keys=rows, values=[c for c in right.columns if c not in rows], difference_name=None)
+    return both.sort_values(rows, kind="stable").reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------- CLI
