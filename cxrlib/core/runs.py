@@ -11,7 +11,8 @@ it (:mod:`cxrlib.training.finetune`, :mod:`cxrlib.training.ssl`). Its files, and
   versions and wall time (:func:`read_provenance`, :func:`run_params`, :func:`input_path`);
 * ``<id>.csv`` / ``<id>.png`` / ``<id>.md`` / ``<id>.txt``: the artifacts (:func:`read_table`,
   :func:`finished_artifact`; a figure's address in the book: :func:`asset_path`);
-* ``params.yaml`` (:data:`CONFIG`): a training engine's configuration (:func:`read_config`, :func:`write_config`);
+* ``params.yaml`` (:data:`CONFIG`): a training engine's configuration (:func:`read_config`, :func:`write_config`),
+  and ``weights.json`` (:data:`WEIGHTS`): what its backbone started from;
 * ``predictions_<split>.csv`` (:func:`predictions_file`), ``metrics.json`` (:data:`METRICS`) and the
   per-epoch ``metrics.csv``: a fine-tuning run's results (:mod:`cxrlib.training.run_folder` makes them);
 * ``.build-stamp.json`` (:data:`BUILD_STAMP`): what ``cxrlib book`` executed, and how long it took
@@ -64,6 +65,8 @@ from cxrlib.core.staging import is_complete
 PROVENANCE = "provenance.json"
 CONFIG = "params.yaml"
 METRICS = "metrics.json"
+WEIGHTS = "weights.json"
+"""What a training run's backbone started from (:class:`cxrlib.models.WeightsInfo` as JSON)."""
 BUILD_STAMP = ".build-stamp.json"
 ARTIFACT_SUFFIXES = (".csv", ".png")
 """The data file of an artifact: its table, else its figure (the ``.md`` beside it is the snippet)."""

@@ -9,7 +9,6 @@ threshold chosen on the *validation* predictions; single-label: the most probabl
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxrlib.core.runs import CONFIG, predictions_file, read_config
+from cxrlib.core.runs import CONFIG, WEIGHTS, predictions_file, read_config, read_json
 from cxrlib.images.tasks import TaskSpec, get_task
 from cxrlib.stats import metrics as M
 from cxrlib.training.run_folder import BEST, CHECKPOINT_DIR
@@ -57,13 +56,13 @@ class FinetuneRun:
 
 
 def _weights_label(folder: Path) -> str:
-    path = folder / "weights.json"
+    path = folder / WEIGHTS
     if not path.exists():
         return "not recorded (no weights.json in the run folder)"
     from cxrlib.models.weights import WeightsInfo
     from cxrlib.training.finetune import weights_label
 
-    return weights_label(WeightsInfo(**json.loads(path.read_text())))
+    return weights_label(WeightsInfo(**read_json(path)))
 
 
 def read_run(folder: str | os.PathLike, checkpoint: str = BEST, name: str | None = None) -> FinetuneRun:

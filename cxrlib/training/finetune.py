@@ -80,7 +80,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cxrlib.core.config import ParamsMixin, check_choice
-from cxrlib.core.runs import METRICS, predictions_file, read_config, write_config, write_csv, write_json
+from cxrlib.core.runs import (
+    METRICS, WEIGHTS, predictions_file, read_config, read_json, write_config, write_csv, write_json,
+)
 from cxrlib.core.staging import staged_path
 from cxrlib.images.augment import build_augmentation, get_policy
 from cxrlib.images.preprocess import PreprocessCache
@@ -488,9 +490,9 @@ def prepare(config: TrainConfig) -> Prepared:
     task = get_task(config.task)
     model, info, freeze = build_model(config, task)
     folder = staged_path(config.out_dir)
-    recorded = folder / "weights.json"
+    recorded = folder / WEIGHTS
     if recorded.exists() and (folder / CHECKPOINT_DIR / f"{LAST}.ckpt").exists():  # resuming
-        info = WeightsInfo(**json.loads(recorded.read_text()))
+        info = WeightsInfo(**read_json(recorded))
     return Prepared(task, model, info, freeze)
 
 
@@ -629,9 +631,9 @@ def _weights_record(out_dir: Path, info) -> Any:
     """The WeightsInfo of the run: written when it starts, read back when it resumes."""
     from cxrlib.models import WeightsInfo
 
-    path = out_dir / "weights.json"
+    path = out_dir / WEIGHTS
     if path.exists():
-        return WeightsInfo(**json.loads(path.read_text()))
+        return WeightsInfo(**read_json(path))
     write_json(path, info.provenance())
     return info
 
