@@ -38,8 +38,8 @@ with its *location class* (:data:`ANCHORS`), resolved again by every reader on t
 The recorded absolute ``path`` is provenance only. An input's *identity* is its content fingerprint
 (:func:`data_fingerprint`; the package version is recorded beside it, to say why it changed), never its
 path: :func:`input_changes` compares it with what the locations hold now, which is how ``cxrlib book``
-decides whether a finished run is still up to date (:func:`cxrlib.book.build.execute`). :func:`shown_path` is how a caption or a printed line names
-an input without the build machine's folders.
+decides whether a finished run is still up to date (:func:`cxrlib.book.build.execute`). :func:`shown_path`
+is how a caption or a printed line names an input without the build machine's folders.
 
 Light (pandas, YAML); imports nothing of ``cxrlib`` beyond :mod:`cxrlib.core`.
 """
@@ -73,9 +73,9 @@ ARTIFACT_SUFFIXES = (".csv", ".png")
 MISSING = "–"
 """How a table in the book shows a missing value (None, NaN, NA)."""
 ANCHORS = ("package", "data_root", "repo", "absolute")
+"""The location classes of a recorded input, in the order :func:`locate` tries them."""
 DATA_ROOT_SHOWN = "[data root]"
 """How a page names the data root (plain text in MyST: no HTML tag, no math)."""
-"""The location classes of a recorded input, in the order :func:`locate` tries them."""
 
 
 class RunInputMissing(FileNotFoundError):
@@ -120,6 +120,11 @@ def read_config(folder: str | os.PathLike) -> dict:
     return yaml.safe_load((Path(folder) / CONFIG).read_text(encoding="utf-8")) or {}
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file of a run folder (``metrics.json``, ``weights.json``)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def predictions_file(folder: str | os.PathLike, split: str) -> Path:
     """``predictions_<split>.csv`` of a fine-tuning run folder (``split``: ``val`` or ``test``)."""
     return Path(folder) / f"predictions_{split}.csv"
@@ -134,11 +139,6 @@ def read_build_stamp(folder: str | os.PathLike) -> dict | None:
 
 
 # ------------------------------------------------------------------------------------------ writing
-def read_json(path: str | os.PathLike) -> Any:
-    """A JSON file of a run folder (``metrics.json``, ``weights.json``)."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
 def write_csv(path: str | os.PathLike, frame: pd.DataFrame, **options: Any) -> Path:
     """``frame.to_csv`` written atomically (``index=False`` unless ``options`` say otherwise)."""
     options = {"index": False, **options}
@@ -176,7 +176,8 @@ def markdown_table(frame: pd.DataFrame, float_format: str | Callable[[float], st
     """A pipe table for MyST (no index; cells as :func:`markdown_cell`)."""
     header = "| " + " | ".join(markdown_cell(c, float_format) for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(markdown_cell(v, float_format) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = ["| " + " | ".join(markdown_cell(v, float_format) for v in row) + " |"
+            for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
 
@@ -380,8 +381,8 @@ def input_changes(folder: str | os.PathLike, anchors: Anchors) -> list[InputChan
         path = _located(record, anchors)
         if path is None or not path.exists():
             legacy = "location" not in record
-            changes.append(InputChange(name, not legacy, f"{describe_location(record)}: "
-                                       + ("recorded by absolute path, which is gone" if legacy else "not on this machine")))
+            why = "recorded by absolute path, which is gone" if legacy else "not on this machine"
+            changes.append(InputChange(name, not legacy, f"{describe_location(record)}: {why}"))
             continue
         now = data_fingerprint(path)
         if now != record.get("fingerprint"):
