@@ -26,7 +26,8 @@ class Answer:
 
 def run_input(folder: Path, name: str) -> Path:
     """The input ``name`` that the run in ``folder`` recorded, where it is on this machine (this machine's
-    data root, the installed packages, the checkout holding ``folder``): never the recorded absolute path."""
+    data root, the installed packages, the checkout holding ``folder``); the recorded absolute path only for
+    an input outside all of them (or recorded before inputs had locations)."""
     return input_path(folder, name, data_root=data_root())
 
 
