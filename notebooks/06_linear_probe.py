@@ -72,7 +72,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import yaml
 
 from cxrlib import published
 from cxrlib.published import align
@@ -81,6 +80,7 @@ from cxrlib.chapters import finetune as chapter_finetune
 from cxrlib.chapters import linear_probe as linear_eval
 
 from cxrlib.chapters import plots
+from cxrlib.core.runs import read_config
 
 from cxrlib.training import probe
 
@@ -92,7 +92,7 @@ from cxrlib.images.tasks import get_task
 
 index = ssl.read_checkpoint_index(pretrain_dir)
 largest_run = Path(pretrain_dir) / ssl.runs.fraction_run_name(index["fraction"].max())
-pretrain_params = yaml.safe_load((largest_run / "params.yaml").read_text())
+pretrain_params = read_config(largest_run)
 backbone, image_size, preprocess = pretrain_params["backbone"], pretrain_params["image_size"], pretrain_params["preprocess"]
 method = ssl.get_method(pretrain_params["method"]).title
 print(f"pre-training: {method} of {backbone} at {image_size} px, policy {pretrain_params['policy']}, "

@@ -74,11 +74,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import yaml
 
 from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.chapters import analogues
 from cxrlib.chapters import documents
+from cxrlib.core.runs import read_config
 from cxrlib.images.tasks import get_task
 
 checkpoint, pretrain_params = analogues.ssl_start(pretrain_dir)
@@ -167,7 +167,7 @@ absent = [str(p) for p in d004_dirs.values() if not (p / "predictions_test.csv")
 if absent:
     raise FileNotFoundError(f"notebook 06's fine-tuning runs are missing ({', '.join(absent)}): run 06_linear_probe with "
                             "finetune=True first (cxrlib book --only 06_linear_probe)")
-d004_params = {name: yaml.safe_load((p / "params.yaml").read_text()) for name, p in d004_dirs.items()}
+d004_params = {name: read_config(p) for name, p in d004_dirs.items()}
 d004_spec = get_task(d004_params["baseline"]["task"])
 positive = d004_spec.positive_class
 clean = {**d004_spec.defaults, **d004_params["baseline"].get("task_options", {})}.get("patient_clean")

@@ -298,7 +298,8 @@ def _data_modules() -> list[str]:
 
 
 LIGHT_MODULES = sorted({
-    "cxrlib.core.io", "cxrlib.core.config", "cxrlib.published", "cxrlib.published.align", "cxrlib.data", *_data_modules(),
+    "cxrlib.core.io", "cxrlib.core.config", "cxrlib.core.runs", "cxrlib.published", "cxrlib.published.align",
+    "cxrlib.data", *_data_modules(),
     "cxrlib.stats.metrics", "cxrlib.stats.inference", "cxrlib.stats.evaluate", "cxrlib.stats.simulate",
     "cxrlib.images.tasks", "cxrlib.images.preprocess", "cxrlib.book.artifacts", "cxrlib.book.build",
     "cxrlib.models.registry", "cxrlib.training.probe", "cxrlib.chapters.label_noise",

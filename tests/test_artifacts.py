@@ -12,7 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from pathlib import Path  # noqa: E402
+
 from cxrlib.book.artifacts import RunArtifacts, data_fingerprint, markdown_table  # noqa: E402
+from cxrlib.core import io as io_module  # noqa: E402
 from cxrlib.published import index, load  # noqa: E402
 
 CONTEXT = {"dataset": "NIH ChestX-ray14", "split": "official", "image_size": 224, "weights": "none",
@@ -89,12 +92,18 @@ def test_published_tables_are_indexed_once_and_load_as_written():
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
 @pytest.mark.parametrize("kind", ["figure", "table"])
-def test_a_full_disk_is_the_first_thing_said(tmp_path, kind):
+def test_a_full_disk_is_the_first_thing_said(tmp_path, kind, monkeypatch):
     """Disk full while Pillow writes a PNG: its own follow-up AttributeError ('_idat' ... 'fileno') came
     first and ENOSPC was only chained below it."""
     run = RunArtifacts(tmp_path / "out", "01_data", {"seed": 0}, context=CONTEXT)
     target = run.out_dir / ("f1.png" if kind == "figure" else "f1.csv")
-    target.symlink_to("/dev/full")  # every write there fails with ENOSPC, as on a full disk
+
+    def full_temporary_file(dir=None, prefix="", suffix=""):  # the atomic write's temporary file sits on a full disk
+        path = Path(dir) / f"{prefix}full{suffix}"
+        path.touch()
+        return os.open("/dev/full", os.O_WRONLY), str(path)
+
+    monkeypatch.setattr(io_module.tempfile, "mkstemp", full_temporary_file)
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
     with pytest.raises(OSError) as caught:

@@ -11,6 +11,7 @@ import pytest
 
 from cxrlib import published
 from cxrlib.book import registry
+from cxrlib.core import staging
 from cxrlib.published import align
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,7 +119,7 @@ def _fake_run(repo: Path, run: str, profile: str, files: dict[str, str]) -> None
     for name, text in files.items():
         (folder / name).write_text(text)
     (folder / "provenance.json").write_text(json.dumps({"params": {"profile": profile}}))
-    (folder / "COMPLETE.json").write_text("{}")
+    staging.write_marker(folder)
 
 
 @pytest.fixture
@@ -238,6 +239,7 @@ def test_readme_block_is_up_to_date():
     assert registry.update_readme(REPO, check=True), "README's registry block is stale: python -m cxrlib.book.registry readme"
 
 
-def test_pipe_table_escapes_pipes_and_blanks_nan():
-    table = registry.pipe_table(pd.DataFrame({"a": ["x|y", None], "b": [1.0, float("nan")]}))
-    assert "x\\|y" in table and table.splitlines()[-1] == "|  |  |"
+def test_pipe_table_escapes_pipes_and_shows_missing_values_as_every_table_does():
+    table = registry.pipe_table(pd.DataFrame({"a": ["x|y", None], "b": [1234567.0, float("nan")]}))
+    assert "x\\|y" in table and "1,234,567" in table
+    assert table.splitlines()[-1] == "| – | – |"  # one rendering of a missing value (cxrlib.core.runs.markdown_table)

@@ -32,8 +32,6 @@ README's block between the markers, ``... readme --check`` fails when it is stal
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -43,6 +41,8 @@ import pandas as pd
 import yaml
 
 from cxrlib import published
+from cxrlib.core.runs import finished_artifact, markdown_cell, markdown_table, run_params
+from cxrlib.core.staging import is_complete
 from cxrlib.published import align
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +58,6 @@ BADGES = {"exact": "success", "classroom": "info", "paper: run": "primary", "pap
 ITEM_FIELDS = {"id", "title", "kind", "where", "published", "classroom", "beside", "paper", "described",
                "missing", "notes"}
 README_START, README_END = "<!-- registry:start -->", "<!-- registry:end -->"
-MARKER = "COMPLETE.json"
 _INCLUDE = re.compile(r"^\s*(?:`{3,}|:{3,})\{include\}\s+\S*_generated/(?P<run>[^/]+)/(?P<artifact>[^/\s]+)\.md\s*$")
 
 
@@ -142,20 +141,14 @@ def load_registry(folder: Path = REGISTRY_DIR) -> list[Document]:
 # ----------------------------------------------------------------------------------------------- status
 def _provenance_profile(folder: Path) -> str | None:
     try:
-        return json.loads((folder / "provenance.json").read_text())["params"].get("profile")
-    except (OSError, ValueError, KeyError, TypeError):
+        return run_params(folder).get("profile")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def artifact_file(repo: Path, run: str, artifact: str) -> Path | None:
     """The artifact's data file (csv, else png) in a complete run folder, or None."""
-    folder = repo / GENERATED / run
-    if not (folder / MARKER).exists():
-        return None
-    for suffix in (".csv", ".png"):
-        if (folder / f"{artifact}{suffix}").exists():
-            return folder / f"{artifact}{suffix}"
-    return None
+    return finished_artifact(repo / GENERATED / run, artifact)
 
 
 def compare_exact(item: Item, repo: Path) -> list[dict]:
@@ -211,7 +204,7 @@ def item_status(item: Item, repo: Path = REPO) -> Status:
                        + ("" if "exact" in status.names else ": an analogue, not the paper's number"))
     runs = item.paper_runs
     if runs:
-        done = [r for r in runs if (repo / GENERATED / r / MARKER).exists()
+        done = [r for r in runs if is_complete(repo / GENERATED / r, verify="marker")
                 and _provenance_profile(repo / GENERATED / r) == "paper"]
         files = [r for r in runs if (repo / "params" / "paper" / f"{r}.yaml").exists()]
         sweep_ok = item.sweep is None or (repo / "params" / "sweeps" / f"{item.sweep}.yaml").exists()
@@ -275,21 +268,14 @@ def _computed_deviation(name: str, repo: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------- rendering
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        text = f"{value:.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+def _number(value: float) -> str:
+    """A published number as printed: six significant digits, thousands separated from a million on."""
+    return f"{value:.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
 def pipe_table(frame: pd.DataFrame) -> str:
-    """A pipe table (no index)."""
-    lines = ["| " + " | ".join(_cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    """A pipe table (no index) of published numbers (:func:`cxrlib.core.runs.markdown_table` with their format)."""
+    return markdown_table(frame, _number)
 
 
 def chapter_artifacts(repo: Path = REPO) -> dict[tuple[str, str], str]:
@@ -496,7 +482,7 @@ def render_scoreboard(documents: list[Document], repo: Path = REPO) -> str:
     for d in documents:
         out += ["", f"## Document {d.number}: {d.short}", "", "| item | kind | status |", "|---|---|---|"]
         for item, st in per_item[d.number]:
-            out.append(f"| {{ref}}`{item.id} <{_anchor(item)}>` {_cell(item.title)} | {item.kind} | "
+            out.append(f"| {{ref}}`{item.id} <{_anchor(item)}>` {markdown_cell(item.title)} | {item.kind} | "
                        + " ".join(badge(s) for s in st.names) + " |")
     return "\n".join(out) + "\n"
 

@@ -30,7 +30,6 @@ teaching chapter), and add solution runs / answers where an exercise needs numbe
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -41,6 +40,7 @@ import nbformat
 import yaml
 
 from cxrlib.book.registry import GENERATED
+from cxrlib.core.runs import read_build_stamp
 
 REPO = Path(__file__).resolve().parents[2]
 TEACHING_DIR = Path("book") / "_teaching"
@@ -178,11 +178,7 @@ def render_exercises(chapter: TeachingChapter, repo: Path = REPO) -> str:
 
 # ------------------------------------------------------------------------------------------------ run time
 def build_stamp(run: str, repo: Path = REPO) -> dict | None:
-    stamp = repo / GENERATED / run / ".build-stamp.json"
-    try:
-        return json.loads(stamp.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return read_build_stamp(repo / GENERATED / run)
 
 
 def runtime_sentence(run: str, repo: Path = REPO) -> str:

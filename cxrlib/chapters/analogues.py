@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cxrlib.core.runs import read_config
 from cxrlib.training import finetune as training
 from cxrlib.training import ssl
 from cxrlib.training.run_folder import RunResult
@@ -34,8 +33,7 @@ def ssl_start(pretrain_dir: str | os.PathLike) -> tuple[str, dict]:
     index = ssl.read_checkpoint_index(pretrain_dir)
     largest = index[index["fraction"] == index["fraction"].max()]
     row = largest.loc[largest["epoch"].idxmax()]
-    params_file = Path(pretrain_dir) / ssl.runs.fraction_run_name(float(row["fraction"])) / "params.yaml"
-    return str(row["path"]), yaml.safe_load(params_file.read_text())
+    return str(row["path"]), read_config(Path(pretrain_dir) / ssl.runs.fraction_run_name(float(row["fraction"])))
 
 
 def _slug(name: str) -> str:

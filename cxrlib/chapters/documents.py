@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.runs import METRICS, read_json
 from cxrlib.stats import evaluate, metrics
 from cxrlib.stats import inference as stats
 
@@ -422,8 +423,6 @@ def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[st
     folder's ``metrics.json`` when there is one), ``auc_<name>`` with its 95 % percentile CI
     (``ci_low_<name>``, ``ci_high_<name>``), the difference A - B with its paired bootstrap CI and p (the same redraws for A, B and the difference:
     :func:`compare_initialisations`) and DeLong's paired p (images independent)."""
-    import json
-
     rows = []
     for fraction in sorted(runs):
         run_a, run_b = runs[fraction]
@@ -436,11 +435,11 @@ def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[st
                                             alpha=alpha, averages=())
         row = table[table["label"] == label].iloc[0]
         out = {"fraction": float(fraction)}
-        metrics_file = None if isinstance(run_a, pd.DataFrame) else Path(run_a) / "metrics.json"
+        metrics_file = None if isinstance(run_a, pd.DataFrame) else Path(run_a) / METRICS
         if n_train is not None and fraction in n_train:
             out["n_train"] = int(n_train[fraction])
         elif metrics_file is not None and metrics_file.is_file():
-            counts = json.loads(metrics_file.read_text()).get("n_images", {})
+            counts = read_json(metrics_file).get("n_images", {})
             out["n_train"] = counts.get("train") if isinstance(counts, dict) else None
         for name, reps in zip(names, (boot.replicates_a, boot.replicates_b)):
             low, high = stats.percentile_ci(reps[label].to_numpy(dtype=float), alpha)

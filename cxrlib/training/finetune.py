@@ -83,7 +83,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from cxrlib.core.config import ParamsMixin, check_choice
-from cxrlib.core.io import jsonable
+from cxrlib.core.runs import (
+    METRICS, WEIGHTS, predictions_file, read_config, read_json, write_config, write_csv, write_json,
+)
 from cxrlib.core.staging import staged_path
 from cxrlib.images.augment import build_augmentation, get_policy
 from cxrlib.images.preprocess import PreprocessCache
@@ -493,9 +495,9 @@ def prepare(config: TrainConfig) -> Prepared:
     task = get_task(config.task)
     model, info, freeze = build_model(config, task)
     folder = staged_path(config.out_dir)
-    recorded = folder / "weights.json"
+    recorded = folder / WEIGHTS
     if recorded.exists() and (folder / CHECKPOINT_DIR / f"{LAST}.ckpt").exists():  # resuming
-        info = WeightsInfo(**json.loads(recorded.read_text()))
+        info = WeightsInfo(**read_json(recorded))
     return Prepared(task, model, info, freeze)
 
 
@@ -514,7 +516,7 @@ def load_run_model(out_dir: str | os.PathLike, checkpoint: str = BEST) -> nn.Mod
     from cxrlib.models import build_classifier, get_spec
 
     out_dir = staged_path(out_dir)
-    config = TrainConfig.from_dict(yaml.safe_load((out_dir / "params.yaml").read_text()))
+    config = TrainConfig.from_dict(read_config(out_dir))
     task = get_task(config.task)
     spec = get_spec(config.backbone)
     sizing = size_kwargs(spec.key, config.image_size)
@@ -691,10 +693,10 @@ def _weights_record(out_dir: Path, info) -> Any:
     """The WeightsInfo of the run: written when it starts, read back when it resumes."""
     from cxrlib.models import WeightsInfo
 
-    path = out_dir / "weights.json"
+    path = out_dir / WEIGHTS
     if path.exists():
-        return WeightsInfo(**json.loads(path.read_text()))
-    path.write_text(json.dumps(jsonable(info.provenance()), indent=2))
+        return WeightsInfo(**read_json(path))
+    write_json(path, info.provenance())
     return info
 
 
@@ -754,7 +756,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     if pl.utilities.rank_zero_only.rank == 0 and not resumed:  # a fresh run: nothing of an earlier attempt stays
         (out_dir / CHECKPOINT_DIR / f"{BEST}.ckpt").unlink(missing_ok=True)
         (out_dir / "weights.json").unlink(missing_ok=True)
-        (out_dir / "params.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_config(out_dir, config.to_dict())
     if pl.utilities.rank_zero_only.rank == 0:
         weights_info = _weights_record(out_dir, weights_info)
 
@@ -804,7 +806,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
         dataset = CxrDataset(parts[name], task, cache, None)
         _, probs = predict_probabilities(module.model, dataset, eval_batch, device, config.num_workers)
         predictions[name] = predictions_frame(parts[name], task, probs)
-        predictions[name].to_csv(out_dir / f"predictions_{name}.csv", index=False)
+        write_csv(predictions_file(out_dir, name), predictions[name])
     module.model.cpu()
 
     label_cols, prob_cols = prediction_columns(task)
@@ -833,7 +835,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
         "train_seconds_this_call": round(train_seconds, 1), "wall_seconds_this_call": round(time.time() - started, 1),
         "resumed": resumed, "start_epoch": start_epoch,
     }
-    (out_dir / "metrics.json").write_text(json.dumps(jsonable(summary), indent=2))
+    write_json(out_dir / METRICS, summary)
     return RunResult(
         out_dir=out_dir, config=config, task=task, history=history, metrics=summary, predictions=predictions,
         weights=weights_info, freeze=freeze, start_epoch=start_epoch, epochs_completed=len(history),

@@ -4,7 +4,8 @@ and the summary metrics computed from them.
 Layout (written by :func:`cxrlib.training.finetune.fit`; read by notebooks 03, 04 and 05):
 ``params.yaml``, ``weights.json``, ``metrics.csv`` (:func:`write_history`), ``checkpoints/best.ckpt``
 and ``checkpoints/last.ckpt``, ``predictions_val.csv`` and ``predictions_test.csv``
-(:func:`predictions_frame`), ``metrics.json`` (:data:`METRICS_BY_KIND`).
+(:func:`predictions_frame`), ``metrics.json`` (:data:`METRICS_BY_KIND`). The files are named, written
+(atomically) and read through :mod:`cxrlib.core.runs`, the one reader and writer of run folders.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrlib.core.io import atomic_write
+from cxrlib.core.runs import write_csv
 from cxrlib.images.tasks import TaskSpec
 from cxrlib.stats import metrics as M
 
@@ -61,9 +62,7 @@ class RunResult:
 
 
 def write_history(out_dir: Path, history: list[dict]) -> Path:
-    path = Path(out_dir) / "metrics.csv"
-    frame = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
-    return atomic_write(path, lambda handle: frame.to_csv(handle, index=False), mode="w")
+    return write_csv(Path(out_dir) / "metrics.csv", pd.DataFrame(history, columns=list(HISTORY_COLUMNS)))
 
 
 def read_history(out_dir: str | os.PathLike) -> pd.DataFrame:

@@ -28,7 +28,6 @@ above it) the run writes into that run's staging folder (:func:`cxrlib.core.stag
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -38,11 +37,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from torch.utils.data import DataLoader
 
 from cxrlib.core.config import ParamsMixin, check_choice
-from cxrlib.core.io import atomic_write, jsonable
+from cxrlib.core.io import atomic_write, jsonable, write_json_atomic
+from cxrlib.core.runs import write_config, write_csv
 from cxrlib.core.staging import staged_path
 from cxrlib.images.augment import build_augmentation, get_policy
 from cxrlib.images.preprocess import PreprocessCache
@@ -224,12 +223,12 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
     out = staged_path(config.out_dir)  # inside a notebook run (RunArtifacts): its staging folder
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, config.to_dict(), RESUMABLE_CHANGES)
-    (out / "params.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_config(out, config.to_dict())
 
     pool = _pool(config)
     if len(pool) < 2:
         raise ValueError(f"the pool holds {len(pool)} image(s); contrastive learning needs at least 2")
-    pool[["image_id", "patient_id", "dataset"]].to_csv(out / "pool.csv", index=False)
+    write_csv(out / "pool.csv", pool[["image_id", "patient_id", "dataset"]])
 
     spec = get_spec(config.backbone)
     backbone, init = create_backbone(spec.key, config.weights, weights_dir=config.weights_dir, seed=config.seed,
@@ -295,7 +294,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
 
     if not config.keep_state:
         state_file.unlink(missing_ok=True)
-    (out / "done.json").write_text(json.dumps({"epochs": config.epochs, "seconds": time.time() - started}))
+    write_json_atomic(out / "done.json", {"epochs": config.epochs, "seconds": time.time() - started}, indent=None)
     return PretrainResult(out, config, read_loss(out), list_checkpoints(out), pool, init, resumed,
                           time.time() - started)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.runs import write_csv
 from cxrlib.core.staging import staged_path
 from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
 from cxrlib.training.ssl.methods import get_method
@@ -67,8 +68,8 @@ def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], e
         for epoch, path in result.checkpoints.items():
             checkpoints.append({**tags, "epoch": epoch, "path": str(Path(path).relative_to(out))})
     loss, index = pd.concat(losses, ignore_index=True), pd.DataFrame(checkpoints)
-    loss.to_csv(out / LOSS_INDEX, index=False)
-    index.to_csv(out / CHECKPOINT_INDEX, index=False)
+    write_csv(out / LOSS_INDEX, loss)
+    write_csv(out / CHECKPOINT_INDEX, index)
     return loss, index
 
 
