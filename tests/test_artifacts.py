@@ -98,7 +98,11 @@ def test_a_full_disk_is_the_first_thing_said(tmp_path, kind, monkeypatch):
     run = RunArtifacts(tmp_path / "out", "01_data", {"seed": 0}, context=CONTEXT)
     target = run.out_dir / ("f1.png" if kind == "figure" else "f1.csv")
 
-    def full_temporary_file(dir=None, prefix="", suffix=""):  # the atomic write's temporary file sits on a full disk
+    real_mkstemp = io_module.tempfile.mkstemp
+
+    def full_temporary_file(dir=None, prefix="", suffix=""):  # the artifact's temporary file sits on a full disk
+        if not prefix.startswith(f".{target.name}."):
+            return real_mkstemp(dir=dir, prefix=prefix, suffix=suffix)
         path = Path(dir) / f"{prefix}full{suffix}"
         path.touch()
         return os.open("/dev/full", os.O_WRONLY), str(path)

@@ -129,7 +129,7 @@ def one_run_repo(tmp_path, monkeypatch):
     def fake_kernel(notebook, output, parameters, cwd, **_):
         subprocess.run([sys.executable, "-c", KERNEL, parameters["out_dir"], *map(str, flags)], cwd=cwd, check=True,
                        capture_output=True, text=True, timeout=120)
-        Path(output).write_text("{}")
+        nbformat.write(nbformat.v4.new_notebook(), output)
 
     monkeypatch.setattr(build, "execute_notebook", fake_kernel)
     return repo, flags
