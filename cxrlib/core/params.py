@@ -323,8 +323,7 @@ class Check:
             elif isinstance(node, ast.Call):
                 if not isinstance(node.func, ast.Name) or node.func.id not in _CALLS or len(node.args) != 1 or node.keywords:
                     raise ValueError(f"check {text!r}: only {', '.join(_CALLS)} of one value may be called")
-                names.discard(node.func.id)
-            elif isinstance(node, ast.Attribute) and not isinstance(node.value, ast.Name):
+            elif isinstance(node, ast.Attribute) and (not isinstance(node.value, ast.Name) or node.attr.startswith("_")):
                 raise ValueError(f"check {text!r}: a row field is <parameter>.<field>")
             elif not isinstance(node, (ast.Expression, ast.Constant, ast.Name, ast.Attribute, ast.Call, ast.List,
                                        ast.Tuple, ast.Set, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Load,

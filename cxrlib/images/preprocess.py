@@ -51,8 +51,8 @@ import cv2
 import numpy as np
 
 from cxrlib.core.config import ParamsMixin, lookup
-from cxrlib.core.params import check_config
 from cxrlib.core.io import atomic_write
+from cxrlib.core.params import check_config
 
 __all__ = [
     "CACHE_FORMAT_VERSION",

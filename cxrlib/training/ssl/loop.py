@@ -42,8 +42,8 @@ import yaml
 from torch.utils.data import DataLoader
 
 from cxrlib.core.config import ParamsMixin, lookup
-from cxrlib.core.params import check_config
 from cxrlib.core.io import atomic_write, jsonable
+from cxrlib.core.params import check_config
 from cxrlib.core.staging import staged_path
 from cxrlib.images.augment import build_augmentation
 from cxrlib.images.preprocess import PreprocessCache
