@@ -46,7 +46,7 @@ from cxrlib.core.params import validate_params
 
 validate_params(globals(), "01_data", rules={
     "data_root": "str|None", "nih_metadata": "str|None", "val_fraction": ">0 <1",
-    "chexpert_selection": "str nonempty", "examples_per_class": ">=1",
+    "chexpert_selection": "in:chexpert_selection", "examples_per_class": ">=1",
 })
 
 import matplotlib.pyplot as plt

@@ -48,8 +48,8 @@ baseline = "nih-metadata"
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "04_evaluate", rules={
-    "data_root": "str|None", "labels_from": "str nonempty", "model_name": "str|None", "nih_metadata": "str|None",
-    "n_boot": ">=1", "alpha": ">0 <1", "baseline": ["nih-metadata", "none"],
+    "data_root": "str|None", "labels_from": "in:label_source", "model_name": "str|None",
+    "nih_metadata": "str|None", "alpha": ">0 <1", "baseline": ["nih-metadata", "none"],
 })
 
 from pathlib import Path
@@ -58,7 +58,6 @@ import matplotlib.pyplot as plt
 
 from cxrlib import published
 from cxrlib.published import align
-from cxrlib.core.config import check_choice
 from cxrlib.stats import evaluate
 
 from cxrlib.chapters import plots
@@ -67,8 +66,6 @@ from cxrlib.data import nih
 from cxrlib.data.metadata import shipped_path
 from cxrlib.data.root import require_file
 
-check_choice("labels_from", labels_from, evaluate.LABEL_SOURCES)
-check_choice("baseline", baseline, ("nih-metadata", "none"))
 chexnet = predictions_file is None
 predictions_path = predictions_file or require_file("chexnet-predictions", "preds.csv", data_root)
 nih_metadata_file = nih_metadata or shipped_path("nih")

@@ -63,12 +63,12 @@ n_boot = 1000
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "05_explain", rules={
-    "data_root": "str|None", "finetune_dir": "str nonempty", "compare_dir": "str|None", "pretrain_dir": "str|None",
-    "device": "str nonempty", "gradcam_class": "str|None", "cases_per_kind": ">=1", "batch_size": ">=1",
-    "tsne_images": ">=10", "tsne_perplexity": ">0", "sanity_images": ">=1", "sanity_threshold": ">=-1 <=1",
-    "box_transfer_folder": "str|None", "max_box_images": "int|None >=1", "gradcam_backbones": "list",
-    "cpu_threads": "int|None >=1", "n_boot": ">=1",
+params = validate_params(globals(), "05_explain", rules={
+    "data_root": "str|None", "finetune_dir": "str nonempty", "compare_dir": "str|None",
+    "pretrain_dir": "str|None", "gradcam_class": "str|None", "cases_per_kind": ">=1", "tsne_images": ">=10",
+    "tsne_perplexity": ">0", "sanity_images": ">=1", "sanity_threshold": ">=-1 <=1",
+    "box_transfer_folder": "str|None", "max_box_images": "int|None >=1",
+    "gradcam_backbones": "list in:backbone", "cpu_threads": "int|None >=1",
 })
 
 import hashlib
@@ -112,11 +112,7 @@ for r in runs:
 sizes = sorted({r.image_size for r in runs})
 run = RunArtifacts(
     out_dir, notebook="05_explain",
-    params=dict(profile=profile, seed=seed, data_root=data_root, finetune_dir=finetune_dir, compare_dir=compare_dir,
-                pretrain_dir=pretrain_dir, gradcam_class=class_name, cases_per_kind=cases_per_kind,
-                tsne_images=tsne_images, tsne_perplexity=tsne_perplexity, sanity_images=sanity_images,
-                sanity_threshold=sanity_threshold, box_transfer_folder=box_transfer_folder,
-                max_box_images=max_box_images, gradcam_backbones=gradcam_backbones, n_boot=n_boot, runs={r.name: r.params for r in runs}),
+    params={**params, "gradcam_class": class_name, "runs": {r.name: r.params for r in runs}},
     context=dict(dataset=main.task.dataset, split=f"{main.task.split} (test part)",
                  image_size=" / ".join(f"{s} px" for s in sizes),
                  weights="; ".join(f"{r.name}: {r.weights_label}" for r in runs), profile=profile, seed=seed,

@@ -61,11 +61,10 @@ finetune_n_boot = 500
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "06_linear_probe", rules={
-    "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty", "task_options": "dict",
-    "fit_limit": "int|None >=2",
-    "n_boot": ">=1", "device": "str nonempty", "tsne_epochs": "list|None >=0", "finetune_task": "str nonempty",
+    "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty in:task",
+    "fit_limit": "int|None >=2", "tsne_epochs": "list|None >=0", "finetune_task": "in:task",
     "finetune_epochs": ">=1", "finetune_images_per_epoch": "int|None >=1", "finetune_lr": ">0",
-    "finetune_augment": "str nonempty", "finetune_n_boot": ">=1",
+    "finetune_augment": "in:policy", "finetune_n_boot": ">=1",
 })
 
 from pathlib import Path

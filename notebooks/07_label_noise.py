@@ -66,7 +66,7 @@ sim_repeats = 100
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "07_label_noise", rules={
-    "data_root": "str|None", "nih_metadata": "str|None", "n_boot": ">=1", "finding_map": "nonempty",
+    "data_root": "str|None", "nih_metadata": "str|None", "finding_map": "nonempty",
     "auroc_findings": "nonempty", "age_edges": "nonempty >=0", "follow_up_edges": "nonempty >=0",
     "sim_auc": ">0 <1", "sim_prevalence": ">0 <1", "sim_images": ">=2", "sim_repeats": ">=1",
 })

@@ -85,16 +85,13 @@ n_boot = 500
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "08_federated", rules={
-    "data_root": "str|None", "task": ["kermany_pneumonia"], "subset": "dict|None", "preprocess": "str nonempty",
-    "cache_size": ">=16", "image_size": ">=8", "n_clients": ">=2", "client_sizes": "nonempty >0",
-    "label_alpha": ">0", "min_share": ">=0 <0.25", "hidden": ">=1", "rounds": ">=1", "local_epochs": ">=1",
-    "lr": ">0", "batch_size": ">=1", "weight_decay": ">=0", "trim": ">=0 <0.5", "norm_factor": ">0",
-    "tolerance": ">=0", "quorum": ">=1", "n_validators": ">=1", "attack": ["scale", "sign_flip"],
-    "attack_factor": ">0", "attack_client": ">=0", "round_timeout": ">0", "n_boot": ">=1",
-})
-assert len(client_sizes) == n_clients, "client_sizes needs one share per institution"
-assert quorum <= n_validators and attack_client < n_clients
+params = validate_params(globals(), "08_federated", rules={
+    "data_root": "str|None", "task": ["kermany_pneumonia"], "cache_size": ">=16", "n_clients": ">=2",
+    "client_sizes": "nonempty >0", "label_alpha": ">0", "min_share": ">=0 <0.25", "hidden": ">=1",
+    "rounds": ">=1", "local_epochs": ">=1", "trim": ">=0 <0.5", "norm_factor": ">0", "tolerance": ">=0",
+    "quorum": ">=1", "n_validators": ">=1", "attack": ["scale", "sign_flip"], "attack_factor": ">0",
+    "attack_client": ">=0", "round_timeout": ">0",
+}, checks=["len(client_sizes) == n_clients", "quorum <= n_validators", "attack_client < n_clients"])
 
 import subprocess
 import sys
@@ -114,11 +111,6 @@ from cxrlib.images.tasks import get_task
 threadpool_limits(1)
 started = time.perf_counter()
 spec = get_task(task)
-params = {k: v for k, v in globals().items() if k in (
-    "profile", "seed", "data_root", "task", "subset", "preprocess", "cache_size", "image_size", "n_clients",
-    "client_sizes", "label_alpha", "min_share", "hidden", "rounds", "local_epochs", "lr", "batch_size",
-    "weight_decay", "trim", "norm_factor", "tolerance", "quorum", "n_validators", "attack", "attack_factor",
-    "attack_client", "round_timeout", "n_boot")}
 run = RunArtifacts(
     out_dir, notebook="08_federated", params=params,
     context=dict(dataset=spec.dataset, split=spec.split, image_size=image_size,

@@ -64,10 +64,9 @@ cache_dir = None
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "10_documents", rules={
-    "data_root": "str|None", "pretrain_dir": "str nonempty", "probe_dir": "str nonempty", "d001_task": "str nonempty",
-    "d001_task_options": "dict", "d001_subset": "dict|None", "d001_epochs": ">=1", "d001_lr": ">0",
-    "d001_batch_size": ">=2",
-    "d001_augment": "str nonempty", "n_boot": ">=1", "d004_n_boot": ">=1",
+    "data_root": "str|None", "pretrain_dir": "str nonempty", "probe_dir": "str nonempty",
+    "d001_task": "in:task", "d001_task_options": "dict", "d001_subset": "dict|None", "d001_epochs": ">=1",
+    "d001_lr": ">0", "d001_batch_size": ">=2", "d001_augment": "in:policy", "d004_n_boot": ">=1",
 })
 
 from pathlib import Path

@@ -86,7 +86,7 @@ def test_published_tables_are_indexed_once_and_load_as_written():
         assert not table.frame.isna().all(axis=1).any(), f"{table_id}: a blank row"
         assert not any(str(c).startswith("Unnamed") for c in table.frame.columns), f"{table_id}: a nameless column"
         assert table.citation.strip() and table.document == str(entry["document"])
-    with pytest.raises(KeyError, match="no published table"):
+    with pytest.raises(KeyError, match="unknown published table 'd999_table1'"):
         load("d999_table1")
 
 

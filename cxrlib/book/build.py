@@ -391,7 +391,7 @@ def build_html(repo: Path = REPO, strict: bool = True, edition: str = "student")
     configuration; returns the HTML index path."""
     from cxrlib.book import registry
 
-    chosen = teaching.EDITIONS[edition]
+    chosen = teaching.get_edition(edition)
     registry.write_pages(repo)
     teaching.write_teaching_pages(repo, edition)
     exe = Path(sys.executable).with_name("jupyter-book")
@@ -501,7 +501,7 @@ def run(args: argparse.Namespace, repo: Path = REPO) -> int:
         return 2
     try:
         runs = discover_runs(args.profile, repo=repo, only=args.only, smoke=getattr(args, "smoke", False))
-        edition = teaching.EDITIONS[getattr(args, "edition", "student")]
+        edition = teaching.get_edition(getattr(args, "edition", "student"))
         if edition.solution_runs and args.profile == "classroom":
             runs += solution_runs(repo, only=args.only, smoke=getattr(args, "smoke", False))
     except (UnknownRunError, YamlFileError) as error:

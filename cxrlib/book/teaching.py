@@ -40,6 +40,7 @@ import nbformat
 import yaml
 
 from cxrlib.book.registry import GENERATED
+from cxrlib.core.config import lookup
 from cxrlib.core.runs import read_build_stamp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +70,11 @@ EDITIONS = {
     "instructor": Edition("instructor", hide_solutions=False, output=Path("_build") / "instructor", solution_runs=True,
                           announcement="Instructor edition: every exercise shows its worked solution."),
 }
+
+
+def get_edition(name: str) -> Edition:
+    """The edition named ``name`` (a key of :data:`EDITIONS`)."""
+    return lookup(EDITIONS, name, what="edition")
 
 
 @dataclass(frozen=True)
@@ -242,7 +248,7 @@ def write_teaching_pages(repo: Path = REPO, edition: str = "student") -> list[Pa
                            (f"{chapter.run}-exercises.md", render_exercises(chapter, repo))):
             (folder / name).write_text(text, encoding="utf-8")
             written.append(folder / name)
-    if not EDITIONS[edition].hide_solutions:
+    if not get_edition(edition).hide_solutions:
         # cxrlib.chapters sits below the book build's import rules (only chapters and the CLI import it):
         # the answers are computed by its own command, in a separate process.
         answers = repo / ANSWERS_DIR

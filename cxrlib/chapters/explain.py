@@ -327,7 +327,6 @@ def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn
     ``patches_per_side`` patches a side), one Grad-CAM batch of two random images: the layer, its output,
     the map, and what pytorch-grad-cam's default ViT reshape (drop 1 token, 14 x 14 grid) would do at
     the row's native input size."""
-    import re
     import time
 
     from cxrlib.explain import gradcam
@@ -340,11 +339,8 @@ def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn
     generator = torch.Generator().manual_seed(seed)
     for spec in [get_spec(k) for k in keys] if keys is not None else list(REGISTRY.values()):
         started = time.perf_counter()
-        if spec.family == "vit":
-            patch = int(re.search(r"patch(\d+)", spec.timm_name).group(1))
-            size = patch * patches_per_side
-        else:
-            size, patch = cnn_size, None
+        patch = spec.patch_size
+        size = cnn_size if patch is None else patch * patches_per_side
         model = build_classifier(spec.key, 2, weights="none", seed=seed, **size_kwargs(spec.key, size)).eval()
         layer = gradcam.target_layer(model)
         captured = {}
@@ -354,7 +350,7 @@ def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn
             maps = gradcam.gradcam(model, x, 1, upsample=False)
         finally:
             handle.remove()
-        if spec.family == "vit":
+        if patch is not None:
             prefix, grid = gradcam.prefix_and_grid(model.backbone)
             tokens_native = (spec.input_size // patch) ** 2 + prefix
             default = ("fits" if tokens_native - 1 == 14 * 14 else

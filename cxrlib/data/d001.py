@@ -42,6 +42,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import chexpert, padchest, vindr
 from cxrlib.published import load as load_published
 
@@ -220,11 +221,16 @@ def chestxray14_column(path: PathLike | None = None) -> OurColumn:
     return OurColumn("ChestX-ray14", counts, len(meta), "all images of the NIH metadata, 'Finding Labels'")
 
 
+def get_chexpert_selection(selection: str | ChexpertSelection) -> ChexpertSelection:
+    """The row of :data:`CHEXPERT_SELECTIONS` named ``selection`` (a row passes through)."""
+    return lookup(CHEXPERT_SELECTIONS, selection, what="CheXpert selection", row_type=ChexpertSelection)
+
+
 def select_chexpert(
     train: pd.DataFrame, valid: pd.DataFrame | None, selection: str | ChexpertSelection = "frontal-train"
 ) -> pd.DataFrame:
     """The CheXpert images of a selection (:data:`CHEXPERT_SELECTIONS`) from normalised train/valid tables."""
-    rule = CHEXPERT_SELECTIONS[selection] if isinstance(selection, str) else selection
+    rule = get_chexpert_selection(selection)
     images = chexpert.frontal(train)
     if rule.drop_uncertain_in:
         images = images[~images[list(rule.drop_uncertain_in)].eq(chexpert.UNCERTAIN).any(axis=1)]
@@ -246,7 +252,7 @@ def chexpert_column(
     ``train`` (a table from :func:`cxrlib.data.chexpert.load_train`) saves re-reading the file; the
     validation table is read from the data root only for selections that include it.
     """
-    rule = CHEXPERT_SELECTIONS[selection] if isinstance(selection, str) else selection
+    rule = get_chexpert_selection(selection)
     train = chexpert.load_train(path) if train is None else train
     valid = chexpert.load_valid(valid_root) if rule.include_valid else None
     images = select_chexpert(train, valid, rule)
@@ -278,7 +284,7 @@ def vindr_column(
     counts = pd.Series({row: int(labels[cls].sum()) for row, cls in VINDR_ROWS.items()})
     return OurColumn(
         "VinDr-CXR", counts, len(labels),
-        f"train annotations only; positive when {vindr.READER_RULES[rule]} of 3 readers marked it ({rule})",
+        f"train annotations only; positive when {vindr.reader_threshold(rule)} of 3 readers marked it ({rule})",
     )
 
 

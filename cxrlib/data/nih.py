@@ -369,7 +369,7 @@ def chexnet_split(meta: pd.DataFrame, root: PathLike | None = None) -> pd.Series
     return split
 
 
-SPLITS: dict[str, Callable[..., pd.Series]] = {
+NIH_SPLITS: dict[str, Callable[..., pd.Series]] = {
     "nih-official": official_split,
     "chexnet-random": chexnet_split,
 }
@@ -377,8 +377,8 @@ SPLITS: dict[str, Callable[..., pd.Series]] = {
 
 
 def make_split(name: str, meta: pd.DataFrame, root: PathLike | None = None, **options) -> pd.Series:
-    """Build split ``name`` (a key of :data:`SPLITS`) for ``meta``; ``options`` go to that function."""
-    return lookup(SPLITS, name, what="NIH split")(meta, root=root, **options)
+    """Build split ``name`` (a key of :data:`NIH_SPLITS`) for ``meta``; ``options`` go to that function."""
+    return lookup(NIH_SPLITS, name, what="NIH split")(meta, root=root, **options)
 
 
 # ----------------------------------------------------------------------------------------- images

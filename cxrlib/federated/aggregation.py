@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 
+from collections.abc import Callable
+
 import numpy as np
 
-RULES = ("fedavg", "trimmed_mean", "median")
+from cxrlib.core.config import lookup
 
 
 def fedavg(models: list[list[np.ndarray]], weights: list[float]) -> list[np.ndarray]:
@@ -43,12 +45,14 @@ def median(models: list[list[np.ndarray]]) -> list[np.ndarray]:
             for i in range(len(models[0]))]
 
 
+AGGREGATION_RULES: dict[str, Callable[[list[list[np.ndarray]], list[float], float], list[np.ndarray]]] = {
+    "fedavg": lambda models, weights, trim: fedavg(models, weights),
+    "trimmed_mean": lambda models, weights, trim: trimmed_mean(models, trim),
+    "median": lambda models, weights, trim: median(models),
+}
+"""Rule name -> ``rule(models, weights, trim)`` (each rule reads what it needs)."""
+
+
 def aggregate(rule: str, models: list[list[np.ndarray]], weights: list[float], trim: float = 0.25) -> list[np.ndarray]:
-    """Dispatch on ``rule`` (one of :data:`RULES`)."""
-    if rule == "fedavg":
-        return fedavg(models, weights)
-    if rule == "trimmed_mean":
-        return trimmed_mean(models, trim)
-    if rule == "median":
-        return median(models)
-    raise ValueError(f"unknown aggregation rule {rule!r}; known: {RULES}")
+    """The new global model by ``rule`` (a key of :data:`AGGREGATION_RULES`)."""
+    return lookup(AGGREGATION_RULES, rule, what="aggregation rule")(models, weights, trim)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from cxrlib.core.config import lookup
+
 ATTACKS = ("none", "scale", "sign_flip")
 
 
 def poison(local: list[np.ndarray], global_params: list[np.ndarray], kind: str, factor: float) -> list[np.ndarray]:
-    if kind == "none":
+    if lookup(ATTACKS, kind, what="attack") == "none":
         return local
-    if kind not in ATTACKS:
-        raise ValueError(f"unknown attack {kind!r}; known: {ATTACKS}")
     sign = 1.0 if kind == "scale" else -1.0
     return [(g + sign * factor * (p - g)).astype(p.dtype) for p, g in zip(local, global_params)]
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.core.staging import require_finished_run
 from cxrlib.stats import inference as stats
 from cxrlib.stats import metrics
@@ -235,8 +236,7 @@ def evaluation_set(predictions: pd.DataFrame, meta: pd.DataFrame | None = None, 
     from ``meta``, those without a ``prob_`` column are reported in ``left_out``. Raises ``ValueError`` when no finding has both
     classes.
     """
-    if labels_from not in LABEL_SOURCES:
-        raise ValueError(f"labels_from must be one of {LABEL_SOURCES}, got {labels_from!r}")
+    lookup(LABEL_SOURCES, labels_from, what="label source (labels_from)")
     source = predictions.attrs.get("source", "predictions")
     labels = list(predictions.attrs["labels"])
     file_labels = list(predictions.attrs.get("file_labels", [l for l in labels if l in predictions.columns]))

@@ -35,6 +35,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
+
 __all__ = [
     "UndefinedMetricWarning",
     "auroc",
@@ -363,7 +365,7 @@ CONFUSION_METRICS: Mapping[str, Callable] = {
 
 
 def _metric(name: str, c: ConfusionCounts) -> float:
-    return float(CONFUSION_METRICS[name](c.tp, c.fp, c.fn, c.tn))
+    return float(lookup(CONFUSION_METRICS, name, what="metric")(c.tp, c.fp, c.fn, c.tn))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Pieces every training engine shares (fine-tuning, SSL pre-training, frozen features): the device
-rule, the optimiser table, the epoch-seeded shuffle, timm's input-size arguments and the check that a
-run folder may be resumed with the given parameters.
+rule, the optimiser table, the epoch-seeded shuffle, timm's input-size arguments (from the registry row)
+and the check that a run folder may be resumed with the given parameters.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 import yaml
 from torch.utils.data import Sampler
 
+from cxrlib.core.config import lookup
 from cxrlib.core.io import jsonable
 
 
@@ -31,19 +32,21 @@ OPTIMIZERS: dict[str, Callable[[list, Any], torch.optim.Optimizer]] = {
 }
 
 
+def get_optimizer(name: str) -> Callable[[list, Any], torch.optim.Optimizer]:
+    """The builder of optimiser ``name`` (:data:`OPTIMIZERS`): ``builder(parameters, config)``."""
+    return lookup(OPTIMIZERS, name, what="optimizer")
+
+
 PROGRESS_MODES = ("epoch", "bar", "none")
 
 
-SIZE_KWARGS: dict[str, Callable[[int], dict[str, Any]]] = {"vit": lambda size: {"img_size": size}}
-"""Backbone family -> timm arguments that set the input size (ViTs build their position grid from it;
-convolutional families accept any size)."""
-
-
 def size_kwargs(backbone: str, image_size: int) -> dict[str, Any]:
-    """The timm arguments that make registry backbone ``backbone`` take ``image_size`` inputs."""
+    """The timm arguments that make registry backbone ``backbone`` take ``image_size`` inputs (the row's
+    ``size_keyword``: ViTs build their position grid from it; convolutional rows accept any size)."""
     from cxrlib.models import get_spec
 
-    return SIZE_KWARGS.get(get_spec(backbone).family, lambda size: {})(image_size)
+    keyword = get_spec(backbone).size_keyword
+    return {} if keyword is None else {keyword: image_size}
 
 
 class EpochSeededSampler(Sampler[int]):

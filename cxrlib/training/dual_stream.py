@@ -38,7 +38,7 @@ from cxrlib.images.dataset import single_thread_torch
 from cxrlib.images.preprocess import to_model_input
 from cxrlib.models.dual_stream import DualStreamClassifier
 from cxrlib.stats.metrics import auroc
-from cxrlib.training.common import OPTIMIZERS, EpochSeededSampler, resolve_device
+from cxrlib.training.common import EpochSeededSampler, get_optimizer, resolve_device
 from cxrlib.training.features import extract_features, feature_cache_key
 from cxrlib.training.losses import build_loss
 
@@ -112,7 +112,7 @@ def train_autoencoder(autoencoder: nn.Module, train_set, config: StepConfig, *, 
 
     device = resolve_device(config.device)
     autoencoder = autoencoder.to(device)
-    optimiser = OPTIMIZERS[config.optimizer](list(autoencoder.parameters()), config)
+    optimiser = get_optimizer(config.optimizer)(list(autoencoder.parameters()), config)
     sampler = EpochSeededSampler(len(train_set), config.seed)
     rows = []
     # One thread: small convolutions gain little from a second one, and on a busy 2-core machine a 32 px
@@ -199,7 +199,7 @@ def fit_head(model: DualStreamClassifier, train: Mapping[str, np.ndarray], y_tra
     model = model.to(device)
     n_outputs = model.classifier[-1].out_features
     loss_fn = build_loss(kind, np.asarray(y_train), n_outputs, weighting=class_weighting).to(device)
-    optimiser = OPTIMIZERS[config.optimizer](model.head_parameters(), config)
+    optimiser = get_optimizer(config.optimizer)(model.head_parameters(), config)
     x_train = _tensors(train, model.variant.streams, device)
     y = torch.as_tensor(np.asarray(y_train), dtype=torch.long, device=device)
     sampler = EpochSeededSampler(len(y), config.seed)

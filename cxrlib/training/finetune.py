@@ -82,12 +82,13 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cxrlib.core.config import ParamsMixin, check_choice
+from cxrlib.core.config import ParamsMixin, lookup
+from cxrlib.core.params import check_config
 from cxrlib.core.runs import (
     METRICS, WEIGHTS, predictions_file, read_config, read_json, write_config, write_csv, write_json,
 )
 from cxrlib.core.staging import staged_path
-from cxrlib.images.augment import build_augmentation, get_policy
+from cxrlib.images.augment import build_augmentation
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.sampling import RESAMPLERS
 from cxrlib.images.tasks import TaskSpec, class_counts, get_task, label_fraction, split_tables, subsample
@@ -95,10 +96,9 @@ from cxrlib.images.preprocess import preprocess_config
 from cxrlib.images.dataset import CxrDataset, single_thread_torch
 from cxrlib.stats import metrics as M
 from cxrlib.training.common import (
-    OPTIMIZERS,
-    PROGRESS_MODES,
     EpochSeededSampler,
     check_resumable,
+    get_optimizer,
     resolve_device,
     size_kwargs,
 )
@@ -185,19 +185,9 @@ class TrainConfig(ParamsMixin):
         self.out_dir = str(self.out_dir)
         if isinstance(self.unfrozen_blocks, str) and self.unfrozen_blocks.strip().isdigit():
             self.unfrozen_blocks = int(self.unfrozen_blocks)
-        check_choice("progress", self.progress, PROGRESS_MODES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("lr_scheduler", self.lr_scheduler, ("plateau", "none"))
-        if self.resample is not None and self.resample not in RESAMPLERS:
-            raise ValueError(f"unknown resampling {self.resample!r}; known: {', '.join(RESAMPLERS)} or None")
-        get_policy(self.augment)
-        get_task(self.task)
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be a whole number >= 1 (a run trains at least one epoch); got {self.epochs!r}")
-        if self.label_fraction is not None and not 0.0 < float(self.label_fraction) <= 1.0:
-            raise ValueError(f"label_fraction must be in (0, 1] or None; got {self.label_fraction!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number >= 1; got {self.batch_size!r}")
+        # the rules of every parameter name (cxrlib.core.params.COMMON_RULES: registry names, ranges) and
+        # COMMON_CHECKS (a ViT's image_size is a multiple of its patch), as notebook 03 checks them
+        check_config(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -307,7 +297,7 @@ def build_module(model: nn.Module, loss: nn.Module, kind: str, config: TrainConf
             params = [p for p in self.model.parameters() if p.requires_grad]
             if not params:
                 raise ValueError("nothing to train: every parameter is frozen")
-            optimizer = OPTIMIZERS[self.config.optimizer](params, self.config)
+            optimizer = get_optimizer(self.config.optimizer)(params, self.config)
             if self.config.lr_scheduler == "plateau":
                 self._plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
                     optimizer, mode="min", factor=self.config.plateau_factor, patience=self.config.plateau_patience
@@ -452,12 +442,6 @@ def build_model(config: TrainConfig, task: TaskSpec):
         spec.key, task.n_outputs, head=config.head, dropout=config.dropout, weights=config.weights,
         weights_dir=config.weights_dir, seed=config.seed, **sizing,
     )
-    patch = getattr(getattr(model.backbone, "patch_embed", None), "patch_size", None)
-    if patch is not None and (config.image_size % patch[0] or config.image_size % patch[-1]):
-        raise ValueError(
-            f"image_size {config.image_size} is not a multiple of the {patch[0]}-pixel patches of {spec.key}; "
-            f"use e.g. {max(1, round(config.image_size / patch[0])) * patch[0]}"
-        )
     report = unfreeze_last(model, resolve_unfrozen_blocks(config.unfrozen_blocks, model))
     return model, model.weights_info, report
 
@@ -471,10 +455,11 @@ UNFROZEN_ALIASES: dict[str, Callable[[int], int | str]] = {
 
 def resolve_unfrozen_blocks(unfrozen_blocks: int | str, model: nn.Module) -> int | str:
     """``unfrozen_blocks`` as :func:`cxrlib.models.unfreeze_last` takes it (an alias becomes a count)."""
-    if isinstance(unfrozen_blocks, str) and unfrozen_blocks in UNFROZEN_ALIASES:
+    alias = UNFROZEN_ALIASES.get(unfrozen_blocks) if isinstance(unfrozen_blocks, str) else None
+    if alias is not None:
         from cxrlib.models import backbone_blocks
 
-        return UNFROZEN_ALIASES[unfrozen_blocks](len(backbone_blocks(model.backbone, model.spec)))
+        return alias(len(backbone_blocks(model.backbone, model.spec)))
     return unfrozen_blocks
 
 
@@ -641,7 +626,7 @@ def load_tables(config: TrainConfig, task: TaskSpec) -> dict[str, pd.DataFrame]:
     if config.resample:
         if task.kind == "multilabel":
             raise ValueError("document 000's resampling is defined for single-label tasks only")
-        parts["train"] = RESAMPLERS[config.resample](
+        parts["train"] = lookup(RESAMPLERS, config.resample, what="resample")(
             parts["train"], "target", range(len(task.classes)), seed=config.seed
         )
     return parts
@@ -813,7 +798,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     best_row = history.loc[history["val_loss"].idxmin()] if len(history) else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", M.UndefinedMetricWarning)
-        scores = METRICS_BY_KIND[task.kind](task, predictions["val"], predictions["test"])
+        scores = lookup(METRICS_BY_KIND, task.kind, what="task kind")(task, predictions["val"], predictions["test"])
     summary = {
         "task": task.name, "kind": task.kind, "classes": list(task.classes), "positive_class": task.positive_class,
         "label_columns": label_cols, "prob_columns": prob_cols,

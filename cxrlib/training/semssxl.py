@@ -16,14 +16,14 @@ research objectives 1 and 2); multi-label evaluation by AUC on CheXpert.
 
 with ``f`` the encoder + multi-scale neck (:mod:`cxrlib.models.multiscale`), ``g`` a projection head of
 :data:`cxrlib.training.ssl.PROJECTION_HEADS` and NT-Xent lightly's loss, both through
-:class:`cxrlib.training.ssl.ContrastiveModel` (the SimCLR row of :data:`cxrlib.training.ssl.METHODS`).
+:class:`cxrlib.training.ssl.ContrastiveModel` (the SimCLR row of :data:`cxrlib.training.ssl.SSL_METHODS`).
 ``lambda`` is ``contrastive_weight``; with 0 (or a variant without the contrastive term) ``L`` is the
 BCE alone. The unlabeled images are *all* training images, the labelled ones a patient fraction of them
 (:func:`labelled_fractions`: nested, never a test patient). Every variant makes the same number of
 labelled steps per epoch (``ceil(n_train / batch_size)``, the labelled batches cycling), so the
 contrastive term adds unlabeled images, not labelled gradient steps.
 
-**Variants** are rows of :data:`VARIANTS` (neck row + whether the contrastive term is on): ``full``,
+**Variants** are rows of :data:`SEMSSXL_VARIANTS` (neck row + whether the contrastive term is on): ``full``,
 ``no_contrastive``, ``no_attention``, ``single_scale`` and the baseline ``supervised`` (the same encoder,
 its last used stage, global average pooling, BCE only).
 """
@@ -53,7 +53,7 @@ from cxrlib.training.ssl.methods import build_contrastive_model
 from cxrlib.training.ssl.views import TwoViewDataset
 
 __all__ = [
-    "VARIANTS", "SemSSXL", "SemiConfig", "SemiResult", "VariantSpec", "combined_loss", "fit_semi", "get_semssxl_variant",
+    "SEMSSXL_VARIANTS", "SemSSXL", "SemiConfig", "SemiResult", "VariantSpec", "combined_loss", "fit_semi", "get_semssxl_variant",
     "labelled_fractions", "predict_semi",
 ]
 
@@ -70,7 +70,7 @@ class VariantSpec:
     description: str
 
 
-VARIANTS: dict[str, VariantSpec] = {
+SEMSSXL_VARIANTS: dict[str, VariantSpec] = {
     v.name: v
     for v in (
         VariantSpec("full", "SemSSXL (full)", "multiscale_attention", True,
@@ -88,8 +88,8 @@ VARIANTS: dict[str, VariantSpec] = {
 
 
 def get_semssxl_variant(name: str | VariantSpec) -> VariantSpec:
-    """The row of :data:`VARIANTS` named ``name`` (a row passes through)."""
-    return lookup(VARIANTS, name, what="SemSSXL variant", row_type=VariantSpec)
+    """The row of :data:`SEMSSXL_VARIANTS` named ``name`` (a row passes through)."""
+    return lookup(SEMSSXL_VARIANTS, name, what="SemSSXL variant", row_type=VariantSpec)
 
 
 @dataclass

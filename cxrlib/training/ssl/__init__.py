@@ -1,7 +1,7 @@
 """Self-supervised contrastive pre-training on unlabeled chest X-rays (documents 002 and 004).
 
 * :mod:`cxrlib.training.ssl.methods`: SimCLR (NT-Xent over the other 2B - 2 views of a batch) and MoCo v2
-  (InfoNCE against a queue of keys from a momentum encoder), as rows of :data:`METHODS` built on
+  (InfoNCE against a queue of keys from a momentum encoder), as rows of :data:`SSL_METHODS` built on
   lightly's losses, heads, memory bank and momentum update, on any backbone of the registry.
 * :mod:`cxrlib.training.ssl.views`: the unlabeled pool of a run (patients drawn per pretext fraction, test
   data never included) and the two-view dataset.
@@ -24,7 +24,7 @@ from cxrlib.training.ssl.loop import (
 )
 from cxrlib.training.ssl.methods import (
     PROJECTION_HEADS,
-    METHODS,
+    SSL_METHODS,
     ContrastiveModel,
     MethodSpec,
     build_contrastive_model,
@@ -40,7 +40,7 @@ from cxrlib.training.ssl.runs import (
 from cxrlib.training.ssl.views import TwoViewDataset, pretext_pool, sample_views
 
 __all__ = [
-    "PROJECTION_HEADS", "METHODS", "ContrastiveModel", "MethodSpec", "PretrainConfig", "PretrainResult", "TwoViewDataset",
+    "PROJECTION_HEADS", "SSL_METHODS", "ContrastiveModel", "MethodSpec", "PretrainConfig", "PretrainResult", "TwoViewDataset",
     "build_contrastive_model", "checkpoint_epochs", "checkpoint_path", "get_method", "list_checkpoints", "pretext_pool",
     "pretrain", "read_loss", "chance_loss", "compare_policies", "fraction_label", "pretrain_fractions",
     "read_checkpoint_index", "sample_views",

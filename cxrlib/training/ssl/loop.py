@@ -39,19 +39,19 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from cxrlib.core.config import ParamsMixin, check_choice
+from cxrlib.core.config import ParamsMixin, lookup
 from cxrlib.core.io import atomic_write, jsonable, write_json_atomic
+from cxrlib.core.params import check_config
 from cxrlib.core.runs import write_config, write_csv
 from cxrlib.core.staging import staged_path
-from cxrlib.images.augment import build_augmentation, get_policy
+from cxrlib.images.augment import build_augmentation
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.preprocess import preprocess_config
 from cxrlib.models import create_backbone, get_spec, save_ssl_checkpoint
 from cxrlib.training.common import (
-    OPTIMIZERS,
-    PROGRESS_MODES,
     EpochSeededSampler,
     check_resumable,
+    get_optimizer,
     resolve_device,
     size_kwargs,
 )
@@ -67,7 +67,7 @@ RESUMABLE_CHANGES = frozenset({"epochs", "progress", "num_workers", "out_dir", "
 
 @dataclass
 class PretrainConfig(ParamsMixin):
-    """Everything that defines a pre-training run (``None``: the method's default, see :data:`METHODS`)."""
+    """Everything that defines a pre-training run (``None``: the method's default, see :data:`SSL_METHODS`)."""
 
     out_dir: str
     method: str = "simclr"
@@ -111,13 +111,7 @@ class PretrainConfig(ParamsMixin):
         self.temperature = spec.temperature if self.temperature is None else float(self.temperature)
         self.queue_size = spec.queue_size if self.queue_size is None else int(self.queue_size)
         self.encoder_momentum = spec.momentum if self.encoder_momentum is None else float(self.encoder_momentum)
-        get_policy(self.policy)
-        get_spec(self.backbone)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("progress", self.progress, PROGRESS_MODES)
-        check_choice("precision", self.precision, PRECISIONS)
-        if self.epochs < 0 or self.batch_size < 2 or self.checkpoint_every < 1:
-            raise ValueError("need epochs >= 0, batch_size >= 2 and checkpoint_every >= 1")
+        check_config(self, PRETRAIN_RULES)
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(dataclasses.asdict(self))
@@ -125,6 +119,15 @@ class PretrainConfig(ParamsMixin):
 
 
 PRECISIONS = {"32": None, "bf16": torch.bfloat16}
+
+PRETRAIN_RULES = {
+    "epochs": ">=0", "batch_size": ">=2", "checkpoint_every": ">=1", "precision": f"in:{__name__}:PRECISIONS",
+    "head": "str in:projection_head", "policy": "str in:policy", "temperature": "float >0", "queue_size": "int >=0",
+    "encoder_momentum": "float >=0 <=1", "pool_sources": "nonempty in:pool_source", "pool_fraction": ">0 <=1",
+    "pool_max_images": "int|None >=2",
+}
+"""The rules of :class:`PretrainConfig` beyond :data:`cxrlib.core.params.COMMON_RULES` (after the method's
+defaults are filled in; ``epochs=0`` writes the initial checkpoint only)."""
 
 
 @dataclass
@@ -239,7 +242,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
                             config.encoder_momentum)
     device = resolve_device(config.device)
     model.to(device)
-    optimizer = OPTIMIZERS[config.optimizer](
+    optimizer = get_optimizer(config.optimizer)(
         [p for p in model.parameters() if p.requires_grad], config  # type: ignore[arg-type]
     )
 
@@ -262,7 +265,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.num_workers, persistent_workers=False)
     saves = set(checkpoint_epochs(config.epochs, config.checkpoint_every))
-    autocast = PRECISIONS[config.precision]
+    autocast = lookup(PRECISIONS, config.precision, what="precision")
 
     for epoch in range(start + 1, config.epochs + 1):
         sampler.set_epoch(epoch)
