@@ -299,7 +299,8 @@ def _data_modules() -> list[str]:
 
 LIGHT_MODULES = sorted({
     "cxrlib.core.io", "cxrlib.core.config", "cxrlib.published", "cxrlib.data", *_data_modules(),
-    "cxrlib.stats.metrics", "cxrlib.stats.inference", "cxrlib.stats.evaluate", "cxrlib.stats.simulate",
+    "cxrlib.stats", "cxrlib.stats.metrics", "cxrlib.stats.bootstrap", "cxrlib.stats.delong_auc", "cxrlib.stats.agreement",
+    "cxrlib.stats.checks", "cxrlib.stats.multiplicity", "cxrlib.stats.evaluate", "cxrlib.stats.simulate",
     "cxrlib.images.tasks", "cxrlib.images.preprocess", "cxrlib.book.artifacts", "cxrlib.book.build",
     "cxrlib.models.registry", "cxrlib.training.probe", "cxrlib.chapters.label_noise",
     "cxrlib.stats.localisation", "cxrlib.explain.boxes", "cxrlib.federated.ledger", "cxrlib.federated.partition",

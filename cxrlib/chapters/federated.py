@@ -22,7 +22,7 @@ from cxrlib.federated import attacks, ledger, model
 from cxrlib.federated.partition import assert_institutions_disjoint, partition_patients, partition_summary
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
 from cxrlib.images.tasks import TARGET, get_task, subsample
-from cxrlib.stats.inference import bootstrap_auroc
+from cxrlib.stats import bootstrap_auroc
 from cxrlib.stats.metrics import auroc
 
 POOLED = "pooled"

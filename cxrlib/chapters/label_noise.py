@@ -37,9 +37,9 @@ the finding names, not a transcription of Majkowska et al.'s definitions.
 Statistics
 ----------
 Every interval is a percentile bootstrap that resamples **patients** (a patient's images move
-together), from :mod:`cxrlib.stats.inference`: :func:`~cxrlib.stats.inference.bootstrap_agreement` (kappa, PPV, NPV,
+together), from :mod:`cxrlib.stats`: :func:`~cxrlib.stats.bootstrap_agreement` (kappa, PPV, NPV,
 sensitivity, specificity of the NIH label with the expert label as reference),
-:func:`~cxrlib.stats.inference.bootstrap_ci` (shares), :func:`~cxrlib.stats.inference.paired_bootstrap_auroc` (one model,
+:func:`~cxrlib.stats.bootstrap_ci` (shares), :func:`~cxrlib.stats.paired_bootstrap_auroc` (one model,
 two reference standards, same redraws). The same ``seed`` gives the same redraws.
 """
 from __future__ import annotations
@@ -51,11 +51,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlib import stats
 from cxrlib.data import metadata as shipped
 from cxrlib.data import nih
 from cxrlib.data.root import require_file
 from cxrlib.stats import evaluate, simulate
-from cxrlib.stats import inference as stats
 from cxrlib.stats.metrics import agreement_rates
 
 PathLike = str | os.PathLike
@@ -539,7 +539,7 @@ def auroc_two_truths(joined: pd.DataFrame, predictions: pd.DataFrame, finding_ma
 
     Restricted to the re-read images that have predictions. The score of an expert finding is the
     highest predicted probability among its mapped NIH findings (one for pneumothorax, the larger of
-    Nodule and Mass for nodule or mass). :func:`cxrlib.stats.inference.paired_bootstrap_auroc` resamples
+    Nodule and Mass for nodule or mass). :func:`cxrlib.stats.paired_bootstrap_auroc` resamples
     patients, the same redraws for both reference standards; difference = AUROC(expert) -
     AUROC(NIH), with its percentile CI and bootstrap p-value.
 

@@ -216,13 +216,13 @@ def _evaluate_ex3(runs: dict[str, Path]) -> str:
 
 
 def _evaluate_ex4(runs: dict[str, Path]) -> str:
-    from cxrlib.stats import evaluate, inference
+    from cxrlib.stats import evaluate, obuchowski_auc
 
     main = runs["04_evaluate"]
     params, data = _evaluation_data(main)
     label = "Pneumothorax"
     y, s = evaluate.arrays(data.frame, [label])
-    result = inference.obuchowski_auc(y[:, 0], s[:, 0], data.frame["patient_id"].to_numpy(), alpha=params["alpha"])
+    result = obuchowski_auc(y[:, 0], s[:, 0], data.frame["patient_id"].to_numpy(), alpha=params["alpha"])
     row = _csv(main, "ci_widths").set_index("label").loc[label]
     obu = (result.ci[1] - result.ci[0]) / 2
     return (f"For {label}: DeLong half-width {row['delong_half_width']:.4f}, Obuchowski (patients as clusters) "
@@ -423,12 +423,12 @@ def _finetune_summary(folder: Path) -> dict:
 
 def _paired(a: Path, b: Path) -> str:
     """AUROC(a) - AUROC(b) on the same test images: clustered (patient) paired DeLong test."""
-    from cxrlib.stats import inference
+    from cxrlib.stats import clustered_delong_test
 
     pa, pb = _csv(a, "predictions_test"), _csv(b, "predictions_test")
     merged = pa.merge(pb, on="image_id", suffixes=("_a", "_b"))
     column = [c for c in pa.columns if c.startswith("prob_")][-1]
-    test = inference.clustered_delong_test(merged["label_a"].to_numpy(), merged[f"{column}_a"].to_numpy(),
+    test = clustered_delong_test(merged["label_a"].to_numpy(), merged[f"{column}_a"].to_numpy(),
                                            merged[f"{column}_b"].to_numpy(), merged["patient_id_a"].to_numpy())
     return (f"AUROC({a.name}) − AUROC({b.name}) = {test.difference:+.3f} (95 % CI {test.ci[0]:+.3f} to "
             f"{test.ci[1]:+.3f}, {'p < 0.001' if test.p_value < 0.001 else f'p = {test.p_value:.3f}'}; paired DeLong "

@@ -883,7 +883,7 @@ def finished_trials(study, sweep: Sweep) -> list[tuple[str, dict, Path, float]]:
 def _bootstrap(run_dir: Path, metrics: dict, spec: Mapping[str, Any], seed: int = 0):
     import pandas as pd
 
-    from cxrlib.stats.inference import bootstrap_auroc
+    from cxrlib.stats import bootstrap_auroc
 
     predictions = pd.read_csv(run_dir / spec.get("predictions", "predictions_test.csv"))
     labels = list(metrics.get("label_columns") or [])
