@@ -295,11 +295,11 @@ def _label_ex3(runs: dict[str, Path]) -> str:
 
 def _label_ex4(runs: dict[str, Path]) -> str:
     from cxrlib.chapters import label_noise as ln
-    from cxrlib.data import nih
+    from cxrlib.data import nih, nih_relabels
 
     main = runs["07_label_noise"]
     params = _params(main)
-    joined = ln.join_metadata(ln.load_relabels(params["relabel_file"]), nih.load_metadata(params["nih_metadata"]))
+    joined = nih_relabels.join_metadata(nih_relabels.load_relabels(params["relabel_file"]), nih.load_metadata(params["nih_metadata"]))
     parts = []
     for view in sorted(joined["view"].dropna().unique()):
         table = ln.share_by_group(joined[joined["view"] == view], "follow_up", params["follow_up_edges"],
