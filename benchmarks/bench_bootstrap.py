@@ -39,13 +39,14 @@ NIH_LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass",
 
 
 def load_real():
+    from cxrlib.data.nih import patient_of_image
     from cxrlib.data.root import require_file
 
     preds = pd.read_csv(require_file("chexnet-predictions", "preds.csv")).set_index("Image Index")
     truth = pd.read_csv(require_file("nih-chexnet-split", "test_list.txt"), sep=r"\s+",
                         header=None, names=["Image Index", *NIH_LABELS])
     preds = preds.loc[truth["Image Index"], [f"prob_{name}" for name in NIH_LABELS]]
-    patients = truth["Image Index"].str.split("_").str[0].to_numpy()
+    patients = truth["Image Index"].map(patient_of_image).to_numpy()
     return (truth[NIH_LABELS].to_numpy(), preds.to_numpy(), patients,
             "real CheXNet-reproduction probabilities on the CheXNet test list")
 

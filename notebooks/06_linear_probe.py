@@ -72,7 +72,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import yaml
 
 from cxrlib import published
 
@@ -90,8 +89,7 @@ from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.images.tasks import get_task
 
 index = ssl.read_checkpoint_index(pretrain_dir)
-largest_run = Path(pretrain_dir) / ssl.runs.fraction_run_name(index["fraction"].max())
-pretrain_params = yaml.safe_load((largest_run / "params.yaml").read_text())
+pretrain_params = ssl.runs.final_checkpoint(pretrain_dir).params
 backbone, image_size, preprocess = pretrain_params["backbone"], pretrain_params["image_size"], pretrain_params["preprocess"]
 method = ssl.get_method(pretrain_params["method"]).title
 print(f"pre-training: {method} of {backbone} at {image_size} px, policy {pretrain_params['policy']}, "

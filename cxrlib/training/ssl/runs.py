@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from cxrlib.core.staging import staged_path
+from cxrlib.models.weights import last_ssl_checkpoint
 from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
 from cxrlib.training.ssl.methods import get_method
 
@@ -113,3 +115,25 @@ def read_checkpoint_index(pretrain_dir: str | os.PathLike) -> pd.DataFrame:
     index = pd.read_csv(path)
     index["path"] = [str(folder / p) for p in index["path"]]
     return index
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalCheckpoint:
+    """The checkpoint a downstream notebook starts from: ``path``, its ``epoch`` and pool ``fraction``, and the
+    ``params`` (``params.yaml``, the :class:`~cxrlib.training.ssl.loop.PretrainConfig`) of the run that wrote it."""
+
+    path: str
+    epoch: int
+    fraction: float
+    params: dict
+
+
+def final_checkpoint(pretrain_dir: str | os.PathLike) -> FinalCheckpoint:
+    """The last checkpoint of the largest pool fraction of a ``02_pretrain`` output folder, with its run's
+    parameters (notebooks 05, 06 and 10 read it); a clear error when the folder holds no checkpoints. The choice is
+    :func:`cxrlib.models.weights.last_ssl_checkpoint`'s, the checkpoint ``create_backbone(key, pretrain_dir)`` loads."""
+    index = read_checkpoint_index(pretrain_dir)
+    path = str(last_ssl_checkpoint(Path(pretrain_dir)))
+    row = index[index["path"] == path].iloc[0]
+    params = yaml.safe_load((Path(pretrain_dir) / str(row["run"]) / "params.yaml").read_text())  # its PretrainConfig
+    return FinalCheckpoint(path, int(row["epoch"]), float(row["fraction"]), params)
