@@ -70,8 +70,8 @@ patience = 3
 lr_scheduler = "plateau"
 plateau_factor = 0.1
 plateau_patience = 1
-precision = "32-true"
-accelerator = "auto"
+precision = "32"
+device = "auto"
 devices = 1
 num_workers = 0
 progress = "epoch"
@@ -95,7 +95,7 @@ validate_params(globals(), "03_finetune", rules={
     "dropout": ">=0 <1", "optimizer": ["adamw", "adam", "sgd"], "lr": ">0", "weight_decay": ">=0",
     "loss_weighting": ["inverse_frequency", "none"], "epochs": ">=1", "batch_size": ">=1",
     "train_images_per_epoch": "int|None >=1", "patience": "int|None >=0", "lr_scheduler": ["plateau", "none"],
-    "plateau_factor": ">0 <1", "plateau_patience": ">=0", "precision": "str nonempty", "accelerator": "str nonempty",
+    "plateau_factor": ">0 <1", "plateau_patience": ">=0", "precision": ["32", "bf16"], "device": "str nonempty",
     "devices": "int|str >=1", "num_workers": ">=0", "progress": ["epoch", "bar", "none"], "n_boot": ">=1",
 })
 

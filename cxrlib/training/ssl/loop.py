@@ -52,9 +52,10 @@ from cxrlib.training.common import (
     OPTIMIZERS,
     PROGRESS_MODES,
     EpochSeededSampler,
+    Hardware,
     check_resumable,
-    resolve_device,
     size_kwargs,
+    train_step,
 )
 from cxrlib.training.ssl.methods import ContrastiveModel, build_contrastive_model, get_method
 from cxrlib.training.ssl.views import TwoViewDataset, pretext_pool
@@ -95,7 +96,7 @@ class PretrainConfig(ParamsMixin):
     checkpoint_every: int = 1
     save_checkpoints: bool = True  # False: loss curve only (e.g. a policy comparison)
     keep_state: bool = True  # False: delete state.pt once the run has finished (saves disk; no extension)
-    precision: str = "32"  # or "bf16" (autocast)
+    precision: str = "32"  # or "bf16": cxrlib.training.common.PRECISIONS
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
@@ -116,7 +117,7 @@ class PretrainConfig(ParamsMixin):
         get_spec(self.backbone)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("progress", self.progress, PROGRESS_MODES)
-        check_choice("precision", self.precision, PRECISIONS)
+        Hardware.of(self)
         if self.epochs < 0 or self.batch_size < 2 or self.checkpoint_every < 1:
             raise ValueError("need epochs >= 0, batch_size >= 2 and checkpoint_every >= 1")
 
@@ -125,11 +126,11 @@ class PretrainConfig(ParamsMixin):
 
 
 
-PRECISIONS = {"32": None, "bf16": torch.bfloat16}
-
-
 @dataclass
 class PretrainResult:
+    """What :func:`pretrain` produced (all of it is also in ``out_dir``): the per-epoch loss, the checkpoints by
+    epoch, the pool, the starting weights, the epoch it resumed after (``None``: a fresh run) and its seconds."""
+
     out_dir: Path
     config: PretrainConfig
     loss: pd.DataFrame
@@ -145,6 +146,7 @@ class PretrainResult:
 
 
 def checkpoint_path(out_dir: str | os.PathLike, epoch: int) -> Path:
+    """Where a run writes the backbone checkpoint of ``epoch``: ``<out_dir>/checkpoints/epoch_NNNN.pt``."""
     return Path(out_dir) / "checkpoints" / f"epoch_{epoch:04d}.pt"
 
 
@@ -161,6 +163,7 @@ def checkpoint_epochs(epochs: int, every: int) -> list[int]:
 
 
 def read_loss(out_dir: str | os.PathLike) -> pd.DataFrame:
+    """``loss.csv`` of a run folder (columns :data:`LOSS_COLUMNS`); empty when the run has not finished an epoch."""
     path = Path(out_dir) / LOSS_FILE
     return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(LOSS_COLUMNS))
 
@@ -238,7 +241,8 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
         torch.manual_seed(config.seed)  # the head and lightly's random initial queue
         model = build_contrastive_model(backbone, config.method, config.head, config.temperature, config.queue_size,
                             config.encoder_momentum)
-    device = resolve_device(config.device)
+    hardware = Hardware.of(config)
+    device = hardware.torch_device
     model.to(device)
     optimizer = OPTIMIZERS[config.optimizer](
         [p for p in model.parameters() if p.requires_grad], config  # type: ignore[arg-type]
@@ -263,7 +267,6 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.num_workers, persistent_workers=False)
     saves = set(checkpoint_epochs(config.epochs, config.checkpoint_every))
-    autocast = PRECISIONS[config.precision]
 
     for epoch in range(start + 1, config.epochs + 1):
         sampler.set_epoch(epoch)
@@ -273,11 +276,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
         batches = _bar(loader, config, epoch)
         for view_1, view_2, _ in batches:
             view_1, view_2 = view_1.to(device), view_2.to(device)
-            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                loss = model(view_1, view_2)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = train_step(optimizer, lambda: model(view_1, view_2), hardware)
             losses.append(float(loss.detach()))
             if hasattr(batches, "set_postfix"):
                 batches.set_postfix(loss=f"{losses[-1]:.3f}")
