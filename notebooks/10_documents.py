@@ -82,7 +82,7 @@ from cxrlib.chapters import documents
 from cxrlib.images.tasks import get_task
 from cxrlib.training import ssl
 
-start = ssl.runs.final_checkpoint(pretrain_dir)
+start = ssl.final_checkpoint(pretrain_dir)
 checkpoint, pretrain_params = start.path, start.params
 backbone, image_size, preprocess = pretrain_params["backbone"], pretrain_params["image_size"], pretrain_params["preprocess"]
 ssl_name = f"SSL ({pretrain_params['method']}, {pretrain_params['profile']})"

@@ -10,6 +10,7 @@ generated from it); ``dir()`` lists the names before they are loaded.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -19,9 +20,10 @@ def lazy_exports(package: str, exports: Mapping[str, Sequence[str]]
     """``(__all__, __getattr__, __dir__)`` of ``package``, whose public names are ``exports``: submodule
     (relative to the package) -> the names it defines.
 
-    A name is imported from its submodule on first access and then kept in the package's namespace; any other
-    name raises ``AttributeError`` (so ``from package import submodule`` still finds the submodule). A name
-    listed under two submodules is an error. Use at the end of a package's ``__init__``::
+    A name is imported from its submodule on first access and then kept in the package's namespace; a submodule's
+    name imports the submodule (``cxrlib.training.ssl.runs`` after ``from cxrlib.training import ssl``); any other
+    name raises ``AttributeError``. A name listed under two submodules is an error. Use at the end of a package's
+    ``__init__``::
 
         __all__, __getattr__, __dir__ = lazy_exports(__name__, {"delong_auc": ["delong", "delong_test"]})
     """
@@ -36,6 +38,8 @@ def lazy_exports(package: str, exports: Mapping[str, Sequence[str]]
     def __getattr__(name: str) -> object:
         module = owner.get(name)
         if module is None:
+            if not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}") is not None:
+                return importlib.import_module(f"{package}.{name}")
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{module}"), name)
         namespace[name] = value

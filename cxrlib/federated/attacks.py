@@ -43,6 +43,7 @@ def membership_inference(member_losses, nonmember_losses, *, member_groups=None,
 
 
 def membership_table(rows: dict[str, dict]):
+    """One row per model of :func:`membership_inference` results (``rows``: model name -> its result)."""
     import pandas as pd
 
     return pd.DataFrame([{"model": name, **values} for name, values in rows.items()])

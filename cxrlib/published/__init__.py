@@ -16,8 +16,14 @@ import pandas as pd
 import yaml
 
 
+__all__ = ["PublishedTable", "index", "load"]
+
+
 @dataclass(frozen=True)
 class PublishedTable:
+    """One published table: its id, the numbers as a DataFrame, the document, the citation, the transcription
+    notes and the document's inconsistencies."""
+
     table_id: str
     frame: pd.DataFrame
     document: str

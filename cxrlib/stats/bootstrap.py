@@ -432,6 +432,7 @@ def paired_bootstrap_auroc(y_true, score_a, score_b=None, *, y_true_b=None,
 
     Arm A is (``y_true``, ``score_a``); arm B is (``y_true_b`` or ``y_true``, ``score_b`` or
     ``score_a``). Both arms see exactly the same redraws (same multiplicities per image/patient):
+
     - two models, one truth: ``paired_bootstrap_auroc(y, scores_model1, scores_model2)``
       (document 001: DINOv2 vs ImageNet initialisation);
     - one model, two truths: ``paired_bootstrap_auroc(y_nih, scores, y_true_b=y_expert)``

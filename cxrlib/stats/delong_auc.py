@@ -158,11 +158,13 @@ def delong(y_true, y_score, alpha: float = 0.05) -> DelongResult:
 
     The CI is auc ± z_{1-alpha/2} sqrt(variance), truncated to [0, 1] exactly as pROC's
     ``ci.auc(method="delong")``. Degenerate inputs follow pROC:
+
     - AUC of 1 or 0: every placement value is equal, so the variance is exactly 0 and the CI has
       zero width; pROC warns that this "can be misleading", so do we (:class:`DegenerateAUCWarning`).
     - a single positive or negative: the sample variances divide by m - 1 = 0; pROC returns NA.
       Here: the AUC, NaN variance and CI, and an :class:`UndefinedMetricWarning`.
     - one class absent: everything NaN, with a warning.
+
     The variance is computed exactly in rational arithmetic and rounded once.
     """
     check_alpha(alpha)

@@ -118,6 +118,8 @@ def _pair(y_true, y_score, ndim: int | None = 1) -> tuple[np.ndarray, np.ndarray
 
 
 def label_names(labels, n: int, frame=None) -> list[str]:
+    """The names of ``n`` label columns: ``labels`` if given, else the columns of ``frame`` (a DataFrame), else
+    ``label_0`` ... ``label_<n-1>``; ``ValueError`` when their number is not ``n``."""
     if labels is not None:
         names = [str(x) for x in labels]
     elif isinstance(frame, pd.DataFrame):

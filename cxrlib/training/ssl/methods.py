@@ -71,6 +71,7 @@ class MethodSpec:
     reference: str = ""
 
 
+#: The contrastive methods, as rows: SimCLR and MoCo v2 (name -> :class:`MethodSpec`).
 METHODS: dict[str, MethodSpec] = {
     m.name: m
     for m in (

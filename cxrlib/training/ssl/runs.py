@@ -35,6 +35,7 @@ def fraction_label(fraction: float) -> str:
 
 
 def fraction_run_name(fraction: float) -> str:
+    """The sub-folder of a pool fraction's run: ``1.0`` -> ``"pool_100"``, ``0.25`` -> ``"pool_025"``."""
     return f"pool_{100 * float(fraction):03.0f}" if float(fraction) >= 0.01 else f"pool_{100 * float(fraction):g}"
 
 
