@@ -37,11 +37,14 @@ def _constant_is_documented(package: types.ModuleType, name: str) -> bool:
         lines = path.read_text(encoding="utf-8").splitlines()
         body = ast.parse("\n".join(lines)).body
         for i, node in enumerate(body):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == name for t in targets):
                 comment = node.lineno >= 2 and lines[node.lineno - 2].lstrip().startswith("#:")
                 after = body[i + 1] if i + 1 < len(body) else None
-                string = isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)
+                string = (isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                          and isinstance(after.value.value, str))
                 return bool(comment or string)
     return False
 

@@ -566,6 +566,7 @@ def test_final_checkpoint_is_the_last_epoch_of_the_largest_pool_with_its_runs_pa
     final = final_checkpoint(tmp_path)
     assert final.path == str(tmp_path / "pool_100" / "checkpoints" / "epoch_0003.pt")
     assert (final.epoch, final.fraction, final.params["backbone"]) == (3, 1.0, "convnextv2_atto")
+    assert final.run_dir == tmp_path / "pool_100"
     with pytest.raises(FileNotFoundError, match="checkpoints.csv"):
         final_checkpoint(tmp_path / "missing")
 

@@ -225,7 +225,8 @@ def test_train_step_forwards_under_the_runs_precision_and_steps_on_this_loss_onl
     layer = torch.nn.Linear(3, 1)
     x = torch.randn(4, 3)
     for precision, dtype in (("32", torch.float32), ("bf16", torch.bfloat16)):
-        out = train_step(torch.optim.SGD(layer.parameters(), lr=0.0), lambda: layer(x).sum(), Hardware("cpu", precision))
+        optimizer = torch.optim.SGD(layer.parameters(), lr=0.0)
+        out = train_step(optimizer, lambda: layer(x).sum(), Hardware("cpu", precision))
         assert out.dtype == dtype
     before = layer.weight.detach().clone()
     layer.weight.grad = torch.full_like(layer.weight, 100.0)  # a stale gradient must not count

@@ -57,8 +57,8 @@ def record_checkpoints(artifacts, runs: Sequence[FinetuneRun]) -> dict[str, str]
     return ids
 
 
-def feature_sources(runs: Sequence[FinetuneRun], models: Mapping[str, torch.nn.Module], checkpoint_ids: Mapping[str, str],
-                    pretrain_dir=None, *, seed: int = 0) -> list[tuple]:
+def feature_sources(runs: Sequence[FinetuneRun], models: Mapping[str, torch.nn.Module],
+                    checkpoint_ids: Mapping[str, str], pretrain_dir=None, *, seed: int = 0) -> list[tuple]:
     """The backbones whose test features the t-SNE figure shows, as ``(title, backbone, weights id, preprocess,
     image size)``: each fine-tuned run's, then (with ``pretrain_dir``) the final self-supervised checkpoint of notebook
     02 (:func:`cxrlib.training.ssl.runs.final_checkpoint`) and the same backbone from random weights (seeded)."""

@@ -299,7 +299,8 @@ def _label_ex4(runs: dict[str, Path]) -> str:
 
     main = runs["07_label_noise"]
     params = _params(main)
-    joined = nih_relabels.join_metadata(nih_relabels.load_relabels(params["relabel_file"]), nih.load_metadata(params["nih_metadata"]))
+    joined = nih_relabels.join_metadata(nih_relabels.load_relabels(params["relabel_file"]),
+                                        nih.load_metadata(params["nih_metadata"]))
     parts = []
     for view in sorted(joined["view"].dropna().unique()):
         table = ln.share_by_group(joined[joined["view"] == view], "follow_up", params["follow_up_edges"],

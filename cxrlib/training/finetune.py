@@ -27,8 +27,9 @@ label (document 001, :mod:`cxrlib.training.losses`); the optional resampling of 
 ``patience`` (document 000: 10); ``ReduceLROnPlateau`` on the validation loss (document 004: factor
 0.1, patience 3); the best checkpoint by validation loss; seeds through ``lightning.seed_everything``;
 ``device`` and ``precision`` as every trainer names them (:class:`cxrlib.training.common.Hardware`: ``"auto"``,
-``"cpu"``, ``"cuda"``; ``"32"``, ``"bf16"``), ``devices`` (how many) and ``strategy`` (``"ddp"``) for GPU machines (multi-process DDP needs a script: ``python -m cxrlib.training.finetune params.yaml
---out-dir DIR``, not a notebook).
+``"cpu"``, ``"cuda"``; ``"32"``, ``"bf16"``), ``devices`` (how many) and ``strategy`` (``"ddp"``) for GPU
+machines (multi-process DDP needs a script: ``python -m cxrlib.training.finetune params.yaml --out-dir DIR``,
+not a notebook).
 
 **Resume.** Re-running with the same ``out_dir`` continues from ``checkpoints/last.ckpt`` (saved at the
 end of every epoch, so a kill loses at most the epoch in progress). The parameters must match the

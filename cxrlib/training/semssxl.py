@@ -232,6 +232,7 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
     view_set = TwoViewDataset(unlabeled["path"], cache, build_augmentation(config.ssl_policy))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = max(1, math.ceil(len(unlabeled) / config.batch_size))
+    weight = config.contrastive_weight
     loss_before = _mean_loss(model, plain_set, config.batch_size, device)
     rows, started = [], time.perf_counter()
     epochs = range(1, config.epochs + 1)
@@ -253,8 +254,8 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
             if use_views:
                 v1, v2, _ = next(view_batches)
                 views = (v1.to(device), v2.to(device))
-            parts = train_step(optimiser, lambda: model.losses(x.to(device), y.to(device), views, config.contrastive_weight),
-                               hardware, loss=lambda parts: parts["total"])
+            parts = train_step(optimiser, lambda: model.losses(x.to(device), y.to(device), views, weight), hardware,
+                               loss=lambda out: out["total"])
             for key in sums:
                 sums[key] += 0.0 if parts[key] is None else float(parts[key].detach())
         rows.append({"epoch": epoch, **{k: v / steps for k, v in sums.items()}, "steps": steps,

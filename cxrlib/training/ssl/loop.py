@@ -125,7 +125,6 @@ class PretrainConfig(ParamsMixin):
         return jsonable(dataclasses.asdict(self))
 
 
-
 @dataclass
 class PretrainResult:
     """What :func:`pretrain` produced (all of it is also in ``out_dir``): the per-epoch loss, the checkpoints by

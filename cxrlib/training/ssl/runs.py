@@ -120,12 +120,14 @@ def read_checkpoint_index(pretrain_dir: str | os.PathLike) -> pd.DataFrame:
 
 @dataclasses.dataclass(frozen=True)
 class FinalCheckpoint:
-    """The checkpoint a downstream notebook starts from: ``path``, its ``epoch`` and pool ``fraction``, and the
-    ``params`` (``params.yaml``, the :class:`~cxrlib.training.ssl.loop.PretrainConfig`) of the run that wrote it."""
+    """The checkpoint a downstream notebook starts from: ``path``, its ``epoch`` and pool ``fraction``, the folder
+    ``run_dir`` of the run that wrote it and that run's ``params`` (its ``params.yaml``, the
+    :class:`~cxrlib.training.ssl.loop.PretrainConfig`)."""
 
     path: str
     epoch: int
     fraction: float
+    run_dir: Path
     params: dict
 
 
@@ -136,5 +138,6 @@ def final_checkpoint(pretrain_dir: str | os.PathLike) -> FinalCheckpoint:
     index = read_checkpoint_index(pretrain_dir)
     path = str(last_ssl_checkpoint(Path(pretrain_dir)))
     row = index[index["path"] == path].iloc[0]
-    params = yaml.safe_load((Path(pretrain_dir) / str(row["run"]) / "params.yaml").read_text())  # its PretrainConfig
-    return FinalCheckpoint(path, int(row["epoch"]), float(row["fraction"]), params)
+    run_dir = Path(pretrain_dir) / str(row["run"])
+    params = yaml.safe_load((run_dir / "params.yaml").read_text())  # the run's PretrainConfig
+    return FinalCheckpoint(path, int(row["epoch"]), float(row["fraction"]), run_dir, params)
