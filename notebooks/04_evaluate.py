@@ -147,7 +147,7 @@ plt.show()
 # (paired), and the p-values are adjusted for testing 14 findings at once (Benjamini-Hochberg). The
 # documents use plain DeLong, which counts a patient's images as independent; beside it runs the same
 # paired test with Obuchowski's clustered variance, in which a patient's images are one unit
-# (`cxrlib.stats.inference.clustered_delong_test`; it equals DeLong when every patient has one image).
+# (`cxrlib.stats.clustered_delong_test`; it equals DeLong when every patient has one image).
 
 # %% tags=["remove-output"]
 y, s_model = evaluate.arrays(frame, labels)
@@ -231,9 +231,9 @@ run.table(summary, "d001_style_summary",
 # ## Exercises
 # 1. Re-run with `-p n_boot 200`. How much do the interval ends move? Which CIs are widest, and why?
 # 2. Run the notebook on the `predictions_test.csv` of a fine-tuning run (`-p predictions_file ... -p baseline none`).
-# 3. Compare the patient bootstrap with an image bootstrap (`cxrlib.stats.inference.bootstrap_auroc` without `groups`).
+# 3. Compare the patient bootstrap with an image bootstrap (`cxrlib.stats.bootstrap_auroc` without `groups`).
 #    Which of the two is closer to DeLong's interval, and why?
-# 4. Compute `cxrlib.stats.inference.obuchowski_auc(y, score, patient_ids)` for Pneumothorax and set its
+# 4. Compute `cxrlib.stats.obuchowski_auc(y, score, patient_ids)` for Pneumothorax and set its
 #    half-width beside the two in `ci_widths`.
 
 # %%

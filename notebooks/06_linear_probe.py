@@ -90,8 +90,8 @@ from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.images.tasks import get_task
 
 index = ssl.read_checkpoint_index(pretrain_dir)
-largest_run = Path(pretrain_dir) / ssl.runs.fraction_run_name(index["fraction"].max())
-pretrain_params = read_config(largest_run)
+final = ssl.final_checkpoint(pretrain_dir)
+largest_run, pretrain_params = final.run_dir, final.params
 backbone, image_size, preprocess = pretrain_params["backbone"], pretrain_params["image_size"], pretrain_params["preprocess"]
 method = ssl.get_method(pretrain_params["method"]).title
 print(f"pre-training: {method} of {backbone} at {image_size} px, policy {pretrain_params['policy']}, "

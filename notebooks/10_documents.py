@@ -79,8 +79,10 @@ from cxrlib.chapters import analogues
 from cxrlib.chapters import documents
 from cxrlib.core.runs import read_config
 from cxrlib.images.tasks import get_task
+from cxrlib.training import ssl
 
-checkpoint, pretrain_params = analogues.ssl_start(pretrain_dir)
+start = ssl.final_checkpoint(pretrain_dir)
+checkpoint, pretrain_params = start.path, start.params
 backbone, image_size, preprocess = pretrain_params["backbone"], pretrain_params["image_size"], pretrain_params["preprocess"]
 ssl_name = f"SSL ({pretrain_params['method']}, {pretrain_params['profile']})"
 ssl_words = (f"our {pretrain_params['method']} checkpoint of {backbone} (notebook 02, profile {pretrain_params['profile']}, "

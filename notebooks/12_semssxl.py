@@ -167,7 +167,7 @@ for (variant, fraction), r in runs.items():
 # ## Per-label AUROC with patient-bootstrap CIs
 #
 # Every run scores the same test images. Each AUROC has a 95% percentile-bootstrap interval that redraws
-# patients (`cxrlib.stats.inference.bootstrap_auroc`). The macro row averages the five labels.
+# patients (`cxrlib.stats.bootstrap_auroc`). The macro row averages the five labels.
 
 # %% tags=["remove-output"]
 aurocs = chapter.auroc_rows(runs, parts["test"], labels, n_boot=n_boot, seed=seed)

@@ -4,9 +4,9 @@ names, no private imports across modules, and the light modules that must load w
 Every module of ``cxrlib`` is parsed with :mod:`ast` (nothing is imported). An import counts wherever it
 is written: at the top of a module or inside a function. ``from cxrlib.pkg import name`` is an edge to the
 module that *defines* ``name``: the submodule ``cxrlib.pkg.name`` if there is one, else the module whose
-top level defines it (following the package's re-exports, including the lazy ``_EXPORTS`` of
-:mod:`cxrlib.models`, by looking the name up among the package's modules). The implicit import of a
-parent package (``import cxrlib.a.b`` runs ``cxrlib/a/__init__.py``) is not an edge: a package whose
+top level defines it (following the package's re-exports, including the lazy exports of every package,
+:func:`cxrlib.core.exports.lazy_exports`, by looking the name up among the package's modules). The implicit
+import of a parent package (``import cxrlib.a.b`` runs ``cxrlib/a/__init__.py``) is not an edge: a package whose
 ``__init__`` re-exports its submodules would otherwise always be a cycle.
 """
 from __future__ import annotations
@@ -192,7 +192,7 @@ def test_the_parser_sees_the_package():
     assert {"cxrlib.core.io", "cxrlib.images.tasks", "cxrlib.training.ssl.methods", "cxrlib.cli"} <= set(MODULES)
     pairs = {(e.importer, e.imported) for e in EDGES}
     assert ("cxrlib.images.tasks", "cxrlib.data.root") in pairs  # a top-level from-import
-    # `from cxrlib.models import get_spec`, inside a function, resolves through the lazy _EXPORTS to its module
+    # `from cxrlib.models import get_spec`, inside a function, resolves through the lazy exports to its module
     assert ("cxrlib.training.common", "cxrlib.models.registry") in pairs
     # an import inside a function body counts
     inner = [e for e in EDGES if e.importer == "cxrlib.cli" and _under(e.imported, "cxrlib.book.build")]
@@ -301,7 +301,8 @@ def _data_modules() -> list[str]:
 LIGHT_MODULES = sorted({
     "cxrlib.core.io", "cxrlib.core.config", "cxrlib.core.params", "cxrlib.core.runs", "cxrlib.published",
     "cxrlib.published.align", "cxrlib.data", *_data_modules(),
-    "cxrlib.stats.metrics", "cxrlib.stats.inference", "cxrlib.stats.evaluate", "cxrlib.stats.simulate",
+    "cxrlib.stats", "cxrlib.stats.metrics", "cxrlib.stats.bootstrap", "cxrlib.stats.delong_auc", "cxrlib.stats.agreement",
+    "cxrlib.stats.checks", "cxrlib.stats.multiplicity", "cxrlib.stats.evaluate", "cxrlib.stats.simulate",
     "cxrlib.images.tasks", "cxrlib.images.preprocess", "cxrlib.book.artifacts", "cxrlib.book.build",
     "cxrlib.models.registry", "cxrlib.training.probe", "cxrlib.chapters.label_noise",
     "cxrlib.stats.localisation", "cxrlib.explain.boxes", "cxrlib.federated.ledger", "cxrlib.federated.partition",

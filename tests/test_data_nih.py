@@ -42,6 +42,14 @@ def _official_test_images(data_root):
 # ------------------------------------------------------------------------------------ metadata
 
 
+def test_the_patient_of_an_image_id_is_the_metadatas_patient(meta):
+    """The rule used where only a file name is at hand (boxes, prediction files, downloads) gives the metadata's
+    patient for every one of the 112,120 images."""
+    patients = meta["image_id"].map(nih.patient_of_image)
+    assert (patients.astype(int) == meta["patient_id"].astype(int)).all()
+    assert nih.patient_of_image("00000013_005.png") == "00000013"
+
+
 def test_metadata_is_normalised(meta):
     assert len(meta) == 112_120 and meta["patient_id"].nunique() == 30_805
     for column in ["image_id", "patient_id", "labels", "age", "sex", "view", "follow_up", "No Finding",

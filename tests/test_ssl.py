@@ -45,6 +45,7 @@ from cxrlib.images.preprocess import PreprocessCache, to_model_input
 from cxrlib.training.ssl import PROJECTION_HEADS, SSL_METHODS, TwoViewDataset, build_contrastive_model, checkpoint_epochs, pretrain, read_loss
 from cxrlib.training.ssl import views as views_module
 from cxrlib.training.ssl.loop import LOSS_COLUMNS
+from cxrlib.training.ssl.runs import final_checkpoint
 from cxrlib.training.ssl.views import cap_by_patient, pretext_pool
 
 # the training-loop module
@@ -553,6 +554,21 @@ def test_two_view_dataset(pools, tmp_path):
     plain_1, plain_2, _ = TwoViewDataset(paths, cache, None)[1]
     assert torch.equal(plain_1, plain_2)
     np.testing.assert_array_equal(plain_1.numpy(), to_model_input(cache.get(paths.iloc[1]), cache.config))
+
+
+def test_final_checkpoint_is_the_last_epoch_of_the_largest_pool_with_its_runs_parameters(tmp_path):
+    rows = [("pool_025", 0.25, 5), ("pool_100", 1.0, 0), ("pool_100", 1.0, 3), ("pool_100", 1.0, 1)]
+    (tmp_path / "checkpoints.csv").write_text("run,fraction,policy,epoch,path\n" + "".join(
+        f"{r},{f},d002_simclr,{e},{r}/checkpoints/epoch_{e:04d}.pt\n" for r, f, e in rows))
+    for run, backbone in (("pool_025", "resnet18"), ("pool_100", "convnextv2_atto")):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "params.yaml").write_text(yaml.safe_dump({"backbone": backbone, "pool_fraction": 1.0}))
+    final = final_checkpoint(tmp_path)
+    assert final.path == str(tmp_path / "pool_100" / "checkpoints" / "epoch_0003.pt")
+    assert (final.epoch, final.fraction, final.params["backbone"]) == (3, 1.0, "convnextv2_atto")
+    assert final.run_dir == tmp_path / "pool_100"
+    with pytest.raises(FileNotFoundError, match="checkpoints.csv"):
+        final_checkpoint(tmp_path / "missing")
 
 
 # ----------------------------------------------------------------------- pre-training and resume

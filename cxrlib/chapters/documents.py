@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlib import stats
 from cxrlib.core.runs import METRICS, read_json
 from cxrlib.stats import evaluate, metrics
-from cxrlib.stats import inference as stats
 
 _TEST_PREDICTIONS = "predictions_test.csv"  # cxrlib.training.run_folder's test predictions file
 _DEFAULT_NAMES = ("DINOv2", "ImageNet-21K")
@@ -135,7 +135,7 @@ def compare_initialisations(run_a, run_b, *, labels: Sequence[str] | None = None
     P-value). Columns: label, kind ("label"/"average"), ``auc_<name>`` for both runs, difference (A - B);
     ``delong_p`` (DeLong's paired test, images independent) and ``clustered_p`` (the same test with a
     patient's images as one cluster, Obuchowski), label rows only; ``boot_ci_low/high`` and ``bootstrap_p``
-    (paired bootstrap over *patients*, the same redraws for both runs: :func:`~cxrlib.stats.inference.
+    (paired bootstrap over *patients*, the same redraws for both runs: :func:`~cxrlib.stats.
     paired_bootstrap_auroc` with ``groups = patient_id``), every row, the macro row included; ``*_p_fdr``:
     Benjamini-Hochberg over the labels of this data set; n_positive, n_negative, note. Labels with one
     class keep a row of NaN with a note and are left out of the macro average.

@@ -30,7 +30,7 @@ from cxrlib.federated.partition import (
 )
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
 from cxrlib.images.tasks import TARGET, get_task, subsample
-from cxrlib.stats.inference import bootstrap_auroc
+from cxrlib.stats import bootstrap_auroc
 from cxrlib.stats.metrics import auroc
 
 POOLED = "pooled"

@@ -7,7 +7,7 @@ shared preprocessing cache at ``image_size`` px. The runs (:func:`run_grid`) tra
 (:func:`cxrlib.training.semssxl.labelled_fractions`) and score the test images.
 
 Statistics (:mod:`cxrlib.stats`): per-label AUROC with a percentile bootstrap CI that redraws *patients*
-(:func:`cxrlib.stats.inference.bootstrap_auroc`), and the paired comparison with the supervised baseline
+(:func:`cxrlib.stats.bootstrap_auroc`), and the paired comparison with the supervised baseline
 on the same test images by DeLong's test (:func:`cxrlib.stats.evaluate.paired_delong`), or, when a test
 patient has more than one image, by its clustered form (Obuchowski;
 :func:`cxrlib.stats.evaluate.paired_delong_clustered`), with Benjamini-Hochberg FDR across the five
@@ -25,7 +25,7 @@ import pandas as pd
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
 from cxrlib.images.tasks import get_task, split_tables, subsample
 from cxrlib.stats.evaluate import paired_delong, paired_delong_clustered
-from cxrlib.stats.inference import bootstrap_auroc
+from cxrlib.stats import bootstrap_auroc
 from cxrlib.training.semssxl import SemiConfig, fit_semi, get_semssxl_variant, labelled_fractions, predict_semi
 
 BASELINE = "supervised"

@@ -91,6 +91,14 @@ METADATA_COLUMNS: dict[str, str] = {
 SPLIT_PARTS = ("train", "val", "test")
 
 
+def patient_of_image(image_id: str) -> str:
+    """The patient of an NIH image: image ids are ``<patient>_<follow-up>.png`` (``00000013_005.png`` is patient
+    ``"00000013"``'s sixth image), so the patient is the part before the first underscore. Used where only the
+    file name is at hand (the box list, prediction files, the downloaded originals); the metadata table's
+    ``patient_id`` is the same number."""
+    return image_id.split("_")[0]
+
+
 # --------------------------------------------------------------------------------------- metadata
 
 

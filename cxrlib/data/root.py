@@ -106,6 +106,7 @@ _COVID_COMMIT = "6a4242344473ccb5ed0d2148d8c7bfb1691e4ed8"  # ieee8023/covid-che
 _CHEXPERT_NOTES = "CheXpert needs a registration with Stanford (research use agreement)."
 
 
+#: Every data set of the companion, one row each (key -> :class:`DatasetSource`, with its download recipe).
 SOURCES: dict[str, DatasetSource] = {
     s.key: s
     for s in [

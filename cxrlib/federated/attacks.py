@@ -28,7 +28,7 @@ def membership_inference(member_losses, nonmember_losses, *, member_groups=None,
                          n_boot: int = 1000, seed: int = 0) -> dict:
     """Attack AUROC of the score ``-loss`` (members positive), with a 95% bootstrap CI (by patient when
     groups are given)."""
-    from cxrlib.stats.inference import bootstrap_auroc  # lazy: institution processes never need scipy
+    from cxrlib.stats import bootstrap_auroc  # lazy: institution processes never need scipy
 
     losses = np.concatenate([np.asarray(member_losses, float), np.asarray(nonmember_losses, float)])
     is_member = np.concatenate([np.ones(len(member_losses)), np.zeros(len(nonmember_losses))]).astype(int)
@@ -43,6 +43,7 @@ def membership_inference(member_losses, nonmember_losses, *, member_groups=None,
 
 
 def membership_table(rows: dict[str, dict]):
+    """One row per model of :func:`membership_inference` results (``rows``: model name -> its result)."""
     import pandas as pd
 
     return pd.DataFrame([{"model": name, **values} for name, values in rows.items()])

@@ -233,6 +233,7 @@ class FusionRule:
     description: str
 
 
+#: Fusion rules of document 003's dual-stream network, as rows (key -> :class:`FusionRule`).
 FUSION_RULES: dict[str, FusionRule] = {r.key: r for r in (
     FusionRule("concat", "concatenation", 2, ConcatFusion,
                "layer-normalise each stream, concatenate (width: sum of the streams' widths)"),
@@ -263,6 +264,7 @@ class DualStreamVariant:
                              f"{fusion.n_streams} streams, not {len(self.streams)}")
 
 
+#: The ablation variants of the dual-stream network, as rows (key -> :class:`DualStreamVariant`).
 DUAL_STREAM_VARIANTS: dict[str, DualStreamVariant] = {v.key: v for v in (
     DualStreamVariant("dual_concat", "dual stream, concatenation", (TRANSFER, AUTOENCODER), "concat", ""),
     DualStreamVariant("dual_gated", "dual stream, gated fusion", (TRANSFER, AUTOENCODER), "gated", ""),

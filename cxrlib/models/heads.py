@@ -49,6 +49,7 @@ def linear_head(in_features: int, n_classes: int, dropout: float = 0.0, hidden: 
     return nn.Linear(in_features, n_classes)
 
 
+#: Classification heads by name: document 000's (:func:`d000_head`) and a plain linear one.
 HEADS: dict[str, Callable[..., nn.Module]] = {"d000": d000_head, "linear": linear_head}
 
 

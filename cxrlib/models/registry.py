@@ -539,6 +539,7 @@ _ROWS = (
     ),
 )
 
+#: Every backbone the companion uses, as rows: registry key -> :class:`BackboneSpec`.
 REGISTRY: dict[str, BackboneSpec] = {row.key: row for row in _ROWS}
 
 

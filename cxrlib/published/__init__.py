@@ -18,8 +18,14 @@ import yaml
 from cxrlib.core.config import lookup
 
 
+__all__ = ["PublishedTable", "index", "load"]
+
+
 @dataclass(frozen=True)
 class PublishedTable:
+    """One published table: its id, the numbers as a DataFrame, the document, the citation, the transcription
+    notes and the document's inconsistencies."""
+
     table_id: str
     frame: pd.DataFrame
     document: str

@@ -26,9 +26,10 @@ label (document 001, :mod:`cxrlib.training.losses`); the optional resampling of 
 ``weight_decay``, document 000's "L2 regularizer") or SGD; early stopping on the validation loss with
 ``patience`` (document 000: 10); ``ReduceLROnPlateau`` on the validation loss (document 004: factor
 0.1, patience 3); the best checkpoint by validation loss; seeds through ``lightning.seed_everything``;
-``precision`` (``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``), ``devices`` and ``strategy``
-(``"ddp"``) for GPU machines (multi-process DDP needs a script: ``python -m cxrlib.training.finetune params.yaml
---out-dir DIR``, not a notebook).
+``device`` and ``precision`` as every trainer names them (:class:`cxrlib.training.common.Hardware`: ``"auto"``,
+``"cpu"``, ``"cuda"``; ``"32"``, ``"bf16"``), ``devices`` (how many) and ``strategy`` (``"ddp"``) for GPU
+machines (multi-process DDP needs a script: ``python -m cxrlib.training.finetune params.yaml --out-dir DIR``,
+not a notebook).
 
 **Resume.** Re-running with the same ``out_dir`` continues from ``checkpoints/last.ckpt`` (saved at the
 end of every epoch, so a kill loses at most the epoch in progress). The parameters must match the
@@ -97,9 +98,9 @@ from cxrlib.images.dataset import CxrDataset, single_thread_torch
 from cxrlib.stats import metrics as M
 from cxrlib.training.common import (
     EpochSeededSampler,
+    Hardware,
     check_resumable,
     get_optimizer,
-    resolve_device,
     size_kwargs,
 )
 from cxrlib.training.run_folder import (
@@ -123,7 +124,7 @@ BACKBONE_KEY = "cxrlib_backbone"  # the registry key of the model a checkpoint h
 
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "progress", "num_workers", "eval_batch_size", "out_dir", "data_root", "cache_dir", "devices",
-     "accelerator", "strategy", "weights_dir", "profile"}
+     "device", "strategy", "weights_dir", "profile"}
 )
 """Parameters that may differ between a run and its resumption (everything else must match)."""
 
@@ -172,9 +173,9 @@ class TrainConfig(ParamsMixin):
     plateau_factor: float = 0.1
     plateau_patience: int = 1  # document 004: 3
     seed: int = 0
-    precision: str = "32-true"
-    accelerator: str = "auto"
-    devices: int | str = 1
+    precision: str = "32"  # or "bf16": cxrlib.training.common.PRECISIONS
+    device: str = "auto"  # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1"
+    devices: int | str = 1  # how many (DDP)
     strategy: str = "auto"
     num_workers: int = 0
     progress: str = "epoch"
@@ -186,8 +187,10 @@ class TrainConfig(ParamsMixin):
         if isinstance(self.unfrozen_blocks, str) and self.unfrozen_blocks.strip().isdigit():
             self.unfrozen_blocks = int(self.unfrozen_blocks)
         # the rules of every parameter name (cxrlib.core.params.COMMON_RULES: registry names, ranges) and
-        # COMMON_CHECKS (a ViT's image_size is a multiple of its patch), as notebook 03 checks them
+        # COMMON_CHECKS (a ViT's image_size is a multiple of its patch), as notebook 03 checks them; the
+        # device and precision as every trainer checks them (Hardware)
         check_config(self)
+        Hardware.of(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -426,10 +429,6 @@ def _callbacks(config: TrainConfig, out_dir: Path, n_batches: int) -> tuple[list
 
 
 # --------------------------------------------------------------------------------------- building
-
-
-def _device(config: TrainConfig) -> torch.device:
-    return resolve_device("auto" if config.accelerator in ("auto", "gpu", "cuda") else "cpu")
 
 
 def build_model(config: TrainConfig, task: TaskSpec):
@@ -754,8 +753,8 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     if not stopped_early and epochs_done < config.epochs:
         with _quiet_lightning():
             trainer = pl.Trainer(
-                max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
-                strategy=config.strategy, precision=config.precision, callbacks=callbacks, logger=False,
+                max_epochs=config.epochs, **Hardware.of(config).lightning(config.devices),
+                strategy=config.strategy, callbacks=callbacks, logger=False,
                 enable_progress_bar=config.progress == "bar", enable_model_summary=False, num_sanity_val_steps=0,
                 limit_train_batches=limit, default_root_dir=str(out_dir), log_every_n_steps=max(1, min(50, limit or n_batches)),
                 deterministic=False,
@@ -785,7 +784,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     if best_path.exists():
         state = _read_lightning_checkpoint(best_path)["state_dict"]
         module.load_state_dict(state)
-    device = _device(config)
+    device = Hardware.of(config).torch_device
     predictions = {}
     for name in ("val", "test"):
         dataset = CxrDataset(parts[name], task, cache, None)

@@ -122,7 +122,7 @@ NOTE_ATTR = "sweep_note"
 FINETUNE_SMOKE: dict[str, Any] = {
     "subset": {"train": 16, "val": 8, "test": 8}, "epochs": 1, "image_size": 32, "weights": "none",
     "train_images_per_epoch": None, "batch_size": 8, "eval_batch_size": 8, "num_workers": 0, "patience": None,
-    "precision": "32-true", "accelerator": "cpu", "devices": 1, "n_boot": 20, "progress": "none",
+    "precision": "32", "device": "cpu", "devices": 1, "n_boot": 20, "progress": "none",
 }
 """``--smoke`` overrides for ``03_finetune`` / ``cxrlib.training.finetune`` sweeps (sizes only)."""
 
@@ -1143,7 +1143,7 @@ def finished_trials(study, sweep: Sweep) -> list[tuple[str, dict, Path, float]]:
 def _bootstrap(run_dir: Path, metrics: dict, spec: Mapping[str, Any], seed: int = 0):
     import pandas as pd
 
-    from cxrlib.stats.inference import bootstrap_auroc
+    from cxrlib.stats import bootstrap_auroc
 
     predictions = pd.read_csv(run_dir / spec.get("predictions", "predictions_test.csv"))
     labels = list(metrics.get("label_columns") or [])

@@ -22,12 +22,12 @@ def _finetune_summary(folder: Path) -> dict:
 
 def _paired(a: Path, b: Path) -> str:
     """AUROC(a) - AUROC(b) on the same test images: clustered (patient) paired DeLong test."""
-    from cxrlib.stats import inference
+    from cxrlib.stats import clustered_delong_test
 
     pa, pb = read_table(a, "predictions_test"), read_table(b, "predictions_test")
     merged = pa.merge(pb, on="image_id", suffixes=("_a", "_b"))
     column = [c for c in pa.columns if c.startswith("prob_")][-1]
-    test = inference.clustered_delong_test(merged["label_a"].to_numpy(), merged[f"{column}_a"].to_numpy(),
+    test = clustered_delong_test(merged["label_a"].to_numpy(), merged[f"{column}_a"].to_numpy(),
                                            merged[f"{column}_b"].to_numpy(), merged["patient_id_a"].to_numpy())
     return (f"AUROC({a.name}) − AUROC({b.name}) = {test.difference:+.3f} (95 % CI {test.ci[0]:+.3f} to "
             f"{test.ci[1]:+.3f}, {'p < 0.001' if test.p_value < 0.001 else f'p = {test.p_value:.3f}'}; paired DeLong "

@@ -84,13 +84,13 @@ def evaluate_ex3(runs: dict[str, Path]) -> str:
 
 
 def evaluate_ex4(runs: dict[str, Path]) -> str:
-    from cxrlib.stats import evaluate, inference
+    from cxrlib.stats import evaluate, obuchowski_auc
 
     main = runs["04_evaluate"]
     params, data = _evaluation_data(main)
     label = "Pneumothorax"
     y, s = evaluate.arrays(data.frame, [label])
-    result = inference.obuchowski_auc(y[:, 0], s[:, 0], data.frame["patient_id"].to_numpy(), alpha=params["alpha"])
+    result = obuchowski_auc(y[:, 0], s[:, 0], data.frame["patient_id"].to_numpy(), alpha=params["alpha"])
     row = read_table(main, "ci_widths").set_index("label").loc[label]
     obu = (result.ci[1] - result.ci[0]) / 2
     return (f"For {label}: DeLong half-width {row['delong_half_width']:.4f}, Obuchowski (patients as clusters) "

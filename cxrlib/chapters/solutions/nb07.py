@@ -72,12 +72,12 @@ def label_ex3(runs: dict[str, Path]) -> str:
 
 def label_ex4(runs: dict[str, Path]) -> str:
     from cxrlib.chapters import label_noise as ln
-    from cxrlib.data import nih
+    from cxrlib.data import nih, nih_relabels
 
     main = runs["07_label_noise"]
     params = run_params(main)
-    joined = ln.join_metadata(ln.load_relabels(run_input(main, "nih_google_relabels")),
-                              nih.load_metadata(run_input(main, "nih_metadata")))
+    joined = nih_relabels.join_metadata(nih_relabels.load_relabels(run_input(main, "nih_google_relabels")),
+                                        nih.load_metadata(run_input(main, "nih_metadata")))
     parts = []
     for view in sorted(joined["view"].dropna().unique()):
         table = ln.share_by_group(joined[joined["view"] == view], "follow_up", params["follow_up_edges"],

@@ -29,7 +29,8 @@ Modules: :mod:`~cxrlib.data.download.recipes` (the recipe index derived from ``S
 :mod:`~cxrlib.data.download.http` (fetch with resume, verification, lock file),
 :mod:`~cxrlib.data.download.unpack` (archives and post-steps), :mod:`~cxrlib.data.download.runner`
 (running recipes), :mod:`~cxrlib.data.download.cli` (the command line),
-:mod:`~cxrlib.data.download.errors`. The recipe data types are in :mod:`cxrlib.data.recipe_types`.
+:mod:`~cxrlib.data.download.errors`. The recipe data types are in :mod:`cxrlib.data.recipe_types` (exported
+by :mod:`cxrlib.data`).
 """
 from __future__ import annotations
 
@@ -56,9 +57,6 @@ __all__ = [
     "RECIPES",
     "ChecksumError",
     "DownloadError",
-    "Extract",
-    "Recipe",
-    "RemoteFile",
     "add_arguments",
     "classroom_keys",
     "download",

@@ -34,6 +34,7 @@ from cxrlib.core.io import write_text_atomic
 from cxrlib.data.download.errors import ChecksumError, DownloadError
 from cxrlib.data.recipe_types import RemoteFile
 
+#: The file below the data root that records each downloaded file's SHA-256 (trust on first use).
 LOCK_NAME = ".cxrlib-download.lock.json"
 USER_AGENT = "cxrlib-download/0.1 (+https://github.com/; urllib)"
 CHUNK = 1 << 20
@@ -44,6 +45,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 """Connect timeout: the longest wait to open the connection (TCP and TLS)."""
 TIMEOUT_ENV = "CXRLIB_DOWNLOAD_TIMEOUT"
 CONNECT_TIMEOUT_ENV = "CXRLIB_CONNECT_TIMEOUT"
+#: How often a transfer that stopped after making progress is resumed (a silent host is not retried).
 DEFAULT_RETRIES = 3
 MIN_RATE_BYTES_S = 1024
 """The slowest transfer that is not a trickle: bytes per second, averaged over each ``timeout`` seconds."""

@@ -31,6 +31,7 @@ from cxrlib.data.download.unpack import POST_STEPS, merge, unpack
 from cxrlib.data.recipe_types import Recipe
 from cxrlib.data.root import data_root, how_to_get, missing_markers
 
+#: The folder below the data root that holds partial and finished downloads.
 CACHE_NAME = ".cxrlib-downloads"
 
 

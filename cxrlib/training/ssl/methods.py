@@ -71,6 +71,7 @@ class MethodSpec:
     reference: str = ""
 
 
+#: The contrastive methods, as rows: SimCLR and MoCo v2 (name -> :class:`MethodSpec`).
 SSL_METHODS: dict[str, MethodSpec] = {
     m.name: m
     for m in (
