@@ -37,7 +37,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "agreement": ["KappaResult", "bootstrap_agreement", "kappa_ci"],
     "evaluate": [
         "EvaluationSet", "read_predictions", "check_predictions", "attach_labels", "label_counts", "evaluation_set",
-        "arrays", "auroc_ci_table", "beside_published", "metadata_features", "metadata_covariates",
+        "arrays", "auroc_ci_table", "metadata_features", "metadata_covariates",
         "metadata_baseline", "paired_delong", "paired_delong_clustered", "interval_widths", "nested_metadata_models",
         "patient_halves", "operating_points_by_halves", "mean_sd_summary", "roc_curves",
     ],
