@@ -80,7 +80,7 @@ validate_params(globals(), "02_pretrain", rules={
     "pool_sources": "nonempty in:pool_source", "pool_fractions": "nonempty >0 <=1", "pool_max_images": "int|None >=2",
     "image_size": ">=16", "head": "str|None in:projection_head", "temperature": "float|None >0",
     "queue_size": "int|None >=1", "encoder_momentum": "float|None >=0 <=1", "batch_size": ">=2",
-    "checkpoint_every": ">=1", "precision": "in:cxrlib.training.ssl.loop:PRECISIONS", "compare_epochs": ">=1",
+    "checkpoint_every": ">=1", "precision": "in:cxrlib.training.common:PRECISIONS", "compare_epochs": ">=1",
     "compare_max_images": ">=2", "compare_policies": "in:policy",
 })
 

@@ -28,7 +28,7 @@ from cxrlib.images import augment, preprocess, sampling, tasks
 from cxrlib.models import converters, dual_stream, fixtures, heads, multiscale, registry, weights
 from cxrlib.stats import evaluate, metrics
 from cxrlib.training import common, losses, run_folder, semssxl
-from cxrlib.training.ssl import loop, methods
+from cxrlib.training.ssl import methods
 from test_architecture import REGISTRIES
 
 
@@ -163,7 +163,7 @@ GETTERS = {
     "common progress modes": (_direct(common.PROGRESS_MODES, "progress mode"), common.PROGRESS_MODES, None),
     "losses normalizations": (lambda name: losses.WeightedCrossEntropy(None, normalize=name), losses.LOSS_NORMALIZATIONS,
                               None),
-    "ssl precisions": (_direct(loop.PRECISIONS, "precision"), loop.PRECISIONS, None),
+    "common precisions": (lambda name: common.Hardware("auto", name), common.PRECISIONS, None),
     "run_folder metrics by kind": (_direct(run_folder.METRICS_BY_KIND, "task kind"), run_folder.METRICS_BY_KIND, None),
     "teaching.get_edition": (teaching.get_edition, teaching.EDITIONS, None),
     "params.resolve_registry": (params.resolve_registry, params.REGISTRIES, None),
