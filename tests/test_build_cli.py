@@ -90,3 +90,21 @@ def test_failing_run_is_summarised_and_the_others_go_on(tiny_repo, capsys, monke
     assert build.run(args("--no-html", "--only", "01", "02"), repo=tiny_repo) == 1
     out = capsys.readouterr().out
     assert "01_ok: up to date, skipped" in out and "0 executed, 1 up to date, 1 failed, 0 skipped" in out
+
+
+def test_kernels_run_without_the_tcp_encryption_warning(tmp_path, capfd):
+    """Every kernel a build starts (a kernel of its own per run, or the smoke builds' shared kernel) gets
+    CurveZMQ keys from its manager (``cxrlib.core.notebooks.TRANSPORT_ENCRYPTION``), so ipykernel does
+    not log "Kernel is running over TCP without encryption" once per notebook."""
+    from cxrlib.core.notebooks import SharedKernel, execute_notebook
+
+    source = tmp_path / "nb.ipynb"
+    notebook(source, "print('ran', seed)")
+    execute_notebook(source, tmp_path / "own.ipynb", {"seed": 1}, tmp_path)
+    with SharedKernel() as kernel:
+        execute_notebook(source, tmp_path / "shared.ipynb", {"seed": 2}, tmp_path, kernel=kernel)
+    for name, seed in (("own", 1), ("shared", 2)):
+        outputs = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4).cells[-1].outputs
+        assert outputs and outputs[0]["text"].strip() == f"ran {seed}"
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.out + captured.err
