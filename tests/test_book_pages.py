@@ -179,24 +179,29 @@ def test_figures_are_saved_at_150_dpi_or_more():
 
 
 # ------------------------------------------------------------------------------------------------ run it yourself
-def test_the_data_table_has_a_row_per_data_set_with_its_download():
-    table = setup_guide.data_table()
-    assert [k.strip("`") for k in table["key"]] == [s.key for s in sorted(SOURCES.values(), key=lambda s: not s.classroom)]
-    for (_, row), source in zip(table.iterrows(), sorted(SOURCES.values(), key=lambda s: not s.classroom)):
-        automatic = [r.key for r in source.recipes() if not r.manual]
-        if automatic:
-            assert all(f"`cxrlib download {key}`" in row["how to get it"] for key in automatic)
+def test_the_data_list_has_an_item_per_data_set_with_its_download():
+    rows = setup_guide.data_rows()
+    ordered = sorted(SOURCES.values(), key=lambda s: not s.classroom)
+    assert [r["key"] for r in rows] == [s.key for s in ordered]
+    for row, source in zip(rows, ordered):
+        if source.recipe is not None and not source.recipe.manual:
+            assert row["how"].startswith(f"public download: `cxrlib download {source.key}`")
         else:
-            assert row["how to get it"].startswith("by hand") and source.url in row["how to get it"]
-        assert row["needed by"] == ("classroom and paper" if source.classroom else "paper profile only")
+            assert row["how"].startswith("by hand") and source.url in row["how"], "a manual data set says so"
+        for alternative in source.alternatives:
+            assert (f"`cxrlib download {alternative.key}`" in row["how"]) == (not alternative.manual)
+    text = setup_guide.render_data()
+    classroom, paper = text.split("**Paper profile only:**")
+    assert all(f"(`{s.key}`)" in (classroom if s.classroom else paper) for s in ordered)
 
 
-def test_the_weights_table_names_every_backbone_and_its_fetch_command():
+def test_the_weights_list_names_every_backbone_and_its_fetch_command():
     from cxrlib.models.registry import REGISTRY
 
-    table = setup_guide.weights_table()
-    assert sorted(b.strip("`") for b in table["backbone"]) == sorted(REGISTRY)
-    assert all(f"python -m cxrlib.models fetch {b.strip('`')}" in f for b, f in zip(table["backbone"], table["fetch"]))
+    rows = setup_guide.weights_rows()
+    assert sorted(r["key"] for r in rows) == sorted(REGISTRY)
+    text = setup_guide.render_weights()
+    assert all(f"`python -m cxrlib.models fetch {key}`" in text for key in REGISTRY)
 
 
 def test_the_run_it_page_uses_the_generated_tables_and_the_readme_commands():

@@ -14,9 +14,10 @@ extension derives everything else from it:
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-NO_ADDRESS = ("This build of the book names no public repository address (the setting `repository: url:` of "
-              "`_config.yml` is empty). Ask your teacher or the maintainers for the repository address, or "
-              "for a copy of the code, then continue from the folder that holds `README.md`.")
+NO_ADDRESS = ("This build of the book names no public repository address (the setting ", ("repository: url:",),
+              " of ", ("_config.yml",), " is empty). Ask your teacher or the maintainers for the repository "
+              "address, or for a copy of the code, then continue from the folder that holds ", ("README.md",), ".")
+"""The instruction shown without an address: text, and one-element tuples for code."""
 
 
 PROVIDERS = ("github", "gitlab", "bitbucket")
@@ -58,7 +59,8 @@ class RepositoryClone(SphinxDirective):
         if not url:
             paragraph = nodes.paragraph()
             paragraph += nodes.strong(text="Where the code is. ")
-            paragraph += nodes.Text(NO_ADDRESS)
+            for part in NO_ADDRESS:
+                paragraph += nodes.literal(text=part[0]) if isinstance(part, tuple) else nodes.Text(part)
             return [nodes.container("", paragraph, classes=["repository-address", "repository-missing"])]
         folder = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "cxr-ssl"
         code = f"git clone {url}\ncd {folder}"

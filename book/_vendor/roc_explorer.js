@@ -9,7 +9,7 @@
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
-  var SIZE = 300, PAD = 40;
+  var SIZE = 300, PAD = 52;
 
   function el(tag, attrs, text) {
     var node = tag.indexOf("svg:") === 0 ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
@@ -53,18 +53,19 @@
     });
     svg.appendChild(el("svg:text", { x: PAD + SIZE / 2, y: PAD + SIZE + 32, "text-anchor": "middle", "class": "roc-axis" },
                        "false positive rate (1 - specificity)"));
-    svg.appendChild(el("svg:text", { x: 12, y: PAD + SIZE / 2, "text-anchor": "middle", "class": "roc-axis",
-                                     transform: "rotate(-90 12 " + (PAD + SIZE / 2) + ")" }, "sensitivity (true positive rate)"));
+    svg.appendChild(el("svg:text", { x: 14, y: PAD + SIZE / 2, "text-anchor": "middle", "class": "roc-axis",
+                                     transform: "rotate(-90 14 " + (PAD + SIZE / 2) + ")" }, "sensitivity (true positive rate)"));
     var curve = el("svg:polyline", { "class": "roc-curve", fill: "none" });
     var point = el("svg:circle", { r: 6, "class": "roc-point", "data-roc-point": "" });
-    var title = el("svg:text", { x: PAD + 8, y: PAD - 10, "class": "roc-title" });
+    var title = el("svg:text", { x: PAD, y: PAD - 12, "class": "roc-title" });
     svg.appendChild(curve);
     svg.appendChild(point);
     svg.appendChild(title);
 
     var table = el("table", { "class": "roc-matrix" });
     var head = el("tr");
-    ["", "predicted positive (score \u2265 t)", "predicted negative (score < t)", "total"].forEach(function (h) {
+    table.appendChild(el("caption", {}, "columns: the rule\u2019s call (positive: score \u2265 t); rows: the label"));
+    ["", "positive", "negative", "total"].forEach(function (h) {
       head.appendChild(el("th", {}, h));
     });
     table.appendChild(head);
@@ -76,8 +77,8 @@
       tr.appendChild(el("td", { "data-cell": total }));
       table.appendChild(tr);
     }
-    row("has the finding", "tp", "fn", "positives");
-    row("does not", "fp", "tn", "negatives");
+    row("finding", "tp", "fn", "positives");
+    row("no finding", "fp", "tn", "negatives");
     var rates = el("dl", { "class": "roc-rates" });
 
     var panel = el("div", { "class": "roc-panel" });
@@ -96,8 +97,7 @@
       var f = current();
       var pts = f.tp.map(function (tp, k) { return x(f.fp[k] / f.negatives) + "," + y(tp / f.positives); });
       curve.setAttribute("points", pts.join(" "));
-      title.textContent = state.finding + ": AUROC " + f.auroc.toFixed(3) + " (" + f.positives.toLocaleString("en") +
-        " positive, " + f.negatives.toLocaleString("en") + " negative images)";
+      title.textContent = state.finding + ": AUROC " + f.auroc.toFixed(3);
       slider.max = String(f.thresholds.length - 1);
     }
 

@@ -21,13 +21,14 @@ from cxrlib.book import teaching
 REPO = Path(__file__).resolve().parents[2]
 SNIPPET = teaching.TEACHING_DIR / "sessions.md"
 LENGTH_MIN = 90
+KINDS = ("read", "run", "exercises", "check")
 
 
 @dataclass(frozen=True)
 class Step:
     """One block of a session. ``kind``: ``read`` (``page``'s section ``section``, a heading of the page),
     ``run`` (the notebook run ``run``, with its measured time), ``exercises`` (``exercises`` of ``run``'s
-    notebook, by number), ``check`` (the "Check yourself" of ``page``) or ``talk`` (``text`` only)."""
+    notebook, by number) or ``check`` (the "Check yourself" of ``page``); ``text`` is added to a run step."""
 
     kind: str
     minutes: int
@@ -59,7 +60,7 @@ SESSIONS = (
         ("`bash scripts/book.sh --only 02_pretrain` on the machine the class uses (it measures the run time shown "
          "below), or the whole classroom build the day before;",
          "each student: the set-up of [Run it yourself](/book/run_it.md) and `cxrlib data-check`;"),
-        (Step("talk", 10, "Why learn without labels? The question of documents 002 and 004."),
+        (Step("read", 10, page="book/pretrain", section="Learning without labels"),
          Step("read", 20, page="book/pretrain", section="SimCLR and the NT-Xent loss"),
          Step("read", 10, page="book/pretrain", section="MoCo and InfoNCE with a queue"),
          Step("run", 20, run="02_pretrain", text="While it runs, read the chapter's augmentations section."),
@@ -121,6 +122,8 @@ def check_session(session: Session, repo: Path = REPO) -> None:
     """Raise ``ValueError`` when a step names a section, run or exercise that does not exist, or the plan
     does not fill :data:`LENGTH_MIN` minutes."""
     for step in session.steps:
+        if step.kind not in KINDS:
+            raise ValueError(f"session {session.key}: step kind {step.kind!r} is not one of {KINDS}")
         if step.kind in ("read", "check") and step.section and step.section not in _headings(step.page, repo):
             raise ValueError(f"session {session.key}: {step.page}.md has no section {step.section!r}")
         if step.kind == "check" and "Check yourself" not in _headings(step.page, repo):
@@ -137,8 +140,6 @@ def check_session(session: Session, repo: Path = REPO) -> None:
 
 
 def _step_text(step: Step, repo: Path) -> str:
-    if step.kind == "talk":
-        return step.text
     if step.kind == "read":
         return (f"Read and discuss [{step.section}](/{step.page}.md#{_slug(step.section)}) "
                 f"({_page_title(step.page, repo)}).")

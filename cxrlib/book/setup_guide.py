@@ -1,21 +1,18 @@
-"""The generated tables of the "Run it yourself" page (``book/run_it.md``): data sets and weights.
+"""The generated lists of the "Run it yourself" page (``book/run_it.md``): data sets and weights.
 
 The facts live in code, so the page is generated from it before every HTML build rather than retyped:
 
-* ``book/_teaching/run_it-data.md``: one row per data set of :data:`cxrlib.data.root.SOURCES` (title,
-  folder below the data root, which profile needs it, how to get it: ``cxrlib download <key>`` where a
-  public download recipe exists, the row's "how to get it" text where a registration or a manual step is
-  needed, and the licence);
-* ``book/_teaching/run_it-weights.md``: one row per backbone of the registry
+* ``book/_teaching/run_it-data.md``: one item per data set of :data:`cxrlib.data.root.SOURCES` (title,
+  key, folder below the data root, how to get it: ``cxrlib download <key>`` where its recipe downloads it,
+  the row's "how to get it" text where a registration or a manual step is needed, and the licence), the
+  classroom data sets first;
+* ``book/_teaching/run_it-weights.md``: one item per backbone of the registry
   (:func:`cxrlib.models.registry.registry_rows`) with its weight tags and the fetch command.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from cxrlib.book.artifacts import markdown_table
 from cxrlib.book.teaching import TEACHING_DIR
 from cxrlib.data.root import SOURCES, DatasetSource
 from cxrlib.models.registry import registry_rows
@@ -25,39 +22,56 @@ DATA_SNIPPET = TEACHING_DIR / "run_it-data.md"
 WEIGHTS_SNIPPET = TEACHING_DIR / "run_it-weights.md"
 
 
-def _how(source: DatasetSource) -> str:
-    automatic = [r for r in source.recipes() if not r.manual]
-    if automatic:
-        commands = " or ".join(f"`cxrlib download {r.key}`" for r in automatic)
-        return f"public download: {commands}"
-    return f"by hand: {source.how_to_get} ({source.url})"
+def how_to_get(source: DatasetSource) -> str:
+    """``cxrlib download <key>`` where the data set's own recipe downloads it, else its "how to get it"
+    text (a registration or a manual step) with its address; automatic alternatives are named after it."""
+    own = source.recipe
+    others = [r for r in source.alternatives if not r.manual]
+    if own is not None and not own.manual:
+        text = f"public download: `cxrlib download {own.key}`"
+    else:
+        text = f"by hand: {source.how_to_get.rstrip('.')} ({source.url})"
+    for recipe in others:
+        text += f"; also `cxrlib download {recipe.key}` ({recipe.title or source.title})"
+    return text
 
 
-def data_table() -> pd.DataFrame:
+def data_rows() -> list[dict]:
     """The data sets of :data:`~cxrlib.data.root.SOURCES`, classroom ones first."""
-    rows = [{"data set": s.title, "key": f"`{s.key}`", "folder below the data root": f"`{s.folder}/`",
-             "needed by": "classroom and paper" if s.classroom else "paper profile only",
-             "how to get it": _how(s), "licence": s.licence}
+    return [{"title": s.title, "key": s.key, "folder": f"{s.folder}/", "classroom": s.classroom,
+             "how": how_to_get(s), "licence": s.licence}
             for s in sorted(SOURCES.values(), key=lambda s: not s.classroom)]
-    return pd.DataFrame(rows)
 
 
-def weights_table() -> pd.DataFrame:
-    """Backbones, their weight tags and the command that fetches the default ones."""
-    rows = [{"backbone": f"`{r['key']}`", "what": r["title"], "weight tags": r["weights (tags)"],
-             "default": r["default weights"], "documents": r["documents"],
-             "fetch": f"`python -m cxrlib.models fetch {r['key']}`"} for r in registry_rows()]
-    return pd.DataFrame(rows)
+def render_data() -> str:
+    """One list item per data set, in two lists: the classroom data sets, then those of the paper profile."""
+    blocks = []
+    for classroom, heading in ((True, "**Classroom data sets** (the classroom and the paper profile read them):"),
+                               (False, "**Paper profile only:**")):
+        items = [f"- **{r['title']}** (`{r['key']}`), in `{r['folder']}`: {r['how']}. Licence: {r['licence']}."
+                 for r in data_rows() if r["classroom"] == classroom]
+        blocks.append(heading + "\n\n" + "\n".join(items))
+    return "\n\n".join(blocks)
+
+
+def weights_rows() -> list[dict]:
+    """Backbones of the registry, their weight tags and the command that fetches the default ones."""
+    return [{"key": r["key"], "title": r["title"], "tags": r["weights (tags)"], "default": r["default weights"],
+             "documents": r["documents"], "fetch": f"python -m cxrlib.models fetch {r['key']}"} for r in registry_rows()]
+
+
+def render_weights() -> str:
+    return "\n".join(f"- **{r['title']}** (`{r['key']}`, document {r['documents']}): weights {r['tags']} "
+                     f"(default {r['default']}): `{r['fetch']}`" for r in weights_rows())
 
 
 def write_guide(repo: Path = REPO) -> list[Path]:
-    """Write the two tables (before every HTML build)."""
+    """Write the two lists (before every HTML build)."""
     written = []
-    for relative, frame, origin in ((DATA_SNIPPET, data_table(), "cxrlib.data.root.SOURCES"),
-                                    (WEIGHTS_SNIPPET, weights_table(), "cxrlib.models.registry")):
+    for relative, text, origin in ((DATA_SNIPPET, render_data(), "cxrlib.data.root.SOURCES"),
+                                   (WEIGHTS_SNIPPET, render_weights(), "cxrlib.models.registry")):
         path = repo / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"<!-- generated by cxrlib.book.setup_guide from {origin} -->\n\n{markdown_table(frame)}\n",
-                        encoding="utf-8")
+        path.write_text(f"<!-- generated by cxrlib.book.setup_guide from {origin} -->\n\n{text}\n", encoding="utf-8")
         written.append(path)
     return written
