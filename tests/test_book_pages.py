@@ -322,3 +322,13 @@ def test_every_chapter_has_check_yourself_questions_with_hidden_answers(chapter)
     questions = re.findall(r"^\d+\. ", section, flags=re.M)
     answers = re.findall(r":::\{admonition\} Answer\n\s*:class: dropdown", section)
     assert 2 <= len(questions) <= 4 and len(answers) == len(questions)
+
+
+@pytest.mark.parametrize("chapter", teaching.teaching_chapters(REPO), ids=lambda c: c.chapter)
+def test_prerequisites_that_name_the_auroc_link_the_primer(chapter):
+    text = (REPO / f"{chapter.chapter}.md").read_text(encoding="utf-8")
+    prerequisites = text.split("{admonition} Prerequisites", 1)[1].split("\n::::", 1)[0]
+    if re.search(r"\bROC\b|AUROC", prerequisites):
+        assert "roc_primer.md" in prerequisites, "the prerequisite names the AUROC: link the ROC primer"
+    toc = (REPO / "_toc.yml").read_text(encoding="utf-8")
+    assert toc.index("book/roc_primer") < toc.index("book/finetune"), "the primer comes before its first use"
