@@ -22,7 +22,7 @@ DATA_SNIPPET = TEACHING_DIR / "run_it-data.md"
 WEIGHTS_SNIPPET = TEACHING_DIR / "run_it-weights.md"
 
 
-def how_to_get(source: DatasetSource) -> str:
+def _how(source: DatasetSource) -> str:
     """``cxrlib download <key>`` where the data set's own recipe downloads it, else its "how to get it"
     text (a registration or a manual step) with its address; automatic alternatives are named after it."""
     own = source.recipe
@@ -39,7 +39,7 @@ def how_to_get(source: DatasetSource) -> str:
 def data_rows() -> list[dict]:
     """The data sets of :data:`~cxrlib.data.root.SOURCES`, classroom ones first."""
     return [{"title": s.title, "key": s.key, "folder": f"{s.folder}/", "classroom": s.classroom,
-             "how": how_to_get(s), "licence": s.licence}
+             "how": _how(s), "licence": s.licence}
             for s in sorted(SOURCES.values(), key=lambda s: not s.classroom)]
 
 
