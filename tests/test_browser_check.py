@@ -6,7 +6,12 @@ import os
 
 import pytest
 
+from pathlib import Path
+
 from cxrlib.book import browser_check as bc
+from cxrlib.book import roc_explorer
+
+VENDOR = Path(__file__).resolve().parents[1] / "book" / "_vendor"
 
 PNG_1x1 = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
@@ -48,6 +53,19 @@ def site(tmp_path_factory):
     (root / "mathjax_error.html").write_text(_page(
         "<mjx-container><mjx-merror data-mjx-error='Undefined control sequence \\foo'>"
         "<mjx-mtext>\\foo</mjx-mtext></mjx-merror></mjx-container>"))
+    (root / "_static").mkdir()
+    for script in ("roc_explorer.js", "figures.js"):
+        (root / "_static" / script).write_text((VENDOR / script).read_text())
+    data = {"source": "test", "images": 6, "findings": {
+        "A": roc_explorer.finding_data([0, 1, 1, 0, 1, 0], [0.1, 0.4, 0.9, 0.3, 0.7, 0.8], steps=4),
+        "B": roc_explorer.finding_data([1, 0, 0, 1, 0, 0], [0.2, 0.1, 0.6, 0.9, 0.3, 0.5], steps=4)}}
+    widget = roc_explorer.render(data).split("\n\n", 1)[0]
+    (root / "explorer.html").write_text(_page(widget + "<script src='_static/roc_explorer.js'></script>"))
+    (root / "explorer_dead.html").write_text(_page(widget))  # the data without the script: nothing is drawn
+    (root / "figure_ok.html").write_text(_page(
+        "<figure><img src='_images/dot.png' alt='A readable description.'><figcaption>A readable description."
+        "</figcaption></figure><script src='_static/figures.js'></script>"))
+    (root / "figure_bad.html").write_text(_page("<figure><img src='_images/dot.png' alt='dot.png'></figure>"))
     shots = tmp_path_factory.mktemp("shots")
     problems = bc.check_site(root, screenshots_dir=shots)
     return root, shots, problems
@@ -90,9 +108,38 @@ def test_javascript_errors_are_found(site):
     assert found and "boom" in found[0].detail, problems
 
 
+def test_the_threshold_explorer_moves_with_its_slider(site):
+    _, _, problems = site
+    assert not _on(problems, "explorer.html", "explorer"), problems
+    dead = _on(problems, "explorer_dead.html", "explorer")
+    assert dead and any("cell tp shows nothing" in p.detail for p in dead), dead
+
+
+def test_figures_need_alt_text_from_the_caption_and_click_to_enlarge(site):
+    _, _, problems = site
+    assert not _on(problems, "figure_ok.html", "figure"), problems
+    bad = _on(problems, "figure_bad.html", "figure")
+    assert len(bad) == 2 and any("alt text" in p.detail for p in bad) and any("enlarged" in p.detail for p in bad), bad
+
+
+def test_explorer_mismatches_name_the_wrong_cell():
+    data = {"source": "t", "images": 3, "findings": {"A": roc_explorer.finding_data([0, 1, 1], [0.1, 0.4, 0.9], steps=2)}}
+    f = data["findings"]["A"]
+    html = ("<table><tr><td data-cell='tp'>{tp}</td><td data-cell='fn'>{fn}</td><td data-cell='positives'>2</td></tr>"
+            "<tr><td data-cell='fp'>1</td><td data-cell='tn'>0</td><td data-cell='negatives'>1</td></tr></table>"
+            "<svg><circle data-roc-point='' data-fpr='1.0' data-tpr='{tpr}'></circle></svg>"
+            "<span data-threshold='' data-value='{t}'></span>")
+    right = html.format(tp=f["tp"][0], fn=2 - f["tp"][0], tpr=f["tp"][0] / 2, t=f["thresholds"][0])
+    assert bc.explorer_mismatches(data, "A", 0, right) == []
+    wrong = html.format(tp=0, fn=2, tpr=0.0, t=f["thresholds"][0])
+    found = bc.explorer_mismatches(data, "A", 0, wrong)
+    assert any("cell tp" in w for w in found) and any("data-tpr" in w for w in found)
+
+
 def test_only_the_expected_problems(site):
     _, _, problems = site
-    expected = {"missing_image.html", "broken_link.html", "raw_math.html", "js_error.html", "mathjax_error.html"}
+    expected = {"missing_image.html", "broken_link.html", "raw_math.html", "js_error.html", "mathjax_error.html",
+                "explorer_dead.html", "figure_bad.html"}
     assert {p.page for p in problems} == expected, [str(p) for p in problems]
 
 

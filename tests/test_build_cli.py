@@ -193,3 +193,20 @@ def test_a_python_tag_in_a_parameter_file_is_one_message_and_other_runs_still_bu
     assert not executed and not (tiny_repo / "pwned").exists() and not Path("pwned").exists()
     assert build.run(args("--no-html", "--only", "01", "04"), repo=tiny_repo) == 0  # the bad file is not read
     assert executed == ["01_ok", "04_after"]
+
+def test_kernels_run_without_the_tcp_encryption_warning(tmp_path, capfd):
+    """Every kernel a build starts (a kernel of its own per run, or the smoke builds' shared kernel) gets
+    CurveZMQ keys from its manager (``cxrlib.core.notebooks.TRANSPORT_ENCRYPTION``), so ipykernel does
+    not log "Kernel is running over TCP without encryption" once per notebook."""
+    from cxrlib.core.notebooks import SharedKernel, execute_notebook
+
+    source = tmp_path / "nb.ipynb"
+    notebook(source, "print('ran', seed)")
+    execute_notebook(source, tmp_path / "own.ipynb", {"seed": 1}, tmp_path)
+    with SharedKernel() as kernel:
+        execute_notebook(source, tmp_path / "shared.ipynb", {"seed": 2}, tmp_path, kernel=kernel)
+    for name, seed in (("own", 1), ("shared", 2)):
+        outputs = nbformat.read(tmp_path / f"{name}.ipynb", as_version=4).cells[-1].outputs
+        assert outputs and outputs[0]["text"].strip() == f"ran {seed}"
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.out + captured.err

@@ -194,7 +194,7 @@ class RunArtifacts:
         _display(frame)
         return csv_path
 
-    def figure(self, fig, artifact_id: str, caption: str, dpi: int = 120, **context) -> Path:
+    def figure(self, fig, artifact_id: str, caption: str, dpi: int = 150, **context) -> Path:
         """Save ``<id>.png`` and its MyST snippet; the figure stays open for inline display."""
         self._claim(artifact_id, f"{artifact_id}.png", f"{artifact_id}.md")
         full = self.caption(caption, **context)

@@ -15,6 +15,13 @@ Light (stdlib only, no torch). One Chromium process per page (``--dump-dom`` aft
 - ``javascript``: an uncaught exception or rejected promise: Chromium (``--enable-logging=stderr
   --v=0``) prints console messages to stderr as ``CONSOLE`` lines and uncaught ones start with
   "Uncaught" (console.error and console.log print the same level there, so only uncaught errors count);
+- ``figure``: an image of a ``<figure>`` whose ``alt`` text is empty or its file name (the alt text comes from
+  the caption, ``book/_ext/figures.py``), or that ``book/_vendor/figures.js`` did not make enlargeable
+  (class ``zoomable``);
+- ``explorer``: the ROC primer's threshold explorer (a page holding ``data-roc-explorer``) does not show
+  the embedded data: the page is opened again at ``#roc-explorer=<finding>:<index>`` for a few thresholds,
+  which moves the slider through its ``input`` event, and the confusion matrix cells, the point on the ROC
+  curve and the threshold shown must equal the counts of the page's JSON at that index;
 - ``browser``: Chromium failed or returned no DOM.
 
 With ``screenshots_dir`` each document page (``book/documents/*.html``) and the scoreboard
@@ -26,6 +33,7 @@ and exits 1 when there are any (3 when Chromium is missing).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -58,7 +66,7 @@ CONSOLE_LINE = re.compile(r":CONSOLE[:(]\d*\)?\]\s*\"(?P<msg>.*)\",\s*source:\s*
 @dataclass(frozen=True)
 class Problem:
     page: str        # path of the page below the HTML root, e.g. "book/data.html"
-    kind: str        # image | link | math | javascript | browser
+    kind: str        # image | link | math | javascript | figure | explorer | browser
     detail: str
 
     def __str__(self) -> str:
@@ -138,6 +146,92 @@ class _Dom(HTMLParser):
             self.text.append(data)
 
 
+class _Widgets(HTMLParser):
+    """Figure images and the threshold explorer's state in a rendered page."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.figure_images: list[dict] = []
+        self.cells: dict[str, str] = {}
+        self.point: dict = {}
+        self.threshold: dict = {}
+        self._figures = 0
+        self._cell: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "figure":
+            self._figures += 1
+        elif tag == "img" and self._figures:
+            self.figure_images.append(a)
+        if "data-cell" in a:
+            self._cell = a["data-cell"]
+            self.cells[self._cell] = ""
+        if "data-roc-point" in a:
+            self.point = a
+        if "data-threshold" in a:
+            self.threshold = a
+
+    def handle_endtag(self, tag):
+        if tag == "figure" and self._figures:
+            self._figures -= 1
+        if tag in ("td", "th"):
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self.cells[self._cell] += data
+
+
+def _widgets(html: str) -> _Widgets:
+    found = _Widgets()
+    found.feed(html)
+    found.close()
+    return found
+
+
+EXPLORER_MARK = "data-roc-explorer"
+EXPLORER_DATA = re.compile(r'<script type="application/json" class="roc-explorer-data">(.*?)</script>', re.S)
+
+
+def explorer_probes(data: dict) -> list[tuple[str, int]]:
+    """(finding, threshold index) pairs the check moves the explorer to: both ends of the first finding's
+    slider and the middle of the last finding's."""
+    names = list(data["findings"])
+    first, last = data["findings"][names[0]], data["findings"][names[-1]]
+    return [(names[0], 0), (names[0], len(first["thresholds"]) - 1), (names[-1], len(last["thresholds"]) // 2)]
+
+
+def explorer_mismatches(data: dict, finding: str, index: int, html: str) -> list[str]:
+    """What the explorer shows at ``finding``/``index`` in the rendered ``html`` that differs from ``data``."""
+    f = data["findings"][finding]
+    tp, fp = f["tp"][index], f["fp"][index]
+    expected = {"tp": tp, "fp": fp, "fn": f["positives"] - tp, "tn": f["negatives"] - fp,
+                "positives": f["positives"], "negatives": f["negatives"]}
+    shown = _widgets(html)
+    wrong = []
+    for cell, value in expected.items():
+        text = shown.cells.get(cell, "").replace(",", "").strip()
+        if text != str(value):
+            wrong.append(f"{finding} at threshold #{index}: cell {cell} shows {repr(text) if text else 'nothing'}, "
+                         f"the data say {value}")
+    for axis, value in (("data-fpr", fp / f["negatives"]), ("data-tpr", tp / f["positives"])):
+        try:
+            ok = abs(float(shown.point.get(axis, "nan")) - value) < 1e-9
+        except ValueError:
+            ok = False
+        if not ok:
+            wrong.append(f"{finding} at threshold #{index}: the ROC point's {axis} is {shown.point.get(axis)!r}, not {value:.6g}")
+    try:
+        ok = float(shown.threshold.get("data-value", "nan")) == f["thresholds"][index]
+    except ValueError:
+        ok = False
+    if not ok:
+        wrong.append(f"{finding} at threshold #{index}: threshold {shown.threshold.get('data-value')!r} shown, "
+                     f"not {f['thresholds'][index]!r}")
+    return wrong
+
+
 def _parse(html: str) -> _Dom:
     dom = _Dom()
     dom.feed(html)
@@ -152,12 +246,12 @@ def _run_browser(browser: str, args: list[str], url: str) -> subprocess.Complete
                               stdin=subprocess.DEVNULL)
 
 
-def _dump(browser: str, page: Path) -> tuple[str, list[str], str]:
-    """(rendered DOM, uncaught JS errors, browser failure or "")."""
+def _dump(browser: str, page: Path, fragment: str = "") -> tuple[str, list[str], str]:
+    """(rendered DOM, uncaught JS errors, browser failure or ""); ``fragment``: opened at ``#fragment``."""
     try:
         proc = _run_browser(browser, ["--enable-logging=stderr", "--v=0",
                                       f"--virtual-time-budget={VIRTUAL_TIME_MS}", "--dump-dom"],
-                            page.resolve().as_uri())
+                            page.resolve().as_uri() + (f"#{fragment}" if fragment else ""))
     except subprocess.TimeoutExpired:
         return "", [], f"Chromium did not finish in {TIMEOUT_S} s"
     errors = []
@@ -245,8 +339,17 @@ def check_site(html_root, *, screenshots_dir=None, pages=None, browser: str | No
         except ValueError:
             return str(p)
 
+    explorers = {}
+    for page in todo:
+        served = page.read_text(errors="replace")
+        match = EXPLORER_DATA.search(served) if EXPLORER_MARK in served else None
+        if match:
+            explorers[page] = json.loads(match.group(1))
+    probes = [(page, finding, index) for page, data in explorers.items() for finding, index in explorer_probes(data)]
+
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         dumps = dict(zip(todo, pool.map(lambda p: _dump(browser, p), todo)))
+        probed = list(pool.map(lambda probe: _dump(browser, probe[0], f"roc-explorer={probe[1]}:{probe[2]}"), probes))
         shots = {}
         if screenshots_dir is not None:
             wanted = [p for p in todo if _is_document_page(rel(p))] or todo
@@ -309,6 +412,20 @@ def check_site(html_root, *, screenshots_dir=None, pages=None, browser: str | No
             if start >= 0:
                 snippet = " ".join(text[max(0, start - 40):start + 60].split())
                 problems.append(Problem(name, "math", f"unrendered {raw!r} in the visible text: ...{snippet}..."))
+        for image in _widgets(html).figure_images:
+            alt, src = image.get("alt", "").strip(), image.get("src", "")
+            if not alt or alt == src or alt == Path(unquote(urlsplit(src).path)).name:
+                problems.append(Problem(name, "figure", f"<img src={src!r}> in a figure has no alt text from its caption"))
+            if "zoomable" not in image.get("class", "").split():
+                problems.append(Problem(name, "figure", f"<img src={src!r}> in a figure cannot be enlarged (figures.js)"))
+        for (probe_page, finding, index), (probe_html, probe_errors, probe_failure) in zip(probes, probed):
+            if probe_page != page:
+                continue
+            if probe_failure or probe_errors:
+                problems.append(Problem(name, "explorer", probe_failure or "; ".join(probe_errors)))
+                continue
+            for wrong in explorer_mismatches(explorers[page], finding, index, probe_html):
+                problems.append(Problem(name, "explorer", wrong))
         if shots.get(page):
             problems.append(Problem(name, "browser", shots[page]))
     return problems

@@ -385,15 +385,20 @@ def _prepare_staging(out_dir: Path, fingerprint: str, force: bool) -> bool:
 
 def build_html(repo: Path = REPO, strict: bool = True, edition: str = "student") -> Path:
     """Write the document pages and the scoreboard from the reproduction registry
-    (:func:`cxrlib.book.registry.write_pages`, from the run folders of this build) and the teaching pages
+    (:func:`cxrlib.book.registry.write_pages`, from the run folders of this build), the teaching pages
     (:func:`cxrlib.book.teaching.write_teaching_pages`: run-time cards, exercises, the instructor
-    edition's answers), then run ``jupyter-book build`` on the repository root with the edition's
-    configuration; returns the HTML index path."""
-    from cxrlib.book import registry
+    edition's answers), the session plans (:mod:`cxrlib.book.sessions`), the tables of the "Run it
+    yourself" page (:mod:`cxrlib.book.setup_guide`) and the data of the ROC primer's threshold explorer
+    (:mod:`cxrlib.book.roc_explorer`), then run ``jupyter-book build`` on the repository root with the
+    edition's configuration; returns the HTML index path."""
+    from cxrlib.book import registry, roc_explorer, sessions, setup_guide
 
     chosen = teaching.get_edition(edition)
     registry.write_pages(repo)
     teaching.write_teaching_pages(repo, edition)
+    sessions.write_sessions(repo)
+    setup_guide.write_guide(repo)
+    roc_explorer.write_explorer(repo)
     exe = Path(sys.executable).with_name("jupyter-book")
     command = [str(exe if exe.exists() else "jupyter-book"), "build", str(repo),
                "--config", str(teaching.edition_config(repo, chosen)), "--path-output", str(repo / chosen.output)]

@@ -187,14 +187,23 @@ def build_stamp(run: str, repo: Path = REPO) -> dict | None:
     return read_build_stamp(repo / GENERATED / run)
 
 
-def runtime_sentence(run: str, repo: Path = REPO) -> str:
-    """One sentence with the notebook's measured run time, from its build stamp (never typed)."""
+def measured_time(run: str, repo: Path = REPO) -> str | None:
+    """The run's measured wall time as shown in the book (``"42 s"``, ``"7.3 min"``), from its build stamp;
+    None when this build has not measured it."""
     stamp = build_stamp(run, repo)
     if not stamp or "seconds" not in stamp:
+        return None
+    seconds = float(stamp["seconds"])
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def runtime_sentence(run: str, repo: Path = REPO) -> str:
+    """One sentence with the notebook's measured run time, from its build stamp (never typed)."""
+    shown = measured_time(run, repo)
+    if shown is None:
         return (f"**Run time.** Not measured in this build: run `cxrlib book --only {run}` (the build stamp "
                 f"`book/_generated/{run}/.build-stamp.json` records it).")
-    seconds = float(stamp["seconds"])
-    shown = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    stamp = build_stamp(run, repo)
     profile = stamp.get("profile", "unrecorded")
     where = []
     if stamp.get("cpus"):

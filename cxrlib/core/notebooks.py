@@ -9,6 +9,12 @@ and every notebook then starts with a cell that clears the kernel's namespace (`
 returns to the working folder, so a name that a notebook forgets to import still fails. Modules stay
 imported (that is the saving); library state kept in module globals is the one thing shared.
 
+**Transport encryption.** Every kernel this module starts gets CurveZMQ keys from its kernel manager
+(:data:`TRANSPORT_ENCRYPTION`, jupyter_client's ``KernelManager.transport_encryption``; the pinned
+ipykernel's kernelspec declares ``supported_encryption: curve``), so the kernel's sockets on loopback are
+encrypted and ipykernel no longer logs "Kernel is running over TCP without encryption" for every notebook
+of a build. ``auto``: a kernelspec without Curve support still runs, unencrypted, as before.
+
 Papermill is imported when a notebook runs (this module stays light).
 """
 from __future__ import annotations
@@ -19,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 RESET_TAG = "shared-kernel-reset"
+TRANSPORT_ENCRYPTION = "auto"
+"""``KernelManager.transport_encryption`` of every kernel started here (see the module docstring)."""
 
 
 class SharedKernel:
@@ -28,7 +36,7 @@ class SharedKernel:
         from jupyter_client.manager import AsyncKernelManager
 
         self.kernel_name = kernel_name
-        self.manager = AsyncKernelManager(kernel_name=kernel_name)
+        self.manager = AsyncKernelManager(kernel_name=kernel_name, transport_encryption=TRANSPORT_ENCRYPTION)
         self.runs = 0
 
     def close(self) -> None:
@@ -62,9 +70,11 @@ def execute_notebook(notebook: str | os.PathLike, output: str | os.PathLike, par
     when given (after clearing its namespace), else in a kernel of its own. A failing cell raises
     papermill's ``PapermillExecutionError``."""
     import papermill
+    from traitlets.config import Config
 
     source: Any = str(notebook)
-    extra: dict[str, Any] = {}
+    # a kernel of its own: nbclient makes its manager from this configuration
+    extra: dict[str, Any] = {"config": Config({"KernelManager": {"transport_encryption": TRANSPORT_ENCRYPTION}})}
     if kernel is not None:
         source = _with_reset_cell(Path(notebook), Path(cwd).resolve())
         extra["km"] = kernel.manager
