@@ -44,10 +44,9 @@ import yaml
 
 from cxrlib.book import teaching
 from cxrlib.core.notebooks import SharedKernel, execute_notebook
+from cxrlib.core.repo import GENERATED, REPO
 from cxrlib.core.staging import is_complete, staging_dir
 
-REPO = Path(__file__).resolve().parents[2]  # cxrlib/book/build.py -> the repository
-GENERATED = Path("book") / "_generated"
 LOGS = GENERATED / "_logs"
 PROFILES = ("classroom", "paper")
 PENDING = ".build-pending"

@@ -42,10 +42,10 @@ import pandas as pd
 import yaml
 
 from cxrlib import published
+from cxrlib.core.repo import GENERATED, REPO
+from cxrlib.core.staging import MARKER
 
-REPO = Path(__file__).resolve().parents[2]
 REGISTRY_DIR = Path(published.__file__).resolve().parent / "registry"
-GENERATED = Path("book") / "_generated"
 PAGES = Path("book") / "documents"
 SCOREBOARD = Path("book") / "scoreboard.md"
 CHAPTERS = Path("book")
@@ -56,7 +56,6 @@ BADGES = {"exact": "success", "classroom": "info", "paper: run": "primary", "pap
 ITEM_FIELDS = {"id", "title", "kind", "where", "published", "classroom", "compare", "paper", "described",
                "missing", "notes"}
 README_START, README_END = "<!-- registry:start -->", "<!-- registry:end -->"
-MARKER = "COMPLETE.json"
 _INCLUDE = re.compile(r"^\s*(?:`{3,}|:{3,})\{include\}\s+\S*_generated/(?P<run>[^/]+)/(?P<artifact>[^/\s]+)\.md\s*$")
 
 

@@ -95,7 +95,7 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from cxrlib.core.repo import REPO
 
 KEY_ATTR = "sweep_key"
 POINT_ATTR = "sweep_point"
