@@ -57,11 +57,13 @@ def _on(problems, page, kind):
     return [p for p in problems if p.page == page and p.kind == kind]
 
 
+@pytest.mark.slow
 def test_clean_pages_pass(site):
     _, _, problems = site
     assert not [p for p in problems if p.page in ("index.html", "book/documents/d000.html")], problems
 
 
+@pytest.mark.slow
 def test_missing_and_empty_images_are_found(site):
     _, _, problems = site
     found = _on(problems, "missing_image.html", "image")
@@ -69,6 +71,7 @@ def test_missing_and_empty_images_are_found(site):
     assert any("nope.png" in p.detail for p in found) and any("empty.png" in p.detail for p in found)
 
 
+@pytest.mark.slow
 def test_broken_links_and_anchors_are_found(site):
     _, _, problems = site
     found = _on(problems, "broken_link.html", "link")
@@ -77,6 +80,7 @@ def test_broken_links_and_anchors_are_found(site):
     assert any("no-such-anchor" in p.detail for p in found)
 
 
+@pytest.mark.slow
 def test_unrendered_math_is_found(site):
     _, _, problems = site
     found = _on(problems, "raw_math.html", "math")
@@ -84,18 +88,21 @@ def test_unrendered_math_is_found(site):
     assert _on(problems, "mathjax_error.html", "math"), "mjx-merror not reported"
 
 
+@pytest.mark.slow
 def test_javascript_errors_are_found(site):
     _, _, problems = site
     found = _on(problems, "js_error.html", "javascript")
     assert found and "boom" in found[0].detail, problems
 
 
+@pytest.mark.slow
 def test_only_the_expected_problems(site):
     _, _, problems = site
     expected = {"missing_image.html", "broken_link.html", "raw_math.html", "js_error.html", "mathjax_error.html"}
     assert {p.page for p in problems} == expected, [str(p) for p in problems]
 
 
+@pytest.mark.slow
 def test_document_pages_get_screenshots(site):
     _, shots, _ = site
     pngs = sorted(p.name for p in shots.glob("*.png"))
@@ -103,6 +110,7 @@ def test_document_pages_get_screenshots(site):
     assert (shots / pngs[0]).read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_command_line_exit_status(site, capsys):
     root, _, _ = site
     assert bc.main([str(root), "--page", "index.html"]) == 0

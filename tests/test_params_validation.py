@@ -191,6 +191,7 @@ def test_rules_for_names_that_are_not_parameters_are_refused():
         validate_params({"a": 1}, {"a": 1}, rules={"b": ">0"})
 
 
+@pytest.mark.slow
 def test_papermill_refuses_a_misspelled_and_a_bad_parameter_before_writing(tmp_path):
     papermill = pytest.importorskip("papermill")
     notebook = REPO / "notebooks" / "04_evaluate.ipynb"
