@@ -195,7 +195,14 @@ def test_html_pages_show_the_artifacts(smoke_book):
     table1 = pd.read_csv(tree / "book/_generated/01_data/d000_table1.csv")
     total = int(table1.loc[table1["class"] == "Total", "total"].iloc[0])
     assert f"<td><p>{total}</p></td>" in data_page, "the data chapter does not show Table 1's computed total"
-    assert re.search(r"<img[^>]+d000", data_page) or "_images/" in data_page
+    figures = [(run, artifact) for _, run, artifact in chapter_artifacts([tree / "book" / "data.md"])
+               if (tree / "book/_generated" / run / f"{artifact}.png").exists()]
+    assert figures, "the data chapter includes no figure of its run"
+    for run, artifact in figures:  # each figure is on the page, and the image served is the run's PNG
+        src = re.search(rf'<img[^>]+src="([^"]*/{re.escape(artifact)}\d*\.png)"', data_page)
+        assert src, f"the data chapter does not show {artifact}.png"
+        served = (html_root / "book" / src.group(1)).resolve()
+        assert served.read_bytes() == (tree / "book/_generated" / run / f"{artifact}.png").read_bytes(), artifact
 
 
 @pytest.mark.slow

@@ -75,11 +75,13 @@ def _on(problems, page, kind):
     return [p for p in problems if p.page == page and p.kind == kind]
 
 
+@pytest.mark.slow
 def test_clean_pages_pass(site):
     _, _, problems = site
     assert not [p for p in problems if p.page in ("index.html", "book/documents/d000.html")], problems
 
 
+@pytest.mark.slow
 def test_missing_and_empty_images_are_found(site):
     _, _, problems = site
     found = _on(problems, "missing_image.html", "image")
@@ -87,6 +89,7 @@ def test_missing_and_empty_images_are_found(site):
     assert any("nope.png" in p.detail for p in found) and any("empty.png" in p.detail for p in found)
 
 
+@pytest.mark.slow
 def test_broken_links_and_anchors_are_found(site):
     _, _, problems = site
     found = _on(problems, "broken_link.html", "link")
@@ -95,6 +98,7 @@ def test_broken_links_and_anchors_are_found(site):
     assert any("no-such-anchor" in p.detail for p in found)
 
 
+@pytest.mark.slow
 def test_unrendered_math_is_found(site):
     _, _, problems = site
     found = _on(problems, "raw_math.html", "math")
@@ -102,12 +106,14 @@ def test_unrendered_math_is_found(site):
     assert _on(problems, "mathjax_error.html", "math"), "mjx-merror not reported"
 
 
+@pytest.mark.slow
 def test_javascript_errors_are_found(site):
     _, _, problems = site
     found = _on(problems, "js_error.html", "javascript")
     assert found and "boom" in found[0].detail, problems
 
 
+@pytest.mark.slow
 def test_the_threshold_explorer_moves_with_its_slider(site):
     _, _, problems = site
     assert not _on(problems, "explorer.html", "explorer"), problems
@@ -115,6 +121,7 @@ def test_the_threshold_explorer_moves_with_its_slider(site):
     assert dead and any("cell tp shows nothing" in p.detail for p in dead), dead
 
 
+@pytest.mark.slow
 def test_figures_need_alt_text_from_the_caption_and_click_to_enlarge(site):
     _, _, problems = site
     assert not _on(problems, "figure_ok.html", "figure"), problems
@@ -136,6 +143,7 @@ def test_explorer_mismatches_name_the_wrong_cell():
     assert any("cell tp" in w for w in found) and any("data-tpr" in w for w in found)
 
 
+@pytest.mark.slow
 def test_only_the_expected_problems(site):
     _, _, problems = site
     expected = {"missing_image.html", "broken_link.html", "raw_math.html", "js_error.html", "mathjax_error.html",
@@ -143,6 +151,7 @@ def test_only_the_expected_problems(site):
     assert {p.page for p in problems} == expected, [str(p) for p in problems]
 
 
+@pytest.mark.slow
 def test_document_pages_get_screenshots(site):
     _, shots, _ = site
     pngs = sorted(p.name for p in shots.glob("*.png"))
@@ -150,6 +159,7 @@ def test_document_pages_get_screenshots(site):
     assert (shots / pngs[0]).read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_command_line_exit_status(site, capsys):
     root, _, _ = site
     assert bc.main([str(root), "--page", "index.html"]) == 0

@@ -70,6 +70,7 @@ def test_cli_reports_unknown_only_names_of_the_real_profile(capsys):
     assert "--only 03_fintune" in err and "03_finetune" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_failing_run_is_summarised_and_the_others_go_on(tiny_repo, capsys, monkeypatch):
     monkeypatch.setattr(build, "build_html", lambda *a, **k: pytest.fail("HTML built despite a failed run"))
     assert build.run(args(), repo=tiny_repo) == 1

@@ -207,13 +207,10 @@ def test_paper_parameter_files_name_registry_rows_and_their_weights():
 
     files = {p.stem.split("--")[1]: yaml.safe_load(p.read_text()) for p in REPO.glob("params/paper/13_dual_stream--*.yaml")}
     assert set(files) == {"d003_vgg", "d003_xception"}
-    absent = sorted({values["backbone"] for values in files.values()} - set(REGISTRY))
     for variant, values in files.items():
-        if values["backbone"] in REGISTRY:  # paper runs name their weights: a missing file fails loudly
-            assert values["weights"] in REGISTRY[values["backbone"]].source_tags, variant
-    if absent:
-        pytest.skip(f"{absent} not registry rows in this branch: the legacy_xception row comes with notebook 12 "
-                    "(SemSSXL, issue #16 part 1)")
+        assert values["backbone"] in REGISTRY, f"{variant}: backbone {values['backbone']!r} is not a registry row"
+        # paper runs name their weights: a missing file fails loudly
+        assert values["weights"] in REGISTRY[values["backbone"]].source_tags, variant
 
 
 # ------------------------------------------------------------------------------------------ notebook

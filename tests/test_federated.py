@@ -84,6 +84,7 @@ def federation(tmp_path_factory):
     return {"ok": ok, "drop": dropped, "work": work}
 
 
+@pytest.mark.slow
 def test_two_client_federation_completes_on_loopback(federation):
     res = federation["ok"]
     assert res["exit_codes"] == [0, 0, 0]  # server and both client processes ended cleanly
@@ -103,6 +104,7 @@ def test_two_client_federation_completes_on_loopback(federation):
     assert done.returncode == 0 and "ledger OK" in done.stdout
 
 
+@pytest.mark.slow
 def test_client_that_disconnects_mid_round_does_not_stall_the_server(federation):
     res = federation["drop"]
     assert res["exit_codes"][0] == 0 and res["exit_codes"][2] == 3  # the client process died in round 2
@@ -139,6 +141,7 @@ def _damaged(lines, case):
     raise ValueError(case)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["tampered", "forged", "reordered", "missing", "missing_last"])
 def test_damaged_ledger_is_detected_and_named(federation, case, tmp_path):
     lines = Path(federation["ok"]["ledger"]).read_text().splitlines()

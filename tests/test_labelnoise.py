@@ -244,6 +244,7 @@ def test_a_modified_relabel_file_moves_the_numbers(tmp_path, meta, joined):
     assert kappa[1] < kappa[0]
 
 
+@pytest.mark.slow
 def test_the_notebook_artifacts_come_from_the_relabel_file_it_is_given(tmp_path, meta, data_root):
     """Run 07_label_noise on a modified relabel file: its artifacts equal the library's numbers on that
     file and differ from those on the shipped file."""

@@ -72,9 +72,10 @@ CASES = [(nb, name) for nb in NOTEBOOKS for name in defaults_of(nb)]
 
 @pytest.mark.parametrize("notebook", ALL_NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_notebook_validates_its_parameters_first(notebook):
-    if not has_validation(notebook):
-        pytest.xfail(f"{notebook.name}: its first code cell does not call validate_params yet "
-                     "(add `validate_params(globals(), \"<name>\", rules={...})`, see cxrlib.core.params)")
+    assert has_validation(notebook), (
+        f"{notebook.name}: the first code cell after the parameter cell does not call validate_params "
+        "(add `validate_params(globals(), \"<name>\", rules={...})`, see cxrlib.core.params)")
+    assert notebook in NOTEBOOKS  # so every test below covers it
 
 
 def wrong_type(rule) -> object:
@@ -198,6 +199,7 @@ def test_rules_for_names_that_are_not_parameters_are_refused():
             validate_params({"a": 1}, {"a": 1}, checks=[check])
 
 
+@pytest.mark.slow
 def test_papermill_refuses_a_misspelled_and_a_bad_parameter_before_writing(tmp_path):
     papermill = pytest.importorskip("papermill")
     notebook = REPO / "notebooks" / "04_evaluate.ipynb"

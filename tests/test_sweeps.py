@@ -72,6 +72,7 @@ def assert_each_point_once(path: Path, storage: str | None, n_points: int) -> li
 # ------------------------------------------------------------------------------ engine, PostgreSQL
 
 
+@pytest.mark.slow
 def test_three_workers_on_postgres_run_every_point_exactly_once(tmp_path, postgres_url):
     path = write_sweep(tmp_path, {"x": [0, 1, 2], "lr": [0.1, 0.01, 0.001]}, name="three")
     result = cli("run", str(path), "--workers", "3", "--storage", postgres_url)
@@ -87,6 +88,7 @@ def test_three_workers_on_postgres_run_every_point_exactly_once(tmp_path, postgr
     assert Counter(e for _, e in executions(tmp_path / "sweep"))["end"] == 9
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_completed_by_another(tmp_path, postgres_url):
     path = write_sweep(tmp_path, {"x": [0, 1, 2]}, name="killed")
     (tmp_path / "sweep").mkdir()

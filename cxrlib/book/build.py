@@ -48,14 +48,13 @@ from pathlib import Path
 from cxrlib.book import teaching
 from cxrlib.core.io import YamlFileError, read_yaml_mapping
 from cxrlib.core.notebooks import RESET_TAG, SharedKernel, execute_notebook
+from cxrlib.core.repo import GENERATED, REPO
 from cxrlib.core.runs import (
     BUILD_STAMP, DATA_ROOT_SHOWN, Anchors, RunInputMissing, input_changes, read_build_stamp, write_build_stamp,
 )
 from cxrlib.core.staging import held, is_complete, reset_staging
 from cxrlib.data.root import data_root
 
-REPO = Path(__file__).resolve().parents[2]  # cxrlib/book/build.py -> the repository
-GENERATED = Path("book") / "_generated"
 LOGS = GENERATED / "_logs"
 PROFILES = ("classroom", "paper")
 PENDING = ".build-pending"

@@ -41,13 +41,12 @@ import pandas as pd
 import yaml
 
 from cxrlib import published
+from cxrlib.core.repo import GENERATED, REPO
 from cxrlib.core.runs import finished_artifact, markdown_cell, markdown_table, run_params
 from cxrlib.core.staging import is_complete
 from cxrlib.published import align
 
-REPO = Path(__file__).resolve().parents[2]
 REGISTRY_DIR = Path(published.__file__).resolve().parent / "registry"
-GENERATED = Path("book") / "_generated"
 PAGES = Path("book") / "documents"
 SCOREBOARD = Path("book") / "scoreboard.md"
 CHAPTERS = Path("book")

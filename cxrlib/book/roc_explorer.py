@@ -28,8 +28,8 @@ import pandas as pd
 from cxrlib.data import nih
 from cxrlib.data.root import require_file
 from cxrlib.stats import evaluate, metrics
+from cxrlib.core.repo import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SNIPPET = Path("book") / "_teaching" / "roc-explorer.md"
 FINDINGS = ("Effusion", "Cardiomegaly", "Pneumothorax", "Pneumonia")
 """The findings a reader can pick (the first is shown first): a common one, a visible one, and two rarer

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cxrlib.book import teaching
+from cxrlib.core.repo import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SNIPPET = teaching.TEACHING_DIR / "sessions.md"
 LENGTH_MIN = 90
 KINDS = ("read", "run", "exercises", "check")

@@ -16,8 +16,8 @@ from pathlib import Path
 from cxrlib.book.teaching import TEACHING_DIR
 from cxrlib.data.root import SOURCES, DatasetSource
 from cxrlib.models.registry import registry_rows
+from cxrlib.core.repo import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DATA_SNIPPET = TEACHING_DIR / "run_it-data.md"
 WEIGHTS_SNIPPET = TEACHING_DIR / "run_it-weights.md"
 

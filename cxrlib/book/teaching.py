@@ -39,11 +39,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from cxrlib.book.registry import GENERATED
 from cxrlib.core.config import lookup
+from cxrlib.core.repo import GENERATED, REPO
 from cxrlib.core.runs import read_build_stamp
 
-REPO = Path(__file__).resolve().parents[2]
 TEACHING_DIR = Path("book") / "_teaching"
 SOLUTIONS_DIR = Path("book") / "solutions"
 ANSWERS_DIR = TEACHING_DIR / "answers"

@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cxrlib.core.config import lookup
+from cxrlib.images.preprocess import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF_MEAN = (0.5, 0.5, 0.5)
 HALF_STD = (0.5, 0.5, 0.5)
 

@@ -40,14 +40,14 @@ from cxrlib.core.io import atomic_write, jsonable
 from cxrlib.training.common import resolve_device
 
 __all__ = [
-    "CACHE_FORMAT_VERSION",
+    "FEATURE_CACHE_VERSION",
     "FeatureCacheWarning",
     "feature_cache_key",
     "image_ids_digest",
     "extract_features",
 ]
 
-CACHE_FORMAT_VERSION = 1
+FEATURE_CACHE_VERSION = 1  # bump when a cached array's meaning changes
 _KEY_LENGTH = 32  # hex characters of the SHA-256 kept in the key (128 bits)
 
 
@@ -81,7 +81,7 @@ def feature_cache_key(weights_id: str, image_ids: Sequence[str], preprocess: Map
     matter, the order of ``image_ids`` does.
     """
     payload = {
-        "format": CACHE_FORMAT_VERSION,
+        "format": FEATURE_CACHE_VERSION,
         "weights": str(weights_id),
         "n_images": len(image_ids),
         "image_ids_sha256": image_ids_digest(image_ids),
@@ -107,7 +107,7 @@ def _read_entry(array_path: Path, sidecar_path: Path, key: str, n: int,
         return None
     try:
         meta = json.loads(sidecar_path.read_text(encoding="utf-8"))
-        expected = {"format": CACHE_FORMAT_VERSION, "key": key, "n": n,
+        expected = {"format": FEATURE_CACHE_VERSION, "key": key, "n": n,
                     "image_ids_sha256": ids_digest, "dtype": "float32"}
         wrong = [f"{k}={meta.get(k)!r} (expected {v!r})" for k, v in expected.items()
                  if meta.get(k) != v]
@@ -216,7 +216,7 @@ def extract_features(backbone: torch.nn.Module, dataset, *, cache_dir: str | os.
     if not np.isfinite(features).all():
         raise ValueError("the backbone produced NaN or infinite features; nothing was cached")
     cache.mkdir(parents=True, exist_ok=True)
-    meta = {"format": CACHE_FORMAT_VERSION, "key": key, "n": n, "dim": int(features.shape[1]),
+    meta = {"format": FEATURE_CACHE_VERSION, "key": key, "n": n, "dim": int(features.shape[1]),
             "dtype": "float32", "image_ids_sha256": ids_digest,
             "backbone": type(backbone).__name__, "torch": torch.__version__,
             "seconds": round(time.perf_counter() - started, 3)}

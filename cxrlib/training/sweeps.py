@@ -109,7 +109,7 @@ from typing import Any
 
 from cxrlib.core.io import YamlFileError, read_yaml_mapping, write_text_atomic
 
-REPO = Path(__file__).resolve().parents[2]
+from cxrlib.core.repo import REPO
 
 KEY_ATTR = "sweep_key"
 POINT_ATTR = "sweep_point"
