@@ -128,3 +128,79 @@ def test_round_trip_through_json():
                            what="SSL start")
     again = LearningCheck.from_dict(json.loads(json.dumps(check.to_dict())))
     assert again == check
+
+
+# the losses know their own no-information level; a run folder records the check; the build lists failures
+def test_training_losses_report_the_level_a_constant_prediction_reaches():
+    import torch
+
+    from cxrlib.training.losses import build_loss
+
+    targets = np.array([0] * 30 + [1] * 10)
+    for weighting in ("inverse_frequency", "none"):
+        loss = build_loss("binary", targets, 2, weighting=weighting)
+        level = loss.no_information_loss(targets, 2)
+        # the best constant logits reach exactly that level, and nothing constant goes lower
+        grid = torch.linspace(-6, 6, 2401)
+        values = [float(loss(torch.stack([torch.zeros(len(targets)), torch.full((len(targets),), g)], 1),
+                             torch.as_tensor(targets))) for g in grid]
+        assert min(values) == pytest.approx(level, abs=1e-5)
+    assert build_loss("binary", targets, 2).no_information_loss(targets, 2) == pytest.approx(math.log(2))
+    multi = np.array([[1, 0], [0, 0], [0, 1], [0, 1], [0, 0]])
+    bce = build_loss("multilabel", multi, 2)
+    best = torch.logit(torch.tensor(0.5))  # pos_weight = neg/pos puts the optimum at q = 0.5
+    value = float(bce(best.repeat(len(multi), 2), torch.as_tensor(multi)))
+    assert bce.no_information_loss(multi, 2) == pytest.approx(value, abs=1e-6)
+
+
+def _run_folder_inputs(informative: bool, seed: int = 0):
+    import pandas as pd
+
+    from cxrlib.images.tasks import get_task
+
+    task = get_task("kermany_pneumonia")
+    rng = np.random.default_rng(seed)
+    n = 300
+    y = rng.integers(0, 2, n)
+    score = (0.6 * y + 0.4 * rng.random(n)) if informative else rng.random(n)
+    pos = task.positive_class
+    neg = next(c for c in task.classes if c != pos)
+    val = pd.DataFrame({"image_id": range(n), "patient_id": np.arange(n) // 2, pos: y, neg: 1 - y,
+                        f"prob_{pos}": score, f"prob_{neg}": 1 - score})
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [0.69, 0.30 if informative else 0.69]})
+    return task, val, history
+
+
+def test_a_run_folder_records_whether_the_model_learned(tmp_path):
+    from cxrlib.training.run_folder import learning_check, write_learning
+
+    task, val, history = _run_folder_inputs(True)
+    good = learning_check(task, val, history, no_information=math.log(2), n_boot=200)
+    assert good.learned and good.ci_low > 0.5 and good.final_loss == 0.30
+    task, val, history = _run_folder_inputs(False)
+    bad = learning_check(task, val, history, no_information=math.log(2), n_boot=200)
+    assert not bad.learned and bad.ci_low < 0.5 < bad.ci_high
+    (tmp_path / "run" / "sub").mkdir(parents=True)
+    write_learning(tmp_path / "run" / "sub", bad)
+    write_learning(tmp_path / "run", good)
+    from cxrlib.stats.learning import read_learning_checks
+
+    found = read_learning_checks(tmp_path / "run")
+    assert list(found) == [".", "sub"] and found["."] == good and found["sub"] == bad
+
+
+def test_the_build_summary_warns_about_models_that_did_not_learn(tmp_path):
+    from cxrlib.book import build
+    from cxrlib.training.run_folder import write_learning
+
+    run = build.Run("03_x", tmp_path / "n.ipynb", tmp_path / "p.yaml", {})
+    folder = tmp_path / run.out_dir
+    (folder / "seed1").mkdir(parents=True)
+    write_learning(folder / "seed1", check_learning(final_loss=0.69, no_information=math.log(2)))
+    write_learning(folder, check_learning(estimate=0.9, ci_low=0.85, ci_high=0.95))
+    outcome = build.Outcome(done=["03_x"])
+    outcome.note_learning(run, tmp_path)
+    summary = outcome.summary(tmp_path)
+    assert "WARNING 03_x: 1 trained model(s) did not learn" in summary
+    assert "seed1: " in summary and "the final training loss 0.690 is not below the no-information loss 0.693" in summary
+    assert outcome.ok  # a warning, not a failure

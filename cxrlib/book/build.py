@@ -45,6 +45,7 @@ import yaml
 from cxrlib.book import teaching
 from cxrlib.core.notebooks import SharedKernel, execute_notebook
 from cxrlib.core.staging import is_complete, staging_dir
+from cxrlib.stats import learning
 
 REPO = Path(__file__).resolve().parents[2]  # cxrlib/book/build.py -> the repository
 GENERATED = Path("book") / "_generated"
@@ -334,6 +335,7 @@ class Outcome:
     up_to_date: list[str] = field(default_factory=list)
     failed: dict[str, tuple[str, Path]] = field(default_factory=dict)  # run -> (error line, log)
     skipped: dict[str, str] = field(default_factory=dict)  # run -> why
+    not_learned: dict[str, list[str]] = field(default_factory=dict)  # run -> "<model folder>: why", per model
 
     @property
     def ok(self) -> bool:
@@ -347,7 +349,18 @@ class Outcome:
             lines.append(f"  FAILED  {name}: {line}\n          log: {_shown(log, repo)}")
         for name, why in self.skipped.items():
             lines.append(f"  SKIPPED {name}: {why}")
+        for name, models in self.not_learned.items():
+            lines.append(f"  WARNING {name}: {len(models)} trained model(s) did not learn (their numbers must not "
+                         "be read as results):")
+            lines.extend(f"          {model}" for model in models)
         return "\n".join(lines)
+
+    def note_learning(self, run: Run, repo: Path = REPO) -> None:
+        """Record the models of ``run``'s folder whose ``learning.json`` says they did not learn."""
+        failed = [f"{where}: {'; '.join(check.reasons)}"
+                  for where, check in learning.read_learning_checks(repo / run.out_dir).items() if not check.learned]
+        if failed:
+            self.not_learned[run.name] = failed
 
 
 def execute_all(runs: list[Run], profile: str, repo: Path = REPO, force: bool = False,
@@ -370,6 +383,7 @@ def execute_all(runs: list[Run], profile: str, repo: Path = REPO, force: bool = 
             print(f"[book] {item.name}: FAILED: {outcome.failed[item.name][0]}", flush=True)
             continue
         (outcome.done if executed else outcome.up_to_date).append(item.name)
+        outcome.note_learning(item, repo)
     return outcome
 
 

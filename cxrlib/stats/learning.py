@@ -26,9 +26,12 @@ No torch: the inputs are numbers and arrays.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +42,7 @@ __all__ = [
     "check_learning",
     "contrastive_no_information_loss",
     "no_information_loss",
+    "read_learning_checks",
 ]
 
 #: The file in a run folder that records the check (:meth:`LearningCheck.to_dict`).
@@ -236,3 +240,14 @@ def check_learning(*, metric: str = "AUROC", estimate: float | None = None, ci_l
     return LearningCheck(learned=learned, metric=metric, estimate=estimate, ci_low=ci_low, ci_high=ci_high,
                          chance=chance, final_loss=final_loss, no_information_loss=no_information,
                          margin=margin, what=what, reasons=tuple(reasons))
+
+
+def read_learning_checks(folder: str | os.PathLike) -> dict[str, LearningCheck]:
+    """Every :data:`LEARNING_FILE` below ``folder`` (a run folder, or a folder of run folders), keyed by the
+    path of its folder relative to ``folder`` (``"."`` for ``folder`` itself), sorted by that key."""
+    folder = Path(folder)
+    found = {}
+    for path in sorted(folder.rglob(LEARNING_FILE)):
+        key = path.parent.relative_to(folder).as_posix()
+        found[key] = LearningCheck.from_dict(json.loads(path.read_text()))
+    return found
