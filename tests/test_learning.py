@@ -204,3 +204,11 @@ def test_the_build_summary_warns_about_models_that_did_not_learn(tmp_path):
     assert "WARNING 03_x: 1 trained model(s) did not learn" in summary
     assert "seed1: " in summary and "the final training loss 0.690 is not below the no-information loss 0.693" in summary
     assert outcome.ok  # a warning, not a failure
+
+
+def test_a_chapter_shows_a_failed_model_as_a_warning_and_a_learned_one_as_a_sentence():
+    failed = check_learning(estimate=0.52, ci_low=0.45, ci_high=0.6, final_loss=0.69, no_information=math.log(2))
+    assert failed.markdown().startswith(":::{warning}") and failed.markdown().endswith(":::")
+    assert "draws no conclusion" in failed.markdown()
+    learned = check_learning(estimate=0.9, ci_low=0.85, ci_high=0.95, final_loss=0.3, no_information=math.log(2))
+    assert learned.markdown() == learned.sentence() and "warning" not in learned.markdown()

@@ -168,6 +168,14 @@ class LearningCheck:
         verdict = "yes" if self.learned else "NO, its numbers are not interpreted"
         return f"Did the {self.what} learn? {verdict}: " + "; ".join(parts) + "."
 
+    def markdown(self) -> str:
+        """The sentence for a chapter: plain when the model learned, a MyST warning otherwise (the numbers
+        of a model that did not learn are a pipeline demo, never a lesson)."""
+        if self.learned:
+            return self.sentence()
+        return (":::{warning}\n" + self.sentence() + " Its numbers below only show that the pipeline runs "
+                "(a pipeline demo); this chapter draws no conclusion from them.\n:::")
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["reasons"] = list(self.reasons)
