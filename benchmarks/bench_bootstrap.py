@@ -5,9 +5,9 @@ CheXNet-reproduction probabilities on the CheXNet test list (``nih-cxr14/chexnet
 joined with ``nih-cxr14/chexnet-split/test_list.txt``). ``--synthetic`` uses random data of the
 same shape instead (and says so).
 
-Measured in this one process, on the same redraws (``cxrlib.stats.inference.redraw_counts``, same seed):
+Measured in this one process, on the same redraws (``cxrlib.stats.redraw_counts``, same seed):
 
-1. ``cxrlib.stats.inference.bootstrap_auroc`` with the default ``n_jobs=1`` and with one thread per core
+1. ``cxrlib.stats.bootstrap_auroc`` with the default ``n_jobs=1`` and with one thread per core
    (``n_jobs=-1``), ``--repeats`` times each, median reported; also the patient (cluster) variant.
 2. The loop: for each redraw, index the images and call ``sklearn.metrics.roc_auc_score`` once
    per label. It costs about 0.1 s per redraw, so by default only ``--sklearn-redraws`` (50) of
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from cxrlib.stats import inference as stats
+from cxrlib.stats import bootstrap as stats
 from timing import timed  # benchmarks/timing.py (scripts run from this folder)
 
 NIH_LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule",
@@ -39,13 +39,14 @@ NIH_LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass",
 
 
 def load_real():
+    from cxrlib.data.nih import patient_of_image
     from cxrlib.data.root import require_file
 
     preds = pd.read_csv(require_file("chexnet-predictions", "preds.csv")).set_index("Image Index")
     truth = pd.read_csv(require_file("nih-chexnet-split", "test_list.txt"), sep=r"\s+",
                         header=None, names=["Image Index", *NIH_LABELS])
     preds = preds.loc[truth["Image Index"], [f"prob_{name}" for name in NIH_LABELS]]
-    patients = truth["Image Index"].str.split("_").str[0].to_numpy()
+    patients = truth["Image Index"].map(patient_of_image).to_numpy()
     return (truth[NIH_LABELS].to_numpy(), preds.to_numpy(), patients,
             "real CheXNet-reproduction probabilities on the CheXNet test list")
 

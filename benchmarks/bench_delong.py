@@ -7,8 +7,8 @@ a coarsened model with heavy ties). ``--synthetic`` uses balanced random data in
 (10,000 positives x 10,000 negatives, the worst case for the pairwise method), and says so.
 
 Both methods compute the same things, in this one process: the AUCs of A and B, DeLong's
-variance of each, their covariance, and the paired test's Z (``cxrlib.stats.inference.delong_test`` and
-``cxrlib.stats.inference.delong`` for the fast path; the direct path evaluates the kernel psi(x_i, y_j) for
+variance of each, their covariance, and the paired test's Z (``cxrlib.stats.delong_test`` and
+``cxrlib.stats.delong`` for the fast path; the direct path evaluates the kernel psi(x_i, y_j) for
 all m*n (positive, negative) pairs, in blocks, to get DeLong's structural components V10 and V01).
 Each is timed ``--repeats`` times, median reported. The printed ratio is direct / fast.
 
@@ -22,7 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from cxrlib.stats import inference as stats
+from cxrlib.stats import delong_auc as stats
 from timing import timed  # benchmarks/timing.py (scripts run from this folder)
 
 

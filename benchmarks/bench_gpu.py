@@ -64,15 +64,15 @@ def peak_flops(device: torch.device) -> tuple[str, float | None]:
 
 def build(row: dict, image_size: int, device: torch.device):
     from cxrlib.images.tasks import get_task
-    from cxrlib.models import build_classifier
+    from cxrlib.models import build_classifier, get_spec
     from cxrlib.training.common import size_kwargs
 
+    patch = get_spec(row["backbone"]).patch_size
+    if patch is not None and image_size % patch:
+        return build(row, math.ceil(image_size / patch) * patch, device)
     task = get_task(TASK)
     model = build_classifier(row["backbone"], task.n_outputs, head=row["head"], weights="none",
                              **size_kwargs(row["backbone"], image_size))
-    patch = getattr(getattr(model.backbone, "patch_embed", None), "patch_size", None)
-    if patch is not None and image_size % patch[0]:
-        return build(row, math.ceil(image_size / patch[0]) * patch[0], device)
     for p in model.parameters():
         p.requires_grad_(True)
     return model.to(device).train(), image_size

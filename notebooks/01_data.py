@@ -46,7 +46,7 @@ from cxrlib.core.params import validate_params
 
 validate_params(globals(), "01_data", rules={
     "data_root": "str|None", "nih_metadata": "str|None", "val_fraction": ">0 <1",
-    "chexpert_selection": "str nonempty", "examples_per_class": ">=1",
+    "chexpert_selection": "in:chexpert_selection", "examples_per_class": ">=1",
 })
 
 import matplotlib.pyplot as plt
@@ -56,12 +56,13 @@ from IPython.display import Markdown, display
 from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.data import chexpert, covid, d000, d001, d004, nih, pediatric, splits
 from cxrlib.data.metadata import shipped_path
-from cxrlib.data.root import data_root as resolve_data_root
+from cxrlib.data.root import data_root as resolve_data_root, require_file
 from cxrlib.chapters import plots
 from cxrlib.images.preprocess import decode_image
 
 root = resolve_data_root(data_root)
 nih_metadata_file = nih_metadata or shipped_path("nih")
+official_lists_file = require_file("nih-cxr14", "test_list.txt", root)  # absent: how to get the data set
 run = RunArtifacts(
     out_dir,
     notebook="01_data",
@@ -71,7 +72,7 @@ run = RunArtifacts(
                  profile=profile, seed=seed),
 )
 run.record_data("nih_metadata", nih_metadata_file)
-run.record_data("nih_official_lists", root / "nih-cxr14" / "test_list.txt")
+run.record_data("nih_official_lists", official_lists_file)
 print(f"data root: {root}\nNIH metadata: {nih_metadata_file}")
 
 # %% [markdown]

@@ -77,13 +77,11 @@ compare_max_images = 384
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "02_pretrain", rules={
-    "data_root": "str|None", "method": "str nonempty", "backbone": "str nonempty", "weights": "str nonempty",
-    "pool_sources": "nonempty", "pool_fractions": "nonempty >0 <=1", "pool_max_images": "int|None >=2",
-    "preprocess": "str nonempty", "image_size": ">=16", "policy": "str nonempty", "head": "str|None",
-    "temperature": "float|None >0", "queue_size": "int|None >=1", "encoder_momentum": "float|None >=0 <=1",
-    "optimizer": ["adam", "adamw", "sgd"], "lr": ">0", "weight_decay": ">=0", "epochs": ">=1",
-    "batch_size": ">=2", "checkpoint_every": ">=1", "precision": ["32", "bf16"], "device": "str nonempty",
-    "num_workers": ">=0", "progress": ["epoch", "bar", "none"], "compare_epochs": ">=1", "compare_max_images": ">=2",
+    "pool_sources": "nonempty in:pool_source", "pool_fractions": "nonempty >0 <=1", "pool_max_images": "int|None >=2",
+    "image_size": ">=16", "head": "str|None in:projection_head", "temperature": "float|None >0",
+    "queue_size": "int|None >=1", "encoder_momentum": "float|None >=0 <=1", "batch_size": ">=2",
+    "checkpoint_every": ">=1", "precision": "in:cxrlib.training.ssl.loop:PRECISIONS", "compare_epochs": ">=1",
+    "compare_max_images": ">=2", "compare_policies": "in:policy",
 })
 
 import matplotlib.pyplot as plt

@@ -70,8 +70,8 @@ patience = 3
 lr_scheduler = "plateau"
 plateau_factor = 0.1
 plateau_patience = 1
-precision = "32-true"
-accelerator = "auto"
+precision = "32"
+device = "auto"
 devices = 1
 num_workers = 0
 progress = "epoch"
@@ -88,16 +88,10 @@ n_boot = 1000
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "03_finetune", rules={
-    "data_root": "str|None", "backbone": "str nonempty", "weights": "str nonempty", "task": "str nonempty",
-    "val_fraction": "float|None >0 <1", "subset": "dict|None", "label_fraction": "float|None >0 <=1", "preprocess": "str nonempty", "image_size": ">=16",
-    "augment": "str nonempty", "resample": "str|None", "head": ["d000", "linear"], "unfrozen_blocks": "int|str >=0",
-    "dropout": ">=0 <1", "optimizer": ["adamw", "adam", "sgd"], "lr": ">0", "weight_decay": ">=0",
-    "loss_weighting": ["inverse_frequency", "none"], "epochs": ">=1", "batch_size": ">=1",
-    "train_images_per_epoch": "int|None >=1", "patience": "int|None >=0", "lr_scheduler": ["plateau", "none"],
-    "plateau_factor": ">0 <1", "plateau_patience": ">=0", "precision": "str nonempty", "accelerator": "str nonempty",
-    "devices": "int|str >=1", "num_workers": ">=0", "progress": ["epoch", "bar", "none"], "n_boot": ">=1",
-})
+# The rules of every parameter name (backbone, task, head, optimizer, ... from their registries; ranges) are
+# cxrlib.core.params.COMMON_RULES, and a ViT's image_size must be a multiple of its patch: TrainConfig checks
+# the same rules again.
+validate_params(globals(), "03_finetune", rules={"image_size": ">=16", "precision": "str nonempty"})
 
 import matplotlib.pyplot as plt
 

@@ -48,8 +48,8 @@ baseline = "nih-metadata"
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "04_evaluate", rules={
-    "data_root": "str|None", "labels_from": "str nonempty", "model_name": "str|None", "nih_metadata": "str|None",
-    "n_boot": ">=1", "alpha": ">0 <1", "baseline": ["nih-metadata", "none"],
+    "data_root": "str|None", "labels_from": "in:label_source", "model_name": "str|None",
+    "nih_metadata": "str|None", "alpha": ">0 <1", "baseline": ["nih-metadata", "none"],
 })
 
 from pathlib import Path
@@ -57,7 +57,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from cxrlib import published
-from cxrlib.core.config import check_choice
+from cxrlib.published import align
 from cxrlib.stats import evaluate
 
 from cxrlib.chapters import plots
@@ -66,8 +66,6 @@ from cxrlib.data import nih
 from cxrlib.data.metadata import shipped_path
 from cxrlib.data.root import require_file
 
-check_choice("labels_from", labels_from, evaluate.LABEL_SOURCES)
-check_choice("baseline", baseline, ("nih-metadata", "none"))
 chexnet = predictions_file is None
 predictions_path = predictions_file or require_file("chexnet-predictions", "preds.csv", data_root)
 nih_metadata_file = nih_metadata or shipped_path("nih")
@@ -116,8 +114,9 @@ print(evaluated)
 auc = evaluate.auroc_ci_table(frame, data.findings, n_boot=n_boot, seed=seed, alpha=alpha)
 paper = published.load("rajpurkar2017_auc").frame
 with_paper = bool(set(paper["label"]) & set(labels))
-if with_paper:
-    auc = evaluate.beside_published(auc, paper)
+if with_paper:  # ours beside the paper's, by finding: published_auc and difference (ours - published)
+    auc = align.beside(paper, auc, keys="label", values="auc", rows="ours", published_name="published_{}",
+                       difference_name="difference")
 chexnet_auc = auc.rename(columns={"boot_ci_low": "ci_low", "boot_ci_high": "ci_high"})
 run.table(chexnet_auc, "chexnet_auc",
           f"AUROC per finding with a {1 - alpha:.0%} patient-bootstrap CI ({n_boot} redraws) and DeLong CI"
@@ -148,7 +147,7 @@ plt.show()
 # (paired), and the p-values are adjusted for testing 14 findings at once (Benjamini-Hochberg). The
 # documents use plain DeLong, which counts a patient's images as independent; beside it runs the same
 # paired test with Obuchowski's clustered variance, in which a patient's images are one unit
-# (`cxrlib.stats.inference.clustered_delong_test`; it equals DeLong when every patient has one image).
+# (`cxrlib.stats.clustered_delong_test`; it equals DeLong when every patient has one image).
 
 # %% tags=["remove-output"]
 y, s_model = evaluate.arrays(frame, labels)
@@ -232,9 +231,9 @@ run.table(summary, "d001_style_summary",
 # ## Exercises
 # 1. Re-run with `-p n_boot 200`. How much do the interval ends move? Which CIs are widest, and why?
 # 2. Run the notebook on the `predictions_test.csv` of a fine-tuning run (`-p predictions_file ... -p baseline none`).
-# 3. Compare the patient bootstrap with an image bootstrap (`cxrlib.stats.inference.bootstrap_auroc` without `groups`).
+# 3. Compare the patient bootstrap with an image bootstrap (`cxrlib.stats.bootstrap_auroc` without `groups`).
 #    Which of the two is closer to DeLong's interval, and why?
-# 4. Compute `cxrlib.stats.inference.obuchowski_auc(y, score, patient_ids)` for Pneumothorax and set its
+# 4. Compute `cxrlib.stats.obuchowski_auc(y, score, patient_ids)` for Pneumothorax and set its
 #    half-width beside the two in `ci_widths`.
 
 # %%

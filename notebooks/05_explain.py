@@ -63,31 +63,29 @@ n_boot = 1000
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "05_explain", rules={
-    "data_root": "str|None", "finetune_dir": "str nonempty", "compare_dir": "str|None", "pretrain_dir": "str|None",
-    "device": "str nonempty", "gradcam_class": "str|None", "cases_per_kind": ">=1", "batch_size": ">=1",
-    "tsne_images": ">=10", "tsne_perplexity": ">0", "sanity_images": ">=1", "sanity_threshold": ">=-1 <=1",
-    "box_transfer_folder": "str|None", "max_box_images": "int|None >=1", "gradcam_backbones": "list",
-    "cpu_threads": "int|None >=1", "n_boot": ">=1",
+params = validate_params(globals(), "05_explain", rules={
+    "data_root": "str|None", "finetune_dir": "str nonempty", "compare_dir": "str|None",
+    "pretrain_dir": "str|None", "gradcam_class": "str|None", "cases_per_kind": ">=1", "tsne_images": ">=10",
+    "tsne_perplexity": ">0", "sanity_images": ">=1", "sanity_threshold": ">=-1 <=1",
+    "box_transfer_folder": "str|None", "max_box_images": "int|None >=1",
+    "gradcam_backbones": "list in:backbone", "cpu_threads": "int|None >=1",
 })
 
-import hashlib
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-import yaml
 
 from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.chapters import explain as chapter
+from cxrlib.data.nih import patient_of_image
 from cxrlib.explain import boxes as box_list
 from cxrlib.explain import gradcam, sanity
 from cxrlib.explain.runs import choose_cases, confusion, read_run, resolve_class
 from cxrlib.images.preprocess import preprocess_config
-from cxrlib.models import build_classifier, create_backbone
+from cxrlib.models import build_classifier
 from cxrlib.stats import localisation
-from cxrlib.training import ssl
 from cxrlib.training.common import resolve_device, size_kwargs
 
 torch.manual_seed(seed)
@@ -112,18 +110,13 @@ for r in runs:
 sizes = sorted({r.image_size for r in runs})
 run = RunArtifacts(
     out_dir, notebook="05_explain",
-    params=dict(profile=profile, seed=seed, data_root=data_root, finetune_dir=finetune_dir, compare_dir=compare_dir,
-                pretrain_dir=pretrain_dir, gradcam_class=class_name, cases_per_kind=cases_per_kind,
-                tsne_images=tsne_images, tsne_perplexity=tsne_perplexity, sanity_images=sanity_images,
-                sanity_threshold=sanity_threshold, box_transfer_folder=box_transfer_folder,
-                max_box_images=max_box_images, gradcam_backbones=gradcam_backbones, n_boot=n_boot, runs={r.name: r.params for r in runs}),
+    params={**params, "gradcam_class": class_name, "runs": {r.name: r.params for r in runs}},
     context=dict(dataset=main.task.dataset, split=f"{main.task.split} (test part)",
                  image_size=" / ".join(f"{s} px" for s in sizes),
                  weights="; ".join(f"{r.name}: {r.weights_label}" for r in runs), profile=profile, seed=seed,
                  runs=", ".join(str(r.folder.name) for r in runs)),
 )
-for r in runs:
-    _ = run.record_data(f"checkpoint {r.name}", r.checkpoint)
+checkpoint_ids = chapter.record_checkpoints(run, runs)
 test = chapter.run_test_images(main, data_root)
 run.table(chapter.run_summary(runs), "ex_runs", "The fine-tuning runs explained here (from notebook 03's run folders)",
           float_format="{:.0f}")
@@ -188,19 +181,7 @@ run.table(fig3, "d000_fig3", "Document 000, Fig. 3 (published test counts, 15-cl
 # %% tags=["remove-output"]
 sample = chapter.stratified_sample(test, tsne_images, seed=seed)
 feature_dir = Path(cache_dir) / "features" if cache_dir else run.out_dir / "features"
-sources = []
-for r in runs:
-    digest = hashlib.sha256(r.checkpoint.read_bytes()).hexdigest()
-    sources.append((f"fine-tuned {r.name}", models[r.name].backbone, digest, r.params["preprocess"], r.image_size))
-if pretrain_dir:
-    index = ssl.read_checkpoint_index(pretrain_dir)
-    largest = index[index["fraction"] == index["fraction"].max()]
-    last = largest.loc[largest["epoch"].idxmax()]
-    pre = yaml.safe_load((Path(pretrain_dir) / str(last["run"]) / "params.yaml").read_text())
-    for title, weights in ((f"SSL {pre['method']} {pre['backbone']}, epoch {int(last['epoch'])}", str(last["path"])),
-                           (f"random {pre['backbone']}", "none")):
-        backbone, info = create_backbone(pre["backbone"], weights, seed=seed, **size_kwargs(pre["backbone"], pre["image_size"]))
-        sources.append((title, backbone, info.sha256 or f"random:{info.timm_name}:{seed}", pre["preprocess"], pre["image_size"]))
+sources = chapter.feature_sources(runs, models, checkpoint_ids, pretrain_dir, seed=seed)
 panels, perplexities = {}, set()
 class_rows = [("by class", sample["label"].to_numpy(), list(main.task.classes))]
 if main.task.report_class:
@@ -372,7 +353,7 @@ for r in runs:
     scaled = [localisation.rescale_box(b, localisation.NIH_BOX_SPACE, r.image_size, pad_square=pad)
               for b in box_rows[["x", "y", "w", "h"]].to_numpy()]
     scores = localisation.localisation_scores(maps, scaled)
-    patients = box_rows["image_id"].str.split("_").str[0].to_numpy()
+    patients = box_rows["image_id"].map(patient_of_image).to_numpy()
     rows.append(localisation.localisation_summary(scores, n_boot=n_boot, seed=seed, groups=patients)
                 .assign(run=r.name, source=source_note))
     shown[r.name] = (grey, gradcam.normalise_maps(maps), scaled)

@@ -61,25 +61,25 @@ finetune_n_boot = 500
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "06_linear_probe", rules={
-    "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty", "task_options": "dict",
-    "fit_limit": "int|None >=2",
-    "n_boot": ">=1", "device": "str nonempty", "tsne_epochs": "list|None >=0", "finetune_task": "str nonempty",
+    "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty in:task",
+    "fit_limit": "int|None >=2", "tsne_epochs": "list|None >=0", "finetune_task": "in:task",
     "finetune_epochs": ">=1", "finetune_images_per_epoch": "int|None >=1", "finetune_lr": ">0",
-    "finetune_augment": "str nonempty", "finetune_n_boot": ">=1",
+    "finetune_augment": "in:policy", "finetune_n_boot": ">=1",
 })
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import yaml
 
 from cxrlib import published
+from cxrlib.published import align
 
 from cxrlib.chapters import finetune as chapter_finetune
 from cxrlib.chapters import linear_probe as linear_eval
 
 from cxrlib.chapters import plots
+from cxrlib.core.runs import read_config
 
 from cxrlib.training import probe
 
@@ -90,8 +90,8 @@ from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.images.tasks import get_task
 
 index = ssl.read_checkpoint_index(pretrain_dir)
-largest_run = Path(pretrain_dir) / ssl.runs.fraction_run_name(index["fraction"].max())
-pretrain_params = yaml.safe_load((largest_run / "params.yaml").read_text())
+final = ssl.final_checkpoint(pretrain_dir)
+largest_run, pretrain_params = final.run_dir, final.params
 backbone, image_size, preprocess = pretrain_params["backbone"], pretrain_params["image_size"], pretrain_params["preprocess"]
 method = ssl.get_method(pretrain_params["method"]).title
 print(f"pre-training: {method} of {backbone} at {image_size} px, policy {pretrain_params['policy']}, "
@@ -170,15 +170,14 @@ run.table(probe.flat_columns(layout), "d002_table3_layout", "The same numbers in
 
 # %% tags=["remove-output"]
 doc = published.load("d002_table3")
-names = {"kermany_pneumonia": "Cell", "covid_vs_pneumonia": "C19-Cohen", "d002_nih_pneumonia": "ChestX-ray-14",
-         "d002_covidgr": "COVIDGR"}  # our task -> the data set column of document 002's Table III
-theirs = doc.frame[doc.frame["dataset"].isin(names.values()) & doc.frame["fraction"].str.endswith("%")]
-ours = long[long["fraction"].notna()].assign(task=lambda t: t["task"].map(lambda n: names.get(n, n)),
-                                            init=f"ours ({profile})")
+mapping = align.comparisons("d002_table3")[0]  # the registry item: the document's rows, its data sets as our tasks
+theirs = mapping.published_rows()
+names = {task: dataset for dataset, task in mapping.relabel["dataset"].items()}  # our task -> the document's name
+ours = long[long["fraction"].notna()].assign(init=f"ours ({profile})")
 side = pd.concat([
     probe.table3_layout(ours, index=("task", "init")),
     probe.table3_layout(theirs.assign(task=theirs["dataset"], init="document 002"), index=("task", "init"), scale=1),
-]).sort_index(level=0, sort_remaining=False)
+]).rename(index=names, level=0).sort_index(level=0, sort_remaining=False)
 run.table(probe.flat_columns(side), "d002_table3_compare", f"Our linear-probe results (SSL checkpoints) beside document "
           f"002's Table III ({doc.citation.split(';')[0]}), percent")
 

@@ -66,7 +66,7 @@ sim_repeats = 100
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "07_label_noise", rules={
-    "data_root": "str|None", "nih_metadata": "str|None", "n_boot": ">=1", "finding_map": "nonempty",
+    "data_root": "str|None", "nih_metadata": "str|None", "finding_map": "nonempty",
     "auroc_findings": "nonempty", "age_edges": "nonempty >=0", "follow_up_edges": "nonempty >=0",
     "sim_auc": ">0 <1", "sim_prevalence": ">0 <1", "sim_images": ">=2", "sim_repeats": ">=1",
 })
@@ -78,7 +78,7 @@ from cxrlib.chapters import label_noise as ln
 from cxrlib import published
 from cxrlib.stats import simulate
 from cxrlib.book.artifacts import RunArtifacts
-from cxrlib.data import nih
+from cxrlib.data import nih, nih_relabels
 from cxrlib.data.metadata import shipped_path
 from cxrlib.data.root import data_root as resolve_data_root
 
@@ -111,9 +111,9 @@ print(f"relabels: {relabel_path}\nNIH metadata: {metadata_path}\nmapping: {mappi
 # re-read: where they lie in the official NIH split, and whether they look like the rest of it.
 
 # %%
-relabels = ln.load_relabels(relabel_path)
+relabels = nih_relabels.load_relabels(relabel_path)
 meta = nih.load_metadata(metadata_path)
-joined = ln.join_metadata(relabels, meta)
+joined = nih_relabels.join_metadata(relabels, meta)
 lists = nih.official_lists(root)
 run.record_data("nih_official_test_list", root / "nih-cxr14" / "test_list.txt")
 print(f"{len(joined)} re-read images of {joined['patient_id'].nunique()} patients; "

@@ -85,16 +85,13 @@ n_boot = 500
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "08_federated", rules={
-    "data_root": "str|None", "task": ["kermany_pneumonia"], "subset": "dict|None", "preprocess": "str nonempty",
-    "cache_size": ">=16", "image_size": ">=8", "n_clients": ">=2", "client_sizes": "nonempty >0",
-    "label_alpha": ">0", "min_share": ">=0 <0.25", "hidden": ">=1", "rounds": ">=1", "local_epochs": ">=1",
-    "lr": ">0", "batch_size": ">=1", "weight_decay": ">=0", "trim": ">=0 <0.5", "norm_factor": ">0",
-    "tolerance": ">=0", "quorum": ">=1", "n_validators": ">=1", "attack": ["scale", "sign_flip"],
-    "attack_factor": ">0", "attack_client": ">=0", "round_timeout": ">0", "n_boot": ">=1",
-})
-assert len(client_sizes) == n_clients, "client_sizes needs one share per institution"
-assert quorum <= n_validators and attack_client < n_clients
+params = validate_params(globals(), "08_federated", rules={
+    "data_root": "str|None", "task": ["kermany_pneumonia"], "cache_size": ">=16", "n_clients": ">=2",
+    "client_sizes": "nonempty >0", "label_alpha": ">0", "min_share": ">=0 <0.25", "hidden": ">=1",
+    "rounds": ">=1", "local_epochs": ">=1", "trim": ">=0 <0.5", "norm_factor": ">0", "tolerance": ">=0",
+    "quorum": ">=1", "n_validators": ">=1", "attack": ["scale", "sign_flip"], "attack_factor": ">0",
+    "attack_client": ">=0", "round_timeout": ">0",
+}, checks=["len(client_sizes) == n_clients", "quorum <= n_validators", "attack_client < n_clients"])
 
 import subprocess
 import sys
@@ -114,11 +111,6 @@ from cxrlib.images.tasks import get_task
 threadpool_limits(1)
 started = time.perf_counter()
 spec = get_task(task)
-params = {k: v for k, v in globals().items() if k in (
-    "profile", "seed", "data_root", "task", "subset", "preprocess", "cache_size", "image_size", "n_clients",
-    "client_sizes", "label_alpha", "min_share", "hidden", "rounds", "local_epochs", "lr", "batch_size",
-    "weight_decay", "trim", "norm_factor", "tolerance", "quorum", "n_validators", "attack", "attack_factor",
-    "attack_client", "round_timeout", "n_boot")}
 run = RunArtifacts(
     out_dir, notebook="08_federated", params=params,
     context=dict(dataset=spec.dataset, split=spec.split, image_size=image_size,
@@ -148,8 +140,9 @@ _ = run.record_data("images", spec.data_path(data_root))
 table, x = chapter.load_images(task, data_root, preprocess=preprocess, cache_size=cache_size,
                                image_size=image_size, seed=seed, subset=subset)
 y = table["target"].to_numpy()
-client = chapter.institutions(table, n_clients, sizes=client_sizes, alpha=label_alpha, min_share=min_share, seed=seed)
 names = [flower_app.client_id(k) for k in range(n_clients)]
+client = chapter.institutions(table, n_clients, sizes=client_sizes, alpha=label_alpha, min_share=min_share, seed=seed,
+                              names=names)
 run.table(chapter.partition_table(table, client, names), "fl_institutions",
           f"The {n_clients} simulated institutions: images, patients and pneumonia share of their training and "
           f"test parts (patient-disjoint; size shares {client_sizes}, label Dirichlet alpha {label_alpha})",
@@ -246,25 +239,40 @@ print(f"session: {len(runs) * rounds} Flower rounds, {1 + n_clients} processes, 
 # %% [markdown]
 # ## Verifying the ledgers
 #
-# `python -m cxrlib.federated verify <ledger>` re-reads a ledger from its first line. It checks the
-# chain links, every record's hash, every signature against the public keys registered in the genesis
-# record, the round order, that each update starts from the previous round's model, and that each
-# round's accepted set is exactly the updates with a quorum of approvals. It exits 0, or 1 naming the
-# first bad record. Below it runs on each ledger as a separate process, and then on copies of the first
-# ledger that we damaged on purpose.
+# `python -m cxrlib.federated verify <ledger> --keys <public_keys.json>` re-reads a ledger from its first
+# line. It checks that the genesis record registers exactly the public keys it was given, the chain
+# links, every record's hash, every signature against those keys, the round order, that each update
+# starts from the previous round's model, and that each round's accepted set is exactly the updates with
+# a quorum of approvals. It exits 0, or 1 naming the first bad record.
+#
+# The keys come from outside the ledger on purpose. Whoever writes a ledger can make new keys, put them
+# in its genesis record and sign anything with them, so a ledger that only agrees with itself proves
+# nothing. The launcher writes the parties' public keys to `federation/public_keys.json` (their
+# fingerprint, one SHA-256, is printed below; `verify --fingerprint` takes it instead of the file). The
+# private keys never enter the run folder: they exist only while the federation runs, in a temporary
+# folder that only the user can read.
+#
+# Below, verify runs on each ledger as a separate process, and then on copies of the first ledger that we
+# damaged on purpose. The last copy is a forgery made whole: new keys for every party in its genesis, a
+# changed sample count, every record signed again and hashed again.
 
 # %%
+public_keys = work / flower_app.PUBLIC_KEYS
+trusted = ledger.read_public_keys(public_keys)
+print(f"public keys: {public_keys.name}, fingerprint {ledger.key_fingerprint(trusted)}")
 for name, res in results.items():
-    done = subprocess.run([sys.executable, "-m", "cxrlib.federated", "verify", res["ledger"]],
+    done = subprocess.run([sys.executable, "-m", "cxrlib.federated", "verify", res["ledger"], "--keys", str(public_keys)],
                           capture_output=True, text=True)
     print(f"{name}: exit {done.returncode}: {(done.stdout or done.stderr).strip()}")
 
 # %% tags=["remove-output"]
-tampered = chapter.tamper_demo(results["fedavg"]["ledger"], work)
+tampered = chapter.tamper_demo(results["fedavg"]["ledger"], work, trusted)
 run.table(tampered, "fl_ledger_tamper",
-          "What verify says about the fedavg ledger and five damaged copies of it (record numbers from 0)")
+          f"What verify says about the fedavg ledger and {len(tampered) - 1} damaged or forged copies of it, "
+          "checked against the federation's public keys (record numbers from 0)")
 bad_copy = work / "ledger_1.jsonl"
-done = subprocess.run([sys.executable, "-m", "cxrlib.federated", "verify", str(bad_copy)], capture_output=True, text=True)
+done = subprocess.run([sys.executable, "-m", "cxrlib.federated", "verify", str(bad_copy), "--keys", str(public_keys)],
+                      capture_output=True, text=True)
 print(f"verify {bad_copy.name}: exit {done.returncode}: {(done.stdout or done.stderr).strip()}")
 
 # %% [markdown]
@@ -348,7 +356,8 @@ print(f"notebook body: {time.perf_counter() - started:.0f} s")
 # ## Summary
 # - A Flower federation of separate processes trained one model across four institutions with different
 #   sizes and class mixes. Every update, vote and aggregation sits in a signed, hash-chained ledger, and
-#   the verify command finds a changed, forged, swapped or missing record.
+#   the verify command, given the parties' public keys from outside the ledger, finds a changed,
+#   forged, swapped or missing record, and a ledger forged whole with keys of its own.
 # - The tables compare FedAvg and the trimmed mean with centralised training (the upper reference) and
 #   local-only training (what a small institution gets alone), per institution and pooled, with
 #   confidence intervals.
@@ -367,7 +376,8 @@ print(f"notebook body: {time.perf_counter() - started:.0f} s")
 #    small institutions, and to the gap between FedAvg and centralised training? Do honest updates
 #    start to fail the held-out check? (If so, `tolerance` is too tight for this much heterogeneity.)
 # 3. Open `federation/fedavg/ledger.jsonl` in the run folder, change one digit of a `num_samples`, and
-#    run `python -m cxrlib.federated verify` on it. Then recompute that record's `hash` field yourself
+#    run `python -m cxrlib.federated verify <ledger> --keys federation/public_keys.json` on it. Then
+#    recompute that record's `hash` field yourself
 #    (`cxrlib.federated.ledger.record_hash`). Which check fails now, and why can you not repair it
 #    without the institution's private key?
 # 4. Double `hidden` and `local_epochs`. How do the bytes per round, the ledger size and the

@@ -61,7 +61,7 @@ n_boot = 1000
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "09_sweep", rules={
-    "data_root": "str|None", "sweep_file": "str nonempty", "sweep_smoke": "bool", "n_boot": ">=1",
+    "data_root": "str|None", "sweep_file": "str nonempty", "sweep_smoke": "bool",
 })
 
 import time

@@ -64,24 +64,25 @@ cache_dir = None
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "10_documents", rules={
-    "data_root": "str|None", "pretrain_dir": "str nonempty", "probe_dir": "str nonempty", "d001_task": "str nonempty",
-    "d001_task_options": "dict", "d001_subset": "dict|None", "d001_epochs": ">=1", "d001_lr": ">0",
-    "d001_batch_size": ">=2",
-    "d001_augment": "str nonempty", "n_boot": ">=1", "d004_n_boot": ">=1",
+    "data_root": "str|None", "pretrain_dir": "str nonempty", "probe_dir": "str nonempty",
+    "d001_task": "in:task", "d001_task_options": "dict", "d001_subset": "dict|None", "d001_epochs": ">=1",
+    "d001_lr": ">0", "d001_batch_size": ">=2", "d001_augment": "in:policy", "d004_n_boot": ">=1",
 })
 
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import yaml
 
 from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.chapters import analogues
 from cxrlib.chapters import documents
+from cxrlib.core.runs import read_config
 from cxrlib.images.tasks import get_task
+from cxrlib.training import ssl
 
-checkpoint, pretrain_params = analogues.ssl_start(pretrain_dir)
+start = ssl.final_checkpoint(pretrain_dir)
+checkpoint, pretrain_params = start.path, start.params
 backbone, image_size, preprocess = pretrain_params["backbone"], pretrain_params["image_size"], pretrain_params["preprocess"]
 ssl_name = f"SSL ({pretrain_params['method']}, {pretrain_params['profile']})"
 ssl_words = (f"our {pretrain_params['method']} checkpoint of {backbone} (notebook 02, profile {pretrain_params['profile']}, "
@@ -167,7 +168,7 @@ absent = [str(p) for p in d004_dirs.values() if not (p / "predictions_test.csv")
 if absent:
     raise FileNotFoundError(f"notebook 06's fine-tuning runs are missing ({', '.join(absent)}): run 06_linear_probe with "
                             "finetune=True first (cxrlib book --only 06_linear_probe)")
-d004_params = {name: yaml.safe_load((p / "params.yaml").read_text()) for name, p in d004_dirs.items()}
+d004_params = {name: read_config(p) for name, p in d004_dirs.items()}
 d004_spec = get_task(d004_params["baseline"]["task"])
 positive = d004_spec.positive_class
 clean = {**d004_spec.defaults, **d004_params["baseline"].get("task_options", {})}.get("patient_clean")

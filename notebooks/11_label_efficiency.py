@@ -63,12 +63,9 @@ cache_dir = None
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "11_label_efficiency", rules={
-    "data_root": "str|None", "task": "str nonempty", "backbone": "str nonempty", "image_size": ">=16",
-    "preprocess": "str nonempty", "ssl_method": "str nonempty", "ssl_policy": "str nonempty", "ssl_epochs": ">=1",
-    "ssl_max_images": "int|None >=2", "ssl_batch_size": ">=2", "ssl_lr": ">0", "label_fractions": "nonempty >0 <=1",
-    "images_budget": ">=1", "max_epochs": ">=1", "batch_size": ">=2", "lr": ">0", "augment": "str nonempty",
-    "n_boot": ">=1",
+params = validate_params(globals(), "11_label_efficiency", rules={
+    "image_size": ">=16", "ssl_epochs": ">=1", "ssl_max_images": "int|None >=2", "ssl_batch_size": ">=2", "ssl_lr": ">0",
+    "label_fractions": "nonempty >0 <=1", "images_budget": ">=1", "max_epochs": ">=1", "batch_size": ">=2",
 })
 
 import matplotlib.pyplot as plt
@@ -84,10 +81,7 @@ spec = get_task(task)
 pool_source = next(name for name, source in SOURCE_DATA.items() if source == spec.source)
 run = RunArtifacts(
     out_dir, notebook="11_label_efficiency",
-    params={k: v for k, v in globals().items() if k in {
-        "profile", "seed", "data_root", "task", "backbone", "image_size", "preprocess", "ssl_method", "ssl_policy",
-        "ssl_epochs", "ssl_max_images", "ssl_batch_size", "ssl_lr", "label_fractions", "images_budget", "max_epochs",
-        "batch_size", "lr", "augment", "n_boot"}},
+    params=params,
     context=dict(dataset=spec.dataset, split=spec.split, image_size=image_size, profile=profile, seed=seed,
                  backbone=backbone),
 )

@@ -83,18 +83,12 @@ n_boot = 500
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "12_semssxl", rules={
-    "data_root": "str|None", "task": ["nih_competition5", "chexpert_competition5"], "task_options": "dict",
-    "subset": "dict|None", "preprocess": "str nonempty", "image_size": ">=32", "backbone": "str nonempty",
-    "weights": "str nonempty", "stages": "nonempty >=0", "dim": ">=4", "head": "str nonempty", "temperature": ">0",
-    "contrastive_weight": ">=0", "epochs": ">=1", "lr": ">0", "weight_decay": ">=0", "batch_size": ">=2",
-    "unlabeled_batch_size": ">=2", "augment": "str nonempty", "ssl_policy": "str nonempty", "fractions": "nonempty >0 <=1",
-    "ablation_fraction": ">0 <=1", "ablations": "list", "device": "str nonempty", "n_boot": ">=1",
-})
-from cxrlib.training.semssxl import VARIANTS
-
-assert ablation_fraction in fractions, "ablation_fraction must be one of fractions"
-assert set(ablations) <= set(VARIANTS) - {"full", "supervised"}, f"ablations are among {sorted(VARIANTS)}"
+params = validate_params(globals(), "12_semssxl", rules={
+    "data_root": "str|None", "task": ["nih_competition5", "chexpert_competition5"], "image_size": ">=32",
+    "stages": "nonempty >=0", "dim": ">=4", "head": "in:projection_head", "temperature": ">0",
+    "contrastive_weight": ">=0", "batch_size": ">=2", "unlabeled_batch_size": ">=2",
+    "fractions": "nonempty >0 <=1", "ablation_fraction": ">0 <=1", "ablations": "list in:semssxl_variant",
+}, checks=["ablation_fraction in fractions", "'full' not in ablations", "'supervised' not in ablations"])
 
 import time
 import warnings
@@ -114,11 +108,6 @@ torch.set_num_threads(2)
 started = time.perf_counter()
 spec = get_task(task)
 labels = list(spec.classes)
-params = {k: v for k, v in globals().items() if k in (
-    "profile", "seed", "data_root", "task", "task_options", "subset", "preprocess", "image_size", "backbone",
-    "weights", "stages", "dim", "head", "temperature", "contrastive_weight", "epochs", "lr", "weight_decay",
-    "batch_size", "unlabeled_batch_size", "augment", "ssl_policy", "fractions", "ablation_fraction", "ablations",
-    "device", "n_boot")}
 config = SemiConfig(backbone=backbone, weights=weights, stages=tuple(stages), dim=dim, head=head,
                     temperature=temperature, contrastive_weight=contrastive_weight, epochs=epochs, lr=lr,
                     weight_decay=weight_decay, batch_size=batch_size, unlabeled_batch_size=unlabeled_batch_size,
@@ -178,7 +167,7 @@ for (variant, fraction), r in runs.items():
 # ## Per-label AUROC with patient-bootstrap CIs
 #
 # Every run scores the same test images. Each AUROC has a 95% percentile-bootstrap interval that redraws
-# patients (`cxrlib.stats.inference.bootstrap_auroc`). The macro row averages the five labels.
+# patients (`cxrlib.stats.bootstrap_auroc`). The macro row averages the five labels.
 
 # %% tags=["remove-output"]
 aurocs = chapter.auroc_rows(runs, parts["test"], labels, n_boot=n_boot, seed=seed)

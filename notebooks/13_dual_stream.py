@@ -71,12 +71,10 @@ n_boot = 1000
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "13_dual_stream", rules={
-    "data_root": "str|None", "task": ["kermany_pneumonia"], "subset": "dict|None", "preprocess": "str nonempty",
-    "image_size": ">=16", "backbone": "str nonempty", "weights": "str nonempty", "ae_widths": "nonempty >0",
-    "ae_latent": ">=1", "ae_epochs": ">=1", "ae_lr": ">0", "fused_dim": ">=1", "dropout": ">=0 <1",
-    "head_epochs": ">=1", "head_lr": ">0", "batch_size": ">=1", "weight_decay": ">=0", "n_show": ">=1",
-    "n_boot": ">=1",
+params = validate_params(globals(), "13_dual_stream", rules={
+    "data_root": "str|None", "task": ["kermany_pneumonia"], "image_size": ">=16", "ae_widths": "nonempty >0",
+    "ae_latent": ">=1", "ae_epochs": ">=1", "ae_lr": ">0", "fused_dim": ">=1", "head_epochs": ">=1",
+    "head_lr": ">0", "n_show": ">=1",
 })
 
 import time
@@ -106,10 +104,6 @@ pipeline = preprocess_config(preprocess, image_size)
 input_stats = NORMALIZATIONS[pipeline.normalization] or ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 stream = transfer_stream(backbone, weights, seed=seed, input_mean=input_stats[0], input_std=input_stats[1])
 info = stream.info
-params = {k: v for k, v in globals().items() if k in (
-    "profile", "seed", "data_root", "task", "subset", "preprocess", "image_size", "backbone", "weights",
-    "ae_widths", "ae_latent", "ae_epochs", "ae_lr", "fused_dim", "dropout", "head_epochs", "head_lr",
-    "batch_size", "weight_decay", "n_show", "n_boot")}
 run = RunArtifacts(
     out_dir, notebook="13_dual_stream", params={**params, "weights_info": info.provenance()},
     context=dict(dataset=spec.dataset, split=spec.split, image_size=image_size,

@@ -32,14 +32,14 @@ def chexnet_predictions(data_root):
     (labels N x 14 in CheXNet order, probabilities N x 14, patient ids)."""
     import pandas as pd
 
-    from cxrlib.data.nih import CHEXNET_ORDER
+    from cxrlib.data.nih import CHEXNET_ORDER, patient_of_image
 
     folder = data_root / "nih-cxr14"
     preds = pd.read_csv(folder / "chexnet-densenet121-preds" / "preds.csv").set_index("Image Index")
     truth = pd.read_csv(folder / "chexnet-split" / "test_list.txt", sep=" ", header=None,
                         names=["Image Index", *CHEXNET_ORDER])
     preds = preds.loc[truth["Image Index"]]
-    patients = truth["Image Index"].str.split("_").str[0].to_numpy()
+    patients = truth["Image Index"].map(patient_of_image).to_numpy()
     return truth[list(CHEXNET_ORDER)].to_numpy(), preds.to_numpy(), patients
 
 

@@ -48,8 +48,9 @@ def _log(out_dir: Path, event: str) -> None:
 
 
 def cheap_trial(out_dir: str, x: int = 0, lr: float = 0.1, sleep: float = 0.2, fail: bool = False,
-                profile: str = "classroom") -> None:
-    """A 'training run' of a few tenths of a second: val loss (x - 2)^2 + lr, predictions of 40 images.
+                profile: str = "classroom", weights: str | None = None) -> None:
+    """A 'training run' of a few tenths of a second: val loss (x - 2)^2 + lr, predictions of 40 images
+    (``weights``, a file path, is only recorded in ``metrics.json``).
 
     A file ``hang-once`` in the sweep folder makes the first trial that sees it remove it and sleep 120 s
     (a trial to kill)."""
@@ -79,7 +80,7 @@ def cheap_trial(out_dir: str, x: int = 0, lr: float = 0.1, sleep: float = 0.2, f
                                      f"2,{val_loss + 0.2:.4f},{val_loss:.4f},0.7,{lr},0.1\n")
     metrics = {"kind": "binary", "classes": ["normal", "pneumonia"], "positive_class": "pneumonia",
                "label_columns": ["normal", "pneumonia"], "best_epoch": 2, "best_val_loss": val_loss,
-               "test": {"auroc": auroc, "accuracy_argmax": 0.6}, "profile": profile}
+               "test": {"auroc": auroc, "accuracy_argmax": 0.6}, "profile": profile, "weights": weights}
     (out / "metrics.json").write_text(json.dumps(metrics))
     _log(out, "end")
 

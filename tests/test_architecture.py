@@ -4,9 +4,9 @@ names, no private imports across modules, and the light modules that must load w
 Every module of ``cxrlib`` is parsed with :mod:`ast` (nothing is imported). An import counts wherever it
 is written: at the top of a module or inside a function. ``from cxrlib.pkg import name`` is an edge to the
 module that *defines* ``name``: the submodule ``cxrlib.pkg.name`` if there is one, else the module whose
-top level defines it (following the package's re-exports, including the lazy ``_EXPORTS`` of
-:mod:`cxrlib.models`, by looking the name up among the package's modules). The implicit import of a
-parent package (``import cxrlib.a.b`` runs ``cxrlib/a/__init__.py``) is not an edge: a package whose
+top level defines it (following the package's re-exports, including the lazy exports of every package,
+:func:`cxrlib.core.exports.lazy_exports`, by looking the name up among the package's modules). The implicit
+import of a parent package (``import cxrlib.a.b`` runs ``cxrlib/a/__init__.py``) is not an edge: a package whose
 ``__init__`` re-exports its submodules would otherwise always be a cycle.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -191,7 +192,7 @@ def test_the_parser_sees_the_package():
     assert {"cxrlib.core.io", "cxrlib.images.tasks", "cxrlib.training.ssl.methods", "cxrlib.cli"} <= set(MODULES)
     pairs = {(e.importer, e.imported) for e in EDGES}
     assert ("cxrlib.images.tasks", "cxrlib.data.root") in pairs  # a top-level from-import
-    # `from cxrlib.models import get_spec`, inside a function, resolves through the lazy _EXPORTS to its module
+    # `from cxrlib.models import get_spec`, inside a function, resolves through the lazy exports to its module
     assert ("cxrlib.training.common", "cxrlib.models.registry") in pairs
     # an import inside a function body counts
     inner = [e for e in EDGES if e.importer == "cxrlib.cli" and _under(e.imported, "cxrlib.book.build")]
@@ -298,8 +299,10 @@ def _data_modules() -> list[str]:
 
 
 LIGHT_MODULES = sorted({
-    "cxrlib.core.io", "cxrlib.core.config", "cxrlib.published", "cxrlib.data", *_data_modules(),
-    "cxrlib.stats.metrics", "cxrlib.stats.inference", "cxrlib.stats.evaluate", "cxrlib.stats.simulate",
+    "cxrlib.core.io", "cxrlib.core.config", "cxrlib.core.params", "cxrlib.core.runs", "cxrlib.published",
+    "cxrlib.published.align", "cxrlib.data", *_data_modules(),
+    "cxrlib.stats", "cxrlib.stats.metrics", "cxrlib.stats.bootstrap", "cxrlib.stats.delong_auc", "cxrlib.stats.agreement",
+    "cxrlib.stats.checks", "cxrlib.stats.multiplicity", "cxrlib.stats.evaluate", "cxrlib.stats.simulate",
     "cxrlib.images.tasks", "cxrlib.images.preprocess", "cxrlib.book.artifacts", "cxrlib.book.build",
     "cxrlib.models.registry", "cxrlib.training.probe", "cxrlib.chapters.label_noise",
     "cxrlib.stats.localisation", "cxrlib.explain.boxes", "cxrlib.federated.ledger", "cxrlib.federated.partition",
@@ -328,3 +331,132 @@ def test_light_module_does_not_import_torch(module):
 
 def test_the_torch_probe_sees_torch():
     assert "torch" in _heavy_after_import("cxrlib.training.losses")
+
+
+# ------------------------------------------------------------------------ registries and look-ups
+# A registry is a module-level table that rows or names are looked up in: every table passed to
+# cxrlib.core.config.lookup, and every table a parameter rule names (``in:module:NAME``, the words of
+# cxrlib.core.params.REGISTRIES).
+
+_RULE_PLACE = re.compile(r"(cxrlib(?:\.\w+)+):([A-Z][A-Z0-9_]*)\b")
+
+
+def _imported_names(module: Module) -> dict[str, tuple[str, str | None]]:
+    """Local name -> (module, name) of every import in a module (``name`` None for a module import)."""
+    names: dict[str, tuple[str, str | None]] = {}
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.ImportFrom):
+            source = _resolve_from(module, node) or ""
+            for alias in node.names:
+                imported = f"{source}.{alias.name}"
+                names[alias.asname or alias.name] = (imported, None) if imported in MODULES else (source, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = (alias.name, None)
+    return names
+
+
+def _table_of(module: Module, node: ast.AST, imported: dict) -> tuple[str, str] | None:
+    """(defining module, NAME) of a table expression ``NAME`` or ``module.NAME``; None for anything else."""
+    if isinstance(node, ast.Name) and node.id.lstrip("_").isupper():
+        source, name = imported.get(node.id, (module.name, node.id))
+        return (_defining_module(source, name), name) if name else None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr.isupper():
+        source, name = imported.get(node.value.id, (None, None))
+        if source and name is None:
+            return _defining_module(source, node.attr), node.attr
+    return None
+
+
+def _registries() -> dict[tuple[str, str], list[str]]:
+    """(module, NAME) of every registry -> where it is looked up."""
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for module in MODULES.values():
+        imported = _imported_names(module)
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lookup" and node.args:
+                table = _table_of(module, node.args[0], imported)
+                if table and not table[1].startswith("_"):
+                    found[table].append(f"{module.name}:{node.lineno}")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for place in _RULE_PLACE.finditer(node.value):
+                    found[place.groups()].append(f"{module.name}:{node.lineno} (rule)")
+            elif isinstance(node, ast.JoinedStr):  # f"in:{__name__}:NAME": a rule naming a table of its own module
+                for value, after in zip(node.values, node.values[1:]):
+                    if (isinstance(value, ast.FormattedValue) and getattr(value.value, "id", None) == "__name__"
+                            and isinstance(after, ast.Constant) and re.match(r":[A-Z]", str(after.value))):
+                        found[(module.name, str(after.value)[1:].split()[0])].append(f"{module.name}:{node.lineno} (rule)")
+    return dict(found)
+
+
+REGISTRIES = _registries()
+
+
+def test_the_registry_finder_sees_the_registries():
+    names = {name for _, name in REGISTRIES}
+    assert {"REGISTRY", "TASKS", "POLICIES", "OPTIMIZERS", "SSL_METHODS", "HEADS", "PROGRESS_MODES", "STEPS",
+            "LOSS_NORMALIZATIONS", "SOURCES"} <= names
+    assert ("cxrlib.images.preprocess", "STEPS") in REGISTRIES  # named by an f-string rule of its own module
+    assert all(module in MODULES for module, _ in REGISTRIES)
+
+
+def test_no_two_registries_share_a_name():
+    """A registry's name is its own: no other module defines a top-level name spelt the same (METHODS,
+    VARIANTS and SPLITS were each two or three different tables)."""
+    clashes = {}
+    for module, name in REGISTRIES:
+        assert name in MODULES[module].defines, f"{module}.{name} is looked up but not defined there"
+        others = sorted(m.name for m in MODULES.values() if name in m.defines and m.name != module)
+        if others:
+            clashes[f"{module}.{name}"] = others
+    assert not clashes, f"registries whose name other modules also define: {clashes}"
+
+
+# Module-level tables that are read with a computed key, but are not registries: plain data whose keys
+# come from the data or from code, never from a user (a missing key is a bug, and KeyError says so).
+DATA_TABLES = {
+    "DISPLAY_NAMES": "NIH finding -> display name; keys from the metadata file",
+    "PADCHEST_ROWS": "document 001's Table 2 rows for PadChest; keys from the document's table",
+    "TABLE3_PADCHEST": "document 001's Table 3 labels for PadChest; keys from the document's table",
+    "BADGES": "status word -> badge colour; status words computed by the book registry",
+    "STATE_WORDS": "Optuna trial state -> word; keys from Optuna's enum",
+    "CONFUSION_METRICS": "stats.inference checks all requested names at once (one message) before reading",
+}
+
+
+def _module_tables(module: Module) -> set[str]:
+    """Public upper-case names bound at top level to a dict, a mapping or a dict comprehension."""
+    tables = set()
+    for node in module.tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            annotation = ast.unparse(node.annotation) if isinstance(node, ast.AnnAssign) else ""
+            is_table = (isinstance(node.value, (ast.Dict, ast.DictComp)) or "dict" in annotation or "Mapping" in annotation
+                        or isinstance(node.value, ast.Call) and ast.unparse(node.value.func) == "MappingProxyType")
+            tables |= {t.id for t in targets if is_table and isinstance(t, ast.Name) and t.id.isupper()
+                       and not t.id.startswith("_")}
+    return tables
+
+
+def test_tables_are_read_through_lookup():
+    """No table is indexed with a computed key (``TABLE[name]`` raises a bare KeyError: 'clasroom'): a
+    registry is read with cxrlib.core.config.lookup (or a getter built on it), which names the known keys
+    and the closest one; ``.get`` is for tolerant membership. DATA_TABLES lists the exceptions."""
+    tables = {(m.name, name) for m in MODULES.values() for name in _module_tables(m)}
+    offenders = []
+    for module in MODULES.values():
+        imported = _imported_names(module)
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and not isinstance(node.slice, ast.Constant):
+                table = _table_of(module, node.value, imported)
+                if table in tables and table[1] not in DATA_TABLES:
+                    offenders.append(f"{module.name}:{node.lineno}: {ast.unparse(node)}")
+    assert not offenders, "read these through cxrlib.core.config.lookup:\n" + "\n".join(offenders)
+    assert set(DATA_TABLES) <= {name for _, name in tables}, "stale DATA_TABLES entries"
+
+
+def test_the_lookup_checks_catch_a_violation():
+    module = Module("cxrlib.x", PACKAGE / "x.py", False, ast.parse(
+        "from cxrlib.images.preprocess import PIPELINES\ndef f(name):\n    return PIPELINES[name]\n"))
+    node = next(n for n in ast.walk(module.tree) if isinstance(n, ast.Subscript))
+    assert _table_of(module, node.value, _imported_names(module)) == ("cxrlib.images.preprocess", "PIPELINES")

@@ -1,5 +1,7 @@
 """Artifacts carry their run context in every caption, and provenance records what ran on what."""
+import errno
 import json
+import os
 import time
 from importlib import resources
 
@@ -10,7 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from pathlib import Path  # noqa: E402
+
 from cxrlib.book.artifacts import RunArtifacts, data_fingerprint, markdown_table  # noqa: E402
+from cxrlib.core import io as io_module  # noqa: E402
 from cxrlib.published import index, load  # noqa: E402
 
 CONTEXT = {"dataset": "NIH ChestX-ray14", "split": "official", "image_size": 224, "weights": "none",
@@ -81,5 +86,38 @@ def test_published_tables_are_indexed_once_and_load_as_written():
         assert not table.frame.isna().all(axis=1).any(), f"{table_id}: a blank row"
         assert not any(str(c).startswith("Unnamed") for c in table.frame.columns), f"{table_id}: a nameless column"
         assert table.citation.strip() and table.document == str(entry["document"])
-    with pytest.raises(KeyError, match="no published table"):
+    with pytest.raises(KeyError, match="unknown published table 'd999_table1'"):
         load("d999_table1")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device that is always full)")
+@pytest.mark.parametrize("kind", ["figure", "table"])
+def test_a_full_disk_is_the_first_thing_said(tmp_path, kind, monkeypatch):
+    """Disk full while Pillow writes a PNG: its own follow-up AttributeError ('_idat' ... 'fileno') came
+    first and ENOSPC was only chained below it."""
+    run = RunArtifacts(tmp_path / "out", "01_data", {"seed": 0}, context=CONTEXT)
+    target = run.out_dir / ("f1.png" if kind == "figure" else "f1.csv")
+
+    real_mkstemp = io_module.tempfile.mkstemp
+
+    def full_temporary_file(dir=None, prefix="", suffix=""):  # the artifact's temporary file sits on a full disk
+        if not prefix.startswith(f".{target.name}."):
+            return real_mkstemp(dir=dir, prefix=prefix, suffix=suffix)
+        path = Path(dir) / f"{prefix}full{suffix}"
+        path.touch()
+        return os.open("/dev/full", os.O_WRONLY), str(path)
+
+    monkeypatch.setattr(io_module.tempfile, "mkstemp", full_temporary_file)
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    with pytest.raises(OSError) as caught:
+        if kind == "figure":
+            run.figure(fig, "f1", "A figure")
+        else:
+            run.table(pd.DataFrame({"a": range(100_000)}), "f1", "A table")
+    plt.close(fig)
+    assert caught.value.errno == errno.ENOSPC
+    assert str(caught.value).startswith("[Errno 28] No space left on device while writing")
+    assert str(target) in str(caught.value)
+    assert caught.value.__suppress_context__  # nothing printed above it
+    run.abort(discard=True)

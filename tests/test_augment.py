@@ -6,7 +6,7 @@ from torchvision.transforms import v2
 from cxrlib.images.augment import (
     POLICIES,
     STEP_BUILDERS,
-    VARIANTS,
+    IMAGE_VARIANTS,
     apply_variant,
     build_augmentation,
     get_policy,
@@ -69,7 +69,7 @@ def test_rotation_fills_black_and_stays_within_range():
 
 def test_fixed_variants():
     image = _image()
-    assert set(D000_OVERSAMPLE_VARIANTS) <= set(VARIANTS) and len(D000_OVERSAMPLE_VARIANTS) == 6
+    assert set(D000_OVERSAMPLE_VARIANTS) <= set(IMAGE_VARIANTS) and len(D000_OVERSAMPLE_VARIANTS) == 6
     assert apply_variant(image, "original") is image and apply_variant(image, None) is image
     assert torch.equal(apply_variant(image, "hflip"), torch.flip(image, dims=[-1]))
     white = torch.full((1, 32, 32), 255, dtype=torch.uint8)

@@ -263,6 +263,22 @@ def test_instructor_edition_shows_every_solution_with_its_computed_answer(smoke_
 
 
 @pytest.mark.slow
+def test_no_page_names_a_folder_of_the_build_machine(smoke_editions):
+    """Issue 27: captions, tables, answers and notebook outputs name files by location (package, data root,
+    checkout), so a moved checkout or a recreated environment shows the same book."""
+    import sysconfig
+
+    from cxrlib.data.root import data_root
+
+    tree, _, student, instructor = smoke_editions
+    folders = {str(tree), str(REPO), str(data_root()), sysconfig.get_paths()["purelib"], str(Path.home())}
+    for index in (student, instructor):
+        for name, html in _pages(index).items():
+            shown = [folder for folder in folders if folder in html]
+            assert not shown, f"{name} shows {shown}"
+
+
+@pytest.mark.slow
 def test_chapters_state_the_measured_run_time_and_link_the_clean_notebook(smoke_editions):
     import nbformat
     from html import unescape

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -14,6 +18,7 @@ import pytest
 
 from cxrlib import cli
 from cxrlib.book import build
+from cxrlib.core.staging import RunFolderBusy, is_complete
 
 
 def notebook(path: Path, code: str) -> None:
@@ -90,3 +95,101 @@ def test_failing_run_is_summarised_and_the_others_go_on(tiny_repo, capsys, monke
     assert build.run(args("--no-html", "--only", "01", "02"), repo=tiny_repo) == 1
     out = capsys.readouterr().out
     assert "01_ok: up to date, skipped" in out and "0 executed, 1 up to date, 1 failed, 0 skipped" in out
+
+
+# ------------------------------------------------------------------------ two builds of one run at once
+
+KERNEL = """
+import sys, time
+from pathlib import Path
+import pandas as pd
+from cxrlib.book.artifacts import RunArtifacts
+out_dir, started, go = sys.argv[1:4]
+run = RunArtifacts(out_dir, "tiny", {})
+for i in range(3):
+    run.table(pd.DataFrame({"a": [i]}), f"t{i}", "A table")
+Path(started).write_text("written")
+while not Path(go).exists():
+    time.sleep(0.05)
+run.finish()
+"""
+
+
+@pytest.fixture
+def one_run_repo(tmp_path, monkeypatch):
+    """A repository with one run whose 'kernel' is a plain process (no papermill): it writes three tables,
+    says so in ``started`` and finishes once ``go`` exists."""
+    repo = tmp_path / "repo"
+    (repo / "notebooks").mkdir(parents=True)
+    (repo / "params" / "classroom").mkdir(parents=True)
+    (repo / "notebooks" / "01_ok.ipynb").write_text("{}")
+    (repo / "params" / "classroom" / "01_ok.yaml").write_text("seed: 0\n")
+    flags = tmp_path / "started", tmp_path / "go"
+
+    def fake_kernel(notebook, output, parameters, cwd, **_):
+        subprocess.run([sys.executable, "-c", KERNEL, parameters["out_dir"], *map(str, flags)], cwd=cwd, check=True,
+                       capture_output=True, text=True, timeout=120)
+        nbformat.write(nbformat.v4.new_notebook(), output)
+
+    monkeypatch.setattr(build, "execute_notebook", fake_kernel)
+    return repo, flags
+
+
+def test_a_second_forced_build_of_a_run_touches_nothing_of_the_first(one_run_repo):
+    repo, (started, go) = one_run_repo
+    [run] = build.discover_runs("classroom", repo=repo)
+    outcome: dict = {}
+
+    def first():
+        try:
+            outcome["first"] = build.execute(run, "classroom", repo=repo, force=True)
+        except Exception as error:  # noqa: BLE001 - the test reports it
+            outcome["first"] = error
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), f"the first build did not start: {outcome}"
+    try:
+        with pytest.raises(RunFolderBusy, match="another build"):
+            build.execute(run, "classroom", repo=repo, force=True)
+    finally:
+        go.write_text("go")
+        thread.join(timeout=120)
+    assert outcome["first"] is True
+    out = repo / run.out_dir
+    listed = json.loads((out / "provenance.json").read_text())["artifacts"]
+    assert [a["file"] for a in listed] == ["t0.csv", "t1.csv", "t2.csv"]
+    assert all((out / a["file"]).is_file() and (out / f"{a['id']}.md").is_file() for a in listed)
+    assert is_complete(out)
+    assert build.execute(run, "classroom", repo=repo) is False  # up to date, and rightly so
+
+
+def test_a_run_folder_edited_without_changing_sizes_is_built_again(one_run_repo, capsys):
+    repo, (_, go) = one_run_repo
+    go.write_text("go")
+    [run] = build.discover_runs("classroom", repo=repo)
+    assert build.execute(run, "classroom", repo=repo) is True
+    assert build.execute(run, "classroom", repo=repo) is False
+    table = repo / run.out_dir / "t1.csv"
+    table.write_text(table.read_text().replace("1", "8"))  # same size
+    assert build.execute(run, "classroom", repo=repo) is True
+    assert "up to date" not in capsys.readouterr().out.splitlines()[-1]
+    assert table.read_text() == "a\n1\n"
+
+
+def test_a_python_tag_in_a_parameter_file_is_one_message_and_other_runs_still_build(tiny_repo, capsys, monkeypatch):
+    bad = tiny_repo / "params" / "classroom" / "02_bad.yaml"
+    bad.write_text("seed: 0\nsource: !!python/object/apply:os.system ['touch pwned']\n")
+    executed = []
+    monkeypatch.setattr(build, "execute", lambda run, *a, **k: executed.append(run.name) or True)
+    assert build.run(args("--no-html"), repo=tiny_repo) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert str(bad) in lines[0] and "line 2" in lines[0] and "python/object/apply:os.system" in lines[0]
+    assert not executed and not (tiny_repo / "pwned").exists() and not Path("pwned").exists()
+    assert build.run(args("--no-html", "--only", "01", "04"), repo=tiny_repo) == 0  # the bad file is not read
+    assert executed == ["01_ok", "04_after"]

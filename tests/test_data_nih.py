@@ -1,5 +1,6 @@
 """NIH ChestX-ray14 tables and splits (cxrlib.data.nih) and document 000's Table 1 (cxrlib.data.d000)."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,14 @@ def _official_test_images(data_root):
 
 
 # ------------------------------------------------------------------------------------ metadata
+
+
+def test_the_patient_of_an_image_id_is_the_metadatas_patient(meta):
+    """The rule used where only a file name is at hand (boxes, prediction files, downloads) gives the metadata's
+    patient for every one of the 112,120 images."""
+    patients = meta["image_id"].map(nih.patient_of_image)
+    assert (patients.astype(int) == meta["patient_id"].astype(int)).all()
+    assert nih.patient_of_image("00000013_005.png") == "00000013"
 
 
 def test_metadata_is_normalised(meta):
@@ -265,3 +274,32 @@ def test_bad_split_inputs_are_clear_errors(meta, split):
         d000.split_counts(meta, split.iloc[:100])
     with pytest.raises(ValueError, match="counts lack column"):
         d000.table1_from_counts(pd.DataFrame({"class": ["a"], "total": [1]}))
+
+
+def test_notebook_01_without_the_official_test_list_says_how_to_get_it(data_root, tmp_path, monkeypatch):
+    """A data root whose NIH folder lacks test_list.txt: the notebook stops with the data set's help (what
+    `cxrlib data-check` reports), not a bare FileNotFoundError, before its run folder is opened."""
+    import jupytext
+
+    from cxrlib.core.staging import staging_dir
+    from cxrlib.data.root import SOURCES
+
+    root = tmp_path / "data"
+    (root / "nih-cxr14").mkdir(parents=True)
+    for source in data_root.iterdir():
+        if source.name != "nih-cxr14":
+            (root / source.name).symlink_to(source)
+    for item in (data_root / "nih-cxr14").iterdir():
+        if item.name != "test_list.txt":
+            (root / "nih-cxr14" / item.name).symlink_to(item)
+    notebook = jupytext.read(Path(__file__).resolve().parents[1] / "notebooks" / "01_data.py")
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    namespace: dict = {}
+    exec(code[0], namespace)  # the parameter cell
+    namespace.update(out_dir=str(tmp_path / "01_data"), data_root=str(root))
+    with pytest.raises(DataNotFoundError) as error:
+        exec(code[1], namespace)  # imports and run context
+    text = str(error.value)
+    assert text.rstrip().endswith("test_list.txt") and "missing:" in text
+    assert SOURCES["nih-cxr14"].url in text and "Expected layout" in text
+    assert not staging_dir(tmp_path / "01_data").exists()

@@ -239,7 +239,7 @@ def test_chexpert_rare_size_and_variants(train, valid):
     assert selected.all()
     assert d004.published_size() == 82_942
     variants = d004.rare_variants(train, valid)
-    assert len(variants) == len(d004.VARIANTS)
+    assert len(variants) == len(d004.RARE_VARIANTS)
     first = variants.iloc[0]
     assert first["images"] == len(rare)
     assert (variants["difference"] == variants["images"] - variants["published"]).all()

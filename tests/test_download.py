@@ -536,3 +536,72 @@ def test_bad_timeouts_are_named(root, capsys):
     parser = dl.add_arguments(argparse.ArgumentParser())
     assert dl.run(parser.parse_args(["pneumoniamnist", "--root", str(root), "--connect-timeout", "-2"])) == 1
     assert "connect_timeout must be a positive number of seconds, got -2.0 (--connect-timeout)" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------
+# A host that answers one byte at a time
+# ---------------------------------------------------------------------------------------------------
+@pytest.fixture
+def trickling_server():
+    """A loopback server (127.0.0.1 only) that trickles: ``mode["headers"]`` True sends its status line one
+    byte every 0.1 s and never finishes it; else it sends the headers of a 1000-byte body, then one byte
+    every 0.1 s. Each connection is served for at most 20 s."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    mode, accepted, stop = {"headers": False}, [], threading.Event()
+
+    def serve(connection):
+        with connection:
+            connection.settimeout(1)
+            try:
+                connection.recv(65536)  # the request
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+                if mode["headers"]:
+                    data = head * 1000
+                else:
+                    connection.sendall(head)
+                    data = b"x" * 1000
+                for byte in data[:200]:
+                    if stop.wait(0.1):
+                        return
+                    connection.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connection = listener.accept()[0]
+            except OSError:
+                continue
+            accepted.append(connection)
+            threading.Thread(target=serve, args=(connection,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", mode, accepted
+    stop.set()
+    thread.join(timeout=2)
+    listener.close()
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_trickling_host_fails_within_the_timeouts(trickling_server, root, where):
+    url, mode, accepted = trickling_server
+    mode["headers"] = where == "headers"
+    recipe = {"pneumoniamnist": pneumoniamnist_recipe(url, b"x" * 1000)}
+    started = time.monotonic()
+    with pytest.raises(dl.DownloadError) as error:
+        dl.download(["pneumoniamnist"], root=root, progress=False, recipes=recipe, timeout=0.5, connect_timeout=0.5,
+                    retries=3, retry_wait=0, log=lambda m: None)
+    elapsed = time.monotonic() - started
+    assert elapsed < 4, f"a trickling host took {elapsed:.1f} s to fail with timeout=0.5 (1 byte every 0.1 s)"
+    message = str(error.value)
+    assert message.startswith("pneumoniamnist: ") and f"{url}/pneumoniamnist.npz is too slow" in message
+    assert ("no complete answer within 1 s" if where == "headers" else "below 1024 bytes/s") in message
+    assert "--timeout" in message and "CXRLIB_DOWNLOAD_TIMEOUT" in message
+    assert len(accepted) == 1, "a trickling host is not retried"
+    if where == "body":
+        assert "bytes are kept in" in message  # what did arrive is resumed next time

@@ -170,7 +170,7 @@ def test_no_positive_label_is_an_error_not_a_table_of_nan(tmp_path):
 
 def test_bad_parameters_are_named(tmp_path):
     data = evaluate.evaluation_set(evaluate.read_predictions(run_folder_file(tmp_path)))
-    with pytest.raises(ValueError, match="labels_from must be one of"):
+    with pytest.raises(ValueError, match="unknown label source \\(labels_from\\)"):
         evaluate.evaluation_set(data.frame, labels_from="metadata")
     with pytest.raises(ValueError, match="n_boot must be a whole number"):
         evaluate.auroc_ci_table(data.frame, data.labels, n_boot=0)

@@ -10,7 +10,7 @@ import pytest
 
 from cxrlib.chapters import label_noise as ln
 from cxrlib.stats import simulate
-from cxrlib.data import nih
+from cxrlib.data import nih, nih_relabels
 from cxrlib.data.metadata import shipped_path
 from cxrlib.stats.metrics import auroc
 
@@ -66,15 +66,15 @@ def tiny(tmp_path):
                       ("c.png", 2, "No Finding", 50, "AP", 3), ("d.png", 3, "No Finding", 70, "PA", 0),
                       ("e.png", 3, "Nodule|Infiltration", 70, "AP", 1), ("f.png", 4, "No Finding", 20, "PA", 25),
                       ("z.png", 9, "Mass", 40, "PA", 0)])
-    return ln.join_metadata(ln.load_relabels(path), meta)
+    return nih_relabels.join_metadata(nih_relabels.load_relabels(path), meta)
 
 
 def test_load_relabels_codes_yes_no_and_keeps_one_row_per_image(tmp_path):
     path = relabel_csv(tmp_path / "r.csv", [row("a.png", 1, Pneumothorax=" yes "), row("b.png", 2)])
-    table = ln.load_relabels(path)
+    table = nih_relabels.load_relabels(path)
     assert list(table["image_id"]) == ["a.png", "b.png"]
-    assert table[ln.expert_column("Pneumothorax")].tolist() == [1, 0]
-    assert table[ln.expert_column("Fracture")].dtype == np.int8
+    assert table[nih_relabels.expert_column("Pneumothorax")].tolist() == [1, 0]
+    assert table[nih_relabels.expert_column("Fracture")].dtype == np.int8
     assert table.attrs["source"] == str(path)
 
 
@@ -84,26 +84,26 @@ def test_load_relabels_codes_yes_no_and_keeps_one_row_per_image(tmp_path):
 ])
 def test_load_relabels_rejects_bad_files(tmp_path, problem, message):
     with pytest.raises(ValueError, match=message):
-        ln.load_relabels(relabel_csv(tmp_path / "r.csv", problem))
+        nih_relabels.load_relabels(relabel_csv(tmp_path / "r.csv", problem))
 
 
 def test_load_relabels_names_missing_columns(tmp_path):
     path = tmp_path / "r.csv"
     pd.DataFrame({"Image Index": ["a.png"], "Patient ID": [1]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="Set Id"):
-        ln.load_relabels(path)
+        nih_relabels.load_relabels(path)
 
 
 def test_join_metadata_checks_images_and_patients(tmp_path, tiny):
     assert len(tiny) == 6 and "z.png" not in set(tiny["image_id"])
     assert tiny.attrs["label_string_differences"] == 0
-    relabels = ln.load_relabels(relabel_csv(tmp_path / "r.csv", [row("a.png", 1), row("q.png", 5)]))
+    relabels = nih_relabels.load_relabels(relabel_csv(tmp_path / "r.csv", [row("a.png", 1), row("q.png", 5)]))
     meta = tiny_meta([("a.png", 1, "No Finding", 30, "PA", 0)])
     with pytest.raises(ValueError, match="not in the NIH metadata"):
-        ln.join_metadata(relabels, meta)
-    relabels = ln.load_relabels(relabel_csv(tmp_path / "r.csv", [row("a.png", 7)]))
+        nih_relabels.join_metadata(relabels, meta)
+    relabels = nih_relabels.load_relabels(relabel_csv(tmp_path / "r.csv", [row("a.png", 7)]))
     with pytest.raises(ValueError, match="another patient id"):
-        ln.join_metadata(relabels, meta)
+        nih_relabels.join_metadata(relabels, meta)
 
 
 def test_finding_map_is_validated_and_completed():
@@ -197,14 +197,14 @@ def meta():
 
 @pytest.fixture(scope="module")
 def joined(meta):
-    return ln.join_metadata(ln.load_relabels(), meta)
+    return nih_relabels.join_metadata(nih_relabels.load_relabels(), meta)
 
 
 def test_shipped_relabels_are_one_adjudicated_row_per_image(joined):
     assert len(joined) == 4376 and joined["image_id"].is_unique
     assert set(joined["set_id"]) == {"test", "val"}
     assert joined.attrs["label_string_differences"] == 0
-    assert set(np.unique(joined[[ln.expert_column(f) for f in ln.EXPERT_FINDINGS]].to_numpy())) == {0, 1}
+    assert set(np.unique(joined[[nih_relabels.expert_column(f) for f in nih_relabels.EXPERT_FINDINGS]].to_numpy())) == {0, 1}
 
 
 def test_set_ids_lie_in_the_official_lists(meta, joined, data_root):
@@ -219,7 +219,7 @@ def test_real_auroc_matches_the_metric_directly(joined, data_root):
     table, subset = ln.auroc_two_truths(joined, ln.load_predictions(root=data_root), n_boot=20, seed=0)
     row_ = table.set_index("finding").loc["Pneumothorax"]
     assert row_["images"] == len(subset) > 500
-    assert row_["auroc_expert"] == pytest.approx(auroc(subset[ln.expert_column("Pneumothorax")],
+    assert row_["auroc_expert"] == pytest.approx(auroc(subset[nih_relabels.expert_column("Pneumothorax")],
                                                        subset[ln.score_column("Pneumothorax")]))
     assert row_["auroc_nih"] == pytest.approx(auroc(subset["Pneumothorax"], subset[ln.score_column("Pneumothorax")]))
 
@@ -236,7 +236,7 @@ def modified_relabels(tmp_path: Path, meta: pd.DataFrame) -> Path:
 
 
 def test_a_modified_relabel_file_moves_the_numbers(tmp_path, meta, joined):
-    changed = ln.join_metadata(ln.load_relabels(modified_relabels(tmp_path, meta)), meta)
+    changed = nih_relabels.join_metadata(nih_relabels.load_relabels(modified_relabels(tmp_path, meta)), meta)
     before = ln.no_finding_table(joined, n_boot=20).iloc[0]["share"]
     after = ln.no_finding_table(changed, n_boot=20).iloc[0]["share"]
     assert after > before
@@ -255,13 +255,13 @@ def test_the_notebook_artifacts_come_from_the_relabel_file_it_is_given(tmp_path,
                                                n_boot=20, sim_repeats=3),
                                kernel_name="python3", cwd=str(REPO), progress_bar=False)
     shares = pd.read_csv(out / "no_finding_share.csv")
-    changed = ln.join_metadata(ln.load_relabels(path), meta)
+    changed = nih_relabels.join_metadata(nih_relabels.load_relabels(path), meta)
     expected = ln.no_finding_table(changed, n_boot=20, seed=0)
     np.testing.assert_allclose(shares["share"], expected["share"])
-    shipped = ln.no_finding_table(ln.join_metadata(ln.load_relabels(), meta), n_boot=20, seed=0)
+    shipped = ln.no_finding_table(nih_relabels.join_metadata(nih_relabels.load_relabels(), meta), n_boot=20, seed=0)
     assert not np.allclose(shares["share"], shipped["share"])
     agreement = pd.read_csv(out / "nih_vs_expert_agreement.csv").set_index("finding")
-    assert agreement.loc["Pneumothorax", "expert_positive"] == changed[ln.expert_column("Pneumothorax")].sum()
+    assert agreement.loc["Pneumothorax", "expert_positive"] == changed[nih_relabels.expert_column("Pneumothorax")].sum()
     assert (out / "no_finding_by_group.png").stat().st_size > 0 and (out / "provenance.json").exists()
 
 

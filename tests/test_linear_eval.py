@@ -7,7 +7,7 @@ import pytest
 
 from cxrlib.chapters import linear_probe as linear_eval
 from cxrlib.book.build import Run, upstream_stamps
-from cxrlib.core.config import ParamsMixin, check_choice
+from cxrlib.core.config import ParamsMixin, UnknownKeyError, lookup
 from cxrlib.training.ssl.runs import chance_loss, fraction_label, fraction_run_name
 
 
@@ -71,8 +71,8 @@ def test_configs_share_checks():
     assert Demo.from_namespace({"a": 3, "other": 1}).a == 3
     with pytest.raises(ValueError, match="unknown Demo parameter"):
         Demo.from_dict({"b": 2})
-    with pytest.raises(ValueError, match="optimizer must be one of adam, sgd"):
-        check_choice("optimizer", "lbfgs", ["adam", "sgd"])
+    with pytest.raises(UnknownKeyError, match="unknown optimizer 'lbfgs'; known: adam, sgd"):
+        lookup(["adam", "sgd"], "lbfgs", what="optimizer")
 
 
 def test_a_run_reading_another_runs_output_depends_on_its_stamp(tmp_path):

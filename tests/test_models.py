@@ -112,6 +112,42 @@ def test_rows_agree_with_timm(key):
         assert (tuple(cfg.mean), tuple(cfg.std)) == (spec.mean, spec.std)
         timm_px = cfg.input_size[-1]
         assert spec.input_size == spec.create_kwargs.get("img_size", timm_px)
+    # files outside timm (SwAV, CheXNet, Xception) were trained with the statistics of timm's default
+    # configuration of the architecture; the row states them (and wins: nothing reads them from a file)
+    default = timm.models.get_pretrained_cfg(spec.timm_name)
+    if any(src.timm_tag is None for src in spec.sources):
+        assert (tuple(default.mean), tuple(default.std)) == (spec.mean, spec.std)
+
+
+@pytest.mark.parametrize("key", ROWS)
+def test_the_family_of_a_row_is_in_its_fields(backbones, key):
+    """Patch side and size keyword are the row's: the built model has the row's patches, and the row's
+    size keyword gives it another input size (the patch check of cxrlib.core.params reads the same field)."""
+    from cxrlib.training.common import size_kwargs
+
+    spec, backbone = REGISTRY[key], backbones[key]
+    patch = getattr(getattr(backbone, "patch_embed", None), "patch_size", None)
+    assert (None if patch is None else tuple(patch)) == (None if spec.patch_size is None else (spec.patch_size,) * 2)
+    assert (spec.size_keyword is None) == (spec.patch_size is None)
+    if spec.size_keyword is None:
+        assert size_kwargs(key, 40) == {}
+        return
+    size = 3 * spec.patch_size
+    assert size_kwargs(key, size) == {spec.size_keyword: size}
+    small, _ = create_backbone(key, "none", **size_kwargs(key, size))
+    assert tuple(small.patch_embed.grid_size) == (3, 3)
+    assert small(torch.zeros(1, 3, size, size)).shape == (1, spec.feature_dim)
+
+
+def test_the_places_that_need_a_patch_read_the_row():
+    from cxrlib.book.paper_smoke import fit_image_size
+    from cxrlib.chapters.explain import registry_gradcam_table
+
+    assert fit_image_size({"backbone": "dinov2_vits14", "image_size": 32})["image_size"] == 28
+    assert fit_image_size({"backbone": "dino_vits16", "image_size": 32})["image_size"] == 32
+    assert fit_image_size({"backbone": "resnet18", "image_size": 30})["image_size"] == 30
+    table = registry_gradcam_table(["dinov2_vits14", "resnet18"], patches_per_side=2, cnn_size=32)
+    assert table.set_index("backbone")["input"].to_dict() == {"dinov2_vits14": "28 px", "resnet18": "32 px"}
 
 
 def test_cli_lists_registry(capsys):

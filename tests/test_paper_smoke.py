@@ -104,7 +104,7 @@ def test_the_fake_weight_files_were_loaded_and_labelled(smoke):
         converter = spec.source(info["source"]).converter
         raw = read_checkpoint(info["file"])
         state = CONVERTERS[converter](raw) if converter else unwrap_state_dict(raw)
-        trained = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+        trained = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
         model = new_backbone(spec.key)
         for path in spec.stem:
             for name in parameters_under(model, path):

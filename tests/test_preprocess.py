@@ -243,7 +243,7 @@ def test_config_validation_and_round_trip():
                 {"clahe_clip_limit": 0}, {"normalization": "cifar"}, {"size": 0}]:
         with pytest.raises(ValueError):
             pp.PreprocessConfig(**bad)
-    with pytest.raises(ValueError, match="unknown PreprocessConfig field"):
+    with pytest.raises(ValueError, match="unknown PreprocessConfig parameter"):
         pp.PreprocessConfig.from_dict({"sise": 224})
 
 

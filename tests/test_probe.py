@@ -21,7 +21,7 @@ from cxrlib.training.probe import (
     table3_layout,
 )
 from cxrlib.published import load
-from cxrlib.stats.inference import bootstrap_ci
+from cxrlib.stats import bootstrap_ci
 
 
 def _problem(n_patients=120, images_per_patient=2, dim=8, shift=1.0, seed=0):
@@ -199,7 +199,7 @@ def test_probe_report_intervals():
     assert report == probe_report(y, prob, groups=groups, n_boot=1000, seed=1)  # deterministic
     other = probe_report(y, prob, groups=groups, n_boot=1000, seed=2)
     assert other["auc_ci_low"] != report["auc_ci_low"]
-    # the AUROC interval is cxrlib.stats.inference' patient bootstrap with the same seed
+    # the AUROC interval is cxrlib.stats' patient bootstrap with the same seed
     ref = bootstrap_ci(auroc, y, prob, n_boot=1000, seed=1, groups=groups)
     assert (report["auc_ci_low"], report["auc_ci_high"]) == pytest.approx(ref.ci)
     assert probe_report(y, prob, n_boot=50)["unit"] == "image"

@@ -11,6 +11,8 @@ import pytest
 
 from cxrlib import published
 from cxrlib.book import registry
+from cxrlib.core import staging
+from cxrlib.published import align
 
 REPO = Path(__file__).resolve().parents[1]
 DOCUMENTS = registry.load_registry()
@@ -73,8 +75,9 @@ def test_runs_and_artifacts_exist():
             run, artifact = item.classroom["run"], item.classroom["artifact"]
             assert (REPO / "params" / "classroom" / f"{run}.yaml").exists(), f"{item.id}: no classroom run {run}"
             assert _writes(run.split("--")[0], artifact), f"{item.id}: notebook {run} does not write {artifact}"
-            for block in item.compare:
-                assert _writes(run.split("--")[0], block.get("artifact", artifact)), f"{item.id}: {block}"
+            for block in item.beside:
+                if block.exact:
+                    assert _writes(run.split("--")[0], block.artifact or artifact), f"{item.id}: {block}"
         for run in item.paper_runs:
             assert (REPO / "params" / "paper" / f"{run}.yaml").exists(), f"{item.id}: no paper run {run}"
             assert (REPO / "notebooks" / f"{run.split('--')[0]}.py").exists()
@@ -85,8 +88,11 @@ def test_runs_and_artifacts_exist():
         assert item.classroom or item.paper_runs or item.described or item.missing, f"{item.id}: says nothing"
         if item.kind == "schematic":
             assert item.described or item.missing, f"{item.id}: a schematic says where it is implemented"
-        if item.compare:
-            assert item.published and item.classroom, f"{item.id}: compare needs published numbers and an artifact"
+        for block in item.beside:
+            if block.exact:
+                assert item.published and item.classroom, f"{item.id}: an exact block needs published numbers and an artifact"
+            if block.sweep_table:
+                assert item.sweep, f"{item.id}: a sweep_table block belongs to an item with a sweep"
 
 
 def test_document_texts_mention_each_item():
@@ -113,7 +119,7 @@ def _fake_run(repo: Path, run: str, profile: str, files: dict[str, str]) -> None
     for name, text in files.items():
         (folder / name).write_text(text)
     (folder / "provenance.json").write_text(json.dumps({"params": {"profile": profile}}))
-    (folder / "COMPLETE.json").write_text("{}")
+    staging.write_marker(folder)
 
 
 @pytest.fixture
@@ -130,11 +136,16 @@ def _item(**fields):
     return registry.Item(**{**base, **fields})
 
 
+def _totals():
+    return align.Comparison.from_entry({"name": "totals", "keys": "class", "values": ["total", "test"], "exact": True},
+                                       item="d000_table1", published="d000_table1")
+
+
 def test_status_exact_classroom_when_the_artifact_equals_the_published_numbers(fake_repo):
     theirs = published.load("d000_table1").frame
     _fake_run(fake_repo, "01_data", "classroom", {"d000_table1.csv": theirs[["class", "total", "test"]].to_csv(index=False)})
     item = _item(published="d000_table1", classroom={"run": "01_data", "artifact": "d000_table1"},
-                 compare=({"name": "totals", "key": "class", "columns": {"total": "total", "test": "test"}},))
+                 beside=(_totals(),))
     status = registry.item_status(item, fake_repo)
     assert status.names == ["exact", "classroom"]
     assert status.comparisons[0]["differing"] == 0
@@ -145,7 +156,7 @@ def test_status_classroom_only_when_a_cell_differs(fake_repo):
     ours.loc[0, "test"] += 3
     _fake_run(fake_repo, "01_data", "classroom-smoke", {"d000_table1.csv": ours.to_csv(index=False)})
     item = _item(published="d000_table1", classroom={"run": "01_data", "artifact": "d000_table1"},
-                 compare=({"name": "totals", "key": "class", "columns": {"total": "total", "test": "test"}},))
+                 beside=(_totals(),))
     status = registry.item_status(item, fake_repo)
     assert status.names == ["classroom"] and status.profile == "classroom-smoke"
     assert status.comparisons[0]["differing"] == 1 and status.comparisons[0]["max_abs_diff"] == 3
@@ -228,6 +239,7 @@ def test_readme_block_is_up_to_date():
     assert registry.update_readme(REPO, check=True), "README's registry block is stale: python -m cxrlib.book.registry readme"
 
 
-def test_pipe_table_escapes_pipes_and_blanks_nan():
-    table = registry.pipe_table(pd.DataFrame({"a": ["x|y", None], "b": [1.0, float("nan")]}))
-    assert "x\\|y" in table and table.splitlines()[-1] == "|  |  |"
+def test_pipe_table_escapes_pipes_and_shows_missing_values_as_every_table_does():
+    table = registry.pipe_table(pd.DataFrame({"a": ["x|y", None], "b": [1234567.0, float("nan")]}))
+    assert "x\\|y" in table and "1,234,567" in table
+    assert table.splitlines()[-1] == "| – | – |"  # one rendering of a missing value (cxrlib.core.runs.markdown_table)

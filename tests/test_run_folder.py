@@ -1,6 +1,7 @@
 """A run folder is never wrong: staged writes, one swap at the end, a completion marker, one run at a time."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -163,3 +164,119 @@ def test_predictions_of_an_unfinished_or_altered_run_are_refused(tmp_path):
     loose = tmp_path / "elsewhere.csv"
     loose.write_text(rows)
     assert len(evaluate.read_predictions(loose)) == 2
+
+
+# --------------------------------------------------------------------- out_dir naming someone's data
+
+
+def test_an_existing_file_as_out_dir_is_refused_and_kept(tmp_path):
+    data = tmp_path / "results.csv"
+    data.write_text("patient,score\np1,0.9\n")
+    with pytest.raises(staging.NotARunFolder, match="existing file"):
+        RunArtifacts(data, "nb", {})
+    assert data.read_text() == "patient,score\np1,0.9\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]  # no lock, no staging, no .old copy
+
+
+def test_a_folder_that_is_not_a_run_folder_is_refused_and_kept(tmp_path):
+    folder = tmp_path / "my_analysis"
+    folder.mkdir()
+    for name in ("analysis.ipynb", "provenance.json", "notes.txt"):
+        (folder / name).write_text(name)
+    before = snapshot(folder)
+    with pytest.raises(staging.NotARunFolder, match=f"without {MARKER}"):
+        RunArtifacts(folder, "nb", {})
+    assert snapshot(folder) == before
+    assert not staging.staging_dir(folder).exists() and not list(tmp_path.glob(".my_analysis.old-*"))
+
+
+def test_the_working_folder_as_out_dir_is_refused(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "01_data.ipynb").write_text("{}")
+    monkeypatch.chdir(work)
+    for out_dir in (".", str(tmp_path)):
+        with pytest.raises(staging.NotARunFolder, match="working folder"):
+            RunArtifacts(out_dir, "nb", {})
+    assert os.getcwd() == str(work) and (work / "01_data.ipynb").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+
+
+def test_run_folders_empty_folders_and_staging_folders_are_still_accepted(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    finished_run(empty)  # an empty folder may become a run folder
+    assert is_complete(empty)
+    finished_run(empty, value=2)  # a finished run folder is re-run
+    assert pd.read_csv(empty / "t1.csv")["a"].tolist() == [2]
+    first = tmp_path / "first"  # never finished: only its staging folder exists, and is resumed
+    run = RunArtifacts(first, "nb", {})
+    (run.out_dir / "model.txt").write_text("epoch 3")
+    run.abort()
+    again = RunArtifacts(first, "nb", {})
+    assert again._staging.reused and (again.out_dir / "model.txt").read_text() == "epoch 3"
+    again.finish()
+    assert is_complete(first)
+
+
+# ------------------------------------------------------------------------- what a commit may contain
+
+
+def test_an_edit_that_keeps_the_size_is_seen(tmp_path):
+    out = tmp_path / "run"
+    finished_run(out, value=1)
+    data = (out / "t1.csv").read_bytes()
+    (out / "t1.csv").write_bytes(data.replace(b"1", b"7"))  # same size, other content
+    assert (out / "t1.csv").stat().st_size == len(data)
+    assert not is_complete(out)
+    assert is_complete(out, verify="size")  # what the size check alone said
+
+
+def test_a_hash_is_not_reused_after_a_same_size_edit(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging, "_SETTLED_S", -1.0)  # cache every hash at once
+    out = tmp_path / "run"
+    finished_run(out, value=1)
+    assert is_complete(out) and is_complete(out)  # the second check reads the cache
+    path = out / "t1.csv"
+    stat = path.stat()
+    path.write_bytes(path.read_bytes().replace(b"1", b"7"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with the old modification time
+    assert not is_complete(out)
+
+
+def test_a_commit_that_misses_a_listed_artifact_is_refused(tmp_path):
+    out = tmp_path / "run"
+    finished_run(out, value=1)
+    before = snapshot(out)
+    run = RunArtifacts(out, "nb", {"value": 2})
+    run.table(pd.DataFrame({"a": [2]}), "t1", "A table")
+    (run.out_dir / "t1.csv").unlink()  # what another process did to the staging folder
+    with pytest.raises(RuntimeError, match="lacks t1.csv"):
+        run.finish()
+    assert snapshot(out) == before
+    run.abort()
+
+
+def test_a_staging_folder_replaced_under_a_run_is_not_committed(tmp_path):
+    out = tmp_path / "run"
+    run = RunArtifacts(out, "nb", {})
+    shutil.rmtree(run.out_dir)  # someone deleted and re-created the staging folder without the lock
+    run.out_dir.mkdir()
+    with pytest.raises(RuntimeError, match="replaced by another process"):
+        run.finish()
+    assert not out.exists()
+    run.abort()
+
+
+def test_predictions_edited_without_changing_their_size_are_refused(tmp_path):
+    from cxrlib.stats import evaluate
+
+    rows = "image_id,patient_id,A,prob_A\na,p1,1,0.9\nb,p2,0,0.2\n"
+    run = RunArtifacts(tmp_path / "run", "nb", {})
+    (run.out_dir / "predictions_test.csv").write_text(rows)
+    run.finish()
+    path = tmp_path / "run" / "predictions_test.csv"
+    assert len(evaluate.read_predictions(path)) == 2
+    path.write_text(rows.replace("0.9", "0.1"))  # same size: the scores a notebook would read are others
+    with pytest.raises(ValueError, match=MARKER):
+        evaluate.read_predictions(path)

@@ -17,7 +17,7 @@ from cxrlib.models.multiscale import (  # noqa: E402
 )
 from cxrlib.models.registry import REGISTRY  # noqa: E402
 from cxrlib.training.semssxl import (  # noqa: E402
-    VARIANTS,
+    SEMSSXL_VARIANTS,
     SemiConfig,
     SemSSXL,
     combined_loss,
@@ -86,9 +86,9 @@ def test_no_attention_weighs_stages_equally_and_pools_by_average():
     assert all(isinstance(p, AveragePool2d) for p in model.net.neck.pools)
 
 
-@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("name", SEMSSXL_VARIANTS)
 def test_every_variant_row_builds_and_takes_a_step(name):
-    variant = VARIANTS[name]
+    variant = SEMSSXL_VARIANTS[name]
     assert variant.neck in NECKS
     model, _ = tiny_model(variant.neck)
     x, y = batch()

@@ -42,9 +42,10 @@ from cxrlib.images.preprocess import preprocess_config
 from cxrlib.images.dataset import single_thread_torch
 from cxrlib.models import WeightsNotFoundError, create_backbone
 from cxrlib.images.preprocess import PreprocessCache, to_model_input
-from cxrlib.training.ssl import PROJECTION_HEADS, METHODS, TwoViewDataset, build_contrastive_model, checkpoint_epochs, pretrain, read_loss
+from cxrlib.training.ssl import PROJECTION_HEADS, SSL_METHODS, TwoViewDataset, build_contrastive_model, checkpoint_epochs, pretrain, read_loss
 from cxrlib.training.ssl import views as views_module
 from cxrlib.training.ssl.loop import LOSS_COLUMNS
+from cxrlib.training.ssl.runs import final_checkpoint
 from cxrlib.training.ssl.views import cap_by_patient, pretext_pool
 
 # the training-loop module
@@ -106,7 +107,7 @@ def test_nt_xent_matches_the_hand_computation(tau):
 def test_simclr_model_uses_nt_xent_at_the_documents_temperature():
     backbone, _ = create_backbone("resnet18", "none")
     model = build_contrastive_model(backbone, "simclr")
-    assert model.temperature == 0.5 == METHODS["simclr"].temperature  # document 002, section V
+    assert model.temperature == 0.5 == SSL_METHODS["simclr"].temperature  # document 002, section V
     got = model.criterion(torch.tensor(OUT0, dtype=torch.float64), torch.tensor(OUT1, dtype=torch.float64))
     assert float(got) == pytest.approx(nt_xent_by_hand(OUT0, OUT1, 0.5), abs=1e-6)
 
@@ -297,9 +298,9 @@ def test_head_layouts_follow_the_documents():
 
 
 def test_methods_name_existing_policies_and_heads():
-    for spec in METHODS.values():
+    for spec in SSL_METHODS.values():
         assert spec.policy in SSL_POLICIES and spec.head in PROJECTION_HEADS and spec.reference
-    assert METHODS["moco_v2"].momentum_encoder and not METHODS["simclr"].momentum_encoder
+    assert SSL_METHODS["moco_v2"].momentum_encoder and not SSL_METHODS["simclr"].momentum_encoder
 
 
 # ------------------------------------------------------- every method and head row, on a tiny backbone
@@ -308,7 +309,7 @@ ROW_BACKBONE = "convnextv2_atto"  # the smallest registry backbone (3.7 M parame
 
 
 def _row_model(method, head=None, seed=0):
-    spec = METHODS[method]
+    spec = SSL_METHODS[method]
     torch.manual_seed(seed)
     backbone, _ = create_backbone(ROW_BACKBONE, "none", seed=seed)
     queue = {"queue_size": 16, "momentum": 0.9} if spec.momentum_encoder else {}
@@ -320,12 +321,12 @@ def _declared_dim(head, width):
     return [m for m in PROJECTION_HEADS[head](width).modules() if isinstance(m, nn.Linear)][-1].out_features
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", SSL_METHODS)
 def test_every_method_row_learns_on_a_fixed_batch(method):
-    """One model per row of METHODS: the projections have the head's width, a step gives finite
+    """One model per row of SSL_METHODS: the projections have the head's width, a step gives finite
     gradients to every trainable parameter (none to a momentum copy), and a few Adam steps on one fixed
     batch (and, for a queue, the same negatives every step) lower the loss step after step."""
-    spec = METHODS[method]
+    spec = SSL_METHODS[method]
     with single_thread_torch():
         model = _row_model(method)
         model.train()
@@ -553,6 +554,21 @@ def test_two_view_dataset(pools, tmp_path):
     plain_1, plain_2, _ = TwoViewDataset(paths, cache, None)[1]
     assert torch.equal(plain_1, plain_2)
     np.testing.assert_array_equal(plain_1.numpy(), to_model_input(cache.get(paths.iloc[1]), cache.config))
+
+
+def test_final_checkpoint_is_the_last_epoch_of_the_largest_pool_with_its_runs_parameters(tmp_path):
+    rows = [("pool_025", 0.25, 5), ("pool_100", 1.0, 0), ("pool_100", 1.0, 3), ("pool_100", 1.0, 1)]
+    (tmp_path / "checkpoints.csv").write_text("run,fraction,policy,epoch,path\n" + "".join(
+        f"{r},{f},d002_simclr,{e},{r}/checkpoints/epoch_{e:04d}.pt\n" for r, f, e in rows))
+    for run, backbone in (("pool_025", "resnet18"), ("pool_100", "convnextv2_atto")):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "params.yaml").write_text(yaml.safe_dump({"backbone": backbone, "pool_fraction": 1.0}))
+    final = final_checkpoint(tmp_path)
+    assert final.path == str(tmp_path / "pool_100" / "checkpoints" / "epoch_0003.pt")
+    assert (final.epoch, final.fraction, final.params["backbone"]) == (3, 1.0, "convnextv2_atto")
+    assert final.run_dir == tmp_path / "pool_100"
+    with pytest.raises(FileNotFoundError, match="checkpoints.csv"):
+        final_checkpoint(tmp_path / "missing")
 
 
 # ----------------------------------------------------------------------- pre-training and resume

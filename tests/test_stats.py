@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from cxrlib.stats import inference as S
+from cxrlib import stats as S
 from cxrlib.data.nih import CHEXNET_ORDER
 from cxrlib.stats.metrics import UndefinedMetricWarning, auroc
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy.stats import norm, rankdata
 
 from cxrlib.stats import metrics as M
-from cxrlib.stats import inference as S
+from cxrlib import stats as S
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -3,6 +3,8 @@ the default journal file, a killed worker's trial completed by another, bad swee
 refused before any trial starts, status and table. Trials are ``tests/sweep_fixtures.cheap_trial``."""
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import subprocess
@@ -11,6 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from sweep_fixtures import executions, start_postgres, stop_postgres
@@ -121,7 +124,7 @@ def test_a_killed_workers_trial_is_completed_by_another(tmp_path, postgres_url):
 def test_journal_file_default_with_two_workers_status_and_table(tmp_path):
     table = {"rows": ["x"], "best_by": ["x"], "values": {"Val loss": "best_val_loss", "Test AUC": "test.auroc",
                                                           "Train loss": "history:train_loss"},
-             "ci": {"column": "Test AUC", "n_boot": 50}, "published": {"id": "d000_table99", "rows": {"x": "unfrozen"}}}
+             "ci": {"column": "Test AUC", "n_boot": 50}}
     path = write_sweep(tmp_path, {"x": [0, 1, 2], "lr": [0.1, 0.01]}, name="journal", table=table)
     result = cli("run", str(path), "--workers", "2")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -135,7 +138,6 @@ def test_journal_file_default_with_two_workers_status_and_table(tmp_path):
     assert status.returncode == 0 and "6 done" in status.stdout, status.stdout + status.stderr
     shown = cli("table", str(path), "--n-boot", "50")
     assert shown.returncode == 0, shown.stdout + shown.stderr
-    assert "not transcribed" in shown.stdout  # a published id that does not exist (yet): ours only
     written = (tmp_path / "sweep" / "sweep_table.csv").read_text().splitlines()
     header = written[0].split(",")
     assert header[:1] == ["x"] and "Test AUC CI low" in header and "Test AUC CI high" in header
@@ -255,9 +257,154 @@ def test_document_000_grids(stem, backbone, blocks):
     assert tiny["epochs"] == 1 and tiny["image_size"] == 32 and tiny["weights"] == "none"
 
 
+# ------------------------------------------------------------------------------ tables (no trial runs)
+
+
+class _Trial:
+    def __init__(self, key, point, value):
+        self.user_attrs, self.value = {sweeps.KEY_ATTR: key, sweeps.POINT_ATTR: json.dumps(point)}, value
+
+
+class _Study:
+    """The part of an Optuna study that ``sweep_table`` reads: finished trials with their key and point."""
+
+    def __init__(self, trials):
+        self.trials = trials
+
+    def get_trials(self, deepcopy=False, states=()):
+        return self.trials
+
+
+def _finished(sweep, metrics_of) -> _Study:
+    trials = []
+    for key, point in sweep.points():
+        run_dir = sweep.run_dir(key)
+        run_dir.mkdir(parents=True)
+        metrics = metrics_of(point)
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+        trials.append(_Trial(key, point, metrics["best_val_loss"]))
+    return _Study(trials)
+
+
+def test_a_misspelt_table_field_is_refused_naming_the_fields_there_are(tmp_path):
+    table = {"rows": ["x"], "best_by": ["x"], "values": {"Val loss": "best_val_loss", "Test AUC": "test.aurc"}}
+    sweep = sweeps.load_sweep(write_sweep(tmp_path, {"x": [0, 1], "lr": [0.1, 0.01]}, table=table))
+    study = _finished(sweep, lambda p: {"best_val_loss": p["x"] + p["lr"], "test": {"auroc": 0.5 + p["lr"]}})
+    with pytest.raises(sweeps.SweepError, match=r"\['test.aurc'\] are in none of the 2 finished trials.*test.auroc"):
+        sweeps.sweep_table(study, sweep)
+    sweep.table["values"]["Test AUC"] = "test.auroc"  # spelt right: a number in every row
+    ours, published, _ = sweeps.sweep_table(study, sweep)
+    assert ours["Test AUC"].tolist() == [0.51, 0.51] and published is None
+
+
+def test_a_table_naming_a_registry_item_takes_its_layout_and_published_table(tmp_path):
+    sweep = sweeps.load_sweep(REPO / "params" / "sweeps" / "d000_table2_swav_resnet50.yaml")
+    assert sweep.table["item"] == "d000_table2" and sweep.table["rows"] == ["unfrozen_blocks"]
+    assert sweep.table["values"]["Test AUC"] == "test.macro_auroc" and sweep.table["title"].startswith("Document 000, Table 2")
+    ours = pd.DataFrame({"unfrozen_blocks": [4, 1, 9], "Test AUC": [0.7, 0.6, 0.5], "trial_key": ["k4", "k1", "k9"]})
+    published, note = sweeps._published("d000_table2")
+    assert note.startswith("d000_table2: Elwirehardja")
+    both = sweeps.combined(ours, published, ["unfrozen_blocks"])
+    assert both["unfrozen_blocks"].tolist() == ["0", "1", "2", "3", "4", "9"]  # as text, sorted, ours and theirs
+    assert both.loc[1, "Test AUC (published)"] == 0.681 and math.isnan(both.loc[5, "Test AUC (published)"])
+    assert math.isnan(both.loc[0, "Test AUC"]) and "Test AUC (ours - published)" not in both
+
+
+def test_an_unknown_registry_item_is_refused_on_load(tmp_path):
+    path = write_sweep(tmp_path, {"x": [0]}, table={"item": "d000_tabel2"})
+    with pytest.raises(sweeps.SweepError, match="did you mean 'd000_table2'"):
+        sweeps.load_sweep(path)
+    old_style = write_sweep(tmp_path, {"x": [0]}, name="old", table={"rows": ["x"], "published": {"id": "d000_table2"}})
+    with pytest.raises(sweeps.SweepError, match=r"unknown table key\(s\) \['published'\]"):
+        sweeps.load_sweep(old_style)
+
+
 def test_trial_keys_are_stable_and_readable():
     assert sweeps.trial_key({"unfrozen_blocks": 3, "lr": 1e-4, "weight_decay": 0, "dropout": 0.2}) == \
         "unfrozen_blocks=3__lr=0.0001__weight_decay=0__dropout=0.2"
     assert sweeps.trial_key({"tasks": ["kermany_pneumonia"], "_model": "B1"}) == "tasks=kermany_pneumonia__model=B1"
     long = sweeps.trial_key({"weights": "x" * 200})
     assert len(long) <= 101 and long == sweeps.trial_key({"weights": "x" * 200})
+
+
+# ----------------------------------------------------------------- one run folder per point, and its own
+
+
+def test_two_files_of_one_name_are_two_points(tmp_path):
+    files = [tmp_path / "runs" / run / "checkpoints" / "last.ckpt" for run in ("a", "b")]
+    path = write_sweep(tmp_path, {"weights": [str(f) for f in files]}, name="samename")
+    sweep = sweeps.load_sweep(path)
+    keys = [key for key, _ in sweep.points()]
+    assert len(keys) == 2 and len(set(keys)) == 2 and all(k.startswith("weights=last__") for k in keys)
+    counts = sweeps.work(sweep, sweeps.open_storage(None, sweep), log=lambda m: None)
+    assert counts == {"COMPLETE": 2, "FAIL": 0, "PRUNED": 0}
+    for (key, point), weights in zip(sweep.points(), files):
+        assert json.loads((sweep.run_dir(key) / "metrics.json").read_text())["weights"] == str(weights)
+    assert sweeps.trial_key({"lr": 1e-4}) == "lr=0.0001" and sweeps.trial_key({"lr": 1.00001e-4}) != "lr=0.0001"
+    assert sweeps.trial_key({"x": "1"}) != sweeps.trial_key({"x": 1})
+
+
+def test_a_run_folder_of_other_parameters_is_not_reported_as_this_trial(tmp_path):
+    first = write_sweep(tmp_path, {"x": [0]}, name="first")
+    sweep = sweeps.load_sweep(first)
+    assert sweeps.work(sweep, sweeps.open_storage(None, sweep), log=lambda m: None)["COMPLETE"] == 1
+    # a new study with the same out: and the same grid, but another fixed parameter
+    second = write_sweep(tmp_path, {"x": [0]}, name="second", params={"sleep": 0.3, "lr": 0.5}, max_retries=0)
+    other = sweeps.load_sweep(second)
+    store = sweeps.open_storage(str(tmp_path / "second.journal"), other)
+    assert sweeps.work(other, store, log=lambda m: None) == {"COMPLETE": 0, "FAIL": 1, "PRUNED": 0}
+    frame = sweeps.status_frame(sweeps.open_study(store, other, create=False), other)
+    assert frame.loc[0, "state"] == "failed"
+    assert "other parameters (lr: not set there, 0.5 now)" in frame.loc[0, "error"]
+    assert [e for _, e in executions(tmp_path / "sweep")].count("end") == 1  # neither re-run nor misreported
+    # the same parameters in a new study: the finished folder is read, not re-run
+    third = write_sweep(tmp_path, {"x": [0]}, name="third")
+    same = sweeps.load_sweep(third)
+    assert sweeps.work(same, sweeps.open_storage(str(tmp_path / "third.journal"), same), log=lambda m: None)["COMPLETE"] == 1
+    assert [e for _, e in executions(tmp_path / "sweep")].count("end") == 1
+
+
+def test_a_grid_value_of_the_wrong_kind_is_refused_on_load(tmp_path):
+    path = write_sweep(tmp_path, {"x": [0, 1], "lr": [0.1, "fast"]}, name="wrongkind")
+    assert_refused(path, None, "'lr' value 'fast'", "must be a number")
+    notebook = tmp_path / "nb.yaml"
+    notebook.write_text(yaml.safe_dump({"notebook": "03_finetune", "grid": {"lr": ["fast"], "unfrozen_blocks": [0, "all"]},
+                                        "out": str(tmp_path / "sweep")}))
+    with pytest.raises(sweeps.SweepError, match=r"'lr' value 'fast' must be a number, got str"):
+        sweeps.load_sweep(notebook)
+
+
+# --------------------------------------------------------------------------------- a damaged journal
+
+
+def test_a_journal_cut_short_is_repaired_and_the_study_goes_on(tmp_path):
+    path = write_sweep(tmp_path, {"x": [0, 1]}, name="cut")
+    sweep = sweeps.load_sweep(path)
+    sweeps.work(sweep, sweeps.open_storage(None, sweep), log=lambda m: None)
+    journal = tmp_path / "sweep.optuna.journal"
+    data = journal.read_bytes()
+    journal.write_bytes(data[:-7])  # the last record half written (a killed writer, a full disk)
+    status = cli("status", str(path))
+    assert status.returncode == 0, status.stderr
+    path = write_sweep(tmp_path, {"x": [0, 1, 2]}, name="cut")  # one more point: the next run appends
+    run = cli("run", str(path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "dropped an unfinished last record" in run.stderr
+    status = cli("status", str(path))
+    assert status.returncode == 0 and "3 done" in status.stdout, status.stdout + status.stderr
+    table = cli("table", str(path), "--n-boot", "20")
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert all(line.endswith(b"}") for line in journal.read_bytes().split(b"\n")[:-1])
+
+
+def test_a_garbage_line_in_a_journal_is_named(tmp_path):
+    path = write_sweep(tmp_path, {"x": [0]}, name="garbage")
+    sweep = sweeps.load_sweep(path)
+    sweeps.work(sweep, sweeps.open_storage(None, sweep), log=lambda m: None)
+    journal = tmp_path / "sweep.optuna.journal"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:2] + [b"garbage {\n"] + lines[2:]))
+    result = cli("status", str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"journal {journal}, line 3: not a journal record" in lines[0], result.stderr

@@ -46,6 +46,8 @@ def test_run_folder(first_run):
                  "predictions_test.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
         assert (out / name).is_file(), name
     assert TrainConfig.from_dict(yaml.safe_load((out / "params.yaml").read_text())) == config
+    for name in ("best", "last"):  # plain values only, and the model they hold is named
+        assert torch.load(out / "checkpoints" / f"{name}.ckpt", weights_only=True)["cxrlib_backbone"] == "convnextv2_atto"
     history = read_history(out)
     assert history["epoch"].tolist() == [1] and np.isfinite(history[["train_loss", "val_loss"]].to_numpy()).all()
     metrics = json.loads((out / "metrics.json").read_text())
@@ -133,7 +135,7 @@ KILLER = textwrap.dedent(
 
 
 def _tensors(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
 def test_killed_run_resumes_exactly(tmp_path, data_root):
@@ -178,8 +180,64 @@ def test_a_damaged_checkpoint_names_the_file_and_the_fix(first_run, tmp_path):
 
 
 def test_zero_epochs_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="epochs must be a whole number >= 1"):
+    with pytest.raises(ValueError, match="epochs = 0: must be >= 1"):
         TrainConfig(out_dir=str(tmp_path), epochs=0)
+    with pytest.raises(ValueError, match="epochs = 2.5: must be an integer"):
+        TrainConfig(out_dir=str(tmp_path), epochs=2.5)
+
+
+def _trainer_configs(tmp_path):
+    from cxrlib.training.dual_stream import StepConfig
+    from cxrlib.training.semssxl import SemiConfig
+    from cxrlib.training.ssl import PretrainConfig
+
+    return {
+        "TrainConfig": lambda **kw: TrainConfig(out_dir=str(tmp_path), **kw),
+        "PretrainConfig": lambda **kw: PretrainConfig(out_dir=str(tmp_path), **kw),
+        "SemiConfig": lambda **kw: SemiConfig(**kw),
+        "StepConfig": lambda **kw: StepConfig(epochs=1, lr=1e-3, **kw),
+    }
+
+
+@pytest.mark.parametrize("trainer", ["TrainConfig", "PretrainConfig", "SemiConfig", "StepConfig"])
+def test_every_trainer_names_checks_and_resolves_device_and_precision_one_way(trainer, tmp_path):
+    from cxrlib.training.common import PRECISIONS, Hardware, resolve_device
+
+    make = _trainer_configs(tmp_path)[trainer]
+    config = make()
+    assert (config.device, config.precision) == ("auto", "32")
+    assert Hardware.of(config).torch_device == resolve_device("auto")
+    for precision in PRECISIONS:
+        assert make(device="cpu", precision=precision).precision == precision
+    with pytest.raises(ValueError, match="precision must be one of 32, bf16; got '32-true'"):
+        make(precision="32-true")
+    with pytest.raises(ValueError, match="device must be 'auto' or a torch device"):
+        make(device="gpu0")
+
+
+def test_lightning_gets_the_same_device_and_precision():
+    from cxrlib.training.common import Hardware
+
+    assert Hardware("cpu", "32").lightning(2) == {"accelerator": "cpu", "devices": 2, "precision": "32-true"}
+    assert Hardware("cuda:1", "bf16").lightning() == {"accelerator": "cuda", "devices": [1], "precision": "bf16-mixed"}
+
+
+def test_train_step_forwards_under_the_runs_precision_and_steps_on_this_loss_only():
+    from cxrlib.training.common import Hardware, train_step
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 1)
+    x = torch.randn(4, 3)
+    for precision, dtype in (("32", torch.float32), ("bf16", torch.bfloat16)):
+        optimizer = torch.optim.SGD(layer.parameters(), lr=0.0)
+        out = train_step(optimizer, lambda: layer(x).sum(), Hardware("cpu", precision))
+        assert out.dtype == dtype
+    before = layer.weight.detach().clone()
+    layer.weight.grad = torch.full_like(layer.weight, 100.0)  # a stale gradient must not count
+    parts = train_step(torch.optim.SGD(layer.parameters(), lr=1.0), lambda: {"total": layer(x).sum(), "n": 4},
+                       Hardware("cpu"), loss=lambda parts: parts["total"])
+    assert parts["n"] == 4
+    torch.testing.assert_close(layer.weight.detach(), before - x.sum(dim=0, keepdim=True))
 
 
 def test_a_refused_rerun_in_a_notebook_run_leaves_the_finished_folder_byte_equal(tmp_path, data_root):
@@ -252,14 +310,13 @@ def test_every_registry_row_trains_a_step(key, tmp_path):
 
 
 def test_vit_size_must_fit_the_patches(tmp_path):
-    config = TrainConfig(out_dir=str(tmp_path), backbone="dinov2_vits14", weights="none", image_size=64)
-    with pytest.raises(ValueError, match="multiple of the 14-pixel patches"):
-        build_model(config, get_task(config.task))
+    with pytest.raises(ValueError, match="image_size % backbone.patch_size == 0 does not hold: image_size = 64"):
+        TrainConfig(out_dir=str(tmp_path), backbone="dinov2_vits14", weights="none", image_size=64)
 
 
 @pytest.mark.slow
 def test_ddp_on_cpu_with_two_processes(tmp_path, data_root):
-    config = tiny(tmp_path, data_root, "ddp", epochs=1, accelerator="cpu", devices=2, strategy="ddp",
+    config = tiny(tmp_path, data_root, "ddp", epochs=1, device="cpu", devices=2, strategy="ddp",
                   subset={"train": 32, "val": 16, "test": 16}, batch_size=8)
     params = tmp_path / "ddp.yaml"
     params.write_text(yaml.safe_dump(config.to_dict()))

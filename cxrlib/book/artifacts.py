@@ -6,8 +6,10 @@ Every notebook writes into its papermill parameter ``out_dir``:
   follow ``d<NNN>_<table|fig><N>`` (``d000_table1``, ``d004_fig3_1``);
 * ``<id>.md``: a MyST snippet (caption + table, or caption + figure) that the book's chapters include,
   so the chapter always shows what the run produced, with the run's own caption;
-* ``provenance.json``: parameters, package versions, data hashes, git commit, wall time and the list
-  of artifacts with their captions;
+* ``provenance.json``: parameters, package versions, the inputs (each by its location class and
+  fingerprint, :func:`cxrlib.core.runs.input_record`: a reader resolves it again on its own machine, so a
+  moved checkout or a recreated environment keeps working), git commit, wall time and the list of
+  artifacts with their captions;
 * ``COMPLETE.json``: the completion marker (every file of the folder with its size and SHA-256),
   written last: :func:`is_complete` tells a reader whether a folder is a finished run.
 
@@ -19,14 +21,17 @@ writes there too. :meth:`RunArtifacts.finish` writes the provenance and the mark
 folder in for ``out_dir``. A run that fails, is refused or is killed leaves the previous ``out_dir``
 byte for byte as it was; its staging folder stays, so a re-run resumes a training inside it. The
 staging folder starts as a copy of the previous run (its training files, caches and sub-runs) without
-that run's artifacts, provenance and marker.
+that run's artifacts, provenance and marker. An ``out_dir`` that is not a run folder (an existing file, a
+folder of other files without ``COMPLETE.json``, the working folder) is refused with
+:class:`~cxrlib.core.staging.NotARunFolder` before anything is written.
 
 Every caption ends with the run context (data set, split, image size, weights, profile, seed), as the
-book promises for every number it shows.
+book promises for every number it shows. A caption or a printed line names a file by its location
+(:meth:`RunArtifacts.shown`), never by the build machine's folders. The folder's files are read back
+through :mod:`cxrlib.core.runs`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -39,10 +44,14 @@ from pathlib import Path
 import pandas as pd
 
 from cxrlib.core import staging as staging_lib
-from cxrlib.core.io import file_sha256, jsonable, write_text_atomic
-from cxrlib.core.staging import MARKER, RunFolderBusy, is_complete, read_marker  # noqa: F401  (readers' API)
+from cxrlib.core.io import atomic_write, disk_full_first, jsonable, write_text_atomic
+from cxrlib.core.runs import (  # noqa: F401  (data_fingerprint, find_book_root: readers' API)
+    BUILD_STAMP, PROVENANCE, Anchors, asset_path, data_fingerprint, find_book_root, input_record, markdown_table,
+    shown_path, write_csv,
+)
+from cxrlib.core.staging import MARKER, NotARunFolder, RunFolderBusy, is_complete, read_marker  # noqa: F401  (readers' API)
+from cxrlib.data.root import data_root as resolve_data_root
 
-PROVENANCE = "provenance.json"
 MANIFEST = ".artifacts.json"  # in the staging folder: the files this attempt wrote (an unfinished attempt's are removed)
 
 TRACKED_PACKAGES = (
@@ -80,39 +89,6 @@ def git_commit(start: Path | None = None) -> str:
         return "unknown"
 
 
-def data_fingerprint(path: str | os.PathLike) -> str:
-    """SHA-256 of a file, or of a folder's sorted (relative name, size) listing (cheap for image folders)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    if path.is_dir():
-        for item in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{item.relative_to(path)}\t{item.stat().st_size}\n".encode())
-        return "listing-sha256:" + digest.hexdigest()
-    return "sha256:" + file_sha256(path)
-
-
-def find_book_root(start: Path) -> Path | None:
-    """The nearest folder at or above ``start`` holding ``_config.yml`` (the Jupyter Book root)."""
-    for folder in [start, *start.parents]:
-        if (folder / "_config.yml").exists() and (folder / "_toc.yml").exists():
-            return folder
-    return None
-
-
-def markdown_table(frame: pd.DataFrame, float_format: str = "{:.3f}") -> str:
-    """A pipe table for MyST (no index; floats formatted; NaN shown as an en dash)."""
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return "–" if pd.isna(value) else float_format.format(value)
-        text = str(value)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
-
-
 @dataclass
 class RunArtifacts:
     """Writes a notebook's artifacts and its provenance into ``out_dir``.
@@ -147,6 +123,8 @@ class RunArtifacts:
                 lock_timeout=self.lock_timeout)
         _OPEN[self.final_dir] = self._staging
         self.out_dir = self._staging.path
+        self.anchors = Anchors(data_root=resolve_data_root(self.params.get("data_root")),
+                               repo=find_book_root(self.final_dir))
         self._remove_unfinished_attempt()
 
     def _remove_unfinished_attempt(self) -> None:
@@ -184,16 +162,16 @@ class RunArtifacts:
         return f"{text.rstrip('.')}. *{tail}.*" if tail else text
 
     def record_data(self, name: str, path: str | os.PathLike) -> str:
-        """Fingerprint an input (file or folder) into the provenance."""
-        fingerprint = data_fingerprint(path)
-        self.data[name] = {"path": str(path), "fingerprint": fingerprint}
-        return fingerprint
+        """Record an input (file or folder) in the provenance by its location class and fingerprint
+        (:func:`cxrlib.core.runs.input_record`: readers resolve it again on their machine); returns the
+        fingerprint."""
+        self.data[name] = input_record(path, self.anchors)
+        return self.data[name]["fingerprint"]
 
-    def _asset_path(self, filename: str) -> str:
-        book_root = find_book_root(self.final_dir.resolve())
-        if book_root is None:
-            return filename
-        return "/" + (self.final_dir.resolve() / filename).relative_to(book_root).as_posix()
+    def shown(self, path: str | os.PathLike) -> str:
+        """``path`` as a caption or a printed line names it: by its location, never by this machine's
+        folders (:func:`cxrlib.core.runs.shown_path`)."""
+        return shown_path(path, self.anchors)
 
     def _claim(self, artifact_id: str, *files: str) -> None:
         if not self.is_open:
@@ -207,9 +185,10 @@ class RunArtifacts:
         self._claim(artifact_id, f"{artifact_id}.csv", f"{artifact_id}.md")
         full = self.caption(caption, **context)
         csv_path = self.out_dir / f"{artifact_id}.csv"
-        frame.to_csv(csv_path, index=False)
+        with disk_full_first(csv_path):
+            write_csv(csv_path, frame)
         snippet = f":::{{table}} {full}\n:name: {artifact_id}\n\n{markdown_table(frame, float_format)}\n:::\n"
-        (self.out_dir / f"{artifact_id}.md").write_text(snippet, encoding="utf-8")
+        write_text_atomic(self.out_dir / f"{artifact_id}.md", snippet)
         self.artifacts.append({"id": artifact_id, "kind": "table", "file": csv_path.name, "caption": full})
         _display_markdown(f"**{artifact_id}.** {full}")
         _display(frame)
@@ -220,9 +199,10 @@ class RunArtifacts:
         self._claim(artifact_id, f"{artifact_id}.png", f"{artifact_id}.md")
         full = self.caption(caption, **context)
         png_path = self.out_dir / f"{artifact_id}.png"
-        fig.savefig(png_path, dpi=dpi, bbox_inches="tight")
-        snippet = f":::{{figure}} {self._asset_path(png_path.name)}\n:name: {artifact_id}\n\n{full}\n:::\n"
-        (self.out_dir / f"{artifact_id}.md").write_text(snippet, encoding="utf-8")
+        with disk_full_first(png_path):
+            atomic_write(png_path, lambda handle: fig.savefig(handle, format="png", dpi=dpi, bbox_inches="tight"))
+        snippet = f":::{{figure}} {asset_path(self.final_dir / png_path.name)}\n:name: {artifact_id}\n\n{full}\n:::\n"
+        write_text_atomic(self.out_dir / f"{artifact_id}.md", snippet)
         self.artifacts.append({"id": artifact_id, "kind": "figure", "file": png_path.name, "caption": full})
         _display_markdown(f"**{artifact_id}.** {full}")
         return png_path
@@ -234,10 +214,9 @@ class RunArtifacts:
         self._claim(artifact_id, f"{artifact_id}.txt", f"{artifact_id}.md")
         facts = self.caption("", **context).lstrip(". ")
         body = markdown.strip()
-        (self.out_dir / f"{artifact_id}.txt").write_text(body + "\n", encoding="utf-8")
+        write_text_atomic(self.out_dir / f"{artifact_id}.txt", body + "\n")
         snippet = f"{body}" + (f" {facts}" if facts else "") + "\n"
-        md_path = self.out_dir / f"{artifact_id}.md"
-        md_path.write_text(snippet, encoding="utf-8")
+        md_path = write_text_atomic(self.out_dir / f"{artifact_id}.md", snippet)
         self.artifacts.append({"id": artifact_id, "kind": "text", "file": f"{artifact_id}.txt", "caption": f"{facts} {body}".strip()})
         _display_markdown(snippet)
         return md_path
@@ -260,9 +239,12 @@ class RunArtifacts:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
             "wall_time_s": round(time.time() - self.started, 2),
         }
-        write_text_atomic(self.out_dir / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
+        with disk_full_first(self.out_dir / PROVENANCE):
+            write_text_atomic(self.out_dir / PROVENANCE, json.dumps(record, indent=2, sort_keys=True))
         (self.out_dir / MANIFEST).unlink(missing_ok=True)
-        final = staging_lib.commit(self._staging, {"notebook": self.notebook, "provenance": PROVENANCE})
+        listed = [PROVENANCE] + [name for a in self.artifacts for name in (a["file"], f"{a['id']}.md")]
+        final = staging_lib.commit(self._staging, {"notebook": self.notebook, "provenance": PROVENANCE},
+                                   required=listed)
         _OPEN.pop(self.final_dir, None)
         self.out_dir = final
         return final / PROVENANCE
@@ -280,7 +262,7 @@ _OPEN: dict[Path, staging_lib.Staging] = {}
 def _previous_run_files(previous: Path) -> list[str]:
     """What a new run does not carry over from the previous ``out_dir``: its provenance, its artifacts
     (from the provenance) and the executed notebook and build stamp that ``cxrlib book`` keeps there."""
-    names = [PROVENANCE, MANIFEST, ".build-stamp.json"]
+    names = [PROVENANCE, MANIFEST, BUILD_STAMP]
     names += [p.name for p in previous.glob("*.ipynb")]
     try:
         record = json.loads((previous / PROVENANCE).read_text(encoding="utf-8"))

@@ -6,7 +6,10 @@ YAML holds the papermill parameters. Each run executes into ``book/_generated/<r
 notebook ``<run>.ipynb`` beside its artifacts), which the book's table of contents points at.
 
 Runs are resumable: a run whose notebook, parameters and library are unchanged since its last
-successful execution is skipped (see ``.build-stamp.json``); ``--force`` re-runs everything.
+successful execution (see ``.build-stamp.json``), and whose recorded inputs are still the same by content
+wherever they now are (:func:`cxrlib.core.runs.input_changes`: a moved checkout, data root or environment
+stays up to date), is skipped; an input that changed re-runs it, one that is gone stops it with a message
+naming the input. ``--force`` re-runs everything.
 
 **Smoke mode** (``--smoke``): every run of the profile executes end to end at tiny sizes, with the
 overrides of ``params/smoke/<notebook>.yaml`` (and ``params/smoke/<run>.yaml`` where a run needs more)
@@ -31,6 +34,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,11 +44,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from cxrlib.book import teaching
-from cxrlib.core.notebooks import SharedKernel, execute_notebook
-from cxrlib.core.staging import is_complete, staging_dir
+from cxrlib.core.io import YamlFileError, read_yaml_mapping
+from cxrlib.core.notebooks import RESET_TAG, SharedKernel, execute_notebook
+from cxrlib.core.runs import (
+    BUILD_STAMP, DATA_ROOT_SHOWN, Anchors, RunInputMissing, input_changes, read_build_stamp, write_build_stamp,
+)
+from cxrlib.core.staging import held, is_complete, reset_staging
+from cxrlib.data.root import data_root
 from cxrlib.stats import learning
 
 REPO = Path(__file__).resolve().parents[2]  # cxrlib/book/build.py -> the repository
@@ -59,6 +67,8 @@ SOLUTIONS = Path("params") / "solutions"
 SMOKE_SUFFIX = "-smoke"
 SMOKE_KEEP = "keep"
 """Key of a profile's smoke file listing the parameters the run keeps from its own file."""
+SITE_PACKAGES_SHOWN = "[site-packages]"
+"""How an executed notebook page names the environment's package folder (:func:`hide_machine_folders`)."""
 STAGED = ("notebooks", "params", "book", "_toc.yml", "_config.yml")
 """What :func:`stage_tree` copies: everything a build reads besides the installed library."""
 
@@ -104,7 +114,7 @@ def smoke_overrides(run_name: str, repo: Path = REPO, profile: str = "classroom"
     overrides: dict = {}
     for layer in dict.fromkeys(layers):  # a run named like its notebook reads its file once
         if layer.exists():
-            values = yaml.safe_load(layer.read_text()) or {}
+            values = read_yaml_mapping(layer)
             keep = values.pop(SMOKE_KEEP, []) or []
             overrides = {k: v for k, v in merge_params(overrides, values).items() if k not in keep}
     return overrides
@@ -133,21 +143,21 @@ def discover_runs(profile: str, repo: Path = REPO, only: list[str] | None = None
     folder = repo / "params" / profile
     if not folder.is_dir():
         raise FileNotFoundError(f"no parameter folder {folder}; profiles: {', '.join(PROFILES)}")
+    files = sorted(folder.rglob("*.yaml"))
+    if only:
+        unknown = [o for o in only if not any(f.stem.startswith(o) for f in files)]
+        if unknown:
+            raise UnknownRunError(f"--only {' '.join(unknown)}: no run of profile {profile!r} starts with "
+                                  f"{'this name' if len(unknown) == 1 else 'these names'}; the runs are: "
+                                  + ", ".join(f.stem for f in files))
+        files = [f for f in files if any(f.stem.startswith(o) for o in only)]  # only these files are read
     runs = []
-    for params_file in sorted(folder.rglob("*.yaml")):
+    for params_file in files:
         name = params_file.stem
         notebook = repo / "notebooks" / f"{name.split('--')[0]}.ipynb"
         if not notebook.exists():
             raise FileNotFoundError(f"{params_file} names notebook {notebook.name}, which does not exist")
-        params = yaml.safe_load(params_file.read_text()) or {}
-        runs.append(Run(name, notebook, params_file, params))
-    if only:
-        unknown = [o for o in only if not any(r.name.startswith(o) for r in runs)]
-        if unknown:
-            raise UnknownRunError(f"--only {' '.join(unknown)}: no run of profile {profile!r} starts with "
-                                  f"{'this name' if len(unknown) == 1 else 'these names'}; the runs are: "
-                                  + ", ".join(r.name for r in runs))
-        runs = [r for r in runs if any(r.name.startswith(o) for o in only)]
+        runs.append(Run(name, notebook, params_file, read_yaml_mapping(params_file)))
     if smoke:
         runs = [Run(r.name, r.notebook, r.params_file, merge_params(r.params, smoke_overrides(r.name, repo, profile)), True)
                 for r in runs]
@@ -162,19 +172,19 @@ def solution_runs(repo: Path = REPO, only: list[str] | None = None, smoke: bool 
     runs = []
     for params_file in sorted((repo / SOLUTIONS).glob("*--ex*.yaml")):
         name = params_file.stem
+        if only and not any(name.startswith(o) for o in only):
+            continue
         notebook_name = name.split("--")[0]
         notebook = repo / "notebooks" / f"{notebook_name}.ipynb"
         base_file = repo / "params" / "classroom" / f"{notebook_name}.yaml"
         if not notebook.exists() or not base_file.exists():
             raise FileNotFoundError(f"{params_file} names notebook {notebook_name}, which has no notebook or "
                                     f"classroom parameters ({base_file.relative_to(repo)})")
-        params = yaml.safe_load(base_file.read_text()) or {}
+        params = read_yaml_mapping(base_file)
         if smoke:
             params = merge_params(params, smoke_overrides(notebook_name, repo))
-        params = merge_params(params, yaml.safe_load(params_file.read_text()) or {})
+        params = merge_params(params, read_yaml_mapping(params_file))
         runs.append(Run(name, notebook, params_file, params, smoke))
-    if only:
-        runs = [r for r in runs if any(r.name.startswith(o) for o in only)]
     return runs
 
 
@@ -199,8 +209,8 @@ def upstream_stamps(run: Run, repo: Path) -> list[Path]:
     """Build stamps of the runs whose outputs this run reads (:func:`upstream_runs`), so that re-running
     ``02_pretrain`` also re-runs the notebooks that use its checkpoints."""
     generated = (repo / GENERATED).resolve()
-    return [generated / name / ".build-stamp.json" for name in upstream_runs(run, repo)
-            if (generated / name / ".build-stamp.json").exists()]
+    return [generated / name / BUILD_STAMP for name in upstream_runs(run, repo)
+            if (generated / name / BUILD_STAMP).exists()]
 
 
 def _fingerprint(run: Run, repo: Path) -> str:
@@ -227,20 +237,29 @@ def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kern
     The cell outputs and papermill's log go to :func:`log_path`; a failing cell raises papermill's
     ``PapermillExecutionError`` (the executed notebook with the error is in the run folder, without a
     build stamp). ``shared_kernel``: run in that kernel (:mod:`cxrlib.core.notebooks`; the paper smoke
-    harness does), else in a kernel of its own.
+    harness does), else in a kernel of its own. The run's build lock (:func:`cxrlib.core.staging.held`) is
+    held from the preparation of its staging folder to its build stamp: a second build of the same run
+    meanwhile raises :class:`~cxrlib.core.staging.RunFolderBusy` and touches nothing.
     """
+    out_dir = repo / run.out_dir
+    with held(out_dir, "build"):  # a second build of this run is refused before it touches anything
+        return _execute(run, profile, out_dir, repo, force, kernel, shared_kernel)
+
+
+def _execute(run: Run, profile: str, out_dir: Path, repo: Path, force: bool, kernel: str,
+             shared_kernel: SharedKernel | None) -> bool:
     import logging
 
-    out_dir = repo / run.out_dir
-    stamp = out_dir / ".build-stamp.json"
     fingerprint = _fingerprint(run, repo)
-    if (not force and stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fingerprint
-            and is_complete(out_dir)):
-        print(f"[book] {run.name}: up to date, skipped")
-        return False
+    if not force and (read_build_stamp(out_dir) or {}).get("fingerprint") == fingerprint and is_complete(out_dir):
+        if _inputs_unchanged(run, repo):
+            print(f"[book] {run.name}: up to date, skipped")
+            return False
     resumed = _prepare_staging(out_dir, fingerprint, force)
     executed_copy = out_dir.with_name(f".{run.name}.executing.ipynb")
-    parameters = {**run.params, "out_dir": str(out_dir), "profile": profile + (SMOKE_SUFFIX if run.smoke else "")}
+    # out_dir relative to the checkout (the notebook works in it): no page shows the build machine's folders
+    parameters = {**run.params, "out_dir": run.out_dir.as_posix(),
+                  "profile": profile + (SMOKE_SUFFIX if run.smoke else "")}
     started = time.time()
     log_file = log_path(run, repo)
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -267,28 +286,102 @@ def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kern
     if not is_complete(out_dir):
         raise RuntimeError(f"{run.notebook.name} finished without completing its run folder {_shown(out_dir, repo)} "
                            "(its last cell must call RunArtifacts.finish())")
+    hide_machine_folders(executed_copy, _run_anchors(run, repo))
     os.replace(executed_copy, out_dir / f"{run.name}.ipynb")
-    stamp.write_text(json.dumps({"fingerprint": fingerprint, "seconds": round(time.time() - started, 1),
-                                 "profile": parameters["profile"], "cpus": os.cpu_count(),
-                                 "gpu": Path("/proc/driver/nvidia/gpus").is_dir() and any(Path("/proc/driver/nvidia/gpus").iterdir()),
-                                 "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))
+    gpus = Path("/proc/driver/nvidia/gpus")
+    write_build_stamp(out_dir, {"fingerprint": fingerprint, "seconds": round(time.time() - started, 1),
+                                "profile": parameters["profile"], "cpus": os.cpu_count(),
+                                "gpu": gpus.is_dir() and any(gpus.iterdir()),
+                                "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     print(f"[book] {run.name}: done in {time.time() - started:.0f} s", flush=True)
     return True
+
+
+def _run_anchors(run: Run, repo: Path) -> Anchors:
+    """Where the run's inputs are on this machine: the data root the notebook resolves from its parameters
+    (:func:`cxrlib.data.root.data_root`) and the checkout ``repo``."""
+    return Anchors(data_root=data_root(run.params.get("data_root")), repo=Path(os.path.abspath(repo)))
+
+
+def _inputs_unchanged(run: Run, repo: Path) -> bool:
+    """Whether the inputs the finished run recorded are still what it read, by content, wherever the checkout,
+    the data root or the environment now are (:func:`cxrlib.core.runs.input_changes`). An input that changed
+    means re-running (False); one that is gone stops the run with :class:`~cxrlib.core.runs.RunInputMissing`
+    naming it (re-running could not read it either)."""
+    changes = input_changes(repo / run.out_dir, _run_anchors(run, repo))
+    gone = [change for change in changes if change.missing]
+    if gone:
+        raise RunInputMissing(f"{run.name}: its input {gone[0].name!r} ({gone[0].detail}) is gone; install or fetch "
+                              "it (or point CXRLIB_DATA at the data root), then build again")
+    for change in changes:
+        print(f"[book] {run.name}: input {change.name!r} changed ({change.detail}): re-running", flush=True)
+    return not changes
+
+
+def machine_folders(anchors: Anchors) -> list[tuple[str, str]]:
+    """(folder of this machine, how a page names it), longest first: the environment's package folders
+    (``[site-packages]``), the checkout and the library's own (names below them become relative to them),
+    the data root (:data:`~cxrlib.core.runs.DATA_ROOT_SHOWN`) and the home folder (``~``), each as written
+    and with its links resolved."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    named = [(paths["purelib"], SITE_PACKAGES_SHOWN), (paths["platlib"], SITE_PACKAGES_SHOWN)]
+    named += [(anchors.repo, "."), (REPO, "."), (anchors.data_root, DATA_ROOT_SHOWN), (Path.home(), "~")]
+    folders: dict[str, str] = {}
+    for folder, label in named:
+        for form in ([] if folder is None else [os.path.abspath(folder), os.path.realpath(folder)]):
+            if form != os.sep:
+                folders.setdefault(form, label)
+    return sorted(folders.items(), key=lambda item: -len(item[0]))
+
+
+def hide_machine_folders(notebook: Path, anchors: Anchors) -> None:
+    """Rewrite an executed notebook so that no cell output, injected parameter or papermill record names a
+    folder of the build machine (:func:`machine_folders`): the notebook becomes a page of the book, and a
+    checkout moves. A path below the checkout becomes relative to it (``book/_generated/<run>/...``)."""
+    import nbformat
+
+    patterns = [(re.compile(re.escape(folder) + r"(/|(?![\w.-]))"), label)
+                for folder, label in machine_folders(anchors)]
+
+    def hide(value):
+        if isinstance(value, list):
+            return [hide(v) for v in value]
+        if isinstance(value, dict):
+            return {k: hide(v) for k, v in value.items()}
+        if not isinstance(value, str):
+            return value
+        for pattern, label in patterns:
+            value = pattern.sub(lambda m, label=label: ("" if label == "." else label + m.group(1)) if m.group(1)
+                                else label, value)
+        return value
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if {"injected-parameters", RESET_TAG} & set(cell.get("metadata", {}).get("tags", [])):
+            cell.source = hide(cell.source)
+        for output in cell.get("outputs", []):
+            for key in ("text", "evalue", "traceback"):
+                if key in output:
+                    output[key] = hide(output[key])
+            for mime, value in output.get("data", {}).items():
+                if mime.startswith("text/"):
+                    output["data"][mime] = hide(value)
+    record = nb.metadata.get("papermill", {})
+    for key in ("parameters", "input_path", "output_path"):
+        if key in record:
+            record[key] = hide(record[key])
+    nbformat.write(nb, notebook)
 
 
 def _prepare_staging(out_dir: Path, fingerprint: str, force: bool) -> bool:
     """Make the staging folder of a run that is about to execute; True when an interrupted execution of
     the same notebook, parameters and library is resumed (its staging folder is kept, so a training in it
     continues). Otherwise the run starts from an empty staging folder, as a fresh run; the previous
-    complete ``out_dir`` stays as it is until the new run has finished (:mod:`cxrlib.core.staging`)."""
-    staging = staging_dir(out_dir)
-    pending = staging / PENDING
-    if not force and pending.exists() and pending.read_text().strip() == fingerprint:
-        return True
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    pending.write_text(fingerprint)
-    return False
+    complete ``out_dir`` stays as it is until the new run has finished (:mod:`cxrlib.core.staging`; the
+    folder is prepared under the run's lock, so a run that holds it is never disturbed)."""
+    return reset_staging(out_dir, fingerprint, PENDING, resume=not force)
 
 
 def build_html(repo: Path = REPO, strict: bool = True, edition: str = "student") -> Path:
@@ -299,7 +392,7 @@ def build_html(repo: Path = REPO, strict: bool = True, edition: str = "student")
     configuration; returns the HTML index path."""
     from cxrlib.book import registry
 
-    chosen = teaching.EDITIONS[edition]
+    chosen = teaching.get_edition(edition)
     registry.write_pages(repo)
     teaching.write_teaching_pages(repo, edition)
     exe = Path(sys.executable).with_name("jupyter-book")
@@ -422,10 +515,10 @@ def run(args: argparse.Namespace, repo: Path = REPO) -> int:
         return 2
     try:
         runs = discover_runs(args.profile, repo=repo, only=args.only, smoke=getattr(args, "smoke", False))
-        edition = teaching.EDITIONS[getattr(args, "edition", "student")]
+        edition = teaching.get_edition(getattr(args, "edition", "student"))
         if edition.solution_runs and args.profile == "classroom":
             runs += solution_runs(repo, only=args.only, smoke=getattr(args, "smoke", False))
-    except UnknownRunError as error:
+    except (UnknownRunError, YamlFileError) as error:
         print(f"cxrlib book: {error}", file=sys.stderr)
         return 2
     if args.profile == "classroom" and not args.no_download:

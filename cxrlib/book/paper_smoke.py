@@ -264,22 +264,14 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def patch_size(backbone: str) -> int | None:
-    """The patch side of a ViT row, read from its timm architecture name (``..._patch14_...``)."""
-    import re
-
+def fit_image_size(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with a smoke ``image_size`` made a multiple of its ViT backbone's patch (the row's
+    ``patch_size``; 32 -> 28 for a patch of 14), as the parameter checks require."""
     from cxrlib.models.registry import REGISTRY
 
-    spec = REGISTRY.get(backbone)
-    match = re.search(r"patch(\d+)", spec.timm_name) if spec is not None else None
-    return int(match.group(1)) if match else None
-
-
-def fit_image_size(params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` with a smoke ``image_size`` made a multiple of its ViT backbone's patch (32 -> 28 for a
-    patch of 14), as the fine-tuning engine requires."""
     out = dict(params)
-    patch = patch_size(out["backbone"]) if isinstance(out.get("backbone"), str) else None
+    spec = REGISTRY.get(out.get("backbone")) if isinstance(out.get("backbone"), str) else None
+    patch = spec.patch_size if spec is not None else None
     if patch and isinstance(out.get("image_size"), int) and out["image_size"] % patch:
         out["image_size"] = max(1, round(out["image_size"] / patch)) * patch
     return out
@@ -358,7 +350,7 @@ def run_book(args: argparse.Namespace, repo: Path = build.REPO) -> int:
     work = Path(args.smoke_dir) if getattr(args, "smoke_dir", None) else default_work_dir(repo)
     try:
         report = run_all(repo, fresh(work), only=args.only, sweeps=not args.only)  # --only: those runs alone
-    except build.UnknownRunError as error:
+    except (build.UnknownRunError, build.YamlFileError) as error:
         print(f"cxrlib book: {error}", file=sys.stderr)
         return 2
     failed = [f"run {name}: {line}" for name, line in report["runs"]["failed"].items()]

@@ -11,7 +11,8 @@ the published tables of the document that no item names (numbers stated in the t
 
 Statuses (an item can have several):
 
-* ``exact``: the classroom artifact equals the published numbers in every compared cell (``compare:``);
+* ``exact``: the classroom artifact equals the published numbers in every compared cell (the item's
+  ``beside:`` blocks marked ``exact``, aligned by :func:`cxrlib.published.align.beside`);
 * ``classroom``: the classroom artifact exists in ``book/_generated/<run>/`` (an analogue, never the
   paper's number);
 * ``paper: run``: every paper run folder is complete (``COMPLETE.json``) with profile ``paper``;
@@ -31,8 +32,6 @@ README's block between the markers, ``... readme --check`` fails when it is stal
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +41,9 @@ import pandas as pd
 import yaml
 
 from cxrlib import published
+from cxrlib.core.runs import finished_artifact, markdown_cell, markdown_table, run_params
+from cxrlib.core.staging import is_complete
+from cxrlib.published import align
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY_DIR = Path(published.__file__).resolve().parent / "registry"
@@ -53,10 +55,9 @@ KINDS = ("table", "figure", "schematic", "system")
 STATUSES = ("exact", "classroom", "paper: run", "paper: ready", "described", "missing")
 BADGES = {"exact": "success", "classroom": "info", "paper: run": "primary", "paper: ready": "secondary",
           "described": "light", "missing": "danger"}
-ITEM_FIELDS = {"id", "title", "kind", "where", "published", "classroom", "compare", "paper", "described",
+ITEM_FIELDS = {"id", "title", "kind", "where", "published", "classroom", "beside", "paper", "described",
                "missing", "notes"}
 README_START, README_END = "<!-- registry:start -->", "<!-- registry:end -->"
-MARKER = "COMPLETE.json"
 _INCLUDE = re.compile(r"^\s*(?:`{3,}|:{3,})\{include\}\s+\S*_generated/(?P<run>[^/]+)/(?P<artifact>[^/\s]+)\.md\s*$")
 
 
@@ -69,7 +70,7 @@ class Item:
     where: str = ""
     published: str | None = None
     classroom: dict | None = None
-    compare: tuple = ()
+    beside: tuple[align.Comparison, ...] = ()
     paper: dict | None = None
     described: str | None = None
     missing: str | None = None
@@ -128,7 +129,9 @@ def load_registry(folder: Path = REGISTRY_DIR) -> list[Document]:
                 raise ValueError(f"{path.name}: item {entry.get('id')}: unknown fields {sorted(unknown)}")
             if entry.get("kind") not in KINDS:
                 raise ValueError(f"{path.name}: item {entry.get('id')}: kind {entry.get('kind')!r} not in {KINDS}")
-            items.append(Item(document=number, **{**entry, "compare": tuple(entry.get("compare") or ())}))
+            beside = tuple(align.Comparison.from_entry(block, item=entry["id"], published=entry.get("published"))
+                           for block in entry.get("beside") or ())
+            items.append(Item(document=number, **{**entry, "beside": beside}))
         documents.append(Document(number=number, paper=raw["paper"], short=raw["short"], title=" ".join(raw["title"].split()),
                                   summary=" ".join(raw["summary"].split()), deviations=tuple(raw.get("deviations", [])),
                                   items=tuple(items)))
@@ -138,57 +141,46 @@ def load_registry(folder: Path = REGISTRY_DIR) -> list[Document]:
 # ----------------------------------------------------------------------------------------------- status
 def _provenance_profile(folder: Path) -> str | None:
     try:
-        return json.loads((folder / "provenance.json").read_text())["params"].get("profile")
-    except (OSError, ValueError, KeyError, TypeError):
+        return run_params(folder).get("profile")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 def artifact_file(repo: Path, run: str, artifact: str) -> Path | None:
     """The artifact's data file (csv, else png) in a complete run folder, or None."""
-    folder = repo / GENERATED / run
-    if not (folder / MARKER).exists():
-        return None
-    for suffix in (".csv", ".png"):
-        if (folder / f"{artifact}{suffix}").exists():
-            return folder / f"{artifact}{suffix}"
-    return None
+    return finished_artifact(repo / GENERATED / run, artifact)
 
 
 def compare_exact(item: Item, repo: Path) -> list[dict]:
-    """Each ``compare:`` block of the item against the published CSV: rows, cells that differ, largest
-    absolute difference, and the differing rows (``ok`` is True when no compared cell differs)."""
+    """Each ``exact`` block of the item's ``beside:`` against the published table: rows, cells that differ,
+    largest absolute difference, and the differing rows (``ok`` is True when no compared cell differs)."""
     results = []
-    if not (item.compare and item.published and item.classroom):
+    blocks = [block for block in item.beside if block.exact]
+    if not (blocks and item.classroom):
         return results
-    theirs_all = published.load(item.published).frame
-    for block in item.compare:
-        name = block.get("name", "compared columns")
-        path = artifact_file(repo, item.classroom["run"], block.get("artifact", item.classroom["artifact"]))
+    for block in blocks:
+        name = block.name or "compared columns"
+        path = artifact_file(repo, item.classroom["run"], block.artifact or item.classroom["artifact"])
         if path is None or path.suffix != ".csv":
             results.append({"name": name, "ok": False, "available": False})
             continue
-        ours = pd.read_csv(path)
-        theirs = theirs_all
-        for column, value in (block.get("where") or {}).items():
-            theirs = theirs[theirs[column].astype(str) == str(value)]
-        key, columns = block["key"], block["columns"]
-        merged = theirs[[key, *columns]].merge(ours[[key, *set(columns.values())]].rename(
-            columns={v: f"{v}__ours" for v in set(columns.values())}), on=key, how="left")
+        aligned = block.align(pd.read_csv(path), rows="published", ours_name="{} (ours)")
         differing, max_diff, diffs = 0, 0.0, []
-        for published_col, our_col in columns.items():
-            a = pd.to_numeric(merged[published_col], errors="coerce")
-            b = pd.to_numeric(merged[f"{our_col}__ours"], errors="coerce")
-            delta = (b - a)
+        for our_col, published_col in block.value_pairs().items():
+            a = pd.to_numeric(aligned[f"{our_col} (published)"], errors="coerce")
+            b = pd.to_numeric(aligned[f"{our_col} (ours)"], errors="coerce")
+            delta = aligned[f"{our_col} (ours - published)"]
             bad = ~((a == b) | (a.isna() & b.isna()))
             differing += int(bad.sum())
             if delta.notna().any():
                 max_diff = max(max_diff, float(delta.abs().max()))
-            for index in merged.index[bad]:
-                diffs.append({key: merged.at[index, key], "column": published_col, "theirs": a[index], "ours": b[index],
-                              "ours - theirs": delta[index]})
-        results.append({"name": name, "ok": differing == 0, "available": True, "rows": len(merged),
-                        "cells": len(merged) * len(columns), "differing": differing, "max_abs_diff": max_diff,
-                        "diffs": diffs, "artifact": path.stem, "columns": columns})
+            for index in aligned.index[bad]:
+                diffs.append({**{key: aligned.at[index, key] for key in block.keys}, "column": published_col,
+                              "theirs": a[index], "ours": b[index], "ours - theirs": delta[index]})
+        results.append({"name": name, "ok": differing == 0, "available": True, "rows": len(aligned),
+                        "cells": len(aligned) * len(block.value_pairs()), "differing": differing, "max_abs_diff": max_diff,
+                        "diffs": diffs, "artifact": path.stem,
+                        "columns": {theirs: ours for ours, theirs in block.value_pairs().items()}})
     return results
 
 
@@ -212,7 +204,7 @@ def item_status(item: Item, repo: Path = REPO) -> Status:
                        + ("" if "exact" in status.names else ": an analogue, not the paper's number"))
     runs = item.paper_runs
     if runs:
-        done = [r for r in runs if (repo / GENERATED / r / MARKER).exists()
+        done = [r for r in runs if is_complete(repo / GENERATED / r, verify="marker")
                 and _provenance_profile(repo / GENERATED / r) == "paper"]
         files = [r for r in runs if (repo / "params" / "paper" / f"{r}.yaml").exists()]
         sweep_ok = item.sweep is None or (repo / "params" / "sweeps" / f"{item.sweep}.yaml").exists()
@@ -276,21 +268,14 @@ def _computed_deviation(name: str, repo: Path) -> str:
 
 
 # --------------------------------------------------------------------------------------------- rendering
-def _cell(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        text = f"{value:.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+def _number(value: float) -> str:
+    """A published number as printed: six significant digits, thousands separated from a million on."""
+    return f"{value:.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
 def pipe_table(frame: pd.DataFrame) -> str:
-    """A pipe table (no index)."""
-    lines = ["| " + " | ".join(_cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
+    """A pipe table (no index) of published numbers (:func:`cxrlib.core.runs.markdown_table` with their format)."""
+    return markdown_table(frame, _number)
 
 
 def chapter_artifacts(repo: Path = REPO) -> dict[tuple[str, str], str]:
@@ -497,7 +482,7 @@ def render_scoreboard(documents: list[Document], repo: Path = REPO) -> str:
     for d in documents:
         out += ["", f"## Document {d.number}: {d.short}", "", "| item | kind | status |", "|---|---|---|"]
         for item, st in per_item[d.number]:
-            out.append(f"| {{ref}}`{item.id} <{_anchor(item)}>` {_cell(item.title)} | {item.kind} | "
+            out.append(f"| {{ref}}`{item.id} <{_anchor(item)}>` {markdown_cell(item.title)} | {item.kind} | "
                        + " ".join(badge(s) for s in st.names) + " |")
     return "\n".join(out) + "\n"
 

@@ -30,7 +30,6 @@ teaching chapter), and add solution runs / answers where an exercise needs numbe
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -41,6 +40,8 @@ import nbformat
 import yaml
 
 from cxrlib.book.registry import GENERATED
+from cxrlib.core.config import lookup
+from cxrlib.core.runs import read_build_stamp
 
 REPO = Path(__file__).resolve().parents[2]
 TEACHING_DIR = Path("book") / "_teaching"
@@ -69,6 +70,11 @@ EDITIONS = {
     "instructor": Edition("instructor", hide_solutions=False, output=Path("_build") / "instructor", solution_runs=True,
                           announcement="Instructor edition: every exercise shows its worked solution."),
 }
+
+
+def get_edition(name: str) -> Edition:
+    """The edition named ``name`` (a key of :data:`EDITIONS`)."""
+    return lookup(EDITIONS, name, what="edition")
 
 
 @dataclass(frozen=True)
@@ -178,11 +184,7 @@ def render_exercises(chapter: TeachingChapter, repo: Path = REPO) -> str:
 
 # ------------------------------------------------------------------------------------------------ run time
 def build_stamp(run: str, repo: Path = REPO) -> dict | None:
-    stamp = repo / GENERATED / run / ".build-stamp.json"
-    try:
-        return json.loads(stamp.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return read_build_stamp(repo / GENERATED / run)
 
 
 def runtime_sentence(run: str, repo: Path = REPO) -> str:
@@ -246,7 +248,7 @@ def write_teaching_pages(repo: Path = REPO, edition: str = "student") -> list[Pa
                            (f"{chapter.run}-exercises.md", render_exercises(chapter, repo))):
             (folder / name).write_text(text, encoding="utf-8")
             written.append(folder / name)
-    if not EDITIONS[edition].hide_solutions:
+    if not get_edition(edition).hide_solutions:
         # cxrlib.chapters sits below the book build's import rules (only chapters and the CLI import it):
         # the answers are computed by its own command, in a separate process.
         answers = repo / ANSWERS_DIR

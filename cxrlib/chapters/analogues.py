@@ -2,10 +2,9 @@
 
 The comparisons themselves (paired tests, Tables III-V, Figs 3/4, label-efficiency tables) are in
 :mod:`cxrlib.chapters.documents` and read run folders; this module makes those run folders with notebook
-03's engine (:func:`cxrlib.training.finetune.fit`) and finds the upstream runs they start from:
+03's engine (:func:`cxrlib.training.finetune.fit`); the SSL checkpoint they start from is
+:func:`cxrlib.training.ssl.runs.final_checkpoint`'s:
 
-* :func:`ssl_start`: the last checkpoint of the largest pool of a ``02_pretrain`` output folder (what
-  notebook 06 fine-tunes from), with that run's parameters;
 * :func:`finetune_runs`: one run per starting point, every other setting equal (the documents' design:
   two initialisations fine-tuned on one split and tested on the same images);
 * :func:`budget_schedule`: epochs and images per epoch that give runs on 1 %, 10 % and 100 % of the labels
@@ -21,21 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cxrlib.training import finetune as training
-from cxrlib.training import ssl
 from cxrlib.training.run_folder import RunResult
-
-
-def ssl_start(pretrain_dir: str | os.PathLike) -> tuple[str, dict]:
-    """``(checkpoint path, pre-training parameters)``: the last checkpoint of the largest pool fraction of a
-    ``02_pretrain`` output folder (a clear error when the folder holds no checkpoints)."""
-    index = ssl.read_checkpoint_index(pretrain_dir)
-    largest = index[index["fraction"] == index["fraction"].max()]
-    row = largest.loc[largest["epoch"].idxmax()]
-    params_file = Path(pretrain_dir) / ssl.runs.fraction_run_name(float(row["fraction"])) / "params.yaml"
-    return str(row["path"]), yaml.safe_load(params_file.read_text())
 
 
 def _slug(name: str) -> str:

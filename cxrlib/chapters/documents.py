@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlib import stats
+from cxrlib.core.runs import METRICS, read_json
 from cxrlib.stats import evaluate, metrics
-from cxrlib.stats import inference as stats
 
 _TEST_PREDICTIONS = "predictions_test.csv"  # cxrlib.training.run_folder's test predictions file
 _DEFAULT_NAMES = ("DINOv2", "ImageNet-21K")
@@ -134,7 +135,7 @@ def compare_initialisations(run_a, run_b, *, labels: Sequence[str] | None = None
     P-value). Columns: label, kind ("label"/"average"), ``auc_<name>`` for both runs, difference (A - B);
     ``delong_p`` (DeLong's paired test, images independent) and ``clustered_p`` (the same test with a
     patient's images as one cluster, Obuchowski), label rows only; ``boot_ci_low/high`` and ``bootstrap_p``
-    (paired bootstrap over *patients*, the same redraws for both runs: :func:`~cxrlib.stats.inference.
+    (paired bootstrap over *patients*, the same redraws for both runs: :func:`~cxrlib.stats.
     paired_bootstrap_auroc` with ``groups = patient_id``), every row, the macro row included; ``*_p_fdr``:
     Benjamini-Hochberg over the labels of this data set; n_positive, n_negative, note. Labels with one
     class keep a row of NaN with a note and are left out of the macro average.
@@ -422,8 +423,6 @@ def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[st
     folder's ``metrics.json`` when there is one), ``auc_<name>`` with its 95 % percentile CI
     (``ci_low_<name>``, ``ci_high_<name>``), the difference A - B with its paired bootstrap CI and p (the same redraws for A, B and the difference:
     :func:`compare_initialisations`) and DeLong's paired p (images independent)."""
-    import json
-
     rows = []
     for fraction in sorted(runs):
         run_a, run_b = runs[fraction]
@@ -436,11 +435,11 @@ def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[st
                                             alpha=alpha, averages=())
         row = table[table["label"] == label].iloc[0]
         out = {"fraction": float(fraction)}
-        metrics_file = None if isinstance(run_a, pd.DataFrame) else Path(run_a) / "metrics.json"
+        metrics_file = None if isinstance(run_a, pd.DataFrame) else Path(run_a) / METRICS
         if n_train is not None and fraction in n_train:
             out["n_train"] = int(n_train[fraction])
         elif metrics_file is not None and metrics_file.is_file():
-            counts = json.loads(metrics_file.read_text()).get("n_images", {})
+            counts = read_json(metrics_file).get("n_images", {})
             out["n_train"] = counts.get("train") if isinstance(counts, dict) else None
         for name, reps in zip(names, (boot.replicates_a, boot.replicates_b)):
             low, high = stats.percentile_ci(reps[label].to_numpy(dtype=float), alpha)

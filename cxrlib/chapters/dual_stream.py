@@ -7,10 +7,10 @@ preprocessing cache at ``image_size`` px (:class:`cxrlib.images.dataset.CxrDatas
 Measured (our choice of measures; document 003 asks to compare "dual-stream" with "single-stream
 approaches" and to "evaluate the contribution of each architectural component" without saying how):
 
-* every variant's test AUROC with a 95% **patient** bootstrap CI (:func:`cxrlib.stats.inference.bootstrap_auroc`);
+* every variant's test AUROC with a 95% **patient** bootstrap CI (:func:`cxrlib.stats.bootstrap_auroc`);
 * each dual variant against the **best single stream**, chosen on the *validation* AUROC (never on the
   test set): paired patient-bootstrap CI of the difference and DeLong's paired test, plain and with
-  patients as clusters (:func:`cxrlib.stats.inference.clustered_delong_test`);
+  patients as clusters (:func:`cxrlib.stats.clustered_delong_test`);
 * the ablation table (:data:`CONTRASTS`): the contribution of each component as a paired difference;
 * the gate values of the gated fusion; reconstructions of test images with their errors.
 """
@@ -24,7 +24,7 @@ from cxrlib.images.dataset import CxrDataset
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
 from cxrlib.images.tasks import get_task, split_tables, subsample
 from cxrlib.models.dual_stream import DUAL_STREAM_VARIANTS
-from cxrlib.stats.inference import (
+from cxrlib.stats import (
     bootstrap_auroc,
     clustered_delong_test,
     delong_test,

@@ -47,6 +47,39 @@ def run_test_images(run: FinetuneRun, data_root=None) -> pd.DataFrame:
     return merged
 
 
+def record_checkpoints(artifacts, runs: Sequence[FinetuneRun]) -> dict[str, str]:
+    """Record every run's checkpoint as an input of the notebook (``RunArtifacts.record_data``, which hashes it) and
+    return its SHA-256 by run name: the weights id of the feature cache. Each file is hashed once."""
+    ids = {}
+    for r in runs:
+        fingerprint = artifacts.record_data(f"checkpoint {r.name}", r.checkpoint)
+        ids[r.name] = fingerprint.partition(":")[2]  # a file's fingerprint is "sha256:<hex>"
+    return ids
+
+
+def feature_sources(runs: Sequence[FinetuneRun], models: Mapping[str, torch.nn.Module],
+                    checkpoint_ids: Mapping[str, str], pretrain_dir=None, *, seed: int = 0) -> list[tuple]:
+    """The backbones whose test features the t-SNE figure shows, as ``(title, backbone, weights id, preprocess,
+    image size)``: each fine-tuned run's, then (with ``pretrain_dir``) the final self-supervised checkpoint of notebook
+    02 (:func:`cxrlib.training.ssl.runs.final_checkpoint`) and the same backbone from random weights (seeded)."""
+    from cxrlib.models import create_backbone
+    from cxrlib.training.common import size_kwargs
+    from cxrlib.training.ssl.runs import final_checkpoint
+
+    sources = [(f"fine-tuned {r.name}", models[r.name].backbone, checkpoint_ids[r.name], r.params["preprocess"],
+                r.image_size) for r in runs]
+    if pretrain_dir:
+        final = final_checkpoint(pretrain_dir)
+        pre = final.params
+        for title, weights in ((f"SSL {pre['method']} {pre['backbone']}, epoch {final.epoch}", final.path),
+                               (f"random {pre['backbone']}", "none")):
+            backbone, info = create_backbone(pre["backbone"], weights, seed=seed,
+                                             **size_kwargs(pre["backbone"], pre["image_size"]))
+            sources.append((title, backbone, info.sha256 or f"random:{info.timm_name}:{seed}", pre["preprocess"],
+                            pre["image_size"]))
+    return sources
+
+
 def load_inputs(paths: Sequence[str], preprocess: str, image_size: int, cache_dir=None) -> tuple[torch.Tensor, list[np.ndarray]]:
     """Model inputs ``(N, 3, S, S)`` and the preprocessed uint8 images (for overlays) of ``paths``."""
     config = preprocess_config(preprocess, image_size)
@@ -327,7 +360,6 @@ def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn
     ``patches_per_side`` patches a side), one Grad-CAM batch of two random images: the layer, its output,
     the map, and what pytorch-grad-cam's default ViT reshape (drop 1 token, 14 x 14 grid) would do at
     the row's native input size."""
-    import re
     import time
 
     from cxrlib.explain import gradcam
@@ -340,11 +372,8 @@ def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn
     generator = torch.Generator().manual_seed(seed)
     for spec in [get_spec(k) for k in keys] if keys is not None else list(REGISTRY.values()):
         started = time.perf_counter()
-        if spec.family == "vit":
-            patch = int(re.search(r"patch(\d+)", spec.timm_name).group(1))
-            size = patch * patches_per_side
-        else:
-            size, patch = cnn_size, None
+        patch = spec.patch_size
+        size = cnn_size if patch is None else patch * patches_per_side
         model = build_classifier(spec.key, 2, weights="none", seed=seed, **size_kwargs(spec.key, size)).eval()
         layer = gradcam.target_layer(model)
         captured = {}
@@ -354,7 +383,7 @@ def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn
             maps = gradcam.gradcam(model, x, 1, upsample=False)
         finally:
             handle.remove()
-        if spec.family == "vit":
+        if patch is not None:
             prefix, grid = gradcam.prefix_and_grid(model.backbone)
             tokens_native = (spec.input_size // patch) ** 2 + prefix
             default = ("fits" if tokens_native - 1 == 14 * 14 else

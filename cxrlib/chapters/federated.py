@@ -13,16 +13,24 @@ as a client trains in the whole federation) and **local only** (each institution
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from cxrlib.federated import attacks, ledger, model
-from cxrlib.federated.partition import assert_institutions_disjoint, partition_patients, partition_summary
+from cxrlib.federated.partition import (
+    assert_institutions_disjoint,
+    check_institutions,
+    partition_patients,
+    partition_summary,
+)
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
 from cxrlib.images.tasks import TARGET, get_task, subsample
-from cxrlib.stats.inference import bootstrap_auroc
+from cxrlib.stats import bootstrap_auroc
 from cxrlib.stats.metrics import auroc
 
 POOLED = "pooled"
@@ -46,13 +54,16 @@ def load_images(task: str, data_root, *, preprocess: str, cache_size: int, image
     return table.reset_index(drop=True), x
 
 
-def institutions(table: pd.DataFrame, n_clients: int, *, sizes, alpha: float, min_share: float, seed: int) -> np.ndarray:
-    """Institution per row (-1 for the val rows, which the validators hold), patient-disjoint (checked)."""
+def institutions(table: pd.DataFrame, n_clients: int, *, sizes, alpha: float, min_share: float, seed: int,
+                 names: list[str] | None = None) -> np.ndarray:
+    """Institution per row (-1 for the val rows, which the validators hold), patient-disjoint and large enough
+    to measure anything (both checked: :func:`cxrlib.federated.partition.check_institutions`)."""
     held = table["split"].isin(["train", "test"]).to_numpy()
     client = np.full(len(table), -1, dtype=np.int64)
     part = partition_patients(table[held], n_clients, sizes=sizes, alpha=alpha, min_share=min_share, seed=seed,
                               label=TARGET)
     assert_institutions_disjoint(table[held], part)
+    check_institutions(table[held], part, n_clients, label=TARGET, names=names)
     client[held] = part.to_numpy()
     return client
 
@@ -222,11 +233,34 @@ def membership_rows(models: dict, x, y, table, client, *, n_boot: int, seed: int
     return attacks.membership_table(out)
 
 
-def tamper_demo(ledger_path, workdir) -> pd.DataFrame:
-    """Copies of a ledger with one record changed, forged, swapped or removed, and what verify says."""
-    import json
-    from pathlib import Path
+def forged_ledger(lines: list[str], path) -> None:
+    """Write to ``path`` a ledger that says what ``lines`` say with one sample count changed, with fresh keys
+    for every party registered in its genesis and every record re-signed and re-hashed: consistent in
+    itself, so only keys trusted from outside the ledger expose it."""
+    records = [json.loads(line) for line in lines]
+    registry = ledger.key_registry(records[0]["body"])
+    forger = {"aggregator": ledger.new_key(), **{party: ledger.new_key() for group in ("clients", "validators")
+                                                 for party in registry[group]}}
+    forged = {"aggregator": ledger.public_hex(forger["aggregator"]),
+              **{group: {p: ledger.public_hex(forger[p]) for p in registry[group]} for group in ("clients", "validators")}}
+    Path(path).unlink(missing_ok=True)
+    writer = ledger.LedgerWriter(path)
+    changed = False
+    for record in records:
+        kind, round_, body = record["kind"], record["round"], dict(record["body"])
+        if kind == "genesis":
+            body.update(forged)
+        else:
+            if kind == "update" and not changed:
+                body["num_samples"], changed = body["num_samples"] + 1000, True
+            signer = body.get("client_id") if kind == "update" else body.get("validator_id") if kind == "vote" else "aggregator"
+            body = ledger.sign_body(forger[signer], kind, round_, body)
+        writer.append(kind, round_, body)
 
+
+def tamper_demo(ledger_path, workdir, trusted) -> pd.DataFrame:
+    """Copies of a ledger with one record changed, forged, swapped or removed, and one forged whole (its own
+    keys in its genesis), and what verify says against the ``trusted`` public keys."""
     lines = Path(ledger_path).read_text(encoding="utf-8").splitlines()
     update_at = next(i for i, line in enumerate(lines) if json.loads(line)["kind"] == "update")
 
@@ -254,12 +288,16 @@ def tamper_demo(ledger_path, workdir) -> pd.DataFrame:
         "two records swapped": [*lines[:update_at], lines[update_at + 1], lines[update_at], *lines[update_at + 2:]],
         "a record removed": [*lines[:update_at], *lines[update_at + 1:]],
         "last record removed": lines[:-1],
+        "forged ledger (num_samples changed, new keys in the genesis, all re-signed and re-hashed)": None,
     }
     rows = []
     for name, content in cases.items():
         path = Path(workdir) / f"ledger_{len(rows)}.jsonl"
-        path.write_text("\n".join(content) + "\n", encoding="utf-8")
-        report = ledger.verify_ledger(path)
+        if content is None:
+            forged_ledger(lines, path)
+        else:
+            path.write_text("\n".join(content) + "\n", encoding="utf-8")
+        report = ledger.verify_ledger(path, trusted=trusted)
         rows.append({"ledger": name, "verifies": report.ok, "first bad record": report.bad_index if not report.ok else "–",
                      "verify says": str(report)})
     return pd.DataFrame(rows)

@@ -122,7 +122,7 @@ def operating_points_ci(result: RunResult, n_boot: int = 1000, seed: int = 0) ->
     """Per label: the Youden threshold chosen on the validation predictions, applied to the test set, with
     sensitivity, specificity, accuracy, PPV and NPV and their patient-bootstrap CIs. Single-label tasks
     predict the arg-max class instead (see :func:`confusion_table`) and give an empty table."""
-    from cxrlib.stats import inference as stats
+    from cxrlib import stats
 
     if result.task.kind == "single_label":
         return pd.DataFrame()

@@ -7,17 +7,14 @@ with real data only.
 
 Data
 ----
-* Expert labels: ``google2019_nih-chest-xray-labels.csv.gz``, shipped in the torchxrayvision wheel
-  (:func:`cxrlib.data.metadata.shipped_path` ``("nih_google_relabels")``): 4,376 NIH images re-read by
-  radiologists for four findings (Majkowska et al., Radiology 2020;294:421-431). One row per image,
-  one adjudicated ``YES``/``NO`` per finding (the file has no per-reader columns; :func:`load_relabels`
-  checks both). ``Set Id`` is ``test`` (1,962 images) or ``val`` (2,414 images); the notebook checks
-  them against the official NIH lists (:func:`representativeness`): the ``test`` part lies in the
-  official test list and the ``val`` part in ``train_val``, so both the data a model of document 000
-  or 001 trains on and the data it is tested on are represented.
-* NIH labels and demographics: :func:`cxrlib.data.nih.load_metadata` (the v2020 file by default). The
-  relabel file repeats NIH columns; its ``Finding Labels`` equal the v2020 ones, its ages and
-  follow-up numbers are those of an older release, so age and follow-up come from the metadata.
+* Expert labels: :mod:`cxrlib.data.nih_relabels` (Majkowska et al., Radiology 2020;294:421-431): 4,376
+  NIH images re-read by radiologists for four findings, one adjudicated label per image and finding.
+  ``Set Id`` is ``test`` or ``val``; the notebook checks them against the official NIH lists
+  (:func:`representativeness`): the ``test`` part lies in the official test list and the ``val`` part in
+  ``train_val``, so both the data a model of document 000 or 001 trains on and the data it is tested on
+  are represented.
+* NIH labels and demographics: :func:`cxrlib.data.nih.load_metadata` (the v2020 file by default), beside the
+  expert labels by :func:`cxrlib.data.nih_relabels.join_metadata`.
 * Predictions: ``preds.csv`` of a DenseNet-121 CheXNet reproduction (data root,
   ``nih-cxr14/chexnet-densenet121-preds``) for the CheXNet random test list, which overlaps the re-read
   images in part (:func:`auroc_two_truths`).
@@ -37,9 +34,9 @@ the finding names, not a transcription of Majkowska et al.'s definitions.
 Statistics
 ----------
 Every interval is a percentile bootstrap that resamples **patients** (a patient's images move
-together), from :mod:`cxrlib.stats.inference`: :func:`~cxrlib.stats.inference.bootstrap_agreement` (kappa, PPV, NPV,
+together), from :mod:`cxrlib.stats`: :func:`~cxrlib.stats.bootstrap_agreement` (kappa, PPV, NPV,
 sensitivity, specificity of the NIH label with the expert label as reference),
-:func:`~cxrlib.stats.inference.bootstrap_ci` (shares), :func:`~cxrlib.stats.inference.paired_bootstrap_auroc` (one model,
+:func:`~cxrlib.stats.bootstrap_ci` (shares), :func:`~cxrlib.stats.paired_bootstrap_auroc` (one model,
 two reference standards, same redraws). The same ``seed`` gives the same redraws.
 """
 from __future__ import annotations
@@ -51,19 +48,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cxrlib.data import metadata as shipped
+from cxrlib import stats
 from cxrlib.data import nih
+from cxrlib.data.nih_relabels import EXPERT_FINDINGS, expert_column
 from cxrlib.data.root import require_file
 from cxrlib.stats import evaluate, simulate
-from cxrlib.stats import inference as stats
 from cxrlib.stats.metrics import agreement_rates
 
 PathLike = str | os.PathLike
 
 # ------------------------------------------------------------------------------------- registries
-
-#: The four findings of the expert re-read, spelled as the relabel file's columns.
-EXPERT_FINDINGS: tuple[str, ...] = ("Pneumothorax", "Nodule or mass", "Airspace opacity", "Fracture")
 
 #: NIH finding(s) whose union is compared with each expert finding (empty: NIH has no such label).
 DEFAULT_FINDING_MAP: dict[str, tuple[str, ...]] = {
@@ -88,25 +82,9 @@ AUROC_FINDINGS: tuple[str, ...] = ("Pneumothorax", "Nodule or mass")
 #: Agreement metrics of the NIH label with the expert label as reference (cxrlib.stats.metrics names).
 AGREEMENT_METRICS: tuple[str, ...] = ("kappa", "ppv", "npv", "sensitivity", "specificity")
 
-RELABEL_COLUMNS: dict[str, str] = {
-    "Image Index": "image_id",
-    "Patient ID": "patient_id",
-    "Set Id": "set_id",
-    "Finding Labels": "relabel_finding_labels",
-}
-YES_NO: dict[str, int] = {"YES": 1, "NO": 0}
-
 #: Set Id of the relabel file -> where its images lie in the official NIH split (checked, not assumed:
 #: :func:`representativeness` counts the images of each part that are in the official test list).
 SET_PARTS: dict[str, str] = {"test": "official test list", "val": "official train_val list"}
-
-META_COLUMNS = ["patient_id", "finding_labels", *nih.CHEXNET_ORDER, nih.NO_FINDING.nih, "age", "sex", "view",
-                "follow_up"]
-
-
-def expert_column(finding: str) -> str:
-    """Column of the expert label of ``finding`` in the joined table."""
-    return f"expert: {finding}"
 
 
 def nih_column(finding: str) -> str:
@@ -120,81 +98,6 @@ def score_column(nih_finding: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- loading
-
-
-def load_relabels(path: PathLike | None = None) -> pd.DataFrame:
-    """The expert labels, one row per image.
-
-    ``path`` defaults to the file shipped with torchxrayvision; a modified copy (``.csv`` or
-    ``.csv.gz``, same columns) gives the same table. Columns: ``image_id``, ``patient_id``,
-    ``set_id``, ``relabel_finding_labels`` (the NIH labels the file repeats) and one 0/1 column
-    ``expert: <finding>`` per :data:`EXPERT_FINDINGS`. ``attrs["source"]`` records the file.
-
-    Raises ``ValueError`` naming the problem when a column is missing, a label is not ``YES``/``NO``
-    (case and surrounding blanks are ignored) or an image appears twice (the file holds one
-    adjudicated label per image and finding, not one row per reader).
-    """
-    source = shipped.shipped_path("nih_google_relabels") if path is None else Path(path)
-    raw = shipped.read_csv(source)
-    required = [*RELABEL_COLUMNS, *EXPERT_FINDINGS]
-    missing = [c for c in required if c not in raw.columns]
-    if missing:
-        raise ValueError(
-            f"relabel file {source} lacks the column(s) {missing}; expected the layout of "
-            f"google2019_nih-chest-xray-labels.csv with at least {required} (found {list(raw.columns)})"
-        )
-    repeated = raw["Image Index"][raw["Image Index"].duplicated()]
-    if len(repeated):
-        raise ValueError(
-            f"relabel file {source}: {len(repeated)} images appear more than once (e.g. {list(repeated[:5])}); "
-            "expected one adjudicated row per image"
-        )
-    table = raw[list(RELABEL_COLUMNS)].rename(columns=RELABEL_COLUMNS)
-    table["set_id"] = table["set_id"].astype(str).str.strip()
-    for finding in EXPERT_FINDINGS:
-        coded = raw[finding].astype(str).str.strip().str.upper()
-        bad = ~coded.isin(list(YES_NO))
-        if bad.any():
-            raise ValueError(
-                f"relabel file {source}, column {finding!r}: values {sorted(set(raw.loc[bad, finding].astype(str)))[:5]} "
-                f"are not YES/NO (images {list(raw.loc[bad, 'Image Index'][:5])})"
-            )
-        table[expert_column(finding)] = coded.map(YES_NO).astype("int8")
-    table.attrs["source"] = str(source)
-    return table
-
-
-def join_metadata(relabels: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
-    """The expert labels beside the NIH labels and demographics of the same images.
-
-    ``meta`` is :func:`cxrlib.data.nih.load_metadata`'s table. Every re-read image must be in it, with
-    the same patient id (``ValueError`` otherwise). ``attrs["label_string_differences"]`` counts images
-    whose NIH labels in the relabel file differ from ``meta`` (0 for the v2020 metadata).
-    """
-    missing_cols = [c for c in ["image_id", *META_COLUMNS] if c not in meta.columns]
-    if missing_cols:
-        raise ValueError(f"join_metadata needs nih.load_metadata()'s table; missing column(s) {missing_cols}")
-    joined = relabels.merge(meta[["image_id", *META_COLUMNS]], on="image_id", how="left",
-                            suffixes=("", "_nih"), validate="one_to_one", indicator=True)
-    orphans = joined.loc[joined["_merge"] == "left_only", "image_id"]
-    if len(orphans):
-        raise ValueError(
-            f"{len(orphans)} re-read images are not in the NIH metadata {meta.attrs.get('source', '')} "
-            f"(e.g. {list(orphans[:5])})"
-        )
-    other_patient = joined["patient_id"] != joined["patient_id_nih"]
-    if other_patient.any():
-        raise ValueError(
-            f"{int(other_patient.sum())} re-read images have another patient id in the NIH metadata "
-            f"(e.g. {list(joined.loc[other_patient, 'image_id'][:5])})"
-        )
-    joined = joined.drop(columns=["_merge", "patient_id_nih"])
-    joined.attrs = {
-        "relabel_source": relabels.attrs.get("source", ""),
-        "metadata_source": meta.attrs.get("source", ""),
-        "label_string_differences": int((joined["relabel_finding_labels"] != joined["finding_labels"]).sum()),
-    }
-    return joined
 
 
 def load_predictions(path: PathLike | None = None, root: PathLike | None = None) -> pd.DataFrame:
@@ -539,7 +442,7 @@ def auroc_two_truths(joined: pd.DataFrame, predictions: pd.DataFrame, finding_ma
 
     Restricted to the re-read images that have predictions. The score of an expert finding is the
     highest predicted probability among its mapped NIH findings (one for pneumothorax, the larger of
-    Nodule and Mass for nodule or mass). :func:`cxrlib.stats.inference.paired_bootstrap_auroc` resamples
+    Nodule and Mass for nodule or mass). :func:`cxrlib.stats.paired_bootstrap_auroc` resamples
     patients, the same redraws for both reference standards; difference = AUROC(expert) -
     AUROC(NIH), with its percentile CI and bootstrap p-value.
 

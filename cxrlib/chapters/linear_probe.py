@@ -137,7 +137,7 @@ def run_inits(backbone: str, inits: list[Init], tasks: dict[str, pd.DataFrame], 
 
 def paired_delong_by_init(outputs: dict, tables: dict[str, pd.DataFrame], pairs: list[tuple[str, str]]) -> pd.DataFrame:
     """Paired DeLong tests of test AUROC between initialisations on the same images, BH-FDR over all rows."""
-    from cxrlib.stats import inference as stats
+    from cxrlib import stats
 
     rows = []
     for task_name, table in tables.items():

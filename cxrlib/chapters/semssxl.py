@@ -3,11 +3,11 @@
 Data: a multi-label task with CheXpert's five competition findings (:func:`cxrlib.images.tasks.get_task`:
 ``nih_competition5`` in the classroom, ``chexpert_competition5`` with paper parameters) read through the
 shared preprocessing cache at ``image_size`` px. The runs (:func:`run_grid`) train variants of
-:data:`cxrlib.training.semssxl.VARIANTS` on nested labelled fractions of the training patients
+:data:`cxrlib.training.semssxl.SEMSSXL_VARIANTS` on nested labelled fractions of the training patients
 (:func:`cxrlib.training.semssxl.labelled_fractions`) and score the test images.
 
 Statistics (:mod:`cxrlib.stats`): per-label AUROC with a percentile bootstrap CI that redraws *patients*
-(:func:`cxrlib.stats.inference.bootstrap_auroc`), and the paired comparison with the supervised baseline
+(:func:`cxrlib.stats.bootstrap_auroc`), and the paired comparison with the supervised baseline
 on the same test images by DeLong's test (:func:`cxrlib.stats.evaluate.paired_delong`), or, when a test
 patient has more than one image, by its clustered form (Obuchowski;
 :func:`cxrlib.stats.evaluate.paired_delong_clustered`), with Benjamini-Hochberg FDR across the five
@@ -25,8 +25,8 @@ import pandas as pd
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
 from cxrlib.images.tasks import get_task, split_tables, subsample
 from cxrlib.stats.evaluate import paired_delong, paired_delong_clustered
-from cxrlib.stats.inference import bootstrap_auroc
-from cxrlib.training.semssxl import VARIANTS, SemiConfig, fit_semi, labelled_fractions, predict_semi
+from cxrlib.stats import bootstrap_auroc
+from cxrlib.training.semssxl import SemiConfig, fit_semi, get_semssxl_variant, labelled_fractions, predict_semi
 
 BASELINE = "supervised"
 PROPOSED = "full"
@@ -126,7 +126,7 @@ def semssxl_ablation_table(runs: dict, aurocs: pd.DataFrame, fraction: float, la
     rows = []
     for name in variants:
         run = runs[(name, fraction)]
-        spec, result = VARIANTS[name], run["result"]
+        spec, result = get_semssxl_variant(name), run["result"]
         sub = aurocs[(aurocs["variant"] == name) & (aurocs["fraction"] == fraction)].set_index("label")
         stages = result.model.net.stages
         row = {"variant": name, "contrastive": spec.contrastive, "neck": spec.neck,
@@ -158,7 +158,7 @@ def plot_fractions(aurocs: pd.DataFrame, variants: Sequence[str] = (PROPOSED, BA
         sub = macro[macro["variant"] == name].sort_values("fraction")
         x = sub["fraction"].to_numpy() * (1 + 0.03 * (k - 0.5))
         ax.errorbar(x, sub["auc"], yerr=[sub["auc"] - sub["ci_low"], sub["ci_high"] - sub["auc"]], marker="o",
-                    capsize=3, label=VARIANTS[name].title)
+                    capsize=3, label=get_semssxl_variant(name).title)
     ax.set_xscale("log")
     ax.minorticks_off()
     ax.set_xticks(sorted(macro["fraction"].unique()))
@@ -180,7 +180,7 @@ def plot_stage_weights(runs: dict, fraction: float, variants: Sequence[str]):
         run = runs[(name, fraction)]
         mean, sd = run["weights"].mean(axis=0), run["weights"].std(axis=0)
         pos = np.arange(len(mean)) + k * width
-        ax.bar(pos, mean, width, yerr=sd, capsize=2, label=VARIANTS[name].title)
+        ax.bar(pos, mean, width, yerr=sd, capsize=2, label=get_semssxl_variant(name).title)
     stages = runs[(shown[0], fraction)]["result"].model.net.stages if shown else ()
     ax.set_xticks(np.arange(len(stages)) + width * (len(shown) - 1) / 2, [f"stage {s}" for s in stages])
     ax.set_ylabel("weight (mean ± sd over test images)")
@@ -198,9 +198,9 @@ def plot_history(runs: dict, fraction: float, variants: Sequence[str], *, chance
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     for name in variants:
         h = runs[(name, fraction)]["result"].history
-        axes[0].plot(h["epoch"], h["supervised"], marker="o", label=VARIANTS[name].title)
+        axes[0].plot(h["epoch"], h["supervised"], marker="o", label=get_semssxl_variant(name).title)
         if h["contrastive"].notna().any():
-            axes[1].plot(h["epoch"], h["contrastive"], marker="o", label=VARIANTS[name].title)
+            axes[1].plot(h["epoch"], h["contrastive"], marker="o", label=get_semssxl_variant(name).title)
     if chance is not None:
         axes[1].axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance log(2B-1) = {chance:.2f}")
     axes[0].set_title("BCE on labelled batches")

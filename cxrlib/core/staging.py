@@ -5,7 +5,10 @@ works like this:
 
 1. :func:`open_staging` takes an exclusive lock (``fcntl.flock`` on ``.<name>.lock`` beside
    ``out_dir``; a second run on the same ``out_dir`` is refused at once with :class:`RunFolderBusy`,
-   never interleaved) and prepares the staging folder ``<name>.partial`` beside ``out_dir``. A staging
+   never interleaved) and prepares the staging folder ``<name>.partial`` beside ``out_dir``. An
+   ``out_dir`` that is not a run folder is refused (:class:`NotARunFolder`): an existing file, a
+   non-empty folder without a ``COMPLETE.json`` (a user's data), the working folder or a folder above
+   it; a run never renames or deletes what it did not write. A staging
    folder left by a failed or killed run is kept as it is (a training inside it resumes); otherwise it
    starts as a copy of the previous ``out_dir`` (so a finished training is reused, and a re-run with
    other parameters is refused by the training's own check), without that run's marker, provenance and
@@ -13,13 +16,20 @@ works like this:
 2. Everything of the run is written into the staging folder. Library code that is handed the final
    path (``TrainConfig.out_dir``) asks :func:`staged_path` where to write: while a run is open, a path at
    or under its ``out_dir`` maps to the same place under the staging folder.
-3. :func:`commit` writes the completion marker ``COMPLETE.json`` (every file with size and SHA-256)
-   into the staging folder and swaps it in: ``out_dir`` -> ``.<name>.old-<pid>``, staging -> ``out_dir``,
+3. :func:`commit` checks that the staging folder is still the one this run opened and holds every
+   file the run lists (``required``: its artifacts), writes the completion marker ``COMPLETE.json``
+   (every file with size and SHA-256) into the staging folder and swaps it in: ``out_dir`` -> ``.<name>.old-<pid>``, staging -> ``out_dir``,
    then the old folder is deleted. A crash between the two renames is repaired by the next
    :func:`open_staging` (the staging folder then carries its marker).
 
 Until :func:`commit`, ``out_dir`` is the previous complete run, byte for byte; a failed, refused or
-killed run leaves it alone. :func:`is_complete` tells a reader whether a folder is a finished run.
+killed run leaves it alone. :func:`is_complete` tells a reader whether a folder is a finished run (every
+listed file there with its SHA-256; hashes are cached per file identity, size and times).
+
+A driver that prepares a run's staging folder before the run itself opens it (``cxrlib book``) holds a
+second lock, ``.<name>.build.lock`` (:func:`held`), from preparation to commit, and prepares the folder
+under the run's own lock (:func:`reset_staging`), so that a second build never touches the staging folder
+of the first.
 
 Imports nothing of ``cxrlib`` except :mod:`cxrlib.core.io`; no torch.
 """
@@ -31,7 +41,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +57,10 @@ class RunFolderBusy(RuntimeError):
     """Another process holds the lock of the run folder."""
 
 
+class NotARunFolder(ValueError):
+    """``out_dir`` names something that a run must not replace (a file, a user's folder)."""
+
+
 def _abs(path: str | os.PathLike) -> Path:
     return Path(os.path.abspath(os.fspath(path)))
 
@@ -56,9 +71,10 @@ def staging_dir(out_dir: str | os.PathLike) -> Path:
     return out_dir.with_name(out_dir.name + STAGING_SUFFIX)
 
 
-def lock_file(out_dir: str | os.PathLike) -> Path:
+def lock_file(out_dir: str | os.PathLike, kind: str = "") -> Path:
+    """``.<name>.lock`` beside ``out_dir`` (the run's lock), or ``.<name>.<kind>.lock`` (e.g. ``build``)."""
     out_dir = _abs(out_dir)
-    return out_dir.with_name(f".{out_dir.name}.lock")
+    return out_dir.with_name(f".{out_dir.name}.{kind + '.' if kind else ''}lock")
 
 
 # ------------------------------------------------------------------------------------ the registry
@@ -103,15 +119,34 @@ def write_marker(folder: str | os.PathLike, record: dict | None = None) -> Path:
 
 def read_marker(folder: str | os.PathLike) -> dict | None:
     try:
-        return json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+        marker = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return marker if isinstance(marker, dict) else None
 
 
-def is_complete(folder: str | os.PathLike, verify: str = "size") -> bool:
+_HASHES: dict[tuple[int, ...], str] = {}
+"""SHA-256 of files already hashed in this process, by (device, inode, size, mtime, ctime)."""
+_SETTLED_S = 2.0
+"""A file changed less than this long ago is hashed again next time (a write within the same clock tick
+can keep its times)."""
+
+
+def _sha256(path: Path, facts: os.stat_result) -> str:
+    key = (facts.st_dev, facts.st_ino, facts.st_size, facts.st_mtime_ns, facts.st_ctime_ns)
+    digest = _HASHES.get(key)
+    if digest is None:
+        digest = file_sha256(path)
+        if time.time() - max(facts.st_mtime, facts.st_ctime) > _SETTLED_S:
+            _HASHES[key] = digest
+    return digest
+
+
+def is_complete(folder: str | os.PathLike, verify: str = "sha256") -> bool:
     """Whether ``folder`` is a finished run: its ``COMPLETE.json`` is readable and every file it lists is
-    there with the listed size (``verify="size"``, cheap), also the listed SHA-256 (``"sha256"``), or
-    only the marker is checked (``"marker"``)."""
+    there with the listed size and SHA-256 (``verify="sha256"``, the default; a file's hash is computed
+    once per process while its size and times stay the same), only the listed size (``"size"``) or only the
+    marker is checked (``"marker"``)."""
     marker = read_marker(folder)
     if not marker or not isinstance(marker.get("files"), dict):
         return False
@@ -121,11 +156,12 @@ def is_complete(folder: str | os.PathLike, verify: str = "size") -> bool:
     for rel, facts in marker["files"].items():
         path = folder / rel
         try:
-            if path.stat().st_size != facts["size"]:
+            stat = path.stat()
+            if stat.st_size != facts["size"]:
                 return False
-        except OSError:
-            return False
-        if verify == "sha256" and file_sha256(path) != facts["sha256"]:
+            if verify == "sha256" and _sha256(path, stat) != facts["sha256"]:
+                return False
+        except (OSError, KeyError, TypeError):
             return False
     return True
 
@@ -141,14 +177,15 @@ class Staging:
     path: Path
     _lock_fd: int | None
     reused: bool  # the staging folder of an earlier, unfinished attempt was taken over
+    _folder_fd: int | None = None  # the staging folder as opened (kept open: its inode cannot be reused)
 
     @property
     def is_open(self) -> bool:
         return self._lock_fd is not None
 
 
-def _lock(out_dir: Path, timeout: float) -> int:
-    path = lock_file(out_dir)
+def _lock(out_dir: Path, timeout: float, kind: str = "") -> int:
+    path = lock_file(out_dir, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + timeout
@@ -167,8 +204,8 @@ def _lock(out_dir: Path, timeout: float) -> int:
                     holder = "unknown"
                 os.close(fd)
                 raise RunFolderBusy(
-                    f"{out_dir} is being written by another run (process {holder}, lock {path}); wait for it "
-                    "to finish, or choose another out_dir"
+                    f"{out_dir} is being {'built' if kind else 'written'} by another {kind or 'run'} (process "
+                    f"{holder}, lock {path}); wait for it to finish, or choose another out_dir"
                 ) from None
             time.sleep(0.2)
     os.ftruncate(fd, 0)
@@ -185,17 +222,55 @@ def _unlock(fd: int | None) -> None:
         os.close(fd)
 
 
+@contextmanager
+def held(out_dir: str | os.PathLike, kind: str = "build", timeout: float = 0.0) -> Iterator[Path]:
+    """Hold the ``kind`` lock of ``out_dir`` (``.<name>.<kind>.lock``) for the ``with`` block: a driver
+    that prepares, runs and finishes a run (``cxrlib book``) holds it throughout, so that a second driver of
+    the same ``out_dir`` is refused (:class:`RunFolderBusy`) before it touches anything."""
+    fd = _lock(_abs(out_dir), timeout, kind)
+    try:
+        yield _abs(out_dir)
+    finally:
+        _unlock(fd)
+
+
 def _old_folders(final: Path) -> list[Path]:
     return sorted(final.parent.glob(f".{final.name}.old-*"))
 
 
 def _recover(final: Path, staging: Path) -> None:
-    """Finish a swap that a crash interrupted, and delete old folders a swap left behind."""
+    """Finish a swap that a crash interrupted; refuse an ``out_dir`` that is not a run folder; delete old
+    folders a swap left behind."""
     if not final.exists() and staging.is_dir() and read_marker(staging) is not None:
         os.rename(staging, final)
+    refuse_foreign(final)
     if final.exists():
         for old in _old_folders(final):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def refuse_foreign(out_dir: str | os.PathLike) -> None:
+    """Raise :class:`NotARunFolder` unless ``out_dir`` may become a run folder: it does not exist, is an
+    empty folder or a finished run (a readable ``COMPLETE.json``), and is neither the working folder nor a
+    folder above it. A file, or a folder of someone's data, is never renamed or deleted by a run."""
+    final = _abs(out_dir)
+    try:
+        cwd = _abs(os.getcwd())
+    except OSError:  # the working folder was deleted
+        cwd = None
+    if cwd is not None and (final == cwd or final in cwd.parents):
+        raise NotARunFolder(f"out_dir {out_dir} is the working folder {cwd} or a folder above it; a run replaces "
+                            "its out_dir as a whole: give a folder of its own (e.g. book/_generated/<run>)")
+    if final.is_symlink():
+        raise NotARunFolder(f"out_dir {out_dir} is a symbolic link; a run replaces its out_dir as a whole and would "
+                            f"replace the link: give the folder it points to ({os.path.realpath(final)}) or a new one")
+    if final.exists() and not final.is_dir():
+        raise NotARunFolder(f"out_dir {out_dir} is an existing file, not a run folder; a run would replace it: "
+                            "give a folder name that is free (or a finished run folder)")
+    if final.is_dir() and read_marker(final) is None and any(final.iterdir()):
+        raise NotARunFolder(f"out_dir {out_dir} is a folder with files but without {MARKER}, so not a run folder "
+                            "(a run replaces its out_dir as a whole and would take these files away): give a new "
+                            "or empty folder, or move the files away")
 
 
 def open_staging(out_dir: str | os.PathLike, carry_over: bool | Callable[[Path], Iterable[str]] = True,
@@ -205,12 +280,15 @@ def open_staging(out_dir: str | os.PathLike, carry_over: bool | Callable[[Path],
     ``carry_over``: False starts an empty staging folder; True copies the previous ``out_dir`` into it
     (without its marker); a callable ``f(previous_out_dir) -> names`` also leaves out those files
     (relative paths, e.g. the previous run's artifacts). ``lock_timeout``: seconds to wait for a run
-    that holds the lock (0: refuse at once).
+    that holds the lock (0: refuse at once). An ``out_dir`` that is not a run folder raises
+    :class:`NotARunFolder` (:func:`refuse_foreign`).
     """
     final = _abs(out_dir)
     if final in _ACTIVE:
         raise RunFolderBusy(f"{final} is already open in this process; commit or abort that run first")
+    refuse_foreign(final)
     fd = _lock(final, lock_timeout)
+    folder_fd = None
     try:
         staging = staging_dir(final)
         _recover(final, staging)
@@ -233,17 +311,64 @@ def open_staging(out_dir: str | os.PathLike, carry_over: bool | Callable[[Path],
             os.rename(building, staging)  # a copy cut short never passes for a staging folder
         else:
             (staging / MARKER).unlink(missing_ok=True)
+        folder_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
         _ACTIVE[final] = staging
-        return Staging(final, staging, fd, reused)
+        return Staging(final, staging, fd, reused, folder_fd)
     except BaseException:
+        if folder_fd is not None:
+            os.close(folder_fd)
         _unlock(fd)
         raise
 
 
-def commit(staging: Staging, record: dict | None = None) -> Path:
-    """Write the marker into the staging folder and swap it in for ``out_dir``; returns ``out_dir``."""
+def reset_staging(out_dir: str | os.PathLike, key: str, key_file: str, resume: bool = True) -> bool:
+    """Under the run's lock, prepare the staging folder of a run that is about to start: keep it when it
+    belongs to an interrupted attempt with the same ``key`` (the text of its ``key_file``) and ``resume``
+    is true (returns True), else start an empty one that holds ``key`` (returns False). A run holding the
+    lock raises :class:`RunFolderBusy` and nothing is touched."""
+    final = _abs(out_dir)
+    fd = _lock(final, 0.0)
+    try:
+        staging = staging_dir(final)
+        _recover(final, staging)
+        try:
+            same = resume and (staging / key_file).read_text().strip() == key
+        except OSError:
+            same = False
+        if same:
+            return True
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        (staging / key_file).write_text(key)
+        return False
+    finally:
+        _unlock(fd)
+
+
+def _check_staging(staging: Staging, required: Iterable[str]) -> None:
+    """Refuse to commit a staging folder that another process replaced, or that lacks a file the run lists."""
+    try:
+        replaced = staging._folder_fd is not None and (
+            os.fstat(staging._folder_fd).st_nlink == 0
+            or os.fstat(staging._folder_fd).st_ino != os.stat(staging.path).st_ino)
+    except OSError:
+        replaced = True
+    missing = sorted(name for name in required if not (staging.path / name).is_file())
+    if replaced or missing:
+        what = "was replaced by another process" if replaced else f"lacks {', '.join(missing)}, which the run lists"
+        raise RuntimeError(f"{staging.final}: the staging folder {staging.path} {what}; nothing was committed "
+                           f"({staging.final} is as it was): run it again")
+
+
+def commit(staging: Staging, record: dict | None = None, required: Iterable[str] = ()) -> Path:
+    """Write the marker into the staging folder and swap it in for ``out_dir``; returns ``out_dir``.
+
+    ``required``: files (relative paths) that must be in the staging folder, e.g. the artifacts the
+    provenance lists; a missing one, or a staging folder that is no longer the one :func:`open_staging`
+    prepared, raises ``RuntimeError`` and nothing is committed."""
     if not staging.is_open:
         raise RuntimeError(f"the run of {staging.final} is not open (already committed or aborted)")
+    _check_staging(staging, required)
     write_marker(staging.path, record)
     final = staging.final
     old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -268,6 +393,9 @@ def abort(staging: Staging, discard: bool = False) -> None:
 def _release(staging: Staging) -> None:
     _ACTIVE.pop(staging.final, None)
     fd, staging._lock_fd = staging._lock_fd, None
+    folder_fd, staging._folder_fd = staging._folder_fd, None
+    if folder_fd is not None:
+        os.close(folder_fd)
     _unlock(fd)
 
 

@@ -118,25 +118,18 @@ def published_table1(include_total: bool = True) -> pd.DataFrame:
 
 
 def compare_with_published(ours: pd.DataFrame, published: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Ours beside the published Table 1, indexed by class: for every column of :data:`TABLE1_COLUMNS`,
-    ``<col>_ours``, ``<col>_published`` and ``<col>_diff`` (ours minus published).
+    """Ours beside the published Table 1 (:func:`cxrlib.published.align.beside`), indexed by class: for
+    every column of :data:`TABLE1_COLUMNS`, ``<col>_ours``, ``<col>_published`` and ``<col>_diff`` (ours
+    minus published); the published classes in their order, then any class only we have.
 
     Our class weights are rounded to the published 3 decimals before the difference is taken.
     """
+    from cxrlib.published import align
+
     published = published_table1() if published is None else published
-    left = ours.set_index("class")
-    right = published.set_index("class")
-    index = list(right.index) + [c for c in left.index if c not in right.index]
-    columns = {}
-    for column in TABLE1_COLUMNS[1:]:
-        mine = left[column].reindex(index)
-        if column == "class_weight":
-            mine = mine.round(3)
-        theirs = right[column].reindex(index)
-        columns[f"{column}_ours"] = mine
-        columns[f"{column}_published"] = theirs
-        columns[f"{column}_diff"] = (mine - theirs).round(6)
-    return pd.DataFrame(columns, index=pd.Index(index, name="class"))
+    table = align.beside(published, ours, keys="class", values=list(TABLE1_COLUMNS[1:]), ours_name="{}_ours",
+                         published_name="{}_published", difference_name="{}_diff", decimals={"class_weight": 3})
+    return table.set_index("class")[[f"{c}_{side}" for c in TABLE1_COLUMNS[1:] for side in ("ours", "published", "diff")]]
 
 
 def resampled_class_weights(table: pd.DataFrame) -> pd.Series:

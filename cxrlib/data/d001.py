@@ -42,6 +42,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import chexpert, padchest, vindr
 from cxrlib.published import load as load_published
 
@@ -220,11 +221,16 @@ def chestxray14_column(path: PathLike | None = None) -> OurColumn:
     return OurColumn("ChestX-ray14", counts, len(meta), "all images of the NIH metadata, 'Finding Labels'")
 
 
+def get_chexpert_selection(selection: str | ChexpertSelection) -> ChexpertSelection:
+    """The row of :data:`CHEXPERT_SELECTIONS` named ``selection`` (a row passes through)."""
+    return lookup(CHEXPERT_SELECTIONS, selection, what="CheXpert selection", row_type=ChexpertSelection)
+
+
 def select_chexpert(
     train: pd.DataFrame, valid: pd.DataFrame | None, selection: str | ChexpertSelection = "frontal-train"
 ) -> pd.DataFrame:
     """The CheXpert images of a selection (:data:`CHEXPERT_SELECTIONS`) from normalised train/valid tables."""
-    rule = CHEXPERT_SELECTIONS[selection] if isinstance(selection, str) else selection
+    rule = get_chexpert_selection(selection)
     images = chexpert.frontal(train)
     if rule.drop_uncertain_in:
         images = images[~images[list(rule.drop_uncertain_in)].eq(chexpert.UNCERTAIN).any(axis=1)]
@@ -246,7 +252,7 @@ def chexpert_column(
     ``train`` (a table from :func:`cxrlib.data.chexpert.load_train`) saves re-reading the file; the
     validation table is read from the data root only for selections that include it.
     """
-    rule = CHEXPERT_SELECTIONS[selection] if isinstance(selection, str) else selection
+    rule = get_chexpert_selection(selection)
     train = chexpert.load_train(path) if train is None else train
     valid = chexpert.load_valid(valid_root) if rule.include_valid else None
     images = select_chexpert(train, valid, rule)
@@ -278,7 +284,7 @@ def vindr_column(
     counts = pd.Series({row: int(labels[cls].sum()) for row, cls in VINDR_ROWS.items()})
     return OurColumn(
         "VinDr-CXR", counts, len(labels),
-        f"train annotations only; positive when {vindr.READER_RULES[rule]} of 3 readers marked it ({rule})",
+        f"train annotations only; positive when {vindr.reader_threshold(rule)} of 3 readers marked it ({rule})",
     )
 
 
@@ -309,33 +315,31 @@ def table2(columns: Mapping[str, OurColumn] | None = None, include_total: bool =
     nullable integers: empty where the document prints "-" or where our metadata lacks the label.
     ``columns`` maps data set -> :class:`OurColumn` (default: :func:`our_columns`).
     """
+    from cxrlib.published import align
+
     columns = our_columns() if columns is None else dict(columns)
     published = published_table2()
     labels = published.sort_values("row").drop_duplicates("label")["label"].tolist()
     index = labels + ([TOTAL_ROW] if include_total else [])
     blocks = {}
     for dataset in DATASETS:
-        pub = published[published["dataset"] == dataset].set_index("label")
-        block = pd.DataFrame(index=index)
-        block["published_n"] = pub["n"].reindex(index)
-        block["published_pct"] = pub["percent"].reindex(index)
-        dataset_total = int(published.loc[published["dataset"] == dataset, "dataset_total"].iloc[0])
+        theirs = published.loc[published["dataset"] == dataset, ["label", "n", "percent"]].rename(columns={"percent": "pct"})
+        mine = pd.DataFrame({"label": pd.Series(dtype=object), "n": pd.Series(dtype=float), "pct": pd.Series(dtype=float)})
         ours = columns.get(dataset)
         if ours is not None:
-            counts = ours.counts.reindex(index)
             unknown = set(ours.counts.index) - set(labels)
             if unknown:
                 raise ValueError(f"{dataset}: rows {sorted(unknown)} are not Table 2 labels")
-            block["ours_n"] = counts
-            block["ours_pct"] = 100.0 * counts / ours.total
-            if include_total:
-                block.loc[TOTAL_ROW, ["ours_n", "ours_pct"]] = [ours.total, 100.0]
-        else:
-            block["ours_n"] = np.nan
-            block["ours_pct"] = np.nan
+            mine = pd.DataFrame({"label": ours.counts.index, "n": ours.counts.to_numpy(),
+                                 "pct": 100.0 * ours.counts.to_numpy() / ours.total})
         if include_total:
-            block.loc[TOTAL_ROW, ["published_n", "published_pct"]] = [dataset_total, 100.0]
-        block["difference"] = block["ours_n"] - block["published_n"]
+            dataset_total = int(published.loc[published["dataset"] == dataset, "dataset_total"].iloc[0])
+            theirs = pd.concat([theirs, pd.DataFrame([{"label": TOTAL_ROW, "n": dataset_total, "pct": 100.0}])])
+            if ours is not None:
+                mine = pd.concat([mine, pd.DataFrame([{"label": TOTAL_ROW, "n": ours.total, "pct": 100.0}])])
+        block = align.beside(theirs, mine, keys="label", values=["n", "pct"], rows=index, ours_name="ours_{}",
+                             published_name="published_{}", difference_name="{}_difference")
+        block = block.rename(columns={"n_difference": "difference"}).set_index("label")
         for field in ("ours_n", "published_n", "difference"):
             block[field] = block[field].astype("Int64")
         blocks[dataset] = block[list(FIELDS)]

@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data import chexpert
 from cxrlib.published import load as load_published
 
@@ -184,7 +185,7 @@ class RareVariant(NamedTuple):
     no_finding: str = "as in the file"
 
 
-VARIANTS: tuple[RareVariant, ...] = (
+RARE_VARIANTS: tuple[RareVariant, ...] = (
     RareVariant("as written: train, frontal, uncertain positive, six classes"),
     RareVariant("train + validation images", include_valid=True),
     RareVariant("frontal = AP/PA column is AP or PA", frontal="AP/PA column is AP or PA"),
@@ -204,10 +205,10 @@ def variant_images(train: pd.DataFrame, valid: pd.DataFrame | None, variant: Rar
     if variant.include_valid and valid is None:
         raise ValueError(f"variant {variant.name!r} needs the validation table (chexpert.load_valid())")
     table = pd.concat([train, valid], ignore_index=True) if variant.include_valid else train
-    table = table[FRONTAL_RULES[variant.frontal](table)]
+    table = table[lookup(FRONTAL_RULES, variant.frontal, what="frontal rule")(table)]
     if variant.one_image_per_study:
         table = table.sort_values(["study", "view_number"], kind="stable").drop_duplicates("study")
-    table = table.assign(**{"No Finding": NO_FINDING_RULES[variant.no_finding](table)})
+    table = table.assign(**{"No Finding": lookup(NO_FINDING_RULES, variant.no_finding, what="No Finding rule")(table)})
     if variant.uncertain_negative_in:
         columns = list(variant.uncertain_negative_in)
         table = table.assign(**{c: table[c].replace(chexpert.UNCERTAIN, chexpert.NEGATIVE) for c in columns})
@@ -216,7 +217,7 @@ def variant_images(train: pd.DataFrame, valid: pd.DataFrame | None, variant: Rar
 
 def rare_variants(
     train: pd.DataFrame | None = None, valid: pd.DataFrame | None = None,
-    variants: tuple[RareVariant, ...] = VARIANTS, published: int | None = None,
+    variants: tuple[RareVariant, ...] = RARE_VARIANTS, published: int | None = None,
 ) -> pd.DataFrame:
     """Size of CheXpert-Rare under each reading, beside the published size.
 
@@ -226,9 +227,11 @@ def rare_variants(
     train = chexpert.load_train() if train is None else train
     if valid is None and any(v.include_valid for v in variants):
         valid = chexpert.load_valid()
+    from cxrlib.published import align
+
     published = published_size() if published is None else published
     rows = [{"variant": v.name, "images": len(variant_images(train, valid, v))} for v in variants]
     frame = pd.DataFrame(rows)
-    frame["published"] = published
-    frame["difference"] = frame["images"] - published
-    return frame
+    size = pd.DataFrame({"variant": frame["variant"], "images": published})  # one published size for every reading
+    return align.beside(size, frame, keys="variant", values="images", rows="ours", published_name="published",
+                        difference_name="difference")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data.root import require_file
 
 PathLike = str | os.PathLike
@@ -50,8 +51,7 @@ class PneumoniaMNIST:
 
     def part(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """``(images, labels)`` of one official part."""
-        if split not in PARTS:
-            raise KeyError(f"unknown split {split!r}; known: {', '.join(PARTS)}")
+        lookup(PARTS, split, what="PneumoniaMNIST part")
         rows = self.table.loc[self.table["split"] == split, "row"].to_numpy()
         return self.images[rows], self.labels[rows]
 

@@ -91,6 +91,14 @@ METADATA_COLUMNS: dict[str, str] = {
 SPLIT_PARTS = ("train", "val", "test")
 
 
+def patient_of_image(image_id: str) -> str:
+    """The patient of an NIH image: image ids are ``<patient>_<follow-up>.png`` (``00000013_005.png`` is patient
+    ``"00000013"``'s sixth image), so the patient is the part before the first underscore. Used where only the
+    file name is at hand (the box list, prediction files, the downloaded originals); the metadata table's
+    ``patient_id`` is the same number."""
+    return image_id.split("_")[0]
+
+
 # --------------------------------------------------------------------------------------- metadata
 
 
@@ -369,7 +377,7 @@ def chexnet_split(meta: pd.DataFrame, root: PathLike | None = None) -> pd.Series
     return split
 
 
-SPLITS: dict[str, Callable[..., pd.Series]] = {
+NIH_SPLITS: dict[str, Callable[..., pd.Series]] = {
     "nih-official": official_split,
     "chexnet-random": chexnet_split,
 }
@@ -377,8 +385,8 @@ SPLITS: dict[str, Callable[..., pd.Series]] = {
 
 
 def make_split(name: str, meta: pd.DataFrame, root: PathLike | None = None, **options) -> pd.Series:
-    """Build split ``name`` (a key of :data:`SPLITS`) for ``meta``; ``options`` go to that function."""
-    return lookup(SPLITS, name, what="NIH split")(meta, root=root, **options)
+    """Build split ``name`` (a key of :data:`NIH_SPLITS`) for ``meta``; ``options`` go to that function."""
+    return lookup(NIH_SPLITS, name, what="NIH split")(meta, root=root, **options)
 
 
 # ----------------------------------------------------------------------------------------- images

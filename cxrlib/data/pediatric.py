@@ -46,6 +46,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.data.root import DataNotFoundError, how_to_get, require
 from cxrlib.data.splits import assert_patient_disjoint, leakage_report, split_by_patient
 
@@ -86,11 +87,10 @@ def parse_name(stem: str, patient_rule: str = "person") -> dict[str, str]:
     >>> parse_name("NORMAL2-IM-0300-0001")
     {'patient': 'NORMAL2-IM-0300', 'pathogen': 'none'}
     """
-    if patient_rule not in PATIENT_RULES:
-        raise KeyError(f"unknown patient_rule {patient_rule!r}; known: {', '.join(PATIENT_RULES)}")
+    patient = lookup(PATIENT_RULES, patient_rule, what="patient rule")
     pneumonia = PNEUMONIA_NAME.match(stem)
     if pneumonia:
-        return {"patient": PATIENT_RULES[patient_rule](pneumonia), "pathogen": pneumonia["pathogen"]}
+        return {"patient": patient(pneumonia), "pathogen": pneumonia["pathogen"]}
     normal = NORMAL_NAME.match(stem)
     if normal:
         return {"patient": f"{normal['batch'] or ''}IM-{normal['study']}", "pathogen": "none"}

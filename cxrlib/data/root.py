@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cxrlib.core.config import lookup
 from cxrlib.data.recipe_types import Extract, Recipe, RemoteFile
 
 ENV_VAR = "CXRLIB_DATA"
@@ -105,6 +106,7 @@ _COVID_COMMIT = "6a4242344473ccb5ed0d2148d8c7bfb1691e4ed8"  # ieee8023/covid-che
 _CHEXPERT_NOTES = "CheXpert needs a registration with Stanford (research use agreement)."
 
 
+#: Every data set of the companion, one row each (key -> :class:`DatasetSource`, with its download recipe).
 SOURCES: dict[str, DatasetSource] = {
     s.key: s
     for s in [
@@ -483,6 +485,11 @@ SOURCES: dict[str, DatasetSource] = {
 }
 
 
+def get_source(key: str) -> DatasetSource:
+    """The data set named ``key`` (a key of :data:`SOURCES`)."""
+    return lookup(SOURCES, key, what="data set")
+
+
 def _repo_sibling_shared() -> Path:
     return Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -502,14 +509,14 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 def missing_markers(key: str, root: str | os.PathLike | None = None) -> list[Path]:
     """The marker files of data set ``key`` that are absent under the root (empty when present)."""
-    source = SOURCES[key]
+    source = get_source(key)
     base = source.path(data_root(root))
     return [base / m for m in source.markers if not (base / m).exists()]
 
 
 def how_to_get(key: str, root: str | os.PathLike | None = None) -> str:
     """The human text: what the data set is, the expected layout, and where to download it."""
-    s = SOURCES[key]
+    s = get_source(key)
     base = s.path(data_root(root))
     recipe = s.recipe
     download = f"  cxrlib download {key}\n" if recipe is not None and not recipe.manual else ""
@@ -526,13 +533,12 @@ def how_to_get(key: str, root: str | os.PathLike | None = None) -> str:
 
 def require(key: str, root: str | os.PathLike | None = None) -> Path:
     """Return the folder of data set ``key``; raise :class:`DataNotFoundError` explaining how to get it."""
-    if key not in SOURCES:
-        raise KeyError(f"unknown data set {key!r}; known: {', '.join(sorted(SOURCES))}")
+    source = get_source(key)
     missing = missing_markers(key, root)
     if missing:
         listing = "\n".join(f"  missing: {m}" for m in missing)
         raise DataNotFoundError(f"{how_to_get(key, root)}\n{listing}")
-    return SOURCES[key].path(data_root(root))
+    return source.path(data_root(root))
 
 
 def require_file(key: str, relative: str, root: str | os.PathLike | None = None) -> Path:

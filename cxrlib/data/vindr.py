@@ -48,6 +48,11 @@ READER_RULES: dict[str, int] = {"any": 1, "majority": 2, "all": 3}
 ANNOTATION_COLUMNS = ("image_id", "class_name", "class_id", "rad_id")
 
 
+def reader_threshold(rule: str) -> int:
+    """How many of the 3 readers must mark a class under reader rule ``rule`` (:data:`READER_RULES`)."""
+    return lookup(READER_RULES, rule, what="reader rule")
+
+
 def load_annotations(path: PathLike | None = None) -> pd.DataFrame:
     """The raw annotations, one row per (image, radiologist, box) or (image, radiologist, "No finding")."""
     source = shipped.shipped_path("vindr_train") if path is None else Path(path)
@@ -74,7 +79,7 @@ def readers_per_class(annotations: pd.DataFrame) -> pd.DataFrame:
 
 def image_labels(annotations: pd.DataFrame, rule: str = "majority") -> pd.DataFrame:
     """Images x :data:`CLASSES`, 0/1 (int8): positive when at least ``READER_RULES[rule]`` readers marked it."""
-    threshold = lookup(READER_RULES, rule, what="reader rule")
+    threshold = reader_threshold(rule)
     return (readers_per_class(annotations) >= threshold).astype("int8")
 
 
@@ -100,7 +105,7 @@ def load_image_labels(root: PathLike | None = None, rule: str = "majority") -> p
     :mod:`cxrlib.data.d001`). Test: the consensus labels as released. Raises
     :class:`~cxrlib.data.root.DataNotFoundError` (naming the PhysioNet page) when the files are absent.
     """
-    threshold = lookup(READER_RULES, rule, what="reader rule")
+    threshold = reader_threshold(rule)
     folder = require(SOURCE_KEY, root)
     parts = []
     for split, name in IMAGE_LABEL_FILES.items():

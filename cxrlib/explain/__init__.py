@@ -9,5 +9,19 @@
 * :mod:`cxrlib.explain.boxes`: the radiologists' boxes of the NIH box list (no torch);
 * :mod:`cxrlib.stats.localisation`: pointing game and energy in the box (numpy only).
 
-The package ``__init__`` imports nothing, so ``cxrlib.explain.boxes`` loads without torch.
+Every name below is importable from the package and loaded on first use, so ``cxrlib.explain.boxes`` loads
+without torch. Grad-CAM itself is ``cxrlib.explain.gradcam.gradcam`` (the name of its module).
 """
+from cxrlib.core.exports import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "runs": ["FinetuneRun", "RunFolderError", "read_run", "resolve_class", "decisions", "confusion", "choose_cases"],
+    "gradcam": [
+        "GradCamLayerError", "target_layer", "prefix_and_grid", "tokens_to_grid", "reshape_for", "input_gradient",
+        "explain_batches", "normalise_maps",
+    ],
+    "sanity": [
+        "Level", "classifier_levels", "randomise", "spearman_rows", "cascading_randomisation", "sanity_summary",
+    ],
+    "boxes": ["read_nih_boxes", "class_for_finding", "boxes_for_classes"],
+})

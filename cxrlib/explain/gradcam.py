@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cxrlib.core.config import lookup
 from cxrlib.models.heads import BackboneClassifier
 from cxrlib.models.paths import get_module
 
@@ -151,19 +152,18 @@ def input_gradient(model: nn.Module, x: torch.Tensor, targets) -> np.ndarray:
     return gradient.abs().amax(dim=1).float().cpu().numpy()
 
 
-METHODS: dict[str, Callable[..., np.ndarray]] = {"Grad-CAM": gradcam, "input gradient": input_gradient}
+EXPLANATION_METHODS: dict[str, Callable[..., np.ndarray]] = {"Grad-CAM": gradcam, "input gradient": input_gradient}
 """Explanation methods by name: ``method(model, x, targets) -> (B, H, W)`` maps."""
 
 
 def explain_batches(model: nn.Module, images: torch.Tensor, targets, method: str = "Grad-CAM",
                     batch_size: int = 32) -> np.ndarray:
-    """``METHODS[method]`` over ``images`` in batches (one forward/backward per batch)."""
-    if method not in METHODS:
-        raise KeyError(f"unknown explanation method {method!r}; known: {', '.join(METHODS)}")
+    """``EXPLANATION_METHODS[method]`` over ``images`` in batches (one forward/backward per batch)."""
+    explain = lookup(EXPLANATION_METHODS, method, what="explanation method")
     t = torch.as_tensor(targets, dtype=torch.long).reshape(-1)
     if t.numel() == 1:
         t = t.expand(images.shape[0])
-    out = [METHODS[method](model, images[i:i + batch_size], t[i:i + batch_size])
+    out = [explain(model, images[i:i + batch_size], t[i:i + batch_size])
            for i in range(0, images.shape[0], batch_size)]
     return np.concatenate(out) if out else np.zeros((0, *images.shape[-2:]), dtype=np.float32)
 

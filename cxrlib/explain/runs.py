@@ -9,15 +9,14 @@ threshold chosen on the *validation* predictions; single-label: the most probabl
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from cxrlib.core.runs import CONFIG, WEIGHTS, predictions_file, read_config, read_json
 from cxrlib.images.tasks import TaskSpec, get_task
 from cxrlib.stats import metrics as M
 from cxrlib.training.run_folder import BEST, CHECKPOINT_DIR
@@ -57,13 +56,13 @@ class FinetuneRun:
 
 
 def _weights_label(folder: Path) -> str:
-    path = folder / "weights.json"
+    path = folder / WEIGHTS
     if not path.exists():
         return "not recorded (no weights.json in the run folder)"
     from cxrlib.models.weights import WeightsInfo
     from cxrlib.training.finetune import weights_label
 
-    return weights_label(WeightsInfo(**json.loads(path.read_text())))
+    return weights_label(WeightsInfo(**read_json(path)))
 
 
 def read_run(folder: str | os.PathLike, checkpoint: str = BEST, name: str | None = None) -> FinetuneRun:
@@ -73,7 +72,7 @@ def read_run(folder: str | os.PathLike, checkpoint: str = BEST, name: str | None
         raise RunFolderError(f"the fine-tuning run folder {folder} does not exist: run notebooks/03_finetune "
                              f"first (papermill notebooks/03_finetune.ipynb out.ipynb -p out_dir {folder}) or "
                              "build the book (cxrlib book), which writes book/_generated/03_finetune")
-    if not (folder / "params.yaml").exists():
+    if not (folder / CONFIG).exists():
         raise RunFolderError(f"{folder} is not a fine-tuning run folder: it has no params.yaml (03_finetune "
                              "writes one into its out_dir)")
     ckpt = folder / CHECKPOINT_DIR / f"{checkpoint}.ckpt"
@@ -83,12 +82,12 @@ def read_run(folder: str | os.PathLike, checkpoint: str = BEST, name: str | None
                              f"out_dir {folder}.")
     predictions = {}
     for split in ("val", "test"):
-        path = folder / f"predictions_{split}.csv"
+        path = predictions_file(folder, split)
         if not path.exists():
             raise RunFolderError(f"{folder} has no {path.name}: the run stopped before predicting; re-run "
                                  "03_finetune with the same out_dir (it resumes and writes the predictions)")
         predictions[split] = pd.read_csv(path)
-    params = yaml.safe_load((folder / "params.yaml").read_text()) or {}
+    params = read_config(folder)
     task = get_task(params["task"])
     label = name or f"{params['backbone']} ({folder.name})"
     return FinetuneRun(folder, params, task, predictions, ckpt, _weights_label(folder), label)

@@ -23,7 +23,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from cxrlib.explain.gradcam import METHODS
+from cxrlib.core.config import lookup
+from cxrlib.explain.gradcam import EXPLANATION_METHODS
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def cascading_randomisation(model: nn.Module, fresh: nn.Module, images: torch.Te
 
     Returns a long table (``method``, ``depth`` (0 = trained), ``level``, ``image``, ``spearman``) and,
     per method, the list of map arrays (trained first, one per level)."""
-    explain = explain or (lambda m, method: METHODS[method](m, images, targets))
+    explain = explain or (lambda m, method: lookup(EXPLANATION_METHODS, method, what="explanation method")(m, images, targets))
     work = copy.deepcopy(model).eval()
     maps = {method: [explain(work, method)] for method in methods}
     rows = []

@@ -10,6 +10,26 @@
 * :mod:`~cxrlib.federated.flower_app`: the Flower server (strategy = aggregator + validators + ledger),
   the clients, and the launcher that runs them as processes on 127.0.0.1.
 
-``python -m cxrlib.federated verify <ledger.jsonl>`` checks a ledger and exits non-zero naming the first
-bad record.
+``python -m cxrlib.federated verify <ledger.jsonl> --keys <public_keys.json>`` checks a ledger against public
+keys taken from outside it and exits non-zero naming the first bad record.
+
+Every name below is importable from the package and loaded on first use (the ledger and the partitions without
+torch or Flower).
 """
+from cxrlib.core.exports import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "partition": ["class_shares", "partition_patients", "assert_institutions_disjoint", "partition_summary"],
+    "model": ["TrainInfo", "init_params", "n_parameters", "logits", "predict_proba", "sample_losses", "train"],
+    "validators": ["ValidationRule", "Validator", "distance", "norm_ratios", "check_auroc", "split_check_sets"],
+    "aggregation": ["aggregate", "fedavg", "trimmed_mean", "median"],
+    "attacks": ["membership_inference", "membership_table"],
+    "ledger": [
+        "LedgerWriter", "VerifyReport", "verify_ledger", "canonical_json", "serialize_params", "params_sha256",
+        "generate_keys", "write_key", "sign_body", "genesis_body", "approved_clients", "storage_by_kind",
+    ],
+    "flower_app": [
+        "FederationConfig", "run_federation", "prepare_keys", "write_federation_data", "make_strategy", "serve",
+        "make_client",
+    ],
+})

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import math
 
+from collections.abc import Callable
+
 import numpy as np
 
-RULES = ("fedavg", "trimmed_mean", "median")
+from cxrlib.core.config import lookup
 
 
 def fedavg(models: list[list[np.ndarray]], weights: list[float]) -> list[np.ndarray]:
+    """FedAvg (McMahan et al. 2017): the client models averaged parameter by parameter with ``weights`` (their
+    numbers of training examples, normalised to sum 1)."""
     w = np.asarray(weights, dtype=np.float64)
     if len(models) == 0 or w.sum() <= 0:
         raise ValueError("fedavg needs at least one model with a positive weight")
@@ -27,6 +31,8 @@ def fedavg(models: list[list[np.ndarray]], weights: list[float]) -> list[np.ndar
 
 
 def trimmed_mean(models: list[list[np.ndarray]], trim: float = 0.25) -> list[np.ndarray]:
+    """Coordinate-wise trimmed mean (Yin et al. 2018): per coordinate, drop the ``trim`` share of the largest and
+    of the smallest values (at least one value stays) and average the rest, unweighted."""
     if not 0 <= trim < 0.5:
         raise ValueError(f"trim must be in [0, 0.5), got {trim}")
     n = len(models)
@@ -39,16 +45,19 @@ def trimmed_mean(models: list[list[np.ndarray]], trim: float = 0.25) -> list[np.
 
 
 def median(models: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Coordinate-wise median of the client models (Yin et al. 2018)."""
     return [np.median(np.stack([m[i] for m in models]).astype(np.float64), axis=0).astype(models[0][i].dtype)
             for i in range(len(models[0]))]
 
 
+AGGREGATION_RULES: dict[str, Callable[[list[list[np.ndarray]], list[float], float], list[np.ndarray]]] = {
+    "fedavg": lambda models, weights, trim: fedavg(models, weights),
+    "trimmed_mean": lambda models, weights, trim: trimmed_mean(models, trim),
+    "median": lambda models, weights, trim: median(models),
+}
+"""Rule name -> ``rule(models, weights, trim)`` (each rule reads what it needs)."""
+
+
 def aggregate(rule: str, models: list[list[np.ndarray]], weights: list[float], trim: float = 0.25) -> list[np.ndarray]:
-    """Dispatch on ``rule`` (one of :data:`RULES`)."""
-    if rule == "fedavg":
-        return fedavg(models, weights)
-    if rule == "trimmed_mean":
-        return trimmed_mean(models, trim)
-    if rule == "median":
-        return median(models)
-    raise ValueError(f"unknown aggregation rule {rule!r}; known: {RULES}")
+    """The new global model by ``rule`` (a key of :data:`AGGREGATION_RULES`)."""
+    return lookup(AGGREGATION_RULES, rule, what="aggregation rule")(models, weights, trim)

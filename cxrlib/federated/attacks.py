@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from cxrlib.core.config import lookup
+
 ATTACKS = ("none", "scale", "sign_flip")
 
 
 def poison(local: list[np.ndarray], global_params: list[np.ndarray], kind: str, factor: float) -> list[np.ndarray]:
-    if kind == "none":
+    if lookup(ATTACKS, kind, what="attack") == "none":
         return local
-    if kind not in ATTACKS:
-        raise ValueError(f"unknown attack {kind!r}; known: {ATTACKS}")
     sign = 1.0 if kind == "scale" else -1.0
     return [(g + sign * factor * (p - g)).astype(p.dtype) for p, g in zip(local, global_params)]
 
@@ -28,7 +28,7 @@ def membership_inference(member_losses, nonmember_losses, *, member_groups=None,
                          n_boot: int = 1000, seed: int = 0) -> dict:
     """Attack AUROC of the score ``-loss`` (members positive), with a 95% bootstrap CI (by patient when
     groups are given)."""
-    from cxrlib.stats.inference import bootstrap_auroc  # lazy: institution processes never need scipy
+    from cxrlib.stats import bootstrap_auroc  # lazy: institution processes never need scipy
 
     losses = np.concatenate([np.asarray(member_losses, float), np.asarray(nonmember_losses, float)])
     is_member = np.concatenate([np.ones(len(member_losses)), np.zeros(len(nonmember_losses))]).astype(int)
@@ -43,6 +43,7 @@ def membership_inference(member_losses, nonmember_losses, *, member_groups=None,
 
 
 def membership_table(rows: dict[str, dict]):
+    """One row per model of :func:`membership_inference` results (``rows``: model name -> its result)."""
     import pandas as pd
 
     return pd.DataFrame([{"model": name, **values} for name, values in rows.items()])

@@ -9,13 +9,17 @@ client registration, round timeouts); we write no network code.
 
 Process layout of :func:`run_federation` (all children of the caller, all on 127.0.0.1):
 
-* ``python -m cxrlib.federated server <config.json>``: the Flower server with :class:`LedgerStrategy`
+* ``python -m cxrlib.federated server <config.json> --keys <dir>``: the Flower server with :class:`LedgerStrategy`
   (the aggregator). It holds the aggregator's and the validators' signing keys, the validators' check
   sets (the task's validation part) and the pooled test part for the per-round learning curve. It writes
   the ledger, ``result.json`` and the final model (``model.npz``).
-* ``python -m cxrlib.federated client <config.json> --client k``: institution ``k``. It reads only its own
-  training rows of the data file and its own private key; each round it trains locally, hashes and signs
-  its update and sends parameters, sample count, metrics and signature back through Flower.
+* ``python -m cxrlib.federated client <config.json> --client k --keys <dir>``: institution ``k``. It reads
+  only its own training rows of the data file and its own private key; each round it trains locally, hashes
+  and signs its update and sends parameters, sample count, metrics and signature back through Flower.
+
+Keys: the private keys live only while the federation runs, in a temporary folder outside the run folder
+that only the user can read (files 0600); the run folder gets ``public_keys.json`` (public keys only), the
+keys a verifier trusts (``python -m cxrlib.federated verify <ledger> --keys <workdir>/public_keys.json``).
 
 Telemetry: ``FLWR_TELEMETRY_ENABLED=0`` is set here before Flower is imported and in every child's
 environment.
@@ -25,9 +29,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +46,7 @@ from cxrlib.federated import aggregation, attacks, ledger, model  # noqa: E402
 from cxrlib.federated.validators import ValidationRule, Validator, check_auroc, norm_ratios, split_check_sets  # noqa: E402
 
 AGGREGATOR = "aggregator"
+PUBLIC_KEYS = "public_keys.json"  # in the workdir: the parties' public keys (never a private one)
 
 
 @dataclass
@@ -154,7 +161,7 @@ def make_strategy(cfg: FederationConfig, data: dict, keys_dir: Path):
 
         def __init__(self):
             self.aggregator_key = ledger.read_key(keys_dir / f"{AGGREGATOR}.key")
-            self.publics = json.loads((keys_dir / "public_keys.json").read_text())
+            self.publics = ledger.read_public_keys(cfg.path(PUBLIC_KEYS))
             val_rows = data["split"] == "val"
             check_sets = split_check_sets(data["x"][val_rows], data["y"][val_rows], data["patient"][val_rows],
                                           cfg.rule_obj.n_validators, cfg.seed)
@@ -316,12 +323,13 @@ def make_strategy(cfg: FederationConfig, data: dict, keys_dir: Path):
     return LedgerStrategy()
 
 
-def serve(cfg: FederationConfig) -> dict:
+def serve(cfg: FederationConfig, keys_dir: str | os.PathLike) -> dict:
     """Run the Flower server of a session until its last round; close each experiment's ledger and write
-    its ``result.json`` and ``model.npz``; return the results by experiment name."""
+    its ``result.json`` and ``model.npz``; return the results by experiment name. ``keys_dir``: the folder
+    of the aggregator's and the validators' private keys."""
     _, server, _ = _flwr()
     data = load_federation_data(cfg.data)
-    strategy = make_strategy(cfg, data, cfg.path("keys"))
+    strategy = make_strategy(cfg, data, Path(keys_dir))
     server.start_server(server_address=f"127.0.0.1:{cfg.port}",
                         config=server.ServerConfig(num_rounds=cfg.rounds * len(cfg.experiment_list),
                                                    round_timeout=cfg.round_timeout),
@@ -333,8 +341,9 @@ def serve(cfg: FederationConfig) -> dict:
 # ---------------------------------------------------------------------------------------- client
 
 
-def make_client(cfg: FederationConfig, k: int, fail_at_round: int | None = None):
-    """Institution ``k``'s Flower ``NumPyClient``: local training on its own rows, hash, sign, send."""
+def make_client(cfg: FederationConfig, k: int, keys_dir: str | os.PathLike, fail_at_round: int | None = None):
+    """Institution ``k``'s Flower ``NumPyClient``: local training on its own rows, hash, sign, send (its private
+    key is read from ``keys_dir``)."""
     import flwr.client as flwr_client
 
     data = load_federation_data(cfg.data)
@@ -342,7 +351,7 @@ def make_client(cfg: FederationConfig, k: int, fail_at_round: int | None = None)
     x, y = data["x"][mine], data["y"][mine]
     del data
     cid = client_id(k)
-    key = ledger.read_key(cfg.path("keys") / f"{cid}.key")
+    key = ledger.read_key(Path(keys_dir) / f"{cid}.key")
     attack_of = {e["name"]: e["attack"] for e in cfg.experiment_list}  # the attacker's own plan
 
     class InstitutionClient(flwr_client.NumPyClient):
@@ -374,10 +383,10 @@ def make_client(cfg: FederationConfig, k: int, fail_at_round: int | None = None)
     return InstitutionClient()
 
 
-def run_client(cfg: FederationConfig, k: int, fail_at_round: int | None = None) -> None:
+def run_client(cfg: FederationConfig, k: int, keys_dir: str | os.PathLike, fail_at_round: int | None = None) -> None:
     import flwr.client as flwr_client
 
-    client = make_client(cfg, k, fail_at_round)
+    client = make_client(cfg, k, keys_dir, fail_at_round)
     flwr_client.start_client(server_address=f"127.0.0.1:{cfg.port}", client=client.to_client(), insecure=True,
                              max_wait_time=cfg.join_timeout)
 
@@ -399,15 +408,18 @@ def child_env() -> dict:
     return env
 
 
-def prepare_keys(cfg: FederationConfig) -> dict:
-    """Fresh Ed25519 keys for every party in ``workdir/keys`` and ``public_keys.json`` (the registry the
-    genesis record copies). Our simplification: one launcher makes all keys; in a deployment each
-    institution makes its own and registers only the public half."""
-    keys = cfg.path("keys")
+def prepare_keys(cfg: FederationConfig, keys_dir: str | os.PathLike) -> dict:
+    """Fresh Ed25519 keys for every party: the private ones in ``keys_dir`` (outside the run folder, files
+    0600), the public ones in ``workdir/public_keys.json`` (the registry the genesis record copies and a
+    verifier trusts). Our simplification: one launcher makes all keys; in a deployment each institution
+    makes its own and registers only the public half."""
+    keys = Path(keys_dir)
     publics = {"clients": ledger.generate_keys(cfg.client_ids, keys),
                "validators": ledger.generate_keys([validator_id(v) for v in range(cfg.rule_obj.n_validators)], keys),
                AGGREGATOR: ledger.generate_keys([AGGREGATOR], keys)[AGGREGATOR]}
-    (keys / "public_keys.json").write_text(json.dumps(publics, indent=2), encoding="utf-8")
+    shutil.rmtree(cfg.path("keys"), ignore_errors=True)  # where private keys lay before: none stays in a run folder
+    cfg.path(PUBLIC_KEYS).parent.mkdir(parents=True, exist_ok=True)
+    cfg.path(PUBLIC_KEYS).write_text(json.dumps(publics, indent=2), encoding="utf-8")
     return publics
 
 
@@ -420,19 +432,23 @@ def run_federation(cfg: FederationConfig, *, timeout: float = 300.0, fail: dict[
 
     ``fail``: client index -> round at which that client process exits in the middle of its round.
     Raises ``RuntimeError`` with the server log's tail when the server fails or exceeds ``timeout``.
+
+    The parties' private keys exist only while the processes run: in a temporary folder outside
+    ``cfg.workdir`` that only this user can read, deleted at the end (see :func:`prepare_keys`).
     """
     work = Path(cfg.workdir)
     work.mkdir(parents=True, exist_ok=True)
     cfg.port = free_port()
-    prepare_keys(cfg)
-    config_path = cfg.save()
+    keys = tempfile.TemporaryDirectory(prefix="cxrlib-federation-keys-")  # mode 0700
     env = child_env()
     started = time.perf_counter()
     logs, procs = [], []
     try:
+        prepare_keys(cfg, keys.name)
+        config_path = cfg.save()
         server_log = open(work / "server.log", "w")
         logs.append(server_log)
-        server = subprocess.Popen([python, "-m", "cxrlib.federated", "server", str(config_path)],
+        server = subprocess.Popen([python, "-m", "cxrlib.federated", "server", str(config_path), "--keys", keys.name],
                                   stdout=server_log, stderr=subprocess.STDOUT, env=env, cwd=work)
         procs.append(server)
         for k in range(cfg.n_clients):
@@ -440,7 +456,7 @@ def run_federation(cfg: FederationConfig, *, timeout: float = 300.0, fail: dict[
             logs.append(log)
             extra = ["--fail-at-round", str(fail[k])] if fail and k in fail else []
             procs.append(subprocess.Popen([python, "-m", "cxrlib.federated", "client", str(config_path),
-                                           "--client", str(k), *extra],
+                                           "--client", str(k), "--keys", keys.name, *extra],
                                           stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work))
         try:
             server.wait(timeout=timeout)
@@ -464,6 +480,7 @@ def run_federation(cfg: FederationConfig, *, timeout: float = 300.0, fail: dict[
                     proc.wait()
         for log in logs:
             log.close()
+        keys.cleanup()
     results = {}
     for exp in cfg.experiment_list:
         path = cfg.experiment_dir(exp["name"]) / "result.json"
@@ -492,16 +509,18 @@ def _tail(path: Path, n: int = 30) -> str:
 def add_process_arguments(sub) -> None:
     server = sub.add_parser("server", help="run a federation's Flower server (started by run_federation)")
     server.add_argument("config")
+    server.add_argument("--keys", required=True, help="folder of the aggregator's and validators' private keys")
     client = sub.add_parser("client", help="run one institution's Flower client (started by run_federation)")
     client.add_argument("config")
     client.add_argument("--client", type=int, required=True)
+    client.add_argument("--keys", required=True, help="folder holding the institution's private key")
     client.add_argument("--fail-at-round", type=int, default=None)
 
 
 def run_process(args: argparse.Namespace) -> int:
     cfg = FederationConfig.load(args.config)
     if args.command == "server":
-        serve(cfg)
+        serve(cfg, args.keys)
     else:
-        run_client(cfg, args.client, args.fail_at_round)
+        run_client(cfg, args.client, args.keys, args.fail_at_round)
     return 0

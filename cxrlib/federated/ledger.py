@@ -25,7 +25,14 @@ writes them:
 
 A signature covers :func:`canonical_json` of the body without ``signature`` plus the record's kind and
 round (``{"body": ..., "kind": ..., "round": ...}``), so a signed vote cannot be replayed as another kind
-or into another round.
+or into another round. Every line must be exactly the canonical JSON of its record (no duplicate keys, no
+NaN, no other spacing or key order), so that what is hashed and signed is what every reader reads.
+
+**Trust.** A ledger proves nothing by itself: whoever writes a ledger can make fresh keys, register them
+in its own genesis and sign anything. :func:`verify_ledger` therefore takes the parties' public keys from
+outside the ledger (``trusted``: the registry of a public-keys file, :func:`read_public_keys`, or its
+:func:`key_fingerprint`) and refuses a ledger whose genesis registers other keys. Private keys never sit
+beside a ledger (see :func:`cxrlib.federated.flower_app.run_federation`).
 """
 from __future__ import annotations
 
@@ -43,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 ZERO_HASH = "0" * 64
 KINDS = ("genesis", "update", "vote", "aggregate", "close")
 FORMAT = "cxrlib-fl-ledger/1"
+PARTIES = ("aggregator", "clients", "validators")  # the public-key registry: genesis and public-keys file
 
 
 # ----------------------------------------------------------------------------------------- hashing
@@ -108,8 +116,61 @@ def write_key(key: Ed25519PrivateKey, path: str | os.PathLike) -> Path:
     return path
 
 
+class KeyFileError(ValueError):
+    """A key file (a party's private key, or a public-keys file) is missing or not what it should be."""
+
+
 def read_key(path: str | os.PathLike) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(Path(path).read_text().strip()))
+    """A party's private key (32 bytes as hex, written by :func:`write_key`)."""
+    path = Path(path)
+    try:
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(path.read_text(encoding="ascii").strip()))
+    except FileNotFoundError:
+        raise KeyFileError(f"no private key at {path}: {path.stem}'s key is made by the launcher "
+                           "(cxrlib.federated.flower_app.run_federation) for each federation") from None
+    except (OSError, ValueError) as error:
+        raise KeyFileError(f"{path} is not a private key file (32 bytes as hex): {error}") from None
+
+
+def key_registry(genesis: dict) -> dict:
+    """The public-key registry a genesis body holds: ``{"aggregator": hex, "clients": {id: hex},
+    "validators": {id: hex}}``."""
+    return {party: genesis.get(party) for party in PARTIES}
+
+
+def key_fingerprint(registry: dict) -> str:
+    """SHA-256 of the registry's canonical JSON: one string that stands for every party's public key
+    (``verify --fingerprint``)."""
+    return sha256_hex(canonical_json(key_registry(registry)))
+
+
+def _is_public_key(value: Any) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(value))
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
+def read_public_keys(path: str | os.PathLike) -> dict:
+    """The trusted public-key registry in a public-keys file (``public_keys.json``: ``aggregator``, ``clients``
+    and ``validators``, each key 32 bytes as hex); :class:`KeyFileError` when it is missing or malformed."""
+    path = Path(path)
+    try:
+        registry = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KeyFileError(f"no public-keys file at {path}") from None
+    except (OSError, ValueError, RecursionError) as error:
+        raise KeyFileError(f"cannot read the public-keys file {path}: {type(error).__name__}: {error}") from None
+    parties = registry if isinstance(registry, dict) else {}
+    keys = [parties.get("aggregator")] + [v for group in ("clients", "validators")
+                                          for v in (parties.get(group) or {}).values()]
+    if (not isinstance(registry, dict) or set(registry) != set(PARTIES)
+            or not all(isinstance(registry[g], dict) and registry[g] for g in ("clients", "validators"))
+            or not all(_is_public_key(k) for k in keys)):
+        raise KeyFileError(f"{path} is not a public-keys file: it must hold exactly {', '.join(PARTIES)} (the "
+                           "aggregator's Ed25519 public key, and one per client and validator id, 32 bytes as hex)")
+    return registry
 
 
 def generate_keys(party_ids: list[str], folder: str | os.PathLike) -> dict[str, str]:
@@ -192,17 +253,22 @@ def approved_clients(votes: list[dict], quorum: int) -> list[str]:
 @dataclass(frozen=True)
 class VerifyReport:
     """Outcome of :func:`verify_ledger`: ``ok``, records read, closed rounds, and the first bad record (its
-    0-based ``index``, i.e. line ``index + 1``) with the reason."""
+    0-based ``index``, i.e. line ``index + 1``) with the reason; ``readable`` is False when the file could
+    not be read at all (``verify`` exits 2 then)."""
 
     ok: bool
     n_records: int
     rounds: int
     bad_index: int | None = None
     reason: str = ""
+    readable: bool = True
 
     def __str__(self) -> str:
         if self.ok:
-            return f"ledger OK: {self.n_records} records, {self.rounds} rounds, chain, hashes, signatures and quorum verified"
+            return (f"ledger OK: {self.n_records} records, {self.rounds} rounds, trusted keys, chain, hashes, "
+                    "signatures and quorum verified")
+        if not self.readable:
+            return self.reason
         return f"BAD record {self.bad_index} (line {self.bad_index + 1}): {self.reason}"
 
 
@@ -215,23 +281,72 @@ def _need(condition: bool, reason: str) -> None:
         raise _Bad(reason)
 
 
-def verify_ledger(path: str | os.PathLike, *, require_close: bool = True) -> VerifyReport:
-    """Check the whole ledger and stop at the first bad record.
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        names = [k for k, _ in pairs]
+        twice = next(k for k in names if names.count(k) > 1)
+        raise _Bad(f"duplicate key {twice!r} in one JSON object (readers may take either value)")
+    return found
 
-    Checks, record by record: valid JSON object; ``index`` equals the line number - 1; ``prev`` equals the
-    previous record's ``hash`` (zeros for record 0); ``hash`` recomputes; record 0 and only record 0 is the
-    genesis; rounds only move forward (updates and votes belong to the open round, which an ``aggregate``
-    closes); every signature verifies against the public key registered in the genesis; an update's
-    ``base_hash`` is the current global model; one update per client and round; a vote refers to an update
-    of its round with the same hash, once per validator; an ``aggregate``'s ``accepted`` equals the clients
-    with at least the genesis quorum of approvals, and its ``failures``/``rejected`` do not overlap them;
-    the ``close`` record is last and matches. ``require_close=False`` accepts a ledger still being written.
+
+def _no_constant(name: str) -> Any:
+    raise _Bad(f"{name} is not a JSON number (the ledger's JSON has no NaN or Infinity)")
+
+
+def _parse(line: str) -> dict:
+    """A ledger line as a record: strict JSON (no duplicate keys, no NaN) and exactly its canonical form."""
+    try:
+        record = json.loads(line, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except ValueError:
+        raise _Bad("not valid JSON") from None
+    _need(isinstance(record, dict) and {"body", "hash", "index", "kind", "prev", "round"} <= set(record),
+          "not a ledger record (missing fields)")
+    _need(line == canonical_json(record), "not in canonical form (sorted keys, no spaces, ASCII), the only form "
+                                          "the writer writes and the hash covers")
+    return record
+
+
+def _check_trusted(genesis: dict, trusted: dict | str) -> None:
+    """Refuse a genesis whose keys are not the ``trusted`` ones (a registry or its fingerprint)."""
+    registry = key_registry(genesis)
+    if isinstance(trusted, str):
+        fingerprint = key_fingerprint(registry)
+        _need(fingerprint == trusted.strip().lower(),
+              f"the genesis registers keys with fingerprint {fingerprint}, not the trusted {trusted.strip().lower()} "
+              "(a forged ledger, or the ledger of another federation)")
+        return
+    expected = key_registry(trusted)
+    differ = [] if registry["aggregator"] == expected["aggregator"] else ["aggregator"]
+    for group in ("clients", "validators"):
+        have, want = registry[group] or {}, expected[group] or {}
+        differ += [party for party in sorted(set(have) | set(want)) if have.get(party) != want.get(party)]
+    _need(not differ, f"the genesis registers keys that are not the trusted ones for {', '.join(differ[:6])}"
+                      f"{f' and {len(differ) - 6} more' if len(differ) > 6 else ''} (a forged ledger, or the ledger of another federation)")
+
+
+def verify_ledger(path: str | os.PathLike, *, trusted: dict | str, require_close: bool = True) -> VerifyReport:
+    """Check the whole ledger against the ``trusted`` public keys and stop at the first bad record.
+
+    ``trusted``: the parties' public keys from outside the ledger, as a registry (:func:`read_public_keys`)
+    or its :func:`key_fingerprint`; a genesis that registers any other key is refused (anyone can write a
+    self-consistent ledger with keys of their own).
+
+    Checks, record by record: strict, canonical JSON (:func:`canonical_json`: no duplicate keys, no NaN);
+    ``index`` equals the line number - 1; ``prev`` equals the previous record's ``hash`` (zeros for record 0);
+    ``hash`` recomputes; record 0 and only record 0 is the genesis, and its keys are the trusted ones; rounds
+    only move forward (updates and votes belong to the open round, which an ``aggregate`` closes); every
+    signature verifies against the public key registered in the genesis; an update's ``base_hash`` is the
+    current global model; one update per client and round; a vote refers to an update of its round with
+    the same hash, once per validator; an ``aggregate``'s ``accepted`` equals the clients with at least the
+    genesis quorum of approvals, and its ``failures``/``rejected`` do not overlap them; the ``close``
+    record is last and matches. ``require_close=False`` accepts a ledger still being written.
     """
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        return VerifyReport(False, 0, 0, 0, f"cannot read {path}: {error}")
+        return VerifyReport(False, 0, 0, None, f"cannot read {path}: {error}", readable=False)
     prev_hash, genesis = ZERO_HASH, None
     round_open, model_hash, closed_rounds, closed = 1, None, 0, False
     updates: dict[str, dict] = {}
@@ -240,12 +355,7 @@ def verify_ledger(path: str | os.PathLike, *, require_close: bool = True) -> Ver
     index = 0
     try:
         for index, line in enumerate(lines):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise _Bad("not valid JSON") from None
-            _need(isinstance(record, dict) and {"body", "hash", "index", "kind", "prev", "round"} <= set(record),
-                  "not a ledger record (missing fields)")
+            record = _parse(line)
             _need(not closed, "record after the close record")
             _need(record["index"] == index, f"index {record['index']} at position {index} (a record is missing, "
                                             "inserted or out of order)")
@@ -257,6 +367,7 @@ def verify_ledger(path: str | os.PathLike, *, require_close: bool = True) -> Ver
             if index == 0:
                 _need(kind == "genesis" and round_ == 0, "record 0 is not a genesis record")
                 _need(body.get("format") == FORMAT, f"unknown ledger format {body.get('format')!r}")
+                _check_trusted(body, trusted)
                 genesis, model_hash = body, body["initial_model_hash"]
             else:
                 _need(kind in KINDS and kind != "genesis", f"unexpected record kind {kind!r}")
@@ -299,7 +410,9 @@ def verify_ledger(path: str | os.PathLike, *, require_close: bool = True) -> Ver
             prev_hash = record["hash"]
     except _Bad as bad:
         return VerifyReport(False, len(lines), closed_rounds, index, str(bad))
-    except (KeyError, TypeError, AttributeError) as error:
+    except RecursionError:
+        return VerifyReport(False, len(lines), closed_rounds, index, "nested too deeply to be a ledger record")
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
         return VerifyReport(False, len(lines), closed_rounds, index, f"malformed record ({error!r})")
     if not lines:
         return VerifyReport(False, 0, 0, 0, "empty ledger (no genesis record)")

@@ -24,15 +24,18 @@ def init_params(n_inputs: int, hidden: int, seed: int) -> Params:
 
 
 def n_parameters(params: Params) -> int:
+    """The number of scalar parameters of the model."""
     return int(sum(p.size for p in params))
 
 
 def logits(params: Params, x: np.ndarray) -> np.ndarray:
+    """The model's logit for every row of ``x`` (ReLU hidden layer, linear output)."""
     w1, b1, w2, b2 = params
     return np.maximum(x @ w1 + b1, 0.0) @ w2 + b2[0]
 
 
 def predict_proba(params: Params, x: np.ndarray) -> np.ndarray:
+    """The probability of the positive class for every row of ``x`` (the logit's sigmoid, clipped at +-40)."""
     return 1.0 / (1.0 + np.exp(-np.clip(logits(params, x), -40, 40)))
 
 
@@ -44,6 +47,8 @@ def sample_losses(params: Params, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 @dataclass
 class TrainInfo:
+    """What one call of :func:`train` (a client round) reports."""
+
     loss: float  # mean training loss over the last epoch's batches
     accuracy: float  # on the training data after training (threshold 0.5)
     steps: int

@@ -64,6 +64,40 @@ def partition_patients(table: pd.DataFrame, n_clients: int, *, sizes=None, alpha
     return client
 
 
+MIN_TRAIN_IMAGES = 10
+"""Fewest training images an institution may hold, with at least one of each class (our rule: fewer trains
+nothing, and the rows it adds to every table are noise)."""
+MIN_TEST_PER_CLASS = 5
+"""Fewest test images of each class the institutions must hold together (our rule: below it a pooled AUROC
+and its bootstrap interval say nothing, e.g. AUROC 1.0 [1.0, 1.0] from two images)."""
+
+
+def check_institutions(table: pd.DataFrame, client: pd.Series, n_clients: int, *, label: str = "target",
+                       split: str = "split", names=None) -> None:
+    """Raise ``ValueError`` before any training when a partition is too small to measure anything: an
+    institution with fewer than :data:`MIN_TRAIN_IMAGES` training images or without both classes among them,
+    or a test part (all institutions) with fewer than :data:`MIN_TEST_PER_CLASS` images of a class."""
+    names = list(names) if names is not None else [str(k) for k in range(n_clients)]
+    is_train = (table[split] == "train").to_numpy()
+    small = []
+    for k in range(n_clients):
+        y = table.loc[is_train & (client.to_numpy() == k), label]
+        if len(y) < MIN_TRAIN_IMAGES or y.nunique() < 2:
+            small.append(f"{names[k]} ({len(y)} images, {int((y > 0).sum())} positive)")
+    test = table.loc[(table[split] == "test").to_numpy(), label]
+    negatives, positives = int((test == 0).sum()), int((test > 0).sum())
+    problems = []
+    if small:
+        problems.append(f"{len(small)} of {n_clients} institutions hold fewer than {MIN_TRAIN_IMAGES} training "
+                        f"images or only one class: {', '.join(small[:5])}{f' and {len(small) - 5} more' if len(small) > 5 else ''}")
+    if min(negatives, positives) < MIN_TEST_PER_CLASS:
+        problems.append(f"their test parts hold {negatives} negative and {positives} positive images together (at "
+                        f"least {MIN_TEST_PER_CLASS} of each are needed)")
+    if problems:
+        raise ValueError(f"the data are too small for {n_clients} institutions: {'; '.join(problems)}. Use fewer "
+                         "institutions (n_clients, client_sizes), more images (subset) or a larger min_share.")
+
+
 def assert_institutions_disjoint(table: pd.DataFrame, client: pd.Series, patient: str = "patient_id") -> None:
     """Raise ``AssertionError`` naming a patient found in two institutions."""
     per_patient = client.groupby(table[patient]).nunique()

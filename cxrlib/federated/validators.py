@@ -24,6 +24,9 @@ from cxrlib.federated import ledger, model
 
 @dataclass(frozen=True)
 class ValidationRule:
+    """The validators' rule (see the module docstring): norm bound ``norm_factor``, held-out AUROC ``tolerance``,
+    ``quorum`` approvals of ``n_validators``; recorded in the ledger's genesis."""
+
     norm_factor: float = 3.0
     tolerance: float = 0.05
     quorum: int = 2
@@ -47,6 +50,7 @@ def norm_ratios(global_params: list[np.ndarray], client_params: list[list[np.nda
 
 
 def check_auroc(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+    """AUROC of the model ``params`` on a validator's check set (NaN when it holds one class only)."""
     from cxrlib.stats.metrics import auroc  # lazy: institution processes never need it
 
     score = model.predict_proba(params, x)

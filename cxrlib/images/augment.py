@@ -47,7 +47,7 @@ default is nearest, which leaves jagged edges on fine lung structures).
 
 Document 000's *oversampling* (section 3.2) uses fixed transforms, not random ones: the original,
 its horizontal mirror and rotations by -40, -20, 20 and 40 degrees. They are the
-:data:`VARIANTS` below, applied by :class:`cxrlib.images.tasks.CxrDataset` to the copies that
+:data:`IMAGE_VARIANTS` below, applied by :class:`cxrlib.images.tasks.CxrDataset` to the copies that
 :mod:`cxrlib.images.sampling` makes.
 """
 from __future__ import annotations
@@ -238,9 +238,7 @@ def build_augmentation(policy: str | AugmentPolicy) -> Transform | None:
         return None
     transforms = []
     for step in policy.steps:
-        if step.name not in STEP_BUILDERS:
-            raise KeyError(f"unknown augmentation step {step.name!r}; known: {', '.join(STEP_BUILDERS)}")
-        transforms.append(STEP_BUILDERS[step.name](**dict(step.options)))
+        transforms.append(lookup(STEP_BUILDERS, step.name, what="augmentation step")(**dict(step.options)))
     return v2.Compose(transforms)
 
 
@@ -248,7 +246,7 @@ def _rotate(angle: float) -> Transform:
     return lambda image: F.rotate(image, angle, interpolation=InterpolationMode.BILINEAR, fill=0)
 
 
-VARIANTS: dict[str, Transform | None] = {
+IMAGE_VARIANTS: dict[str, Transform | None] = {
     "original": None,
     "hflip": F.horizontal_flip,
     "rotate_-40": _rotate(-40.0),
@@ -259,13 +257,13 @@ VARIANTS: dict[str, Transform | None] = {
 """Fixed transforms by name (document 000, section 3.2: the six versions of an oversampled image,
 :data:`cxrlib.images.sampling.D000_OVERSAMPLE_VARIANTS`)."""
 
-if set(D000_OVERSAMPLE_VARIANTS) - set(VARIANTS):  # the sampler names copies; this module draws them
-    raise ImportError(f"variants {set(D000_OVERSAMPLE_VARIANTS) - set(VARIANTS)} have no transform")
+if set(D000_OVERSAMPLE_VARIANTS) - set(IMAGE_VARIANTS):  # the sampler names copies; this module draws them
+    raise ImportError(f"variants {set(D000_OVERSAMPLE_VARIANTS) - set(IMAGE_VARIANTS)} have no transform")
 
 
 def apply_variant(image: torch.Tensor, variant: str | None) -> torch.Tensor:
-    """Apply the fixed transform ``variant`` (a key of :data:`VARIANTS`; ``None``/``"original"``: as is)."""
+    """Apply the fixed transform ``variant`` (a key of :data:`IMAGE_VARIANTS`; ``None``/``"original"``: as is)."""
     if variant is None:
         return image
-    transform = lookup(VARIANTS, variant, what="image variant")
+    transform = lookup(IMAGE_VARIANTS, variant, what="image variant")
     return image if transform is None else transform(image)

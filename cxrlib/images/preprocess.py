@@ -50,13 +50,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from cxrlib.core.config import ParamsMixin, lookup
 from cxrlib.core.io import atomic_write
+from cxrlib.core.params import check_config
 
 __all__ = [
     "CACHE_FORMAT_VERSION",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "INTERPOLATIONS",
+    "INTERPOLATION_NAMES",
     "NORMALIZATIONS",
     "PIPELINES",
     "STEPS",
@@ -140,6 +143,9 @@ INTERPOLATIONS: Mapping[str, int] = {
     "nearest": cv2.INTER_NEAREST,
 }
 _AUTO_SHRINK, _AUTO_ENLARGE = cv2.INTER_AREA, cv2.INTER_LINEAR
+INTERPOLATION_NAMES = ("auto", *INTERPOLATIONS)
+"""What ``interpolation`` accepts: ``"auto"`` (area when shrinking, bilinear when enlarging) or a key of
+:data:`INTERPOLATIONS`."""
 
 
 def pad_square(image: np.ndarray, value: int = 0) -> np.ndarray:
@@ -166,7 +172,7 @@ def resize_square(image: np.ndarray, size: int, interpolation: str = "auto") -> 
     if interpolation == "auto":
         flag = _AUTO_SHRINK if size < max(height, width) else _AUTO_ENLARGE
     else:
-        flag = INTERPOLATIONS[interpolation]
+        flag = lookup(INTERPOLATIONS, interpolation, what="interpolation")
     return cv2.resize(image, (size, size), interpolation=flag)
 
 
@@ -256,9 +262,9 @@ NORMALIZATIONS: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]] | None]
 
 def to_model_input(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     """Cached uint8 image(s) (..., H, W) -> float32 model input (..., C, H, W) per ``config``."""
-    unit = UNIT_SCALINGS[config.unit_scaling](image)
+    unit = lookup(UNIT_SCALINGS, config.unit_scaling, what="unit scaling")(image)
     stacked = grey_to_channels(unit, config.channels)
-    stats = NORMALIZATIONS[config.normalization]
+    stats = lookup(NORMALIZATIONS, config.normalization, what="normalization")
     if stats is None:
         return stacked
     mean, std = stats
@@ -279,13 +285,26 @@ def to_model_input(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
 _NOT_IN_KEY = frozenset({"unit_scaling", "normalization", "channels", "reference"})
 
 
+_RULES = {
+    "steps": f"nonempty in:{__name__}:STEPS", "size": "int >=1", "interpolation": f"in:{__name__}:INTERPOLATION_NAMES",
+    "pad_value": "int >=0 <=255", "clahe_clip_limit": ">0", "clahe_tile_grid": ">=1",
+    "unit_scaling": f"in:{__name__}:UNIT_SCALINGS", "normalization": f"in:{__name__}:NORMALIZATIONS", "channels": ">=1",
+}
+_CHECKS = (
+    "'resize' in steps",  # every image gets the same shape
+    "len(set(steps)) == len(steps)",  # no step twice
+    "len(clahe_tile_grid) == 2",
+)
+
+
 @dataclasses.dataclass(frozen=True)
-class PreprocessConfig:
+class PreprocessConfig(ParamsMixin):
     """One preprocessing pipeline as data.
 
     ``steps`` is the ordered list of cached-stage steps (names in :data:`STEPS`); the other fields
     parametrise them. ``unit_scaling``, ``normalization`` and ``channels`` describe the float stage
-    (:func:`to_model_input`). ``reference`` says where the pipeline comes from.
+    (:func:`to_model_input`). ``reference`` says where the pipeline comes from. The fields are checked
+    with the rule vocabulary of :mod:`cxrlib.core.params` (``_RULES``, ``_CHECKS``, :func:`cxrlib.core.params.check_config`).
     """
 
     steps: tuple[str, ...] = ("resize",)
@@ -303,38 +322,7 @@ class PreprocessConfig:
         # Accept lists (from YAML/JSON) and store tuples so the dataclass stays hashable.
         object.__setattr__(self, "steps", tuple(self.steps))
         object.__setattr__(self, "clahe_tile_grid", tuple(int(v) for v in self.clahe_tile_grid))
-        unknown = [step for step in self.steps if step not in STEPS]
-        if unknown:
-            raise ValueError(f"unknown preprocessing step(s) {unknown}; known: {sorted(STEPS)}")
-        if len(set(self.steps)) != len(self.steps):
-            raise ValueError(f"a step appears twice in {self.steps}")
-        if "resize" not in self.steps:
-            raise ValueError("steps must include 'resize' so that every image has the same shape")
-        if int(self.size) != self.size or self.size < 1:
-            raise ValueError(f"size must be a positive integer, got {self.size!r}")
-        if self.interpolation != "auto" and self.interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"unknown interpolation {self.interpolation!r}; "
-                f"known: auto, {sorted(INTERPOLATIONS)}"
-            )
-        if not 0 <= self.pad_value <= 255:
-            raise ValueError(f"pad_value must be in 0..255, got {self.pad_value}")
-        if not self.clahe_clip_limit > 0:
-            raise ValueError(f"clahe_clip_limit must be > 0, got {self.clahe_clip_limit}")
-        if len(self.clahe_tile_grid) != 2 or min(self.clahe_tile_grid) < 1:
-            raise ValueError(
-                f"clahe_tile_grid must be two positive ints, got {self.clahe_tile_grid}"
-            )
-        if self.unit_scaling not in UNIT_SCALINGS:
-            raise ValueError(
-                f"unknown unit_scaling {self.unit_scaling!r}; known: {sorted(UNIT_SCALINGS)}"
-            )
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"unknown normalization {self.normalization!r}; known: {sorted(NORMALIZATIONS)}"
-            )
-        if self.channels < 1:
-            raise ValueError(f"channels must be >= 1, got {self.channels}")
+        check_config(self, _RULES, _CHECKS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -342,15 +330,6 @@ class PreprocessConfig:
             for field in dataclasses.fields(self)
             for value in [getattr(self, field.name)]
         }
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> PreprocessConfig:
-        """Build from a mapping (e.g. a params YAML); unknown keys are an error."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown PreprocessConfig field(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
 
     def cache_fields(self) -> dict[str, Any]:
         """The fields that determine the cached uint8 array, plus format and OpenCV versions
@@ -409,7 +388,7 @@ def apply_steps(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"expected a 2-D uint8 grey image, got {image.dtype} {image.shape}")
     for step in config.steps:
-        image = STEPS[step](image, config)
+        image = lookup(STEPS, step, what="preprocessing step")(image, config)
     return np.ascontiguousarray(image)
 
 
@@ -569,5 +548,5 @@ class PreprocessCache:
 
 def preprocess_config(pipeline: str | PreprocessConfig, image_size: int | None = None) -> PreprocessConfig:
     """A pipeline of :data:`cxrlib.images.preprocess.PIPELINES` (or a config), at ``image_size`` if given."""
-    config = pipeline if isinstance(pipeline, PreprocessConfig) else PIPELINES[pipeline]
+    config = lookup(PIPELINES, pipeline, what="preprocessing pipeline", row_type=PreprocessConfig)
     return config if image_size is None else dataclasses.replace(config, size=int(image_size))

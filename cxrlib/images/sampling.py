@@ -30,7 +30,7 @@ from cxrlib.data import balance
 VARIANT_COLUMN = "variant"
 ORIGINAL = "original"
 D000_OVERSAMPLE_VARIANTS: tuple[str, ...] = ("original", "hflip", "rotate_-40", "rotate_-20", "rotate_20", "rotate_40")
-"""The six versions of an oversampled image (same names as :data:`cxrlib.images.augment.VARIANTS`)."""
+"""The six versions of an oversampled image (same names as :data:`cxrlib.images.augment.IMAGE_VARIANTS`)."""
 
 
 def resample_plan(

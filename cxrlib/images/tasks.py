@@ -79,7 +79,7 @@ from cxrlib.data import chexpert, covid, covidgr, d001, d004, medmnist, mimic, n
 from cxrlib.data.root import DataNotFoundError, data_root, how_to_get, require, require_file
 from cxrlib.data.splits import assert_patient_disjoint, split_by_patient
 
-KINDS = ("binary", "single_label", "multilabel")
+TASK_KINDS = ("binary", "single_label", "multilabel")
 TARGET = "target"
 BASE_COLUMNS = ("image_id", "patient_id", "path", "split")
 SPLITS = ("train", "val", "test")
@@ -110,8 +110,7 @@ class TaskSpec:
     notes: str = ""  # what the document leaves open and what the row chose
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"task {self.name}: kind must be one of {KINDS}, got {self.kind!r}")
+        lookup(TASK_KINDS, self.kind, what=f"kind of task {self.name}")
         if self.kind == "binary" and len(self.classes) != 2:
             raise ValueError(f"task {self.name}: a binary task has two classes (negative, positive)")
         if self.document_labels and len(self.document_labels) != len(self.classes):
@@ -198,8 +197,7 @@ def nih_image_paths(root: Path, meta: pd.DataFrame, folder: str = "images") -> t
     The full folder (``"images"``) must hold every image (else :class:`DataNotFoundError` with the
     download instructions); any other folder is a sample: absent images get a missing path.
     """
-    if folder not in NIH_IMAGE_FOLDERS:
-        raise ValueError(f"nih_images must be one of {sorted(NIH_IMAGE_FOLDERS)}, got {folder!r}")
+    source = lookup(NIH_IMAGE_FOLDERS, folder, what="NIH image folder (nih_images)")
     directory = root / "nih-cxr14" / folder
     present = {entry.name for entry in os.scandir(directory) if entry.name.endswith(".png")} if directory.is_dir() else set()
     found = meta["image_id"].isin(present)
@@ -212,7 +210,7 @@ def nih_image_paths(root: Path, meta: pd.DataFrame, folder: str = "images") -> t
             f"{list(meta.loc[paths.isna(), 'image_id'][:3])}).\n{how_to_get('nih-cxr14', root)}"
         )
     if not present:
-        raise DataNotFoundError(f"no NIH PNG images in {directory}.\n{how_to_get(NIH_IMAGE_FOLDERS[folder], root)}")
+        raise DataNotFoundError(f"no NIH PNG images in {directory}.\n{how_to_get(source, root)}")
     note = (
         "all images" if not missing
         else f"sample: {len(meta) - missing} of {len(meta)} images present in nih-cxr14/{folder}"
@@ -329,7 +327,7 @@ def _load_d001_chexpert(root: Path, seed: int, val_fraction: float, selection: s
     targets = chexpert.apply_uncertainty(images, "U-Zeros", D001_CHEXPERT)
     require_images(ids["path"].tolist(), "chexpert", root)
     table = _multilabel_table(ids, targets, D001_CHEXPERT)
-    table.attrs = {"note": f"selection {selection!r}: {d001.CHEXPERT_SELECTIONS[selection].description}"}
+    table.attrs = {"note": f"selection {selection!r}: {d001.get_chexpert_selection(selection).description}"}
     return table
 
 

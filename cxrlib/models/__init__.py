@@ -6,22 +6,22 @@
 partial fine-tuning unfreezes, the layer Grad-CAM hooks, and the input size and normalisation the
 weights were trained with. Rows, by document:
 
-======================  ===========================  ===========================  ==========
-key                     architecture (timm)          weights (default first)      documents
-======================  ===========================  ===========================  ==========
-``dinov2_vits14``       vit_small_patch14_dinov2     dinov2 (LVD-142M)            000
-``convnextv2_atto``     convnextv2_atto              fcmae, fcmae_ft_in1k         000
-``swav_resnet50``       resnet50                     swav (torch.hub)             000
-``dino_vits16``         vit_small_patch16_224        dino                         000
-``chexnet_densenet121`` densenet121                  chexnet (arnoweng), imagenet 000
-``resnet18``            resnet18                     imagenet (torchvision)       004
-``vitb14_dinov2``       vit_base_patch14_dinov2      dinov2                       001
-``vitb16_in21k``        vit_base_patch16_224         imagenet21k, ..._augreg      001
-``wide_resnet50``       wide_resnet50_2              imagenet (torchvision)       002
-``legacy_xception``     legacy_xception              imagenet (tf_in1k)           003
-``vgg16_bn``            vgg16_bn                     imagenet (torchvision)       003
-``vgg11_bn``            vgg11_bn                     imagenet (torchvision)       003
-======================  ===========================  ===========================  ==========
+=======================  ========================  ============================  ==========
+key                      architecture (timm)       weights (default first)       documents
+=======================  ========================  ============================  ==========
+``dinov2_vits14``        vit_small_patch14_dinov2  dinov2 (LVD-142M)             000
+``convnextv2_atto``      convnextv2_atto           fcmae, fcmae_ft_in1k          000
+``swav_resnet50``        resnet50                  swav (torch.hub)              000
+``dino_vits16``          vit_small_patch16_224     dino                          000
+``chexnet_densenet121``  densenet121               chexnet (arnoweng), imagenet  000
+``resnet18``             resnet18                  imagenet (torchvision)        004
+``vitb14_dinov2``        vit_base_patch14_dinov2   dinov2                        001
+``vitb16_in21k``         vit_base_patch16_224      imagenet21k, ..._augreg       001
+``wide_resnet50``        wide_resnet50_2           imagenet (torchvision)        002
+``legacy_xception``      legacy_xception           imagenet (tf_in1k)            003
+``vgg16_bn``             vgg16_bn                  imagenet (torchvision)        003
+``vgg11_bn``             vgg11_bn                  imagenet (torchvision)        003
+=======================  ========================  ============================  ==========
 
 The DINOv2 ViTs run at 224 px (timm's default is 518 px; loading resamples the position embedding
 to the 16x16 patch grid). Adding a backbone means adding a row, not code.
@@ -51,67 +51,35 @@ rows; :class:`DualStreamClassifier` holds only the streams of its variant.
 head (Dropout, Linear 128, ReLU, Dropout, Linear) or a plain linear head on the backbone;
 ``unfreeze_last(model, k)`` leaves the last ``k`` blocks and the head trainable (``k=0``: head only;
 ``"all"``: everything) and reports what trains.
+
+Every name below is importable from the package and loaded on first use, so that
+``cxrlib.models.registry`` (pure data) can be imported without torch or timm.
 """
-import importlib
+from cxrlib.core.exports import lazy_exports
 
-# Submodule of each public name. Loaded on first use, so that ``cxrlib.models.registry`` (pure data)
-# can be imported without torch or timm.
-_EXPORTS = {
-    "CONVERTERS": "converters",
-    "WeightsFormatError": "converters",
-    "chexnet_to_timm": "converters",
-    "swav_to_timm": "converters",
-    "DUAL_STREAM_VARIANTS": "dual_stream",
-    "FUSION_RULES": "dual_stream",
-    "AutoencoderStream": "dual_stream",
-    "ConvAutoencoder": "dual_stream",
-    "DualStreamClassifier": "dual_stream",
-    "TransferStream": "dual_stream",
-    "get_dual_stream_variant": "dual_stream",
-    "transfer_stream": "dual_stream",
-    "Block": "freezing",
-    "FreezeReport": "freezing",
-    "backbone_blocks": "freezing",
-    "stem_parameters": "freezing",
-    "unfreeze_last": "freezing",
-    "HEADS": "heads",
-    "BackboneClassifier": "heads",
-    "build_classifier": "heads",
-    "d000_head": "heads",
-    "gradcam_target_layer": "heads",
-    "linear_head": "heads",
-    "pooled_width": "heads",
-    "REGISTRY": "registry",
-    "BackboneSpec": "registry",
-    "WeightSource": "registry",
-    "get_spec": "registry",
-    "registry_rows": "registry",
-    "RandomInitWarning": "weights",
-    "SMOKE_WEIGHTS": "weights",
-    "write_fake_weights": "fixtures",
-    "WeightsInfo": "weights",
-    "WeightsNotFoundError": "weights",
-    "create_backbone": "weights",
-    "fetch_weights": "weights",
-    "load_weights": "weights",
-    "network_available": "weights",
-    "new_backbone": "weights",
-    "read_checkpoint": "weights",
-    "resolve_weights_dir": "weights",
-    "save_ssl_checkpoint": "weights",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "registry": ["REGISTRY", "BackboneSpec", "WeightSource", "get_spec", "registry_rows"],
+    "weights": [
+        "WeightsInfo", "WeightsNotFoundError", "RandomInitWarning", "SMOKE_WEIGHTS", "create_backbone",
+        "new_backbone", "load_weights", "fetch_weights", "fetch_hint", "network_available", "offline_reason",
+        "resolve_weights_dir", "read_checkpoint", "is_ssl_checkpoint", "save_ssl_checkpoint", "last_ssl_checkpoint",
+        "load_state_dict_strict",
+    ],
+    "converters": ["CONVERTERS", "WeightsFormatError", "unwrap_state_dict", "swav_to_timm", "chexnet_to_timm"],
+    "heads": [
+        "HEADS", "BackboneClassifier", "build_classifier", "d000_head", "linear_head", "pooled_width",
+        "gradcam_target_layer",
+    ],
+    "freezing": ["Block", "FreezeReport", "backbone_blocks", "stem_parameters", "unfreeze_last"],
+    "paths": ["get_module", "expand", "expand_groups", "parameters_under"],
+    "multiscale": [
+        "MultiScaleNet", "MultiScaleNeck", "NeckSpec", "StageEncoder", "AttentionPool2d", "AveragePool2d",
+        "ScaleAttention", "UniformScales", "HierarchicalFusion", "get_neck", "build_multiscale_net",
+    ],
+    "dual_stream": [
+        "DUAL_STREAM_VARIANTS", "FUSION_RULES", "DualStreamClassifier", "DualStreamVariant", "FusionRule",
+        "ConvAutoencoder", "AutoencoderStream", "TransferStream", "ConcatFusion", "SingleStreamFusion", "GatedFusion",
+        "transfer_stream", "get_dual_stream_variant",
+    ],
+    "fixtures": ["write_fake_weights", "seeded_model", "swav_checkpoint", "chexnet_checkpoint"],
+})

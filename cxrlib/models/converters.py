@@ -89,6 +89,7 @@ def chexnet_to_timm(checkpoint: Mapping, keep_classifier: bool = False) -> dict[
     return out
 
 
+#: Checkpoint format -> the function that turns such a state dict into timm's names (SwAV, CheXNet).
 CONVERTERS: dict[str, Callable[[Mapping], dict[str, Tensor]]] = {
     "swav": swav_to_timm,
     "chexnet": chexnet_to_timm,

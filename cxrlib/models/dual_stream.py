@@ -233,6 +233,7 @@ class FusionRule:
     description: str
 
 
+#: Fusion rules of document 003's dual-stream network, as rows (key -> :class:`FusionRule`).
 FUSION_RULES: dict[str, FusionRule] = {r.key: r for r in (
     FusionRule("concat", "concatenation", 2, ConcatFusion,
                "layer-normalise each stream, concatenate (width: sum of the streams' widths)"),
@@ -257,11 +258,13 @@ class DualStreamVariant:
         unknown = set(self.streams) - set(STREAM_NAMES)
         if unknown or not self.streams:
             raise ValueError(f"variant {self.key}: streams must be among {STREAM_NAMES}, got {self.streams}")
-        if FUSION_RULES[self.fusion].n_streams != len(self.streams):
+        fusion = lookup(FUSION_RULES, self.fusion, what="fusion rule")
+        if fusion.n_streams != len(self.streams):
             raise ValueError(f"variant {self.key}: fusion {self.fusion!r} takes "
-                             f"{FUSION_RULES[self.fusion].n_streams} streams, not {len(self.streams)}")
+                             f"{fusion.n_streams} streams, not {len(self.streams)}")
 
 
+#: The ablation variants of the dual-stream network, as rows (key -> :class:`DualStreamVariant`).
 DUAL_STREAM_VARIANTS: dict[str, DualStreamVariant] = {v.key: v for v in (
     DualStreamVariant("dual_concat", "dual stream, concatenation", (TRANSFER, AUTOENCODER), "concat", ""),
     DualStreamVariant("dual_gated", "dual stream, gated fusion", (TRANSFER, AUTOENCODER), "gated", ""),
@@ -296,7 +299,7 @@ class DualStreamClassifier(nn.Module):
         widths = tuple(int(self.streams[name].out_dim) for name in self.variant.streams)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.fusion = FUSION_RULES[self.variant.fusion].build(widths, fused_dim)
+            self.fusion = lookup(FUSION_RULES, self.variant.fusion, what="fusion rule").build(widths, fused_dim)
             self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.fusion.out_dim, n_outputs))
 
     @property

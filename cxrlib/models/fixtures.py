@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from cxrlib.core.config import lookup
 from cxrlib.core.io import file_sha256
 
 from .registry import BackboneSpec, WeightSource, get_spec
@@ -116,11 +117,10 @@ def write_fake_weights(key: str | BackboneSpec, tag: str | None = None, weights_
     source's published format where the loader looks for it, with the smoke sidecar; returns the path."""
     spec = get_spec(key)
     src = spec.source(tag or spec.default_weights)
-    if src.converter not in FORMAT_WRITERS:
-        raise KeyError(f"no fake-file writer for converter {src.converter!r} (add one to FORMAT_WRITERS)")
+    write = lookup(FORMAT_WRITERS, src.converter, what="fake-file writer (FORMAT_WRITERS) for converter")
     path = resolve_weights_dir(weights_dir) / spec.key / src.filename(spec.timm_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    FORMAT_WRITERS[src.converter](spec, src, path, seed)
+    write(spec, src, path, seed)
     sidecar = path.with_name(path.name + SMOKE_SIDECAR)
     sidecar.write_text(json.dumps({"label": SMOKE_WEIGHTS, "backbone": spec.key, "tag": src.tag, "seed": seed,
                                    "sha256": file_sha256(path)}, indent=1))

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from cxrlib.core.config import lookup
+
 from .paths import get_module
 from .registry import BackboneSpec, get_spec
 from .weights import WeightsInfo, create_backbone
@@ -47,6 +49,7 @@ def linear_head(in_features: int, n_classes: int, dropout: float = 0.0, hidden: 
     return nn.Linear(in_features, n_classes)
 
 
+#: Classification heads by name: document 000's (:func:`d000_head`) and a plain linear one.
 HEADS: dict[str, Callable[..., nn.Module]] = {"d000": d000_head, "linear": linear_head}
 
 
@@ -142,12 +145,11 @@ def build_classifier(
     :func:`cxrlib.models.unfreeze_last` to choose what trains.
     """
     spec = get_spec(key)
-    if head not in HEADS:
-        raise KeyError(f"unknown head {head!r}; known: {', '.join(HEADS)}")
+    build_head = lookup(HEADS, head, what="head")
     backbone, info = create_backbone(
         spec, weights, weights_dir=weights_dir, seed=seed, allow_download=allow_download, **timm_kwargs
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        head_module = HEADS[head](pooled_width(backbone), n_classes, dropout=dropout, hidden=hidden)
+        head_module = build_head(pooled_width(backbone), n_classes, dropout=dropout, hidden=hidden)
     return BackboneClassifier(backbone, head_module, spec, info, freeze_bn_stats=freeze_bn_stats)

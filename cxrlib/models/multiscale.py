@@ -172,10 +172,11 @@ class MultiScaleNeck(nn.Module):
     def __init__(self, channels: Sequence[int], dim: int, spec: NeckSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.pools = nn.ModuleList(POOLS[spec.pool](c) for c in channels)
+        pool = lookup(POOLS, spec.pool, what="pool")
+        self.pools = nn.ModuleList(pool(c) for c in channels)
         self.project = nn.ModuleList(nn.Sequential(nn.Linear(c, dim), nn.LayerNorm(dim)) for c in channels)
         self.fusion = HierarchicalFusion(len(channels), dim)
-        self.mixer = SCALE_MIXERS[spec.mixer](dim)
+        self.mixer = lookup(SCALE_MIXERS, spec.mixer, what="scale mixer")(dim)
 
     def forward(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         levels = [proj(pool(m)) for m, pool, proj in zip(maps, self.pools, self.project)]

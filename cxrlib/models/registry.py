@@ -2,8 +2,11 @@
 
 Each :class:`BackboneSpec` row says which timm architecture to build, where its pre-trained weights
 come from (:class:`WeightSource`, one per tag), how document 000 counts its blocks for partial
-unfreezing, which layer Grad-CAM hooks, and the input size and normalisation the weights expect.
-Code elsewhere reads these rows; it never branches on a backbone's name.
+unfreezing, which layer Grad-CAM hooks, the input size and normalisation the weights expect, and what
+the family implies for the input: the patch side of a ViT (``patch_size``; an input side must be a
+multiple of it, checked with the parameters: :data:`cxrlib.core.params.COMMON_CHECKS`) and the timm
+argument that sets the input size (``size_keyword``). Code elsewhere reads these rows; it never
+branches on a backbone's name or family.
 
 This module is pure data and deliberately imports neither torch nor timm, so the book can print the
 table without loading a deep-learning stack.
@@ -85,7 +88,21 @@ class WeightSource:
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """One row of the registry (see the module docstring for the path syntax)."""
+    """One row of the registry (see the module docstring for the path syntax).
+
+    ``mean``/``std``: the per-channel statistics the row's weights were trained with. When the row and
+    the weights disagree, the row wins: the code never reads normalisation from a weight file or from
+    timm's ``pretrained_cfg``; ``tests/test_models.py`` checks the row against timm's configuration of
+    every timm-hosted source (and a source whose statistics differ needs its own row). The model input
+    itself is standardised by the preprocessing pipeline (:data:`cxrlib.images.preprocess.PIPELINES`,
+    a document's protocol); a stream that needs the weights' statistics re-standardises from the
+    pipeline's to the row's (:class:`cxrlib.models.dual_stream.TransferStream`).
+
+    ``patch_size``: the side of a ViT's patches in pixels (None: a convolutional network takes any
+    size). ``size_keyword``: the ``timm.create_model`` argument that sets the input size (ViTs build
+    their position grid from it; None: no argument needed), see
+    :func:`cxrlib.training.common.size_kwargs`.
+    """
 
     key: str
     title: str
@@ -101,6 +118,8 @@ class BackboneSpec:
     stem: tuple[str, ...]
     gradcam_layer: str
     block_tail: tuple[str, ...] = ()
+    patch_size: int | None = None
+    size_keyword: str | None = None
     timm_kwargs: tuple[tuple[str, Any], ...] = ()
     paper_max_unfrozen: int | None = None
     documents: tuple[str, ...] = ()
@@ -214,6 +233,8 @@ _ROWS = (
         blocks=("blocks.*",),
         block_tail=("norm",),
         stem=_VIT_STEM,
+        patch_size=14,
+        size_keyword="img_size",
         gradcam_layer="blocks.-1.norm1",
         # timm defaults to 518 px; at 224 px the 14-px patches give a 16x16 grid and loading resamples pos_embed.
         timm_kwargs=(("img_size", 224),),
@@ -298,6 +319,8 @@ _ROWS = (
         blocks=("blocks.*",),
         block_tail=("norm",),
         stem=_VIT_STEM,
+        patch_size=16,
+        size_keyword="img_size",
         gradcam_layer="blocks.-1.norm1",
         paper_max_unfrozen=6,
         documents=("000",),
@@ -366,6 +389,8 @@ _ROWS = (
         blocks=("blocks.*",),
         block_tail=("norm",),
         stem=_VIT_STEM,
+        patch_size=14,
+        size_keyword="img_size",
         gradcam_layer="blocks.-1.norm1",
         timm_kwargs=(("img_size", 224),),
         documents=("001",),
@@ -397,6 +422,8 @@ _ROWS = (
         blocks=("blocks.*",),
         block_tail=("norm",),
         stem=_VIT_STEM,
+        patch_size=16,
+        size_keyword="img_size",
         gradcam_layer="blocks.-1.norm1",
         documents=("001",),
     ),
@@ -512,6 +539,7 @@ _ROWS = (
     ),
 )
 
+#: Every backbone the companion uses, as rows: registry key -> :class:`BackboneSpec`.
 REGISTRY: dict[str, BackboneSpec] = {row.key: row for row in _ROWS}
 
 

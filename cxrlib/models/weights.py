@@ -45,6 +45,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from cxrlib.core.config import lookup
 from cxrlib.core.io import file_sha256
 
 from .converters import CONVERTERS, WeightsFormatError, unwrap_state_dict
@@ -357,7 +358,7 @@ def load_state_dict_strict(
     model: nn.Module, state_dict: Mapping[str, Any], spec: BackboneSpec, what: str, converter: str | None = None
 ) -> None:
     """Convert, filter and load ``state_dict`` into the timm backbone; every backbone tensor must be set."""
-    state = CONVERTERS[converter](state_dict) if converter else unwrap_state_dict(state_dict)
+    state = lookup(CONVERTERS, converter, what="converter")(state_dict) if converter else unwrap_state_dict(state_dict)
     timm_filter = _timm_filter(model)
     if timm_filter is not None:
         state = timm_filter(state, model)

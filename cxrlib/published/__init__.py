@@ -15,9 +15,17 @@ from importlib import resources
 import pandas as pd
 import yaml
 
+from cxrlib.core.config import lookup
+
+
+__all__ = ["PublishedTable", "index", "load"]
+
 
 @dataclass(frozen=True)
 class PublishedTable:
+    """One published table: its id, the numbers as a DataFrame, the document, the citation, the transcription
+    notes and the document's inconsistencies."""
+
     table_id: str
     frame: pd.DataFrame
     document: str
@@ -38,10 +46,7 @@ def index() -> dict:
 
 def load(table_id: str) -> PublishedTable:
     """Load one published table by id (e.g. ``"d000_table1"``) with its citation."""
-    entries = index()
-    if table_id not in entries:
-        raise KeyError(f"no published table {table_id!r}; known: {', '.join(sorted(entries))}")
-    entry = entries[table_id]
+    entry = lookup(index(), table_id, what="published table")
     with resources.files(__name__).joinpath(entry["file"]).open("r", encoding="utf-8") as handle:
         frame = pd.read_csv(handle)
     return PublishedTable(

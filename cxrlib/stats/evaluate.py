@@ -50,8 +50,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.config import lookup
 from cxrlib.core.staging import require_finished_run
-from cxrlib.stats import inference as stats
+from cxrlib.stats import bootstrap, checks, delong_auc, multiplicity
 from cxrlib.stats import metrics
 
 PROB_PREFIX = "prob_"
@@ -235,8 +236,7 @@ def evaluation_set(predictions: pd.DataFrame, meta: pd.DataFrame | None = None, 
     from ``meta``, those without a ``prob_`` column are reported in ``left_out``. Raises ``ValueError`` when no finding has both
     classes.
     """
-    if labels_from not in LABEL_SOURCES:
-        raise ValueError(f"labels_from must be one of {LABEL_SOURCES}, got {labels_from!r}")
+    lookup(LABEL_SOURCES, labels_from, what="label source (labels_from)")
     source = predictions.attrs.get("source", "predictions")
     labels = list(predictions.attrs["labels"])
     file_labels = list(predictions.attrs.get("file_labels", [l for l in labels if l in predictions.columns]))
@@ -285,7 +285,7 @@ def auroc_ci_table(frame: pd.DataFrame, labels: Sequence[str], n_boot: int = 100
     0)", and is left out of the macro average, whose ``note`` says over how many labels it averages.
     """
     labels = list(labels)
-    n_boot = stats._check_boot_args(n_boot, alpha)
+    n_boot = checks.check_boot_args(n_boot, alpha)
     counts = label_counts(frame, labels).set_index("label")
     ok = [label for label in labels if counts.loc[label, "estimable"]]
     columns = ["label", "kind", "auc", "boot_ci_low", "boot_ci_high", "delong_ci_low", "delong_ci_high",
@@ -295,8 +295,8 @@ def auroc_ci_table(frame: pd.DataFrame, labels: Sequence[str], n_boot: int = 100
         raise ValueError(f"no label has both classes ({notes}): no AUROC can be estimated")
     y, s = arrays(frame, ok)
     groups = frame[group_col].to_numpy() if group_col else None
-    boot = stats.bootstrap_auroc(y, s, ok, n_boot=n_boot, seed=seed, groups=groups, alpha=alpha,
-                                 averages=("macro",)).table
+    boot = bootstrap.bootstrap_auroc(y, s, ok, n_boot=n_boot, seed=seed, groups=groups, alpha=alpha,
+                                     averages=("macro",)).table
     boot = boot.rename(columns={"ci_low": "boot_ci_low", "ci_high": "boot_ci_high"}).set_index("label")
     rows = []
     for label in labels:
@@ -306,7 +306,7 @@ def auroc_ci_table(frame: pd.DataFrame, labels: Sequence[str], n_boot: int = 100
             j = ok.index(label)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)  # one positive: noted below
-                result = stats.delong(y[:, j], s[:, j], alpha=alpha)
+                result = delong_auc.delong(y[:, j], s[:, j], alpha=alpha)
             row.update({c: boot.loc[label, c] for c in ("auc", "boot_ci_low", "boot_ci_high", "boot_mean", "boot_sd")})
             row.update(delong_ci_low=result.ci[0], delong_ci_high=result.ci[1])
             if np.isnan(result.variance):
@@ -321,15 +321,6 @@ def auroc_ci_table(frame: pd.DataFrame, labels: Sequence[str], n_boot: int = 100
                  else f"over {_plural(len(ok), 'label')}"})
     table = pd.DataFrame(rows)
     return table.reindex(columns=columns)
-
-
-def beside_published(table: pd.DataFrame, published: pd.DataFrame, column: str = "auc") -> pd.DataFrame:
-    """Add ``published_<column>`` and ``difference`` (ours - published) by label."""
-    theirs = published.set_index("label")[column]
-    out = table.copy()
-    out[f"published_{column}"] = out["label"].map(theirs)
-    out["difference"] = out[column] - out[f"published_{column}"]
-    return out
 
 
 def metadata_features(frame: pd.DataFrame) -> pd.DataFrame:
@@ -387,11 +378,11 @@ def paired_delong(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, label
     """DeLong's paired test per label (same images, two score sets) with Benjamini-Hochberg FDR over labels."""
     rows = []
     for j, label in enumerate(labels):
-        result = stats.delong_test(y[:, j], score_a[:, j], score_b[:, j])
+        result = delong_auc.delong_test(y[:, j], score_a[:, j], score_b[:, j])
         rows.append({"label": label, f"auc_{names[0]}": result.auc_a, f"auc_{names[1]}": result.auc_b,
                      "difference": result.auc_a - result.auc_b, "z": result.z, "p_value": result.p_value})
     table = pd.DataFrame(rows)
-    table["p_fdr"] = stats.fdr_bh(table["p_value"].to_numpy())
+    table["p_fdr"] = multiplicity.fdr_bh(table["p_value"].to_numpy())
     return table
 
 
@@ -401,7 +392,7 @@ def paired_delong_clustered(y: np.ndarray, score_a: np.ndarray, score_b: np.ndar
 
     Columns: label, ``auc_<a>``, ``auc_<b>``, difference; DeLong's paired test treating every image as
     independent (``delong_ci_low/high``, ``delong_p``, ``delong_p_fdr``) and the same test with
-    Obuchowski's clustered covariance (:func:`cxrlib.stats.inference.clustered_delong_test`: a patient's
+    Obuchowski's clustered covariance (:func:`cxrlib.stats.clustered_delong_test`: a patient's
     images are one unit; ``clustered_ci_low/high``, ``clustered_p``, ``clustered_p_fdr``), and
     ``se_ratio`` = clustered / plain standard error of the difference (above 1: the plain test is too
     narrow because images of one patient are correlated). Benjamini-Hochberg over the labels, per test.
@@ -409,8 +400,8 @@ def paired_delong_clustered(y: np.ndarray, score_a: np.ndarray, score_b: np.ndar
     groups = np.asarray(groups)
     rows = []
     for j, label in enumerate(labels):
-        plain = stats.delong_test(y[:, j], score_a[:, j], score_b[:, j])
-        clustered = stats.clustered_delong_test(y[:, j], score_a[:, j], score_b[:, j], groups)
+        plain = delong_auc.delong_test(y[:, j], score_a[:, j], score_b[:, j])
+        clustered = delong_auc.clustered_delong_test(y[:, j], score_a[:, j], score_b[:, j], groups)
         ratio = float(np.sqrt(clustered.variance / plain.variance)) if plain.variance > 0 else float("nan")
         rows.append({"label": label, f"auc_{names[0]}": plain.auc_a, f"auc_{names[1]}": plain.auc_b,
                      "difference": plain.difference,
@@ -418,8 +409,8 @@ def paired_delong_clustered(y: np.ndarray, score_a: np.ndarray, score_b: np.ndar
                      "clustered_ci_low": clustered.ci[0], "clustered_ci_high": clustered.ci[1],
                      "clustered_p": clustered.p_value, "se_ratio": ratio})
     table = pd.DataFrame(rows)
-    table["delong_p_fdr"] = stats.fdr_bh(table["delong_p"].to_numpy())
-    table["clustered_p_fdr"] = stats.fdr_bh(table["clustered_p"].to_numpy())
+    table["delong_p_fdr"] = multiplicity.fdr_bh(table["delong_p"].to_numpy())
+    table["clustered_p_fdr"] = multiplicity.fdr_bh(table["clustered_p"].to_numpy())
     order = ["label", f"auc_{names[0]}", f"auc_{names[1]}", "difference", "delong_ci_low", "delong_ci_high",
              "delong_p", "delong_p_fdr", "clustered_ci_low", "clustered_ci_high", "clustered_p", "clustered_p_fdr",
              "se_ratio"]
@@ -456,7 +447,7 @@ def nested_metadata_models(frame: pd.DataFrame, labels: Sequence[str], n_boot: i
     the other half (two-fold cross-fitting), so no image is scored by a model fitted on it and both
     models always saw the same patients. On the out-of-fold scores: both AUROCs and their difference
     (the discrimination that the image adds beyond the metadata, on this population) with a paired
-    patient-bootstrap CI and p-value (:func:`cxrlib.stats.inference.paired_bootstrap_auroc`, redrawing
+    patient-bootstrap CI and p-value (:func:`cxrlib.stats.paired_bootstrap_auroc`, redrawing
     patients; Benjamini-Hochberg over labels). The bootstrap holds the fitted models fixed, so the CI
     reflects test-sample variation, not refitting. Columns: label, auc_metadata, auc_metadata_image,
     difference, ci_low, ci_high, p_value, p_fdr, n_positive, n_patients.
@@ -479,8 +470,8 @@ def nested_metadata_models(frame: pd.DataFrame, labels: Sequence[str], n_boot: i
             full_model = LogisticRegression(C=C, max_iter=1000).fit(full[fit_on], y[fit_on, j])
             out_meta[~fit_on, j] = meta_model.predict_proba(base[~fit_on])[:, 1]
             out_full[~fit_on, j] = full_model.predict_proba(full[~fit_on])[:, 1]
-    paired = stats.paired_bootstrap_auroc(y, out_full, out_meta, labels=labels, n_boot=n_boot, seed=seed,
-                                          groups=frame[group_col].to_numpy(), alpha=alpha, averages=()).table
+    paired = bootstrap.paired_bootstrap_auroc(y, out_full, out_meta, labels=labels, n_boot=n_boot, seed=seed,
+                                              groups=frame[group_col].to_numpy(), alpha=alpha, averages=()).table
     paired = paired[paired["kind"] == "label"]
     table = pd.DataFrame({"label": paired["label"].to_numpy(), "auc_metadata": paired["auc_b"].to_numpy(),
                           "auc_metadata_image": paired["auc_a"].to_numpy(),

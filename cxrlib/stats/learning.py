@@ -19,24 +19,23 @@ level that a model *without information about the image* reaches:
 
 :func:`check_learning` combines what a run has (either check alone is enough to fail a model; a missing
 part is reported as not checked) into a :class:`LearningCheck`, which run folders record
-(``learning.json``, :meth:`LearningCheck.to_dict`), captions state (:meth:`LearningCheck.sentence`)
+(``learning.json``, :data:`cxrlib.core.runs.LEARNING`, :meth:`LearningCheck.to_dict`), captions state (:meth:`LearningCheck.sentence`)
 and the build summary lists when it failed.
 
 No torch: the inputs are numbers and arrays.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from cxrlib.core.runs import read_learning_records
+
 __all__ = [
-    "LEARNING_FILE",
     "LearningCheck",
     "binary_no_information_loss",
     "check_learning",
@@ -44,9 +43,6 @@ __all__ = [
     "no_information_loss",
     "read_learning_checks",
 ]
-
-#: The file in a run folder that records the check (:meth:`LearningCheck.to_dict`).
-LEARNING_FILE = "learning.json"
 
 #: How close (relative) to the no-information loss a final loss may come and still count as "at chance":
 #: 5 %, so that the ResNet-18 grid rows that ended at 0.683-0.693 against ln 2 = 0.693 (1.5 % below)
@@ -251,11 +247,6 @@ def check_learning(*, metric: str = "AUROC", estimate: float | None = None, ci_l
 
 
 def read_learning_checks(folder: str | os.PathLike) -> dict[str, LearningCheck]:
-    """Every :data:`LEARNING_FILE` below ``folder`` (a run folder, or a folder of run folders), keyed by the
-    path of its folder relative to ``folder`` (``"."`` for ``folder`` itself), sorted by that key."""
-    folder = Path(folder)
-    found = {}
-    for path in sorted(folder.rglob(LEARNING_FILE)):
-        key = path.parent.relative_to(folder).as_posix()
-        found[key] = LearningCheck.from_dict(json.loads(path.read_text()))
-    return found
+    """Every ``learning.json`` below ``folder`` (a run folder, or a folder of run folders) as a
+    :class:`LearningCheck`, keyed by the path of its folder relative to ``folder`` (``"."`` for ``folder``)."""
+    return {where: LearningCheck.from_dict(record) for where, record in read_learning_records(folder).items()}

@@ -13,7 +13,7 @@ list's 1024-px coordinates into them). Two scores per (map, box):
 
 A map with no positive value (nothing highlighted) counts as a miss with zero energy: a method that
 points at nothing did not find the finding. Summaries over images come with percentile bootstrap
-CIs from :func:`cxrlib.stats.inference.bootstrap_ci` (images or patients resampled).
+CIs from :func:`cxrlib.stats.bootstrap_ci` (images or patients resampled).
 
 No torch: the explanation engine (:mod:`cxrlib.explain`) makes the maps, this module scores them.
 """
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cxrlib.stats import inference
+from cxrlib.stats.bootstrap import bootstrap_ci
 
 NIH_BOX_SPACE = (1024, 1024)
 """Width and height of the pixel space of the NIH box list (the released 1024 x 1024 PNGs)."""
@@ -124,7 +124,7 @@ def localisation_summary(scores: pd.DataFrame, *, n_boot: int = 1000, seed: int 
         if len(values) == 0:
             rows.append({"metric": metric, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0})
             continue
-        result = inference.bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed, groups=groups, alpha=alpha)
+        result = bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed, groups=groups, alpha=alpha)
         rows.append({"metric": metric, "estimate": float(result.estimate), "ci_low": float(result.ci_low),
                      "ci_high": float(result.ci_high), "n": int(len(values))})
     return pd.DataFrame(rows)

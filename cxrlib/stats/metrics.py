@@ -1,4 +1,5 @@
-"""Point metrics from labels, scores and thresholds (no uncertainty here: see :mod:`cxrlib.stats.inference`).
+"""Point metrics from labels, scores and thresholds (no uncertainty here: see :mod:`cxrlib.stats.bootstrap` and
+:mod:`cxrlib.stats.delong_auc`).
 
 What lives here
 - AUROC of one binary label (:func:`auroc`), per label of a multi-label task (:func:`auroc_per_label`)
@@ -11,7 +12,7 @@ What lives here
   determined according to the Youden's criterion").
 - Agreement of two binary label vectors: confusion counts, PPV/NPV of a label against a reference
   (:func:`agreement_rates`), Cohen's kappa (:func:`cohen_kappa`); every metric of a 2x2 table is a row
-  of :data:`CONFUSION_METRICS`, so the bootstrap in :mod:`cxrlib.stats.inference` evaluates them vectorised.
+  of :data:`CONFUSION_METRICS`, so the bootstrap in :mod:`cxrlib.stats.agreement` evaluates them vectorised.
 - Single-label multi-class metrics of document 000 (Section 3.5, Table 8): one-vs-rest AUC per class
   and its macro average, macro recall, macro F1, the precision of one chosen class ("No Finding"),
   the confusion matrix (Fig. 3): :func:`multiclass_report`.
@@ -34,6 +35,8 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
+
+from cxrlib.core.config import lookup
 
 __all__ = [
     "UndefinedMetricWarning",
@@ -117,6 +120,8 @@ def _pair(y_true, y_score, ndim: int | None = 1) -> tuple[np.ndarray, np.ndarray
 
 
 def label_names(labels, n: int, frame=None) -> list[str]:
+    """The names of ``n`` label columns: ``labels`` if given, else the columns of ``frame`` (a DataFrame), else
+    ``label_0`` ... ``label_<n-1>``; ``ValueError`` when their number is not ``n``."""
     if labels is not None:
         names = [str(x) for x in labels]
     elif isinstance(frame, pd.DataFrame):
@@ -363,7 +368,7 @@ CONFUSION_METRICS: Mapping[str, Callable] = {
 
 
 def _metric(name: str, c: ConfusionCounts) -> float:
-    return float(CONFUSION_METRICS[name](c.tp, c.fp, c.fn, c.tn))
+    return float(lookup(CONFUSION_METRICS, name, what="metric")(c.tp, c.fp, c.fn, c.tn))
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from cxrlib.images.dataset import single_thread_torch
 from cxrlib.images.preprocess import to_model_input
 from cxrlib.models.dual_stream import DualStreamClassifier
 from cxrlib.stats.metrics import auroc
-from cxrlib.training.common import OPTIMIZERS, EpochSeededSampler, resolve_device
+from cxrlib.training.common import EpochSeededSampler, Hardware, get_optimizer, resolve_device, train_step
 from cxrlib.training.features import extract_features, feature_cache_key
 from cxrlib.training.losses import build_loss
 
@@ -55,6 +55,10 @@ class StepConfig:
     momentum: float = 0.9
     seed: int = 0
     device: str = "auto"
+    precision: str = "32"
+
+    def __post_init__(self) -> None:
+        Hardware.of(self)
 
 
 class InMemoryImages(Dataset):
@@ -110,9 +114,10 @@ def train_autoencoder(autoencoder: nn.Module, train_set, config: StepConfig, *, 
     ``val_set``). Deterministic for a given ``config.seed``."""
     from tqdm.auto import tqdm
 
-    device = resolve_device(config.device)
+    hardware = Hardware.of(config)
+    device = hardware.torch_device
     autoencoder = autoencoder.to(device)
-    optimiser = OPTIMIZERS[config.optimizer](list(autoencoder.parameters()), config)
+    optimiser = get_optimizer(config.optimizer)(list(autoencoder.parameters()), config)
     sampler = EpochSeededSampler(len(train_set), config.seed)
     rows = []
     # One thread: small convolutions gain little from a second one, and on a busy 2-core machine a 32 px
@@ -124,10 +129,7 @@ def train_autoencoder(autoencoder: nn.Module, train_set, config: StepConfig, *, 
             losses = []
             for x, _, _ in _batches(train_set, config, epoch, sampler):
                 x = x.to(device)
-                loss = nn.functional.mse_loss(autoencoder(x), x)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
+                loss = train_step(optimiser, lambda: nn.functional.mse_loss(autoencoder(x), x), hardware)
                 losses.append(float(loss.detach()))
             val = (float(reconstruction_errors(autoencoder, val_set, device=device).mean())
                    if val_set is not None else float("nan"))
@@ -195,19 +197,21 @@ def fit_head(model: DualStreamClassifier, train: Mapping[str, np.ndarray], y_tra
     """
     if kind != "binary":
         raise ValueError(f"the dual-stream head is scored on binary tasks; got a {kind} task")
-    device = resolve_device(config.device)
+    hardware = Hardware.of(config)
+    device = hardware.torch_device
     model = model.to(device)
     n_outputs = model.classifier[-1].out_features
     loss_fn = build_loss(kind, np.asarray(y_train), n_outputs, weighting=class_weighting).to(device)
-    optimiser = OPTIMIZERS[config.optimizer](model.head_parameters(), config)
+    optimiser = get_optimizer(config.optimizer)(model.head_parameters(), config)
     x_train = _tensors(train, model.variant.streams, device)
     y = torch.as_tensor(np.asarray(y_train), dtype=torch.long, device=device)
     sampler = EpochSeededSampler(len(y), config.seed)
     with single_thread_torch():  # small matrices: a second thread costs more than it brings
-        return _fit_head_epochs(model, x_train, y, loss_fn, optimiser, sampler, val, y_val, config, device)
+        return _fit_head_epochs(model, x_train, y, loss_fn, optimiser, sampler, val, y_val, config, hardware)
 
 
-def _fit_head_epochs(model, x_train, y, loss_fn, optimiser, sampler, val, y_val, config, device) -> HeadResult:
+def _fit_head_epochs(model, x_train, y, loss_fn, optimiser, sampler, val, y_val, config, hardware) -> HeadResult:
+    device = hardware.torch_device
     rows, best = [], (-np.inf, 0, None, None)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -218,10 +222,8 @@ def _fit_head_epochs(model, x_train, y, loss_fn, optimiser, sampler, val, y_val,
             losses = []
             for start in range(0, len(order), config.batch_size):
                 idx = order[start:start + config.batch_size]
-                loss = loss_fn(model.head({k: v[idx] for k, v in x_train.items()}), y[idx])
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
+                batch = {k: v[idx] for k, v in x_train.items()}
+                loss = train_step(optimiser, lambda: loss_fn(model.head(batch), y[idx]), hardware)
                 losses.append(float(loss.detach()))
             val_auroc = auroc(np.asarray(y_val) == 1, predict_head(model, val, device=device)[:, 1])
             rows.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_auroc": val_auroc})

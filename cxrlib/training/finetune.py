@@ -26,9 +26,10 @@ label (document 001, :mod:`cxrlib.training.losses`); the optional resampling of 
 ``weight_decay``, document 000's "L2 regularizer") or SGD; early stopping on the validation loss with
 ``patience`` (document 000: 10); ``ReduceLROnPlateau`` on the validation loss (document 004: factor
 0.1, patience 3); the best checkpoint by validation loss; seeds through ``lightning.seed_everything``;
-``precision`` (``"32-true"``, ``"bf16-mixed"``, ``"16-mixed"``), ``devices`` and ``strategy``
-(``"ddp"``) for GPU machines (multi-process DDP needs a script: ``python -m cxrlib.training.finetune params.yaml
---out-dir DIR``, not a notebook).
+``device`` and ``precision`` as every trainer names them (:class:`cxrlib.training.common.Hardware`: ``"auto"``,
+``"cpu"``, ``"cuda"``; ``"32"``, ``"bf16"``), ``devices`` (how many) and ``strategy`` (``"ddp"``) for GPU
+machines (multi-process DDP needs a script: ``python -m cxrlib.training.finetune params.yaml --out-dir DIR``,
+not a notebook).
 
 **Resume.** Re-running with the same ``out_dir`` continues from ``checkpoints/last.ckpt`` (saved at the
 end of every epoch, so a kill loses at most the epoch in progress). The parameters must match the
@@ -50,7 +51,9 @@ GPU kernels that are not deterministic add their own noise (``deterministic=Fals
 ``out_dir`` or a folder above it) the run writes into that run's staging folder
 (:func:`cxrlib.core.staging.staged_path`), so a failed or refused run never touches the finished folder;
 ``RunResult.out_dir`` is where the files were written. A checkpoint that cannot be read (a copy cut
-short, a full disk) is an error that names the file and what to do.
+short, a full disk) is an error that names the file and what to do. Checkpoints are read with
+``torch.load(weights_only=True)`` only (ours and Lightning's resume): a file holding other pickled objects,
+which could run code while loading, is refused; a checkpoint of another backbone is named as such.
 
 **Progress.** ``progress="epoch"`` (default) prints one line per epoch (readable in papermill
 outputs); ``"bar"`` uses Lightning's TQDM bar with a low refresh rate; ``"none"`` prints nothing.
@@ -64,6 +67,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import sys
 import time
 import warnings
@@ -79,10 +83,13 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cxrlib.core.config import ParamsMixin, check_choice
-from cxrlib.core.io import jsonable
+from cxrlib.core.config import ParamsMixin, lookup
+from cxrlib.core.params import check_config
+from cxrlib.core.runs import (
+    METRICS, WEIGHTS, predictions_file, read_config, read_json, write_config, write_csv, write_json,
+)
 from cxrlib.core.staging import staged_path
-from cxrlib.images.augment import build_augmentation, get_policy
+from cxrlib.images.augment import build_augmentation
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.sampling import RESAMPLERS
 from cxrlib.images.tasks import TaskSpec, class_counts, get_task, label_fraction, split_tables, subsample
@@ -90,11 +97,10 @@ from cxrlib.images.preprocess import preprocess_config
 from cxrlib.images.dataset import CxrDataset, single_thread_torch
 from cxrlib.stats import metrics as M
 from cxrlib.training.common import (
-    OPTIMIZERS,
-    PROGRESS_MODES,
     EpochSeededSampler,
+    Hardware,
     check_resumable,
-    resolve_device,
+    get_optimizer,
     size_kwargs,
 )
 from cxrlib.training.run_folder import (
@@ -116,10 +122,11 @@ log = logging.getLogger(__name__)
 HISTORY_KEY = "cxrlib_history"
 SCHEDULER_KEY = "cxrlib_plateau_scheduler"
 RNG_KEY = "cxrlib_rng_states"
+BACKBONE_KEY = "cxrlib_backbone"  # the registry key of the model a checkpoint holds (a plain string)
 
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "progress", "num_workers", "eval_batch_size", "out_dir", "data_root", "cache_dir", "devices",
-     "accelerator", "strategy", "weights_dir", "profile"}
+     "device", "strategy", "weights_dir", "profile"}
 )
 """Parameters that may differ between a run and its resumption (everything else must match)."""
 
@@ -168,9 +175,9 @@ class TrainConfig(ParamsMixin):
     plateau_factor: float = 0.1
     plateau_patience: int = 1  # document 004: 3
     seed: int = 0
-    precision: str = "32-true"
-    accelerator: str = "auto"
-    devices: int | str = 1
+    precision: str = "32"  # or "bf16": cxrlib.training.common.PRECISIONS
+    device: str = "auto"  # "auto" (the GPU when there is one), "cpu", "cuda", "cuda:1"
+    devices: int | str = 1  # how many (DDP)
     strategy: str = "auto"
     num_workers: int = 0
     progress: str = "epoch"
@@ -181,19 +188,11 @@ class TrainConfig(ParamsMixin):
         self.out_dir = str(self.out_dir)
         if isinstance(self.unfrozen_blocks, str) and self.unfrozen_blocks.strip().isdigit():
             self.unfrozen_blocks = int(self.unfrozen_blocks)
-        check_choice("progress", self.progress, PROGRESS_MODES)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("lr_scheduler", self.lr_scheduler, ("plateau", "none"))
-        if self.resample is not None and self.resample not in RESAMPLERS:
-            raise ValueError(f"unknown resampling {self.resample!r}; known: {', '.join(RESAMPLERS)} or None")
-        get_policy(self.augment)
-        get_task(self.task)
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be a whole number >= 1 (a run trains at least one epoch); got {self.epochs!r}")
-        if self.label_fraction is not None and not 0.0 < float(self.label_fraction) <= 1.0:
-            raise ValueError(f"label_fraction must be in (0, 1] or None; got {self.label_fraction!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number >= 1; got {self.batch_size!r}")
+        # the rules of every parameter name (cxrlib.core.params.COMMON_RULES: registry names, ranges) and
+        # COMMON_CHECKS (a ViT's image_size is a multiple of its patch), as notebook 03 checks them; the
+        # device and precision as every trainer checks them (Hardware)
+        check_config(self)
+        Hardware.of(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -303,7 +302,7 @@ def build_module(model: nn.Module, loss: nn.Module, kind: str, config: TrainConf
             params = [p for p in self.model.parameters() if p.requires_grad]
             if not params:
                 raise ValueError("nothing to train: every parameter is frozen")
-            optimizer = OPTIMIZERS[self.config.optimizer](params, self.config)
+            optimizer = get_optimizer(self.config.optimizer)(params, self.config)
             if self.config.lr_scheduler == "plateau":
                 self._plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
                     optimizer, mode="min", factor=self.config.plateau_factor, patience=self.config.plateau_patience
@@ -314,6 +313,7 @@ def build_module(model: nn.Module, loss: nn.Module, kind: str, config: TrainConf
 
         def on_save_checkpoint(self, checkpoint: dict) -> None:
             checkpoint[HISTORY_KEY] = list(self.history)
+            checkpoint[BACKBONE_KEY] = self.model.spec.key
             if self._plateau is not None:
                 checkpoint[SCHEDULER_KEY] = self._plateau.state_dict()
             # Saved at the end of an epoch, after its validation: nothing draws a random number between
@@ -433,10 +433,6 @@ def _callbacks(config: TrainConfig, out_dir: Path, n_batches: int) -> tuple[list
 # --------------------------------------------------------------------------------------- building
 
 
-def _device(config: TrainConfig) -> torch.device:
-    return resolve_device("auto" if config.accelerator in ("auto", "gpu", "cuda") else "cpu")
-
-
 def build_model(config: TrainConfig, task: TaskSpec):
     """The classifier with its weights and the unfreezing of ``config``: (model, WeightsInfo, FreezeReport)."""
     from cxrlib.models import build_classifier, get_spec, unfreeze_last
@@ -447,12 +443,6 @@ def build_model(config: TrainConfig, task: TaskSpec):
         spec.key, task.n_outputs, head=config.head, dropout=config.dropout, weights=config.weights,
         weights_dir=config.weights_dir, seed=config.seed, **sizing,
     )
-    patch = getattr(getattr(model.backbone, "patch_embed", None), "patch_size", None)
-    if patch is not None and (config.image_size % patch[0] or config.image_size % patch[-1]):
-        raise ValueError(
-            f"image_size {config.image_size} is not a multiple of the {patch[0]}-pixel patches of {spec.key}; "
-            f"use e.g. {max(1, round(config.image_size / patch[0])) * patch[0]}"
-        )
     report = unfreeze_last(model, resolve_unfrozen_blocks(config.unfrozen_blocks, model))
     return model, model.weights_info, report
 
@@ -466,10 +456,11 @@ UNFROZEN_ALIASES: dict[str, Callable[[int], int | str]] = {
 
 def resolve_unfrozen_blocks(unfrozen_blocks: int | str, model: nn.Module) -> int | str:
     """``unfrozen_blocks`` as :func:`cxrlib.models.unfreeze_last` takes it (an alias becomes a count)."""
-    if isinstance(unfrozen_blocks, str) and unfrozen_blocks in UNFROZEN_ALIASES:
+    alias = UNFROZEN_ALIASES.get(unfrozen_blocks) if isinstance(unfrozen_blocks, str) else None
+    if alias is not None:
         from cxrlib.models import backbone_blocks
 
-        return UNFROZEN_ALIASES[unfrozen_blocks](len(backbone_blocks(model.backbone, model.spec)))
+        return alias(len(backbone_blocks(model.backbone, model.spec)))
     return unfrozen_blocks
 
 
@@ -490,9 +481,9 @@ def prepare(config: TrainConfig) -> Prepared:
     task = get_task(config.task)
     model, info, freeze = build_model(config, task)
     folder = staged_path(config.out_dir)
-    recorded = folder / "weights.json"
+    recorded = folder / WEIGHTS
     if recorded.exists() and (folder / CHECKPOINT_DIR / f"{LAST}.ckpt").exists():  # resuming
-        info = WeightsInfo(**json.loads(recorded.read_text()))
+        info = WeightsInfo(**read_json(recorded))
     return Prepared(task, model, info, freeze)
 
 
@@ -511,34 +502,91 @@ def load_run_model(out_dir: str | os.PathLike, checkpoint: str = BEST) -> nn.Mod
     from cxrlib.models import build_classifier, get_spec
 
     out_dir = staged_path(out_dir)
-    config = TrainConfig.from_dict(yaml.safe_load((out_dir / "params.yaml").read_text()))
+    config = TrainConfig.from_dict(read_config(out_dir))
     task = get_task(config.task)
     spec = get_spec(config.backbone)
     sizing = size_kwargs(spec.key, config.image_size)
     model = build_classifier(spec.key, task.n_outputs, head=config.head, dropout=config.dropout, weights="none",
                              seed=config.seed, **sizing)
-    state = _read_lightning_checkpoint(out_dir / CHECKPOINT_DIR / f"{checkpoint}.ckpt")["state_dict"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    path = out_dir / CHECKPOINT_DIR / f"{checkpoint}.ckpt"
+    saved = _read_lightning_checkpoint(path)
+    state = {k.removeprefix("model."): v for k, v in saved["state_dict"].items() if k.startswith("model.")}
+    recorded = saved.get(BACKBONE_KEY)
+    if recorded is not None and recorded != spec.key:
+        raise CheckpointError(_foreign(path, out_dir, spec.key, f"it holds a {recorded} model"))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:  # missing, unexpected or reshaped parameters
+        raise CheckpointError(_foreign(path, out_dir, spec.key, _misfit(model.state_dict(), state))) from None
     return model.eval()
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint of a run folder cannot be read (truncated, corrupt, or not a checkpoint)."""
+    """A checkpoint of a run folder cannot be read (truncated, corrupt, not a checkpoint), is refused
+    (it holds more than tensors and plain values), or does not fit the run's model."""
 
 
 def _read_lightning_checkpoint(path: Path) -> dict:
-    # Our own file: Lightning stores plain containers and tensors, but callback states may hold
-    # other Python objects, so a full unpickle is needed (never use this on files from elsewhere).
+    """A run folder's checkpoint, read with ``torch.load(weights_only=True)``: tensors, plain containers and
+    numbers only, which is all our checkpoints hold. A file that needs more (a pickled object, whose loading
+    can run code) is refused: see "What is trusted" in book/developers.md."""
     path = Path(path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
-    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, zipfile errors...
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(_refused(path, error) if _WEIGHTS_ONLY_REFUSAL in str(error)
+                              else _unreadable(path, error)) from None
+    except Exception as error:  # torch raises RuntimeError, EOFError, zipfile errors...
         raise CheckpointError(_unreadable(path, error)) from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(_unreadable(path, ValueError("no 'state_dict' in it")))
     return checkpoint
+
+
+def _backbones_matching(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Registry rows whose backbone has exactly these parameter names and shapes (position embeddings, which
+    follow the image size, excepted): built on the meta device, so nothing is allocated."""
+    from cxrlib.models import REGISTRY, new_backbone
+
+    found = []
+    for key in REGISTRY:
+        with torch.device("meta"):
+            want = new_backbone(key).state_dict()
+        if want.keys() == state.keys() and all(tuple(want[k].shape) == tuple(state[k].shape)
+                                               for k in want if "pos_embed" not in k):
+            found.append(key)
+    return found
+
+
+_WEIGHTS_ONLY_REFUSAL = "Weights only load failed"  # how torch.load(weights_only=True) begins its refusal
+
+
+def _refused(path: Path, error: BaseException) -> str:
+    detail = next((line.strip().rstrip(".") for line in str(error).splitlines() if "GLOBAL" in line), "")
+    return (f"refused to load the checkpoint {path}: it holds Python objects other than tensors and plain values"
+            f"{f' ({detail})' if detail else ''}, and loading those can run code. The checkpoints cxrlib writes "
+            "never do: this file was not written by cxrlib's training, or it was altered. Use a run folder you "
+            f"trained yourself, or delete {path.parent.parent} and train again.")
+
+
+def _misfit(want: Mapping[str, torch.Tensor], have: Mapping[str, torch.Tensor]) -> str:
+    """How a state dict ``have`` fails to fit a model's ``want``, and which registry backbone it fits."""
+    missing = [k for k in want if k not in have]
+    unexpected = [k for k in have if k not in want]
+    reshaped = [k for k in want if k in have and tuple(want[k].shape) != tuple(have[k].shape)]
+    found = "; ".join(f"{label} {len(keys)} (e.g. {', '.join(keys[:3])})"
+                      for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                          ("of another shape", reshaped)) if keys)
+    guess = _backbones_matching({k.removeprefix("backbone."): v for k, v in have.items() if k.startswith("backbone.")})
+    return f"it holds a {' or '.join(guess)} model ({found})" if guess else f"its parameters do not fit ({found})"
+
+
+def _foreign(path: Path, out_dir: Path, expected: str, why: str) -> str:
+    return (f"the checkpoint {path} does not belong to this run folder: {why}, but {out_dir / 'params.yaml'} "
+            f"says backbone {expected}. It was copied from a run of another backbone, head or image size. Use "
+            "the run folder the checkpoint came from (its params.yaml describes its model).")
 
 
 def _unreadable(path: Path, error: BaseException) -> str:
@@ -579,7 +627,7 @@ def load_tables(config: TrainConfig, task: TaskSpec) -> dict[str, pd.DataFrame]:
     if config.resample:
         if task.kind == "multilabel":
             raise ValueError("document 000's resampling is defined for single-label tasks only")
-        parts["train"] = RESAMPLERS[config.resample](
+        parts["train"] = lookup(RESAMPLERS, config.resample, what="resample")(
             parts["train"], "target", range(len(task.classes)), seed=config.seed
         )
     return parts
@@ -631,10 +679,10 @@ def _weights_record(out_dir: Path, info) -> Any:
     """The WeightsInfo of the run: written when it starts, read back when it resumes."""
     from cxrlib.models import WeightsInfo
 
-    path = out_dir / "weights.json"
+    path = out_dir / WEIGHTS
     if path.exists():
-        return WeightsInfo(**json.loads(path.read_text()))
-    path.write_text(json.dumps(jsonable(info.provenance()), indent=2))
+        return WeightsInfo(**read_json(path))
+    write_json(path, info.provenance())
     return info
 
 
@@ -694,7 +742,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     if pl.utilities.rank_zero_only.rank == 0 and not resumed:  # a fresh run: nothing of an earlier attempt stays
         (out_dir / CHECKPOINT_DIR / f"{BEST}.ckpt").unlink(missing_ok=True)
         (out_dir / "weights.json").unlink(missing_ok=True)
-        (out_dir / "params.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_config(out_dir, config.to_dict())
     if pl.utilities.rank_zero_only.rank == 0:
         weights_info = _weights_record(out_dir, weights_info)
 
@@ -707,15 +755,19 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     if not stopped_early and epochs_done < config.epochs:
         with _quiet_lightning():
             trainer = pl.Trainer(
-                max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
-                strategy=config.strategy, precision=config.precision, callbacks=callbacks, logger=False,
+                max_epochs=config.epochs, **Hardware.of(config).lightning(config.devices),
+                strategy=config.strategy, callbacks=callbacks, logger=False,
                 enable_progress_bar=config.progress == "bar", enable_model_summary=False, num_sanity_val_steps=0,
                 limit_train_batches=limit, default_root_dir=str(out_dir), log_every_n_steps=max(1, min(50, limit or n_batches)),
                 deterministic=False,
             )
             if resumed:
                 print(f"resuming {out_dir} after epoch {epochs_done} (from {last.name})", flush=True)
-            trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resumed else None)
+            try:  # Lightning reads last.ckpt again itself: tensors and plain values only there too
+                trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resumed else None,
+                            weights_only=True)
+            except pickle.UnpicklingError as error:
+                raise CheckpointError(_refused(last, error)) from None
         if not trainer.is_global_zero:
             return None  # type: ignore[return-value]  # DDP workers: rank 0 writes the results
         stopped_early = bool(named.get("early_stopping") and named["early_stopping"].stopped_epoch > 0)
@@ -734,20 +786,20 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     if best_path.exists():
         state = _read_lightning_checkpoint(best_path)["state_dict"]
         module.load_state_dict(state)
-    device = _device(config)
+    device = Hardware.of(config).torch_device
     predictions = {}
     for name in ("val", "test"):
         dataset = CxrDataset(parts[name], task, cache, None)
         _, probs = predict_probabilities(module.model, dataset, eval_batch, device, config.num_workers)
         predictions[name] = predictions_frame(parts[name], task, probs)
-        predictions[name].to_csv(out_dir / f"predictions_{name}.csv", index=False)
+        write_csv(predictions_file(out_dir, name), predictions[name])
     module.model.cpu()
 
     label_cols, prob_cols = prediction_columns(task)
     best_row = history.loc[history["val_loss"].idxmin()] if len(history) else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", M.UndefinedMetricWarning)
-        scores = METRICS_BY_KIND[task.kind](task, predictions["val"], predictions["test"])
+        scores = lookup(METRICS_BY_KIND, task.kind, what="task kind")(task, predictions["val"], predictions["test"])
     summary = {
         "task": task.name, "kind": task.kind, "classes": list(task.classes), "positive_class": task.positive_class,
         "label_columns": label_cols, "prob_columns": prob_cols,
@@ -775,7 +827,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     write_learning(out_dir, check)
     if not check.learned and config.progress != "none":
         print(f"{out_dir.name}: {check.sentence()}", flush=True)
-    (out_dir / "metrics.json").write_text(json.dumps(jsonable(summary), indent=2))
+    write_json(out_dir / METRICS, summary)
     return RunResult(
         out_dir=out_dir, config=config, task=task, history=history, metrics=summary, predictions=predictions,
         weights=weights_info, freeze=freeze, start_epoch=start_epoch, epochs_completed=len(history),

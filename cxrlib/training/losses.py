@@ -30,10 +30,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cxrlib.core.config import lookup
 from cxrlib.data import balance
 from cxrlib.stats import learning
 
-NORMALIZATIONS = ("weights", "count")
+LOSS_NORMALIZATIONS = ("weights", "count")
+"""How a weighted cross-entropy is averaged (``normalize``; see the module docstring)."""
 
 
 def class_weight_tensor(labels: Sequence[int] | np.ndarray, n_classes: int) -> torch.Tensor:
@@ -74,9 +76,7 @@ class WeightedCrossEntropy(nn.Module):
 
     def __init__(self, weight: torch.Tensor | None, normalize: str = "weights") -> None:
         super().__init__()
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
-        self.normalize = normalize
+        self.normalize = lookup(LOSS_NORMALIZATIONS, normalize, what="loss normalization")
         self.register_buffer("weight", None if weight is None else torch.as_tensor(weight, dtype=torch.float32))
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -61,7 +61,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cxrlib.stats.inference import bootstrap_agreement, bootstrap_ci
+from cxrlib.stats import bootstrap_agreement, bootstrap_ci
 from cxrlib.stats.metrics import UndefinedMetricWarning, as_binary, auroc, operating_point
 
 __all__ = [
@@ -292,10 +292,10 @@ def probe_report(y_true, prob, groups=None, n_boot: int = 1000, seed: int = 0,
                  alpha: float = 0.05, threshold: float = 0.5) -> dict:
     """:func:`probe_metrics` plus percentile bootstrap CIs: ``<metric>_ci_low``/``_ci_high``.
 
-    Every metric uses the same ``n_boot`` redraws (:func:`cxrlib.stats.inference.redraw_counts` with
+    Every metric uses the same ``n_boot`` redraws (:func:`cxrlib.stats.redraw_counts` with
     ``seed``): images, or with ``groups`` (patient ids) patients with all their images (cluster
-    bootstrap). Vectorised: AUROC via :func:`cxrlib.stats.inference.bootstrap_ci`, the threshold metrics via
-    :func:`cxrlib.stats.inference.bootstrap_agreement`. A redraw where a metric is undefined (e.g. no positive)
+    bootstrap). Vectorised: AUROC via :func:`cxrlib.stats.bootstrap_ci`, the threshold metrics via
+    :func:`cxrlib.stats.bootstrap_agreement`. A redraw where a metric is undefined (e.g. no positive)
     is left out of that metric's interval. Also returned: ``n``, ``n_positive``, ``threshold``,
     ``n_boot``, ``alpha``, ``seed`` and ``unit`` ("image" or "patient"). Document 002 reports no
     intervals; this is our addition.

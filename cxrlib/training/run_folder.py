@@ -5,7 +5,8 @@ Layout (written by :func:`cxrlib.training.finetune.fit`; read by notebooks 03, 0
 ``params.yaml``, ``weights.json``, ``metrics.csv`` (:func:`write_history`), ``checkpoints/best.ckpt``
 and ``checkpoints/last.ckpt``, ``predictions_val.csv`` and ``predictions_test.csv``
 (:func:`predictions_frame`), ``metrics.json`` (:data:`METRICS_BY_KIND`), ``learning.json``
-(:func:`learning_check`: did the model learn?).
+(:func:`learning_check`: did the model learn?). The files are named, written (atomically) and read through
+:mod:`cxrlib.core.runs`, the one reader and writer of run folders.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrlib.core.io import atomic_write
+from cxrlib.core.runs import LEARNING, write_csv, write_json
 from cxrlib.images.tasks import TaskSpec
 from cxrlib.stats import learning
 from cxrlib.stats import metrics as M
@@ -64,9 +65,7 @@ class RunResult:
 
 
 def write_history(out_dir: Path, history: list[dict]) -> Path:
-    path = Path(out_dir) / "metrics.csv"
-    frame = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
-    return atomic_write(path, lambda handle: frame.to_csv(handle, index=False), mode="w")
+    return write_csv(Path(out_dir) / "metrics.csv", pd.DataFrame(history, columns=list(HISTORY_COLUMNS)))
 
 
 def read_history(out_dir: str | os.PathLike) -> pd.DataFrame:
@@ -164,7 +163,7 @@ def learning_check(task: TaskSpec, val: pd.DataFrame, history: pd.DataFrame, *, 
     (binary: the positive class; otherwise the macro average) with a patient-level percentile bootstrap
     CI against 0.5, and the last epoch's training loss against ``no_information`` (the loss of the best
     constant prediction under the run's own loss, e.g. ``WeightedCrossEntropy.no_information_loss``)."""
-    from cxrlib.stats.inference import bootstrap_auroc
+    from cxrlib.stats.bootstrap import bootstrap_auroc
 
     y, s, metric = _validation_scores(task, val)
     values = {}
@@ -181,8 +180,5 @@ def learning_check(task: TaskSpec, val: pd.DataFrame, history: pd.DataFrame, *, 
 
 
 def write_learning(out_dir: str | os.PathLike, check: learning.LearningCheck) -> Path:
-    """``learning.json`` of a run folder (:data:`cxrlib.stats.learning.LEARNING_FILE`)."""
-    import json
-
-    path = Path(out_dir) / learning.LEARNING_FILE
-    return atomic_write(path, lambda handle: handle.write(json.dumps(check.to_dict(), indent=2)), mode="w")
+    """``learning.json`` of a run folder (:data:`cxrlib.core.runs.LEARNING`), written atomically."""
+    return write_json(Path(out_dir) / LEARNING, check.to_dict())

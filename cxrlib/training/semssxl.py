@@ -16,14 +16,14 @@ research objectives 1 and 2); multi-label evaluation by AUC on CheXpert.
 
 with ``f`` the encoder + multi-scale neck (:mod:`cxrlib.models.multiscale`), ``g`` a projection head of
 :data:`cxrlib.training.ssl.PROJECTION_HEADS` and NT-Xent lightly's loss, both through
-:class:`cxrlib.training.ssl.ContrastiveModel` (the SimCLR row of :data:`cxrlib.training.ssl.METHODS`).
+:class:`cxrlib.training.ssl.ContrastiveModel` (the SimCLR row of :data:`cxrlib.training.ssl.SSL_METHODS`).
 ``lambda`` is ``contrastive_weight``; with 0 (or a variant without the contrastive term) ``L`` is the
 BCE alone. The unlabeled images are *all* training images, the labelled ones a patient fraction of them
 (:func:`labelled_fractions`: nested, never a test patient). Every variant makes the same number of
 labelled steps per epoch (``ceil(n_train / batch_size)``, the labelled batches cycling), so the
 contrastive term adds unlabeled images, not labelled gradient steps.
 
-**Variants** are rows of :data:`VARIANTS` (neck row + whether the contrastive term is on): ``full``,
+**Variants** are rows of :data:`SEMSSXL_VARIANTS` (neck row + whether the contrastive term is on): ``full``,
 ``no_contrastive``, ``no_attention``, ``single_scale`` and the baseline ``supervised`` (the same encoder,
 its last used stage, global average pooling, BCE only).
 """
@@ -48,12 +48,12 @@ from cxrlib.images.dataset import CxrDataset
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.tasks import TaskSpec, get_task
 from cxrlib.models.multiscale import MultiScaleNet, build_multiscale_net
-from cxrlib.training.common import resolve_device
+from cxrlib.training.common import Hardware, train_step
 from cxrlib.training.ssl.methods import build_contrastive_model
 from cxrlib.training.ssl.views import TwoViewDataset
 
 __all__ = [
-    "VARIANTS", "SemSSXL", "SemiConfig", "SemiResult", "VariantSpec", "combined_loss", "fit_semi", "get_semssxl_variant",
+    "SEMSSXL_VARIANTS", "SemSSXL", "SemiConfig", "SemiResult", "VariantSpec", "combined_loss", "fit_semi", "get_semssxl_variant",
     "labelled_fractions", "predict_semi",
 ]
 
@@ -70,7 +70,7 @@ class VariantSpec:
     description: str
 
 
-VARIANTS: dict[str, VariantSpec] = {
+SEMSSXL_VARIANTS: dict[str, VariantSpec] = {
     v.name: v
     for v in (
         VariantSpec("full", "SemSSXL (full)", "multiscale_attention", True,
@@ -88,8 +88,8 @@ VARIANTS: dict[str, VariantSpec] = {
 
 
 def get_semssxl_variant(name: str | VariantSpec) -> VariantSpec:
-    """The row of :data:`VARIANTS` named ``name`` (a row passes through)."""
-    return lookup(VARIANTS, name, what="SemSSXL variant", row_type=VariantSpec)
+    """The row of :data:`SEMSSXL_VARIANTS` named ``name`` (a row passes through)."""
+    return lookup(SEMSSXL_VARIANTS, name, what="SemSSXL variant", row_type=VariantSpec)
 
 
 @dataclass
@@ -112,8 +112,12 @@ class SemiConfig:
     augment: str = "d004"
     ssl_policy: str = "d002_simclr"
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
+    precision: str = "32"
     progress: bool = False
+
+    def __post_init__(self) -> None:
+        Hardware.of(self)
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -215,7 +219,8 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
     has it and ``contrastive_weight > 0``), ``config.epochs`` epochs of ``ceil(len(unlabeled) /
     batch_size)`` steps, Adam. Seeds: model from ``config.seed``, batches and augmentations from it too."""
     variant, task = get_semssxl_variant(variant), get_task(task)
-    device = resolve_device(config.device)
+    hardware = Hardware.of(config)
+    device = hardware.torch_device
     net, info = build_multiscale_net(config.backbone, config.weights, config.stages, variant.neck, config.dim,
                                      seed=config.seed, weights_dir=config.weights_dir)
     with torch.random.fork_rng(devices=[]):
@@ -227,6 +232,7 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
     view_set = TwoViewDataset(unlabeled["path"], cache, build_augmentation(config.ssl_policy))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = max(1, math.ceil(len(unlabeled) / config.batch_size))
+    weight = config.contrastive_weight
     loss_before = _mean_loss(model, plain_set, config.batch_size, device)
     rows, started = [], time.perf_counter()
     epochs = range(1, config.epochs + 1)
@@ -248,10 +254,8 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
             if use_views:
                 v1, v2, _ = next(view_batches)
                 views = (v1.to(device), v2.to(device))
-            parts = model.losses(x.to(device), y.to(device), views, config.contrastive_weight)
-            optimiser.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            optimiser.step()
+            parts = train_step(optimiser, lambda: model.losses(x.to(device), y.to(device), views, weight), hardware,
+                               loss=lambda out: out["total"])
             for key in sums:
                 sums[key] += 0.0 if parts[key] is None else float(parts[key].detach())
         rows.append({"epoch": epoch, **{k: v / steps for k, v in sums.items()}, "steps": steps,

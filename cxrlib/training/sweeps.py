@@ -6,7 +6,7 @@ selects the best trial and how the document's table is laid out from the trials.
 enqueues every grid point once into an Optuna study and runs the trials in one or more worker processes,
 on this machine or on several machines that share the study's storage; ``cxrlib sweep status`` lists
 the trials; ``cxrlib sweep table`` builds the document's table from the finished trials (bootstrap CIs
-from the run folders' predictions) beside the published one (:mod:`cxrlib.published`).
+from the run folders' predictions) beside the published one (:func:`cxrlib.published.align.beside`).
 
 Sweep file (all keys but ``grid``/``search`` and ``notebook``/``entry`` are optional)::
 
@@ -26,22 +26,31 @@ Sweep file (all keys but ``grid``/``search`` and ``notebook``/``entry`` are opti
     #          sampler: tpe, n_trials: 40, seed: 0}
     select: {metric: best_val_loss, direction: minimize}   # dotted path in metrics.json, or history:<col>
     table:
-      best_by: [unfrozen_blocks]      # keep the best trial (select.metric) per value of these
-      records: metrics                # "metrics" (one record per trial) or a CSV of the run folder
-      explode: {field: test.auroc, name: label}            # a dict field -> one record per key
-      rows: [unfrozen_blocks]
-      columns: null                   # a record field whose values become columns (then `values` is one field)
-      values: {Val loss: best_val_loss, Test AUC: test.macro_auroc, Train loss: "history:train_loss"}
-      ci: {column: Test AUC, predictions: predictions_test.csv, n_boot: 1000}
-      published: {id: d000_table5, rows: {unfrozen_blocks: unfrozen}, values: {Test AUC: test_auc}}
+      item: d000_table5               # a registry item: its beside block's `sweep_table:` is this table and
+                                      # its mapping puts the published table beside it (the keys below,
+                                      # given here, override the item's)
+      title: "Document 000, Table 5"  # printed above the table
+    # a table of its own (no published table beside it) gives the layout here:
+    # table:
+    #   best_by: [unfrozen_blocks]    # keep the best trial (select.metric) per value of these
+    #   records: metrics              # "metrics" (one record per trial) or a CSV of the run folder
+    #   explode: {field: test.auroc, name: label}          # a dict field -> one record per key
+    #   rows: [unfrozen_blocks]
+    #   columns: null                 # a record field whose values become columns (then `values` is one field)
+    #   values: {Val loss: best_val_loss, Test AUC: test.macro_auroc, Train loss: "history:train_loss"}
+    #   ci: {column: Test AUC, predictions: predictions_test.csv, n_boot: 1000}
     smoke: {epochs: 1, image_size: 32}   # overrides of --smoke (03_finetune has defaults)
     heartbeat: 10                     # seconds between a running trial's heartbeats
     grace: 120                        # a RUNNING trial without a heartbeat for this long was killed
     max_retries: 2                    # a failed or killed grid point is run again at most this often
 
 Validation on load, before any trial starts, one clear :class:`SweepError` each: a parameter that the
-notebook's parameter cell (or the entry's signature / ``TrainConfig``) does not have, an empty grid (or
-an empty axis), a storage that cannot be reached.
+notebook's parameter cell (or the entry's signature / ``TrainConfig``) does not have, a grid value of the
+wrong type (the notebook's literal rule, else the type of its default; the entry's annotation), an empty
+grid (or an empty axis), a storage that cannot be reached, a table ``item`` the registry does not have, a
+journal line that is not a record (file and line named). A journal line cut short (a killed writer, a full
+disk) is dropped under the journal's lock before the next record is appended (:func:`repair_journal`). A
+table ``values`` field (or ``explode`` field) that no finished trial has is refused when the table is built.
 
 **Storage.** Default: a journal file next to the output folder (``<out>.optuna.journal``,
 ``optuna.storages.JournalStorage(JournalFileBackend(path))``), for the workers of one machine. For a
@@ -58,7 +67,10 @@ waiting trial atomically (Optuna's own queue pop). A running trial writes a hear
 every ``heartbeat`` seconds; a trial whose heartbeat is older than ``grace`` seconds belonged to a worker
 that died (SIGKILL, a lost node): the next worker that looks marks it failed and enqueues its point again
 (up to ``max_retries`` times). A finished point is never run again; a run folder that already holds a
-finished run (``metrics.json``, and ``COMPLETE.json`` for notebook runs) is read, not re-trained.
+finished run (``metrics.json``, and ``COMPLETE.json`` for notebook runs) is read, not re-trained, when it
+was run with the trial's full parameters (recorded in ``<out>/_params/<key>.json``; otherwise the trial
+fails and says so). Trial keys are unique per point (a value that the readable key cannot tell apart, such
+as a path shown by its stem, adds a hash of the point).
 Heartbeats compare wall clocks: the machines of a cluster need synchronised clocks (NTP).
 
 **Smoke.** ``--smoke`` overrides sizes to tiny (``smoke:``, or for ``03_finetune`` :data:`FINETUNE_SMOKE`)
@@ -73,6 +85,7 @@ No torch at import; Optuna, papermill and the entry module are imported when nee
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import dataclasses
 import hashlib
@@ -93,7 +106,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+
+from cxrlib.core.io import YamlFileError, read_yaml_mapping, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -108,13 +122,13 @@ NOTE_ATTR = "sweep_note"
 FINETUNE_SMOKE: dict[str, Any] = {
     "subset": {"train": 16, "val": 8, "test": 8}, "epochs": 1, "image_size": 32, "weights": "none",
     "train_images_per_epoch": None, "batch_size": 8, "eval_batch_size": 8, "num_workers": 0, "patience": None,
-    "precision": "32-true", "accelerator": "cpu", "devices": 1, "n_boot": 20, "progress": "none",
+    "precision": "32", "device": "cpu", "devices": 1, "n_boot": 20, "progress": "none",
 }
 """``--smoke`` overrides for ``03_finetune`` / ``cxrlib.training.finetune`` sweeps (sizes only)."""
 
 TOP_KEYS = {"name", "document", "description", "notebook", "entry", "base", "params", "profile", "out", "grid",
             "search", "select", "table", "smoke", "heartbeat", "grace", "max_retries", "poll"}
-TABLE_KEYS = {"best_by", "records", "explode", "rows", "columns", "values", "ci", "published", "title"}
+TABLE_KEYS = {"best_by", "records", "explode", "rows", "columns", "values", "ci", "item", "title"}
 
 
 class SweepError(ValueError):
@@ -153,13 +167,17 @@ class Sweep:
         return self.name + ("-smoke" if self.smoke else "")
 
     def points(self) -> list[tuple[str, dict[str, Any]]]:
-        """(key, point) of every grid point, in file order, without duplicates."""
+        """(key, point) of every grid point, in file order, without duplicates; two different points with
+        one key (one run folder) raise :class:`SweepError`."""
         seen: dict[str, dict] = {}
         for block in self.blocks:
             names = list(block)
             for values in itertools.product(*(block[n] for n in names)):
                 point = dict(zip(names, values))
-                seen.setdefault(trial_key(point), point)
+                key = trial_key(point)
+                if seen.setdefault(key, point) != point:
+                    raise SweepError(f"{self.path}: grid points {seen[key]} and {point} would share the run folder "
+                                     f"{key}: make their values differ in kind (e.g. a list and a single value)")
         return list(seen.items())
 
     def axis_choices(self) -> dict[str, list]:
@@ -217,11 +235,36 @@ def _fmt(value: Any) -> str:
     return text
 
 
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _shown_alone(value: Any) -> bool:
+    """Whether :func:`_fmt` of ``value`` names that value alone in a trial key (a path shows only its stem,
+    other characters become '-', a float may show fewer digits, text may read like a number)."""
+    if value is None or isinstance(value, (bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value) and float(f"{value:g}") == value
+    if isinstance(value, str):
+        if not _PLAIN_TEXT.fullmatch(value) or "__" in value or value in ("true", "false", "none"):
+            return False
+        try:
+            float(value)
+        except ValueError:
+            return True
+        return False
+    if isinstance(value, (list, tuple)):
+        return all(not isinstance(v, (list, tuple, dict)) and _shown_alone(v) for v in value)
+    return False
+
+
 def trial_key(point: Mapping[str, Any]) -> str:
-    """A readable, stable folder name of a grid point: ``unfrozen_blocks=3__lr=0.0001``."""
+    """A readable, stable folder name of a grid point: ``unfrozen_blocks=3__lr=0.0001``, unique per point:
+    where the readable form could also name another value (two ``last.ckpt`` in different folders, text with
+    other characters, a long key) a hash of the whole point follows (``weights=last__3f2a9c01de``)."""
     parts = [f"{name.lstrip('_')}={_fmt(value)}" for name, value in point.items()]
     key = re.sub(r"[^A-Za-z0-9.+=_-]", "-", "__".join(parts)) or "default"
-    if len(key) > 100:
+    if len(key) > 100 or not all(_shown_alone(value) for value in point.values()):
         digest = hashlib.sha1(json.dumps(point, sort_keys=True, default=str).encode()).hexdigest()[:10]
         key = key[:89] + "__" + digest
     return key
@@ -238,10 +281,28 @@ def _repo_path(value: str | os.PathLike, sweep_dir: Path) -> Path:
 
 
 _ENTRIES: dict[tuple[str, Path], tuple] = {}
+_UNCHECKED = object()
+"""The rule of a parameter whose type is not known here (a rule that is not a literal, an annotation
+outside the rule vocabulary): its grid values are not checked on load."""
+
+
+def _annotation_rule(annotation: Any) -> Any:
+    """An annotation as a type rule of :mod:`cxrlib.core.params` (``"int|str"``), None when absent,
+    :data:`_UNCHECKED` when it is outside that vocabulary."""
+    if annotation is inspect.Parameter.empty:
+        return None
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    names = {"tuple": "list", "NoneType": "None"}
+    kinds = [names.get(t.strip().split("[")[0], t.strip().split("[")[0]) for t in text.split("|")]
+    known = {"int", "float", "str", "bool", "list", "dict", "None", "Any"}
+    if not all(k in known for k in kinds):
+        return _UNCHECKED
+    return "any" if "Any" in kinds else "|".join(dict.fromkeys(kinds))
 
 
 def _entry_callable(entry: str, sweep_dir: Path):
-    """(callable taking the params dict, accepted names or None) of an ``entry`` (loaded once per process)."""
+    """(callable taking the params dict, accepted names or None, name -> (default, rule)) of an ``entry``
+    (loaded once per process)."""
     if (entry, sweep_dir) not in _ENTRIES:
         _ENTRIES[(entry, sweep_dir)] = _load_entry(entry, sweep_dir)
     return _ENTRIES[(entry, sweep_dir)]
@@ -268,11 +329,13 @@ def _load_entry(entry: str, sweep_dir: Path):
         config_cls, fit = module.TrainConfig, module.fit
         notebook_only = set(getattr(module, "NOTEBOOK_ONLY", ()))
         names = {f.name for f in dataclasses.fields(config_cls)} | notebook_only
+        rules = {f.name: (None if f.default is dataclasses.MISSING else f.default, _annotation_rule(f.type))
+                 for f in dataclasses.fields(config_cls)}
 
         def call(params: dict) -> Any:
             return fit(config_cls.from_dict({k: v for k, v in params.items() if k not in notebook_only}))
 
-        return call, names
+        return call, names, rules
     fn = getattr(module, function, None)
     if not callable(fn):
         raise SweepError(f"entry {entry!r}: {module_name} has no function {function!r}")
@@ -281,7 +344,9 @@ def _load_entry(entry: str, sweep_dir: Path):
         names = None
     else:
         names = {n for n, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return (lambda params: fn(**params)), names
+    rules = {n: (None if p.default is p.empty else p.default, _annotation_rule(p.annotation))
+             for n, p in signature.parameters.items()}
+    return (lambda params: fn(**params)), names, rules
 
 
 def _notebook_path(name: str, workdir: Path = REPO) -> Path:
@@ -291,6 +356,60 @@ def _notebook_path(name: str, workdir: Path = REPO) -> Path:
     elif not path.is_absolute():
         path = Path(workdir) / path
     return path
+
+
+def _notebook_rules(path: Path) -> dict[str, Any]:
+    """Name -> rule of the notebook's ``validate_params(..., rules={...})`` call (:mod:`cxrlib.core.params`);
+    a rule that is not a literal (a registry look-up) is :data:`_UNCHECKED`."""
+    for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
+        source = "".join(cell.get("source", "")) if cell.get("cell_type") == "code" else ""
+        if "validate_params(" not in source:
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "validate_params":
+                table = next((k.value for k in node.keywords if k.arg == "rules"), None)
+                if not isinstance(table, ast.Dict):
+                    return {}
+                rules = {}
+                for key, value in zip(table.keys, table.values):
+                    try:
+                        rules[ast.literal_eval(key)] = ast.literal_eval(value)
+                    except (ValueError, TypeError, SyntaxError):
+                        if isinstance(key, ast.Constant):
+                            rules[key.value] = _UNCHECKED
+                return rules
+    return {}
+
+
+def _check_grid_values(where: str, blocks: list[dict[str, list]], search: dict | None,
+                       rules: Mapping[str, tuple[Any, Any]]) -> None:
+    """Every grid value (and every listed search choice) against its parameter's rule (name -> (default,
+    rule); :func:`cxrlib.core.params.parse_rule`): a wrong type raises one :class:`SweepError` naming the
+    axis, the value and what it must be."""
+    from cxrlib.core.params import parse_rule
+
+    axes = [(axis, values) for block in blocks for axis, values in block.items()]
+    axes += [(name, choices) for name, choices in ((search or {}).get("space") or {}).items() if isinstance(choices, list)]
+    problems = []
+    for axis, values in axes:
+        default, spec = rules.get(axis, (None, _UNCHECKED))
+        if spec is _UNCHECKED:
+            continue
+        try:
+            rule = parse_rule(spec, default, axis)
+        except (TypeError, ValueError):
+            continue
+        for value in values:
+            if isinstance(value, dict) and set(value) == {"ssl_checkpoint"}:
+                continue  # resolved to a path when the trial runs
+            problems += [f"{axis!r} value {value!r} {problem}" for problem in rule.problems(value)]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise SweepError(f"{where}: grid value(s) of the wrong kind: " + "; ".join(problems[:3]) + more)
 
 
 def _blocks(grid: Any, where: str) -> list[dict[str, list]]:
@@ -329,11 +448,9 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
         raise SweepError(f"no sweep file {path}")
     where = str(path)
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        raise SweepError(f"{where}: not valid YAML ({error})") from None
-    if not isinstance(spec, dict):
-        raise SweepError(f"{where}: a sweep file is a mapping")
+        spec = read_yaml_mapping(path, "sweep file")
+    except YamlFileError as error:
+        raise SweepError(str(error)) from None
     unknown = sorted(set(spec) - TOP_KEYS)
     if unknown:
         raise SweepError(f"{where}: unknown key(s) {unknown}; known: {sorted(TOP_KEYS)}")
@@ -348,16 +465,22 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
         nb_path = _notebook_path(str(notebook), workdir)
         if not nb_path.exists():
             raise SweepError(f"{where}: notebook {notebook!r} not found ({nb_path})")
-        schema = set(notebook_schema(nb_path))
+        defaults = notebook_schema(nb_path)
+        schema = set(defaults)
+        literal = _notebook_rules(nb_path)
+        rules = {name: (default, literal.get(name)) for name, default in defaults.items()}
     else:
-        _, schema = _entry_callable(str(entry), path.parent)
+        _, schema, rules = _entry_callable(str(entry), path.parent)
 
     base: dict[str, Any] = {}
     if spec.get("base"):
         base_path = _repo_path(spec["base"], path.parent)
         if not base_path.exists():
             raise SweepError(f"{where}: base params file {spec['base']!r} not found")
-        base = yaml.safe_load(base_path.read_text(encoding="utf-8")) or {}
+        try:
+            base = read_yaml_mapping(base_path)
+        except YamlFileError as error:
+            raise SweepError(f"{where}: base {error}") from None
     fixed = {**base, **(spec.get("params") or {})}
     profile = spec.get("profile")
     if profile is None and spec.get("base"):
@@ -397,12 +520,13 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
             hints = [f"{k!r} ({named[k]}" + (f"; did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, schema, 1)) else ")")
                      for k in bad]
             raise SweepError(f"{where}: unknown parameter(s) {', '.join(hints)}: not in {what}")
+    _check_grid_values(where, blocks, search, rules)
 
     select = spec.get("select") or {}
     direction = select.get("direction", "minimize")
     if direction not in ("minimize", "maximize"):
         raise SweepError(f"{where}: select.direction must be minimize or maximize; got {direction!r}")
-    table = dict(spec.get("table") or {})
+    table = _item_table(dict(spec.get("table") or {}), where)
     bad_table = sorted(set(table) - TABLE_KEYS)
     if bad_table:
         raise SweepError(f"{where}: unknown table key(s) {bad_table}; known: {sorted(TABLE_KEYS)}")
@@ -436,6 +560,29 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
     if check_values and is_finetune and blocks:
         _check_train_configs(sweep)
     return sweep
+
+
+def _item_comparison(item: str):
+    """The ``beside:`` block of registry item ``item`` that lays out a sweep table (``sweep_table:``)."""
+    from cxrlib.published import align
+
+    blocks = [block for block in align.comparisons(item) if block.sweep_table]
+    if len(blocks) != 1:
+        raise SweepError(f"registry item {item!r} has {len(blocks)} `beside:` blocks with a `sweep_table:`; need one")
+    return blocks[0]
+
+
+def _item_table(table: dict, where: str) -> dict:
+    """A ``table:`` naming a registry ``item``: the item's ``sweep_table`` under the file's own keys."""
+    if "item" not in table:
+        return table
+    try:
+        layout = _item_comparison(str(table["item"])).sweep_table
+    except KeyError as error:
+        raise SweepError(f"{where}: table.item: {error.args[0]}") from None
+    except SweepError as error:
+        raise SweepError(f"{where}: table.item: {error}") from None
+    return {**layout, **table}
 
 
 def _as_list(value: Any) -> list:
@@ -537,13 +684,84 @@ def open_storage(spec: str | None, sweep: Sweep) -> Store:
     path = Path(spec.removeprefix("journal:")).expanduser().resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-
-        backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
-        storage = optuna.storages.JournalStorage(backend)
+        storage = optuna.storages.JournalStorage(_journal_backend(path))
     except OSError as error:
         raise SweepError(f"cannot use the journal file {path}: {error}") from None
+    except (KeyError, TypeError, ValueError) as error:  # a record that parses but is not one of Optuna's
+        raise SweepError(journal_problem(path) or f"journal {path} cannot be replayed: {error!r}") from None
     return Store(str(path), storage, "journal")
+
+
+def repair_journal(path: str | os.PathLike) -> int:
+    """Drop an unfinished last line of a journal file (its writer was killed, or the disk was full), so that
+    the next record starts on a line of its own; returns the bytes dropped. Call it under the journal's lock
+    (every writer holds it while appending, so an unfinished line under the lock is debris)."""
+    with open(path, "r+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return 0
+        keep, end = 0, size
+        while end > 0:
+            start = max(0, end - (1 << 16))
+            handle.seek(start)
+            at = handle.read(end - start).rfind(b"\n")
+            if at >= 0:
+                keep = start + at + 1
+                break
+            end = start
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+    print(f"cxrlib sweep: {path}: dropped an unfinished last record ({size - keep} bytes; a writer was killed or "
+          "the disk was full); the study goes on", file=sys.stderr, flush=True)
+    return size - keep
+
+
+def journal_problem(path: str | os.PathLike) -> str | None:
+    """One line naming the first complete line of a journal file that is not a record, or None."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n"):
+                break  # an unfinished last line: dropped before the next append
+            try:
+                record = json.loads(line)
+                problem = None if isinstance(record, dict) and "op_code" in record else "not an Optuna record"
+            except ValueError as error:
+                problem = getattr(error, "msg", str(error))
+            if problem:
+                return (f"journal {path}, line {number}: not a journal record ({problem}); the study cannot be read "
+                        "past it. Keep a copy of the file, then delete that line (the lines after it are records "
+                        "of the study) or move the file away to start the study afresh")
+    return None
+
+
+def _journal_backend(path: Path):
+    """Optuna's journal file (``JournalFileBackend`` with an ``open(O_EXCL)`` lock) that repairs an
+    unfinished last line under its lock before appending (:func:`repair_journal`) and names the file and
+    line of a record it cannot read (:func:`journal_problem`)."""
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    from optuna.storages.journal._file import get_lock_file
+
+    class RepairingJournal(JournalFileBackend):
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            with get_lock_file(self._lock):  # Optuna 5.0.0's append_logs, after the repair
+                repair_journal(self._file_path)
+                text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+                with open(self._file_path, "ab") as handle:
+                    handle.write(text.encode("utf-8"))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+
+        def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+            try:
+                yield from super().read_logs(log_number_from)
+            except ValueError as error:
+                raise SweepError(journal_problem(self._file_path) or f"journal {self._file_path}: {error}") from None
+
+    return RepairingJournal(str(path), lock_obj=JournalFileOpenLock(str(path)))
 
 
 def open_study(store: Store, sweep: Sweep, create: bool = True):
@@ -692,10 +910,51 @@ def run_finished(sweep: Sweep, run_dir: Path) -> bool:
     return (run_dir / "metrics.json").exists()
 
 
+PARAMS_RECORDS = "_params"
+"""Folder of the sweep's output folder holding ``<key>.json``: the parameters each run folder was run with."""
+
+
+def _params_record(run_dir: Path) -> Path:
+    return run_dir.parent / PARAMS_RECORDS / f"{run_dir.name}.json"
+
+
+def _recorded_form(sweep: Sweep, point: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The trial's full parameters as recorded (JSON values; paths in them unresolved; no ``out_dir``)."""
+    params = sweep.trial_params(point, run_dir, resolve=False)
+    params.pop("out_dir", None)
+    return json.loads(json.dumps(params, sort_keys=True, default=str))
+
+
+def check_reused_run(sweep: Sweep, point: Mapping[str, Any], run_dir: Path) -> None:
+    """Raise :class:`SweepError` unless the finished run in ``run_dir`` was run with this trial's full
+    parameters (recorded by :func:`execute_point`): a folder of another study with the same ``out:``, or one
+    that no sweep recorded, is never reported as this trial."""
+    want = _recorded_form(sweep, point, run_dir)
+    try:
+        have = json.loads(_params_record(run_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        have = None
+    if have == want:
+        return
+    if not isinstance(have, dict):
+        detail = f"no record of the parameters it was run with ({_params_record(run_dir)})"
+    else:
+        differing = sorted(k for k in set(have) | set(want) if (k in have, have.get(k)) != (k in want, want.get(k)))
+        shown = [f"{k}: {repr(have[k]) if k in have else 'not set'} there, {repr(want[k]) if k in want else 'not set'} now"
+                 for k in differing[:4]]
+        detail = "other parameters (" + "; ".join(shown) + ("; ..." if len(differing) > 4 else "") + ")"
+    raise SweepError(f"run folder {run_dir} holds a finished run with {detail}: it is not this trial's run; "
+                     "delete the folder or give the sweep another `out:`")
+
+
 def execute_point(sweep: Sweep, point: Mapping[str, Any], run_dir: Path) -> None:
-    """Run one grid point into ``run_dir`` (papermill or the entry function)."""
+    """Run one grid point into ``run_dir`` (papermill or the entry function); its full parameters are
+    recorded first (:func:`check_reused_run` reads them)."""
     params = sweep.trial_params(point, run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
+    record = _params_record(run_dir)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(record, json.dumps(_recorded_form(sweep, point, run_dir), indent=1, sort_keys=True))
     if sweep.notebook:
         from cxrlib.core.notebooks import execute_notebook
 
@@ -704,7 +963,7 @@ def execute_point(sweep: Sweep, point: Mapping[str, Any], run_dir: Path) -> None
         execute_notebook(_notebook_path(sweep.notebook, sweep.workdir), logs / f"{run_dir.name}.ipynb", params,
                          sweep.workdir, kernel=sweep.kernel)
     else:
-        call, _ = _entry_callable(sweep.entry, sweep.path.parent)
+        call = _entry_callable(sweep.entry, sweep.path.parent)[0]
         call(params)
 
 
@@ -752,6 +1011,7 @@ def _run_trial(study, sweep: Sweep, trial_id: int, worker: str, log) -> str:
         started = time.time()
         try:
             if run_finished(sweep, run_dir):
+                check_reused_run(sweep, point, run_dir)
                 study._storage.set_trial_user_attr(trial_id, NOTE_ATTR, "run folder already finished: read, not re-run")
                 log(f"trial {frozen.number} {key}: run folder already finished, reading it")
             else:
@@ -883,7 +1143,7 @@ def finished_trials(study, sweep: Sweep) -> list[tuple[str, dict, Path, float]]:
 def _bootstrap(run_dir: Path, metrics: dict, spec: Mapping[str, Any], seed: int = 0):
     import pandas as pd
 
-    from cxrlib.stats.inference import bootstrap_auroc
+    from cxrlib.stats import bootstrap_auroc
 
     predictions = pd.read_csv(run_dir / spec.get("predictions", "predictions_test.csv"))
     labels = list(metrics.get("label_columns") or [])
@@ -894,6 +1154,22 @@ def _bootstrap(run_dir: Path, metrics: dict, spec: Mapping[str, Any], seed: int 
     result = bootstrap_auroc(predictions[labels].to_numpy(), predictions[probs].to_numpy(), labels,
                              n_boot=int(spec.get("n_boot", 1000)), seed=seed, groups=groups, averages=("macro",))
     return result.table.set_index("label")
+
+
+def _check_fields(fields: list[str], found: Mapping[str, int], frame, sweep: Sweep) -> None:
+    """A table field that no finished trial has (a misspelt ``values:`` or ``explode:`` field) is an error
+    naming it and the fields the trials have, not a column of NaN."""
+    import pandas as pd
+
+    missing = [field for field in dict.fromkeys(fields) if not found.get(field)]
+    if not missing:
+        return
+    have = sorted({key for metrics in frame["_metrics"] for key in _flatten(metrics)})
+    history = next((run / "metrics.csv" for run in frame["_run_dir"] if (run / "metrics.csv").exists()), None)
+    if history is not None:
+        have += [f"history:{column}" for column in pd.read_csv(history, nrows=0).columns]
+    raise SweepError(f"sweep {sweep.study_name}: table field(s) {missing} are in none of the {len(frame)} finished "
+                     f"trials (misspelt?); the trials have: {', '.join(have)}")
 
 
 def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
@@ -922,6 +1198,7 @@ def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
         values = {values: values}
     explode = spec.get("explode")
     rows_out = []
+    found: dict[str, int] = {}  # field -> records that have it (a field no trial has is misspelt)
     for record in frame.to_dict(orient="records"):
         base = {k: v for k, v in record.items() if not k.startswith("_")}
         base["trial_key"] = record["_key"]
@@ -935,16 +1212,20 @@ def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
         for name, field in values.items():
             try:
                 fields[name] = read_field(record["_run_dir"], field, record["_metrics"]) if field.startswith("history:") \
-                    else flat.get(field, float("nan"))
+                    else flat[field]
+                found[field] = found.get(field, 0) + 1
             except (OSError, KeyError, ValueError):
                 fields[name] = float("nan")
         if explode:
+            found[explode["field"]] = found.get(explode["field"], 0) + (explode["field"] in flat)
             mapping = flat.get(explode["field"]) or {}
             for label, v in mapping.items():
                 rows_out.append({**base, explode.get("name", "label"): label, explode.get("value", "value"): v,
                                  **{n: f for n, f in fields.items() if not isinstance(f, dict)}, "_record": record})
         else:
             rows_out.append({**base, **fields, "_record": record})
+    if source == "metrics":
+        _check_fields([*values.values(), *([explode["field"]] if explode else [])], found, frame, sweep)
     long = pd.DataFrame(rows_out)
 
     ci = spec.get("ci")
@@ -986,54 +1267,34 @@ def sweep_table(study, sweep: Sweep, *, n_boot: int | None = None):
         if rows:
             ours = ours.sort_values(rows, kind="stable")
         ours = ours.reset_index(drop=True)
-    published, note = _published(spec.get("published"), ours, rows)
+    published, note = _published(spec.get("item"))
     return ours, published, note
 
 
-def _published(spec: Mapping[str, Any] | None, ours, rows: list[str]):
-    """The published table in our layout, and a note (why it is missing)."""
-    if not spec:
+def _published(item: str | None):
+    """The published table of the table's registry ``item`` in our layout (key and value columns named as
+    ours), and a note (its citation); (None, "") without an item."""
+    if not item:
         return None, ""
     from cxrlib import published
 
-    table_id = spec["id"]
-    try:
-        table = published.load(table_id)
-    except KeyError:
-        return None, (f"published table {table_id} is not transcribed in cxrlib.published yet: "
-                      "our numbers only")
-    frame = table.frame
-    for column, wanted in (spec.get("filter") or {}).items():
-        frame = frame[frame[column].astype(str).isin([str(w) for w in _as_list(wanted)])]
-    row_map = dict(spec.get("rows") or {})  # ours -> theirs
-    if spec.get("pivot"):
-        pivot = spec["pivot"]
-        out = frame.pivot_table(index=list(row_map.values()), columns=pivot["columns"], values=pivot["value"],
-                                aggfunc="first")
-        out.columns = [str(c) for c in out.columns]
-        out = out.reset_index()
-    else:
-        value_map = dict(spec.get("values") or {})
-        out = frame[list(row_map.values()) + list(value_map.values())].rename(
-            columns={v: f"{k} (published)" for k, v in value_map.items()})
-    out = out.rename(columns={v: k for k, v in row_map.items()})
-    for ours_name, theirs in (spec.get("relabel") or {}).items():
-        if ours_name in out.columns:
-            out[ours_name] = out[ours_name].map(lambda v: theirs.get(v, v))
-    return out.reset_index(drop=True), f"{table_id}: {table.citation.strip()}"
+    comparison = _item_comparison(item)
+    return comparison.theirs(), f"{comparison.published}: {published.load(comparison.published).citation.strip()}"
 
 
 def combined(ours, published, rows: list[str]):
-    """Ours beside the published values, joined on the row fields (as text)."""
+    """Ours beside the published values (:func:`cxrlib.published.align.beside`, no differences), joined on
+    the row fields as text (a trailing "*", the document's mark of its best row, dropped), sorted by them."""
     if published is None or not rows or not set(rows) <= set(published.columns):
         return ours
+    from cxrlib.published import align
+
     left, right = ours.copy(), published.copy()
     for frame in (left, right):
         for row in rows:
             frame[row] = frame[row].map(lambda v: _fmt(v).rstrip("*") if not isinstance(v, str) else v.rstrip("*"))
-    right = right.rename(columns={c: (c if c in rows or c.endswith("(published)") else f"{c} (published)")
-                                  for c in right.columns})
-    return left.merge(right, on=rows, how="outer")
+    both = align.beside(right, left, keys=rows, values=[c for c in right.columns if c not in rows], difference_name=None)
+    return both.sort_values(rows, kind="stable").reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------- CLI

@@ -6,8 +6,9 @@ indexed by key in :data:`RECIPES`):
 1. each remote file is fetched into ``<root>/.cxrlib-downloads/<recipe>/<name>.part``; an interrupted
    transfer is resumed with an HTTP ``Range`` request (a server that ignores ``Range`` answers 200 and the
    file restarts from byte 0); every request has a connect timeout (10 s) and a read timeout (20 s of
-   silence; ``--timeout``/``$CXRLIB_DOWNLOAD_TIMEOUT``), and a silent host is not retried, so an
-   unresponsive host fails within 30 s;
+   silence; ``--timeout``/``$CXRLIB_DOWNLOAD_TIMEOUT``) with a minimum rate (1 KiB/s over each such period,
+   the headers within both timeouts), and a silent or trickling host is not retried, so an unresponsive
+   host fails within 30 s;
 2. the finished file is verified: against the checksum its publisher lists where one exists
    (``md5``/``sha256`` of the row, with ``checksum_source`` saying where it is published), otherwise
    against the sha256 recorded in ``<root>/.cxrlib-download.lock.json`` on the first download (trust on
@@ -28,7 +29,8 @@ Modules: :mod:`~cxrlib.data.download.recipes` (the recipe index derived from ``S
 :mod:`~cxrlib.data.download.http` (fetch with resume, verification, lock file),
 :mod:`~cxrlib.data.download.unpack` (archives and post-steps), :mod:`~cxrlib.data.download.runner`
 (running recipes), :mod:`~cxrlib.data.download.cli` (the command line),
-:mod:`~cxrlib.data.download.errors`. The recipe data types are in :mod:`cxrlib.data.recipe_types`.
+:mod:`~cxrlib.data.download.errors`. The recipe data types are in :mod:`cxrlib.data.recipe_types` (exported
+by :mod:`cxrlib.data`).
 """
 from __future__ import annotations
 
@@ -55,9 +57,6 @@ __all__ = [
     "RECIPES",
     "ChecksumError",
     "DownloadError",
-    "Extract",
-    "Recipe",
-    "RemoteFile",
     "add_arguments",
     "classroom_keys",
     "download",

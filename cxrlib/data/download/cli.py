@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cxrlib.core.config import lookup
 from cxrlib.data.download.errors import DownloadError
 from cxrlib.data.download.http import (
     CONNECT_TIMEOUT_ENV,
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     except (DownloadError, KeyError, ValueError) as error:
         log_to_stderr(f"error: {error}")
         return 1
-    absent = [k for k in dict.fromkeys(keys) if not is_present(RECIPES[k], root)]
+    absent = [k for k in dict.fromkeys(keys) if not is_present(lookup(RECIPES, k, what="recipe"), root)]
     if absent:
         log_to_stderr(f"not present after this run: {', '.join(absent)} (see the instructions above)")
         return 1

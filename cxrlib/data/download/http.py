@@ -4,8 +4,11 @@ A file is fetched into a ``.part`` file; an interrupted transfer is resumed with
 (a server that ignores ``Range`` answers 200 and the file restarts from byte 0). Every request has two
 timeouts: ``connect_timeout`` (default 10 s, ``$CXRLIB_CONNECT_TIMEOUT``) to open the connection and
 ``timeout`` (default 20 s, ``$CXRLIB_DOWNLOAD_TIMEOUT``, ``cxrlib download --timeout``) for the longest
-silence while waiting for the answer or the next bytes. A host that stays silent is not retried: an
-unreachable or unresponsive host fails within 30 s by default. A transfer that stops after making
+silence while waiting for the answer or the next bytes. A host that trickles fails too: its answer (status
+line and headers) must be complete within ``connect_timeout + timeout`` of the start of the request, and
+the body must arrive at :data:`MIN_RATE_BYTES_S` or faster, measured over every ``timeout`` seconds. A host
+that stays silent or trickles is not retried: an unreachable, unresponsive or trickling host fails within
+30 s by default (the bytes received are kept and resumed next time). A transfer that stops after making
 progress is resumed up to ``retries`` times. The finished file is checked against the checksum its publisher lists, else against the sha256
 recorded in the lock file ``<root>/.cxrlib-download.lock.json`` at the first download (trust on first use).
 The standard library (urllib) does the HTTP work; tqdm draws the byte progress bars.
@@ -17,6 +20,8 @@ import hashlib
 import http.client
 import json
 import os
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +34,7 @@ from cxrlib.core.io import write_text_atomic
 from cxrlib.data.download.errors import ChecksumError, DownloadError
 from cxrlib.data.recipe_types import RemoteFile
 
+#: The file below the data root that records each downloaded file's SHA-256 (trust on first use).
 LOCK_NAME = ".cxrlib-download.lock.json"
 USER_AGENT = "cxrlib-download/0.1 (+https://github.com/; urllib)"
 CHUNK = 1 << 20
@@ -39,7 +45,10 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 """Connect timeout: the longest wait to open the connection (TCP and TLS)."""
 TIMEOUT_ENV = "CXRLIB_DOWNLOAD_TIMEOUT"
 CONNECT_TIMEOUT_ENV = "CXRLIB_CONNECT_TIMEOUT"
+#: How often a transfer that stopped after making progress is resumed (a silent host is not retried).
 DEFAULT_RETRIES = 3
+MIN_RATE_BYTES_S = 1024
+"""The slowest transfer that is not a trickle: bytes per second, averaged over each ``timeout`` seconds."""
 
 
 def _seconds(name: str, value, where: str) -> float:
@@ -79,14 +88,47 @@ class _Interrupted(Exception):
     """The transfer stopped before the announced length: resume it."""
 
 
+class _TooSlow(Exception):
+    """The host sends, but too slowly (a trickle): give up, as for a silent host."""
+
+
 class _ConnectTimeouts:
-    """An HTTP(S) connection that connects within ``connect_timeout`` and then reads with ``timeout``."""
+    """An HTTP(S) connection that connects within ``connect_timeout``, then reads with ``timeout``, and
+    whose answer (status line and headers) is complete within ``connect_timeout + timeout`` of the start
+    (a watchdog shuts the socket down otherwise: a server that trickles its headers byte by byte never
+    leaves ``timeout`` seconds of silence)."""
 
     def __init__(self, *args, connect_timeout: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._connect_timeout = connect_timeout
+        self._started: float | None = None
+        self._expired = False
+
+    def getresponse(self):
+        budget = (self._connect_timeout or 0) + (self.timeout or 0)
+        if not budget or self._started is None:
+            return super().getresponse()
+        watchdog = threading.Timer(max(self._started + budget - time.monotonic(), 0.01), self._expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return super().getresponse()
+        except Exception:
+            if self._expired:
+                raise _TooSlow(f"no complete answer within {budget:g} s") from None
+            raise
+        finally:
+            watchdog.cancel()
+
+    def _expire(self) -> None:
+        self._expired = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except (AttributeError, OSError):
+            pass
 
     def connect(self):
+        self._started = time.monotonic()
         read_timeout = self.timeout
         if self._connect_timeout is not None:
             self.timeout = self._connect_timeout
@@ -226,17 +268,23 @@ def _fetch_once(url: str, part: Path, *, timeout: float, connect_timeout: float,
             total = int(length) if length is not None else size
             mode = "wb"
         received = start
+        window_start, window_bytes = time.monotonic(), 0  # the rate is measured over every `timeout` seconds
         with open(part, mode) as sink, tqdm(
             total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
             disable=not progress, leave=False,
         ) as bar:
             while True:
-                chunk = response.read(CHUNK)
+                chunk = response.read1(CHUNK)  # what has arrived (read() would wait for CHUNK bytes)
                 if not chunk:
                     break
                 sink.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+                window_bytes += len(chunk)
+                if (elapsed := time.monotonic() - window_start) >= timeout:
+                    if window_bytes < MIN_RATE_BYTES_S * elapsed:
+                        raise _TooSlow(f"{window_bytes} bytes in {elapsed:.1f} s, below {MIN_RATE_BYTES_S} bytes/s")
+                    window_start, window_bytes = time.monotonic(), 0
         if total is not None and received < total:
             raise _Interrupted(f"connection closed after {received} of {total} bytes")
 
@@ -262,6 +310,14 @@ def _silent(dataset: str, remote: RemoteFile, url: str, part: Path, error: BaseE
                          f"check the network or the mirror, or allow longer with {knob}){kept}")
 
 
+def _trickle(dataset: str, remote: RemoteFile, url: str, part: Path, error: _TooSlow) -> DownloadError:
+    have = _size(part)
+    kept = f"; {have} bytes are kept in {part} and resumed next time" if have else ""
+    return DownloadError(f"{dataset}: {url} is too slow while downloading {remote.filename} ({error}; the host "
+                         f"trickles: check the network or the mirror, or allow longer with --timeout or "
+                         f"${TIMEOUT_ENV}){kept}")
+
+
 def fetch(
     remote: RemoteFile, part: Path, *, dataset: str, timeout: float | None = None, retries: int = DEFAULT_RETRIES,
     retry_wait: float = 1.0, log: Log = print, progress: bool = True, connect_timeout: float | None = None,
@@ -270,7 +326,7 @@ def fetch(
 
     A transfer that stops after making progress is resumed up to ``retries`` times (waiting ``retry_wait``
     seconds times the attempt); a host that stays silent (no connection within ``connect_timeout``, or no
-    bytes within ``timeout``) fails at once; a 404 moves on to the next of ``remote.fallback_urls``; any
+    bytes within ``timeout``) or trickles (module docstring) fails at once; a 404 moves on to the next of ``remote.fallback_urls``; any
     other failure raises :class:`DownloadError` naming ``dataset`` and the URL, keeping ``part`` for the
     next run. ``None`` timeouts come from the environment or the defaults (:func:`check_timeouts`).
     """
@@ -284,6 +340,8 @@ def fetch(
                 _fetch_once(url, part, timeout=timeout, connect_timeout=connect_timeout, desc=remote.filename,
                             size=remote.size, progress=progress)
                 return url
+            except _TooSlow as error:
+                raise _trickle(dataset, remote, url, part, error) from None
             except urllib.error.HTTPError as error:
                 if error.code == 404 and index + 1 < len(urls):
                     log(f"  {url} answered 404; trying {urls[index + 1]}")

@@ -12,7 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from cxrlib.data.recipe_types import Recipe
-from cxrlib.data.root import SOURCES, DatasetSource
+from cxrlib.core.config import lookup
+from cxrlib.data.root import SOURCES, DatasetSource, get_source
 
 
 def _index() -> tuple[dict[str, Recipe], dict[str, str]]:
@@ -34,10 +35,7 @@ RECIPES: Mapping[str, Recipe] = MappingProxyType(_RECIPES)
 
 def source_of(key: str) -> DatasetSource:
     """The data-set row whose ``recipe`` or ``alternatives`` hold the recipe named ``key``."""
-    try:
-        return SOURCES[_OWNERS[key]]
-    except KeyError:
-        raise KeyError(f"no data set has a recipe {key!r}; known: {', '.join(sorted(_OWNERS))}") from None
+    return get_source(lookup(_OWNERS, key, what="data-set recipe"))
 
 
 def marker_list(recipe: Recipe) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from cxrlib.core.config import lookup
 from cxrlib.data.download.errors import DownloadError
 from cxrlib.data.download.http import (
     DEFAULT_RETRIES,
@@ -30,6 +31,7 @@ from cxrlib.data.download.unpack import POST_STEPS, merge, unpack
 from cxrlib.data.recipe_types import Recipe
 from cxrlib.data.root import data_root, how_to_get, missing_markers
 
+#: The folder below the data root that holds partial and finished downloads.
 CACHE_NAME = ".cxrlib-downloads"
 
 
@@ -99,7 +101,7 @@ def _run_recipe(
         if staging.exists():
             shutil.rmtree(staging)
         log(f"  post-step {recipe.post}")
-        POST_STEPS[recipe.post](work, staging, log, progress=progress, **recipe.post_options)
+        lookup(POST_STEPS, recipe.post, what="post-step")(work, staging, log, progress=progress, **recipe.post_options)
         merge(staging, folder)
         shutil.rmtree(work, ignore_errors=True)
     if not is_present(recipe, root):

@@ -109,11 +109,13 @@ def nih_png_sample(
     """
     from PIL import Image
 
+    from cxrlib.data.nih import patient_of_image
+
     sources = sorted((work / options["from"]).rglob("*.png"))
     if one_per_patient:
         first: dict[str, Path] = {}
         for path in sources:
-            first.setdefault(path.name.split("_")[0], path)
+            first.setdefault(patient_of_image(path.name), path)
         sources = sorted(first.values())
     if not sources:
         raise DownloadError(f"no PNG found under {work / options['from']} to make the sample from")

@@ -1,7 +1,7 @@
 """Self-supervised contrastive pre-training on unlabeled chest X-rays (documents 002 and 004).
 
 * :mod:`cxrlib.training.ssl.methods`: SimCLR (NT-Xent over the other 2B - 2 views of a batch) and MoCo v2
-  (InfoNCE against a queue of keys from a momentum encoder), as rows of :data:`METHODS` built on
+  (InfoNCE against a queue of keys from a momentum encoder), as rows of :data:`SSL_METHODS` built on
   lightly's losses, heads, memory bank and momentum update, on any backbone of the registry.
 * :mod:`cxrlib.training.ssl.views`: the unlabeled pool of a run (patients drawn per pretext fraction, test
   data never included) and the two-view dataset.
@@ -12,36 +12,22 @@
 
 The augmentation policies that make the views are rows of :data:`cxrlib.images.augment.POLICIES`
 (``d002_simclr``, ``d004_simclr``, ``d004_moco``).
-"""
-from cxrlib.training.ssl.loop import (
-    PretrainConfig,
-    PretrainResult,
-    checkpoint_epochs,
-    checkpoint_path,
-    list_checkpoints,
-    pretrain,
-    read_loss,
-)
-from cxrlib.training.ssl.methods import (
-    PROJECTION_HEADS,
-    METHODS,
-    ContrastiveModel,
-    MethodSpec,
-    build_contrastive_model,
-    get_method,
-)
-from cxrlib.training.ssl.runs import (
-    chance_loss,
-    compare_policies,
-    fraction_label,
-    pretrain_fractions,
-    read_checkpoint_index,
-)
-from cxrlib.training.ssl.views import TwoViewDataset, pretext_pool, sample_views
 
-__all__ = [
-    "PROJECTION_HEADS", "METHODS", "ContrastiveModel", "MethodSpec", "PretrainConfig", "PretrainResult", "TwoViewDataset",
-    "build_contrastive_model", "checkpoint_epochs", "checkpoint_path", "get_method", "list_checkpoints", "pretext_pool",
-    "pretrain", "read_loss", "chance_loss", "compare_policies", "fraction_label", "pretrain_fractions",
-    "read_checkpoint_index", "sample_views",
-]
+Every name below is importable from the package and loaded on first use.
+"""
+from cxrlib.core.exports import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "loop": [
+        "PretrainConfig", "PretrainResult", "pretrain", "checkpoint_epochs", "checkpoint_path", "list_checkpoints",
+        "read_loss",
+    ],
+    "methods": [
+        "SSL_METHODS", "PROJECTION_HEADS", "MethodSpec", "ContrastiveModel", "get_method", "build_contrastive_model",
+    ],
+    "runs": [
+        "FinalCheckpoint", "final_checkpoint", "read_checkpoint_index", "pretrain_fractions", "compare_policies",
+        "index_runs", "fraction_label", "fraction_run_name", "chance_loss", "run_chance_loss", "effective_batch_size",
+    ],
+    "views": ["TwoViewDataset", "pretext_pool", "sample_views", "cap_by_patient"],
+})

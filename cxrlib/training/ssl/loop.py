@@ -28,7 +28,6 @@ above it) the run writes into that run's staging folder (:func:`cxrlib.core.stag
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -38,23 +37,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from torch.utils.data import DataLoader
 
-from cxrlib.core.config import ParamsMixin, check_choice
-from cxrlib.core.io import atomic_write, jsonable
+from cxrlib.core.config import ParamsMixin
+from cxrlib.core.io import atomic_write, jsonable, write_json_atomic
+from cxrlib.core.params import check_config
+from cxrlib.core.runs import write_config, write_csv
 from cxrlib.core.staging import staged_path
-from cxrlib.images.augment import build_augmentation, get_policy
+from cxrlib.images.augment import build_augmentation
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.preprocess import preprocess_config
 from cxrlib.models import create_backbone, get_spec, save_ssl_checkpoint
 from cxrlib.training.common import (
-    OPTIMIZERS,
-    PROGRESS_MODES,
     EpochSeededSampler,
+    Hardware,
     check_resumable,
-    resolve_device,
+    get_optimizer,
     size_kwargs,
+    train_step,
 )
 from cxrlib.training.ssl.methods import ContrastiveModel, build_contrastive_model, get_method
 from cxrlib.training.ssl.views import TwoViewDataset, pretext_pool
@@ -68,7 +68,7 @@ RESUMABLE_CHANGES = frozenset({"epochs", "progress", "num_workers", "out_dir", "
 
 @dataclass
 class PretrainConfig(ParamsMixin):
-    """Everything that defines a pre-training run (``None``: the method's default, see :data:`METHODS`)."""
+    """Everything that defines a pre-training run (``None``: the method's default, see :data:`SSL_METHODS`)."""
 
     out_dir: str
     method: str = "simclr"
@@ -95,7 +95,7 @@ class PretrainConfig(ParamsMixin):
     checkpoint_every: int = 1
     save_checkpoints: bool = True  # False: loss curve only (e.g. a policy comparison)
     keep_state: bool = True  # False: delete state.pt once the run has finished (saves disk; no extension)
-    precision: str = "32"  # or "bf16" (autocast)
+    precision: str = "32"  # or "bf16": cxrlib.training.common.PRECISIONS
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
@@ -112,24 +112,30 @@ class PretrainConfig(ParamsMixin):
         self.temperature = spec.temperature if self.temperature is None else float(self.temperature)
         self.queue_size = spec.queue_size if self.queue_size is None else int(self.queue_size)
         self.encoder_momentum = spec.momentum if self.encoder_momentum is None else float(self.encoder_momentum)
-        get_policy(self.policy)
-        get_spec(self.backbone)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("progress", self.progress, PROGRESS_MODES)
-        check_choice("precision", self.precision, PRECISIONS)
-        if self.epochs < 0 or self.batch_size < 2 or self.checkpoint_every < 1:
-            raise ValueError("need epochs >= 0, batch_size >= 2 and checkpoint_every >= 1")
+        check_config(self, PRETRAIN_RULES)
+        Hardware.of(self)
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(dataclasses.asdict(self))
 
 
 
-PRECISIONS = {"32": None, "bf16": torch.bfloat16}
+PRETRAIN_RULES = {
+    "epochs": ">=0", "batch_size": ">=2", "checkpoint_every": ">=1",
+    "precision": "in:cxrlib.training.common:PRECISIONS",
+    "head": "str in:projection_head", "policy": "str in:policy", "temperature": "float >0", "queue_size": "int >=0",
+    "encoder_momentum": "float >=0 <=1", "pool_sources": "nonempty in:pool_source", "pool_fraction": ">0 <=1",
+    "pool_max_images": "int|None >=2",
+}
+"""The rules of :class:`PretrainConfig` beyond :data:`cxrlib.core.params.COMMON_RULES` (after the method's
+defaults are filled in; ``epochs=0`` writes the initial checkpoint only)."""
 
 
 @dataclass
 class PretrainResult:
+    """What :func:`pretrain` produced (all of it is also in ``out_dir``): the per-epoch loss, the checkpoints by
+    epoch, the pool, the starting weights, the epoch it resumed after (``None``: a fresh run) and its seconds."""
+
     out_dir: Path
     config: PretrainConfig
     loss: pd.DataFrame
@@ -145,6 +151,7 @@ class PretrainResult:
 
 
 def checkpoint_path(out_dir: str | os.PathLike, epoch: int) -> Path:
+    """Where a run writes the backbone checkpoint of ``epoch``: ``<out_dir>/checkpoints/epoch_NNNN.pt``."""
     return Path(out_dir) / "checkpoints" / f"epoch_{epoch:04d}.pt"
 
 
@@ -161,6 +168,7 @@ def checkpoint_epochs(epochs: int, every: int) -> list[int]:
 
 
 def read_loss(out_dir: str | os.PathLike) -> pd.DataFrame:
+    """``loss.csv`` of a run folder (columns :data:`LOSS_COLUMNS`); empty when the run has not finished an epoch."""
     path = Path(out_dir) / LOSS_FILE
     return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=list(LOSS_COLUMNS))
 
@@ -224,12 +232,12 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
     out = staged_path(config.out_dir)  # inside a notebook run (RunArtifacts): its staging folder
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, config.to_dict(), RESUMABLE_CHANGES)
-    (out / "params.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_config(out, config.to_dict())
 
     pool = _pool(config)
     if len(pool) < 2:
         raise ValueError(f"the pool holds {len(pool)} image(s); contrastive learning needs at least 2")
-    pool[["image_id", "patient_id", "dataset"]].to_csv(out / "pool.csv", index=False)
+    write_csv(out / "pool.csv", pool[["image_id", "patient_id", "dataset"]])
 
     spec = get_spec(config.backbone)
     backbone, init = create_backbone(spec.key, config.weights, weights_dir=config.weights_dir, seed=config.seed,
@@ -238,9 +246,10 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
         torch.manual_seed(config.seed)  # the head and lightly's random initial queue
         model = build_contrastive_model(backbone, config.method, config.head, config.temperature, config.queue_size,
                             config.encoder_momentum)
-    device = resolve_device(config.device)
+    hardware = Hardware.of(config)
+    device = hardware.torch_device
     model.to(device)
-    optimizer = OPTIMIZERS[config.optimizer](
+    optimizer = get_optimizer(config.optimizer)(
         [p for p in model.parameters() if p.requires_grad], config  # type: ignore[arg-type]
     )
 
@@ -263,7 +272,6 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.num_workers, persistent_workers=False)
     saves = set(checkpoint_epochs(config.epochs, config.checkpoint_every))
-    autocast = PRECISIONS[config.precision]
 
     for epoch in range(start + 1, config.epochs + 1):
         sampler.set_epoch(epoch)
@@ -273,11 +281,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
         batches = _bar(loader, config, epoch)
         for view_1, view_2, _ in batches:
             view_1, view_2 = view_1.to(device), view_2.to(device)
-            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                loss = model(view_1, view_2)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = train_step(optimizer, lambda: model(view_1, view_2), hardware)
             losses.append(float(loss.detach()))
             if hasattr(batches, "set_postfix"):
                 batches.set_postfix(loss=f"{losses[-1]:.3f}")
@@ -295,7 +299,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
 
     if not config.keep_state:
         state_file.unlink(missing_ok=True)
-    (out / "done.json").write_text(json.dumps({"epochs": config.epochs, "seconds": time.time() - started}))
+    write_json_atomic(out / "done.json", {"epochs": config.epochs, "seconds": time.time() - started}, indent=None)
     return PretrainResult(out, config, read_loss(out), list_checkpoints(out), pool, init, resumed,
                           time.time() - started)
 

@@ -71,7 +71,8 @@ class MethodSpec:
     reference: str = ""
 
 
-METHODS: dict[str, MethodSpec] = {
+#: The contrastive methods, as rows: SimCLR and MoCo v2 (name -> :class:`MethodSpec`).
+SSL_METHODS: dict[str, MethodSpec] = {
     m.name: m
     for m in (
         MethodSpec(
@@ -91,8 +92,8 @@ METHODS: dict[str, MethodSpec] = {
 
 
 def get_method(method: str | MethodSpec) -> MethodSpec:
-    """The row of :data:`METHODS` named ``method`` (a row passes through)."""
-    return lookup(METHODS, method, what="SSL method", row_type=MethodSpec)
+    """The row of :data:`SSL_METHODS` named ``method`` (a row passes through)."""
+    return lookup(SSL_METHODS, method, what="SSL method", row_type=MethodSpec)
 
 
 class ContrastiveModel(nn.Module):
@@ -106,12 +107,11 @@ class ContrastiveModel(nn.Module):
     def __init__(self, backbone: nn.Module, spec: MethodSpec, head: str, temperature: float,
                  queue_size: int = 0, momentum: float = 0.0) -> None:
         super().__init__()
-        if head not in PROJECTION_HEADS:
-            raise KeyError(f"unknown projection head {head!r}; known: {', '.join(PROJECTION_HEADS)}")
+        build_head = lookup(PROJECTION_HEADS, head, what="projection head")
         self.spec, self.head_name, self.temperature = spec, head, float(temperature)
         self.momentum = float(momentum)
         self.backbone = backbone
-        self.projection_head = PROJECTION_HEADS[head](pooled_width(backbone))
+        self.projection_head = build_head(pooled_width(backbone))
         self.out_dim = [m for m in self.projection_head.modules() if isinstance(m, nn.Linear)][-1].out_features
         if spec.momentum_encoder:
             if queue_size < 1:

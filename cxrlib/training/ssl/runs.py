@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from cxrlib.core.runs import write_csv
 from cxrlib.core.staging import staged_path
+from cxrlib.models.weights import last_ssl_checkpoint
 from cxrlib.stats import learning
 from cxrlib.training.run_folder import write_learning
 from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
@@ -35,6 +38,7 @@ def fraction_label(fraction: float) -> str:
 
 
 def fraction_run_name(fraction: float) -> str:
+    """The sub-folder of a pool fraction's run: ``1.0`` -> ``"pool_100"``, ``0.25`` -> ``"pool_025"``."""
     return f"pool_{100 * float(fraction):03.0f}" if float(fraction) >= 0.01 else f"pool_{100 * float(fraction):g}"
 
 
@@ -83,8 +87,8 @@ def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], e
         for epoch, path in result.checkpoints.items():
             checkpoints.append({**tags, "epoch": epoch, "path": str(Path(path).relative_to(out))})
     loss, index = pd.concat(losses, ignore_index=True), pd.DataFrame(checkpoints)
-    loss.to_csv(out / LOSS_INDEX, index=False)
-    index.to_csv(out / CHECKPOINT_INDEX, index=False)
+    write_csv(out / LOSS_INDEX, loss)
+    write_csv(out / CHECKPOINT_INDEX, index)
     return loss, index
 
 
@@ -129,3 +133,28 @@ def read_checkpoint_index(pretrain_dir: str | os.PathLike) -> pd.DataFrame:
     index = pd.read_csv(path)
     index["path"] = [str(folder / p) for p in index["path"]]
     return index
+
+
+@dataclasses.dataclass(frozen=True)
+class FinalCheckpoint:
+    """The checkpoint a downstream notebook starts from: ``path``, its ``epoch`` and pool ``fraction``, the folder
+    ``run_dir`` of the run that wrote it and that run's ``params`` (its ``params.yaml``, the
+    :class:`~cxrlib.training.ssl.loop.PretrainConfig`)."""
+
+    path: str
+    epoch: int
+    fraction: float
+    run_dir: Path
+    params: dict
+
+
+def final_checkpoint(pretrain_dir: str | os.PathLike) -> FinalCheckpoint:
+    """The last checkpoint of the largest pool fraction of a ``02_pretrain`` output folder, with its run's
+    parameters (notebooks 05, 06 and 10 read it); a clear error when the folder holds no checkpoints. The choice is
+    :func:`cxrlib.models.weights.last_ssl_checkpoint`'s, the checkpoint ``create_backbone(key, pretrain_dir)`` loads."""
+    index = read_checkpoint_index(pretrain_dir)
+    path = str(last_ssl_checkpoint(Path(pretrain_dir)))
+    row = index[index["path"] == path].iloc[0]
+    run_dir = Path(pretrain_dir) / str(row["run"])
+    params = yaml.safe_load((run_dir / "params.yaml").read_text())  # the run's PretrainConfig
+    return FinalCheckpoint(path, int(row["epoch"]), float(row["fraction"]), run_dir, params)
