@@ -153,6 +153,14 @@ run.table(counts, "ft_data", f"{task_spec.title}: images and patients per part a
 # %%
 result = finetune.fit(config, prepared=prepared)
 
+# %% [markdown]
+# Did the model learn? Its validation AUROC is compared with chance (0.5) through a patient-bootstrap
+# interval, and its final training loss with the loss that a constant prediction reaches on these
+# training labels. A model that fails either is a pipeline demo: its numbers are not interpreted.
+
+# %%
+run.text(chapter.learning_note(result), "ft_learned")
+
 # %% tags=["remove-output"]
 fig = chapter.plot_learning_curves(result.history, title=f"{backbone}, {prepared.freeze.summary().split(': ')[1]}")
 run.figure(fig, "ft_learning_curves", "Learning curves: weighted loss on the training (augmented) and validation parts, and validation AUROC, per epoch; dotted: the epoch kept")

@@ -792,3 +792,17 @@ def test_resumed_moco_equals_an_uninterrupted_run(moco_runs, tmp_path):
     fresh = torch.load(fresh_two.out_dir / "state.pt", map_location="cpu", weights_only=True)["queue"]
     torch.testing.assert_close(saved[0], fresh[0], rtol=0, atol=1e-6)
     assert int(saved[1]) == int(fresh[1])
+
+
+def test_indexed_runs_record_whether_the_encoder_learned(two_epochs, tmp_path):
+    from cxrlib.stats.learning import read_learning_checks
+    from cxrlib.training.ssl.runs import index_runs, run_chance_loss
+
+    index_runs(two_epochs.out_dir.parent, {"two": two_epochs}, {})
+    check = read_learning_checks(two_epochs.out_dir)["."]
+    config = two_epochs.config
+    assert check.no_information_loss == pytest.approx(
+        run_chance_loss(config.method, config.batch_size, len(two_epochs.pool), config.queue_size))
+    assert check.final_loss == pytest.approx(float(two_epochs.loss["loss"].iloc[-1]))
+    assert check.learned == (check.final_loss < 0.95 * check.no_information_loss)
+    assert check.what == "SSL encoder" and not check.metric_checked

@@ -54,6 +54,7 @@ from cxrlib.core.runs import (
 )
 from cxrlib.core.staging import held, is_complete, reset_staging
 from cxrlib.data.root import data_root
+from cxrlib.stats import learning
 
 LOGS = GENERATED / "_logs"
 PROFILES = ("classroom", "paper")
@@ -431,6 +432,7 @@ class Outcome:
     up_to_date: list[str] = field(default_factory=list)
     failed: dict[str, tuple[str, Path]] = field(default_factory=dict)  # run -> (error line, log)
     skipped: dict[str, str] = field(default_factory=dict)  # run -> why
+    not_learned: dict[str, list[str]] = field(default_factory=dict)  # run -> "<model folder>: why", per model
 
     @property
     def ok(self) -> bool:
@@ -444,7 +446,18 @@ class Outcome:
             lines.append(f"  FAILED  {name}: {line}\n          log: {_shown(log, repo)}")
         for name, why in self.skipped.items():
             lines.append(f"  SKIPPED {name}: {why}")
+        for name, models in self.not_learned.items():
+            lines.append(f"  WARNING {name}: {len(models)} trained model(s) did not learn (their numbers must not "
+                         "be read as results):")
+            lines.extend(f"          {model}" for model in models)
         return "\n".join(lines)
+
+    def note_learning(self, run: Run, repo: Path = REPO) -> None:
+        """Record the models of ``run``'s folder whose ``learning.json`` says they did not learn."""
+        failed = [f"{where}: {'; '.join(check.reasons)}"
+                  for where, check in learning.read_learning_checks(repo / run.out_dir).items() if not check.learned]
+        if failed:
+            self.not_learned[run.name] = failed
 
 
 def execute_all(runs: list[Run], profile: str, repo: Path = REPO, force: bool = False,
@@ -467,6 +480,7 @@ def execute_all(runs: list[Run], profile: str, repo: Path = REPO, force: bool = 
             print(f"[book] {item.name}: FAILED: {outcome.failed[item.name][0]}", flush=True)
             continue
         (outcome.done if executed else outcome.up_to_date).append(item.name)
+        outcome.note_learning(item, repo)
     return outcome
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from cxrlib.images.tasks import TaskSpec
 from cxrlib.stats import metrics as M
+from cxrlib.stats.learning import LearningCheck
 from cxrlib.training.finetune import Prepared
 from cxrlib.training.run_folder import RunResult
 
@@ -30,6 +31,12 @@ def split_class_counts(parts: Mapping[str, pd.DataFrame], task: TaskSpec) -> pd.
             rows.append({"split": name, "class": cls, "images": len(members),
                          "patients": members["patient_id"].nunique()})
     return pd.DataFrame(rows)
+
+
+def learning_note(result: RunResult) -> str:
+    """Did the run's model learn? (``learning.json``, :func:`cxrlib.training.run_folder.learning_check``):
+    a sentence, or a warning that the chapter does not interpret its numbers."""
+    return LearningCheck.from_dict(result.metrics["learning"]).markdown()
 
 
 def block_table(prepared: Prepared) -> pd.DataFrame:

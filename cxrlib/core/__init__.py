@@ -19,7 +19,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "runs": [
         "RunInputMissing", "read_provenance", "run_params", "read_table", "finished_artifact", "read_config",
         "read_json", "predictions_file", "read_build_stamp", "write_csv", "write_config", "write_json",
-        "write_build_stamp", "markdown_table", "data_fingerprint", "input_record", "input_changes", "shown_path",
+        "write_build_stamp", "read_learning_records", "markdown_table", "data_fingerprint", "input_record", "input_changes", "shown_path",
     ],
     "staging": [
         "RunFolderBusy", "NotARunFolder", "Staging", "staging_dir", "held", "reset_staging", "staged_path", "write_marker", "is_complete", "open_staging",

@@ -66,6 +66,7 @@ PROVENANCE = "provenance.json"
 CONFIG = "params.yaml"
 METRICS = "metrics.json"
 WEIGHTS = "weights.json"
+LEARNING = "learning.json"  # did the model learn? (cxrlib.stats.learning.LearningCheck.to_dict)
 """What a training run's backbone started from (:class:`cxrlib.models.WeightsInfo` as JSON)."""
 BUILD_STAMP = ".build-stamp.json"
 ARTIFACT_SUFFIXES = (".csv", ".png")
@@ -403,3 +404,10 @@ def shown_path(path: str | os.PathLike, anchors: Anchors) -> str:
     if anchor == "repo":
         return location["relative"]
     return Path(path).name
+
+
+def read_learning_records(folder: str | os.PathLike) -> dict[str, dict]:
+    """Every :data:`LEARNING` record below ``folder`` (a run folder, or a folder of run folders), keyed by the
+    path of its folder relative to ``folder`` (``"."`` for ``folder`` itself), sorted by that key."""
+    folder = Path(folder)
+    return {path.parent.relative_to(folder).as_posix(): read_json(path) for path in sorted(folder.rglob(LEARNING))}

@@ -5,6 +5,8 @@
 * :mod:`.delong_auc`: DeLong's variance and paired test of AUCs, Obuchowski's clustered (patient) version;
 * :mod:`.bootstrap`: percentile bootstrap (images or patients), vectorised for AUROC, paired differences;
 * :mod:`.agreement`: kappa, PPV, NPV, sensitivity and specificity with bootstrap intervals;
+* :mod:`.learning`: did a model learn? its metric's interval against chance and its final loss against the
+  no-information loss;
 * :mod:`.multiplicity`: Benjamini–Hochberg's FDR; :mod:`.checks`: the input checks these share;
 * :mod:`.evaluate`: tables of prediction files; :mod:`.simulate`: label noise; :mod:`.localisation`: pointing
   game and energy in a box.
@@ -34,6 +36,10 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
         "bootstrap_p_value", "paired_bootstrap_auroc", "bootstrap_ci",
     ],
     "multiplicity": ["fdr_bh"],
+    "learning": [
+        "LearningCheck", "check_learning", "no_information_loss", "binary_no_information_loss",
+        "contrastive_no_information_loss", "read_learning_checks",
+    ],
     "agreement": ["KappaResult", "bootstrap_agreement", "kappa_ci"],
     "evaluate": [
         "EvaluationSet", "read_predictions", "check_predictions", "attach_labels", "label_counts", "evaluation_set",

@@ -110,9 +110,11 @@ from cxrlib.training.run_folder import (
     LAST,
     METRICS_BY_KIND,
     RunResult,
+    learning_check,
     prediction_columns,
     predictions_frame,
     write_history,
+    write_learning,
 )
 
 log = logging.getLogger(__name__)
@@ -819,6 +821,12 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
         "train_seconds_this_call": round(train_seconds, 1), "wall_seconds_this_call": round(time.time() - started, 1),
         "resumed": resumed, "start_epoch": start_epoch,
     }
+    check = learning_check(task, predictions["val"], history, seed=config.seed,
+                           no_information=loss.no_information_loss(train_targets, task.n_outputs))
+    summary["learning"] = check.to_dict()
+    write_learning(out_dir, check)
+    if not check.learned and config.progress != "none":
+        print(f"{out_dir.name}: {check.sentence()}", flush=True)
     write_json(out_dir / METRICS, summary)
     return RunResult(
         out_dir=out_dir, config=config, task=task, history=history, metrics=summary, predictions=predictions,

@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from cxrlib.core.config import lookup
 from cxrlib.data import balance
+from cxrlib.stats import learning
 
 LOSS_NORMALIZATIONS = ("weights", "count")
 """How a weighted cross-entropy is averaged (``normalize``; see the module docstring)."""
@@ -90,6 +91,14 @@ class WeightedCrossEntropy(nn.Module):
     def extra_repr(self) -> str:
         return f"normalize={self.normalize!r}"
 
+    def no_information_loss(self, train_targets: np.ndarray, n_outputs: int) -> float:
+        """The lowest value of this loss that a constant prediction reaches on ``train_targets`` (class
+        indices): the level a model that ignores the image ends at (:mod:`cxrlib.stats.learning`)."""
+        counts = np.bincount(np.asarray(train_targets).astype(int), minlength=n_outputs)[:n_outputs]
+        weights = None if self.weight is None else self.weight.cpu().numpy()
+        return learning.no_information_loss(counts, weights=weights,
+                                            normalize="count" if weights is None else self.normalize)
+
 
 class WeightedBCE(nn.Module):
     """Sigmoid binary cross-entropy per label with ``pos_weight`` (mean over images and labels)."""
@@ -102,6 +111,12 @@ class WeightedBCE(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits.float(), target.float(), pos_weight=self.pos_weight)
+
+    def no_information_loss(self, train_targets: np.ndarray, n_outputs: int) -> float:
+        """The lowest value of this loss that a constant prediction reaches on ``train_targets`` (N x L
+        0/1): the level a model that ignores the image ends at (:mod:`cxrlib.stats.learning`)."""
+        weights = None if self.pos_weight is None else self.pos_weight.cpu().numpy()
+        return learning.binary_no_information_loss(np.asarray(train_targets)[:, :n_outputs], pos_weight=weights)
 
 
 def build_loss(

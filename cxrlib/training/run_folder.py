@@ -4,12 +4,14 @@ and the summary metrics computed from them.
 Layout (written by :func:`cxrlib.training.finetune.fit`; read by notebooks 03, 04 and 05):
 ``params.yaml``, ``weights.json``, ``metrics.csv`` (:func:`write_history`), ``checkpoints/best.ckpt``
 and ``checkpoints/last.ckpt``, ``predictions_val.csv`` and ``predictions_test.csv``
-(:func:`predictions_frame`), ``metrics.json`` (:data:`METRICS_BY_KIND`). The files are named, written
-(atomically) and read through :mod:`cxrlib.core.runs`, the one reader and writer of run folders.
+(:func:`predictions_frame`), ``metrics.json`` (:data:`METRICS_BY_KIND`), ``learning.json``
+(:func:`learning_check`: did the model learn?). The files are named, written (atomically) and read through
+:mod:`cxrlib.core.runs`, the one reader and writer of run folders.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cxrlib.core.runs import write_csv
+from cxrlib.core.runs import LEARNING, write_csv, write_json
 from cxrlib.images.tasks import TaskSpec
+from cxrlib.stats import learning
 from cxrlib.stats import metrics as M
 
 CHECKPOINT_DIR = "checkpoints"
@@ -138,3 +141,44 @@ METRICS_BY_KIND: dict[str, Callable[[TaskSpec, pd.DataFrame, pd.DataFrame], dict
     "single_label": _single_label_metrics,
     "multilabel": _multilabel_metrics,
 }
+
+
+#: Redraws of the validation bootstrap behind :func:`learning_check`.
+LEARNING_REDRAWS = 1000
+
+
+def _validation_scores(task: TaskSpec, val: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:
+    """(labels, scores, metric name) of the validation AUROC that :func:`learning_check` judges: the positive
+    class of a binary task, the macro average over classes (one-vs-rest) or labels otherwise."""
+    label_cols, prob_cols = prediction_columns(task)
+    if task.kind == "binary":
+        pos = task.positive_class
+        return val[pos].to_numpy()[:, None], val[f"prob_{pos}"].to_numpy()[:, None], "AUROC"
+    return val[label_cols].to_numpy(), val[prob_cols].to_numpy(), "macro AUROC"
+
+
+def learning_check(task: TaskSpec, val: pd.DataFrame, history: pd.DataFrame, *, no_information: float,
+                   seed: int = 0, n_boot: int = LEARNING_REDRAWS) -> learning.LearningCheck:
+    """Did the fine-tuned model learn? (:func:`cxrlib.stats.learning.check_learning`): its validation AUROC
+    (binary: the positive class; otherwise the macro average) with a patient-level percentile bootstrap
+    CI against 0.5, and the last epoch's training loss against ``no_information`` (the loss of the best
+    constant prediction under the run's own loss, e.g. ``WeightedCrossEntropy.no_information_loss``)."""
+    from cxrlib.stats.bootstrap import bootstrap_auroc
+
+    y, s, metric = _validation_scores(task, val)
+    values = {}
+    if len(val):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", M.UndefinedMetricWarning)
+            table = bootstrap_auroc(y, s, n_boot=n_boot, seed=seed, groups=val["patient_id"].to_numpy(),
+                                    averages=() if y.shape[1] == 1 else ("macro",)).table
+        row = table.iloc[-1]
+        values = {"estimate": row["auc"], "ci_low": row["ci_low"], "ci_high": row["ci_high"]}
+    final = history["train_loss"].dropna()
+    loss = {"final_loss": float(final.iloc[-1]), "no_information": no_information} if len(final) else {}
+    return learning.check_learning(metric=metric, **values, **loss, what="fine-tuned model")
+
+
+def write_learning(out_dir: str | os.PathLike, check: learning.LearningCheck) -> Path:
+    """``learning.json`` of a run folder (:data:`cxrlib.core.runs.LEARNING`), written atomically."""
+    return write_json(Path(out_dir) / LEARNING, check.to_dict())

@@ -22,6 +22,8 @@ import yaml
 from cxrlib.core.runs import write_csv
 from cxrlib.core.staging import staged_path
 from cxrlib.models.weights import last_ssl_checkpoint
+from cxrlib.stats import learning
+from cxrlib.training.run_folder import write_learning
 from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
 from cxrlib.training.ssl.methods import get_method
 
@@ -61,13 +63,27 @@ def run_chance_loss(method: str, batch_size: int, n_images: int, queue_size: int
     return chance_loss(method, effective_batch_size(batch_size, n_images), queue_size)
 
 
+def learning_check(result: PretrainResult) -> learning.LearningCheck:
+    """Did the encoder learn anything? The last epoch's mean contrastive loss against
+    :func:`run_chance_loss` (the loss of embeddings that carry no information, for the batch the run had;
+    :func:`cxrlib.stats.learning.check_learning`). Pre-training has no validation metric of its own: the
+    linear probe of notebook 06 is that check."""
+    config = result.config
+    chance = run_chance_loss(config.method, config.batch_size, len(result.pool), config.queue_size)
+    return learning.check_learning(final_loss=float(result.loss["loss"].iloc[-1]), no_information=chance,
+                                   what="SSL encoder")
+
+
 def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], extra: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write ``loss.csv`` and ``checkpoints.csv`` of ``results`` (run name -> result) into ``out_dir``."""
+    """Write ``loss.csv`` and ``checkpoints.csv`` of ``results`` (run name -> result) into ``out_dir``, and each
+    run's ``learning.json`` (:func:`learning_check`) into its own folder."""
     out = staged_path(out_dir)  # inside a notebook run: its staging folder, where the runs wrote
     losses, checkpoints = [], []
     for name, result in results.items():
         tags = {"run": name, **extra.get(name, {})}
         losses.append(result.loss.assign(**tags))
+        if len(result.loss):
+            write_learning(result.out_dir, learning_check(result))
         for epoch, path in result.checkpoints.items():
             checkpoints.append({**tags, "epoch": epoch, "path": str(Path(path).relative_to(out))})
     loss, index = pd.concat(losses, ignore_index=True), pd.DataFrame(checkpoints)
