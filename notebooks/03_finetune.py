@@ -158,7 +158,7 @@ result = finetune.fit(config, prepared=prepared)
 # interval, and its final training loss with the loss that a constant prediction reaches on these
 # training labels. A model that fails either is a pipeline demo: its numbers are not interpreted.
 
-# %%
+# %% tags=["remove-output"]
 run.text(chapter.learning_note(result), "ft_learned")
 
 # %% tags=["remove-output"]

@@ -246,8 +246,8 @@ print(f"session: {len(runs) * rounds} Flower rounds, {1 + n_clients} processes, 
 # a quorum of approvals. It exits 0, or 1 naming the first bad record.
 #
 # The keys come from outside the ledger on purpose. Whoever writes a ledger can make new keys, put them
-# in its genesis record and sign anything with them, so a ledger that only agrees with itself proves
-# nothing. The launcher writes the parties' public keys to `federation/public_keys.json` (their
+# in its genesis record and sign anything with them, so a ledger that is only consistent in itself
+# proves nothing. The launcher writes the parties' public keys to `federation/public_keys.json` (their
 # fingerprint, one SHA-256, is printed below; `verify --fingerprint` takes it instead of the file). The
 # private keys never enter the run folder: they exist only while the federation runs, in a temporary
 # folder that only the user can read.

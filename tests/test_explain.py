@@ -315,17 +315,16 @@ def test_classroom_params_equal_the_parameter_cell():
 def test_record_checkpoints_hashes_each_checkpoint_once_for_provenance_and_cache(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from cxrlib.book import artifacts
     from cxrlib.book.artifacts import RunArtifacts
     from cxrlib.chapters import explain as chapter
+    from cxrlib.core import runs
     from cxrlib.core.io import file_sha256
 
     files = {name: tmp_path / f"{name}.ckpt" for name in ("a", "b")}
     for name, path in files.items():
         path.write_bytes(name.encode() * 100)
     hashed = []
-    real = artifacts.file_sha256
-    monkeypatch.setattr(artifacts, "file_sha256", lambda path: hashed.append(path) or real(path))
+    monkeypatch.setattr(runs, "file_sha256", lambda path: hashed.append(path) or file_sha256(path))
     run = RunArtifacts(tmp_path / "out", "05_explain", {})
     ids = chapter.record_checkpoints(run, [SimpleNamespace(name=n, checkpoint=p) for n, p in files.items()])
     assert ids == {name: file_sha256(path) for name, path in files.items()}

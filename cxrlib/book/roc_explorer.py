@@ -8,8 +8,8 @@ HTML build: a raw HTML block with the data as JSON, which ``book/_vendor/roc_exp
 JavaScript shipped with the book, added by ``book/_ext/roc_explorer.py``) turns into the widget. Nothing
 is fetched at reading time, so it works in the offline HTML.
 
-For each finding of :data:`FINDINGS` the data holds the counts at :data:`STEPS` + 1 thresholds: the
-score quantiles ``k / STEPS`` (rule "positive if score >= t", the rule of
+For each finding of :data:`FINDINGS` the data holds the counts at :data:`QUANTILE_STEPS` + 1 thresholds: the
+score quantiles ``k / QUANTILE_STEPS`` (rule "positive if score >= t", the rule of
 :func:`cxrlib.stats.metrics.roc_curve`), and one threshold above the highest score (nothing positive).
 The counts are exact at those thresholds; the ROC curve drawn is the polyline through the same points,
 so the moving point always sits on the curve. The AUROC is :func:`cxrlib.stats.metrics.auroc` of all
@@ -34,7 +34,7 @@ SNIPPET = Path("book") / "_teaching" / "roc-explorer.md"
 FINDINGS = ("Effusion", "Cardiomegaly", "Pneumothorax", "Pneumonia")
 """The findings a reader can pick (the first is shown first): a common one, a visible one, and two rarer
 ones whose positive predictive value stays low at any sensitivity worth having."""
-STEPS = 200
+QUANTILE_STEPS = 200
 SOURCE = ("predicted probabilities of a DenseNet-121 (the CheXNet reproduction of jrzech/reproduce-chexnet, "
           "BSD-3-Clause) on the CheXNet random test list of NIH ChestX-ray14, labelled by that list")
 
@@ -51,7 +51,7 @@ def chexnet_test_predictions(root: str | os.PathLike | None = None) -> pd.DataFr
     return joined
 
 
-def finding_data(y_true, y_score, steps: int = STEPS) -> dict:
+def finding_data(y_true, y_score, steps: int = QUANTILE_STEPS) -> dict:
     """Thresholds (ascending) and the true/false positive counts of "positive if score >= t" at each."""
     y = metrics.as_binary(y_true)
     s = metrics.as_scores(y_score)
@@ -64,7 +64,7 @@ def finding_data(y_true, y_score, steps: int = STEPS) -> dict:
             "thresholds": [float(t) for t in thresholds], "tp": tp.tolist(), "fp": fp.tolist()}
 
 
-def explorer_data(root: str | os.PathLike | None = None, findings=FINDINGS, steps: int = STEPS) -> dict:
+def explorer_data(root: str | os.PathLike | None = None, findings=FINDINGS, steps: int = QUANTILE_STEPS) -> dict:
     table = chexnet_test_predictions(root)
     return {"source": SOURCE, "images": int(len(table)),
             "findings": {name: finding_data(table[name], table[f"{evaluate.PROB_PREFIX}{name}"], steps)
@@ -81,7 +81,7 @@ def render(data: dict) -> str:
             "<noscript><p>The threshold explorer needs JavaScript (it runs offline, in this page).</p></noscript>\n"
             "</div>\n\n"
             f"*Data: {html.escape(data['source'])}; {data['images']:,} images; findings {names}; "
-            f"counts at {STEPS} score quantiles and above the highest score.*\n")
+            f"counts at {QUANTILE_STEPS} score quantiles and above the highest score.*\n")
 
 
 def write_explorer(repo: Path = REPO, root: str | os.PathLike | None = None) -> Path:

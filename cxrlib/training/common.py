@@ -83,7 +83,7 @@ class Hardware:
 
     def autocast(self) -> AbstractContextManager:
         """The context of a forward pass: bfloat16 autocast for ``"bf16"``, nothing for ``"32"``."""
-        dtype = PRECISIONS[self.precision].autocast
+        dtype = lookup(PRECISIONS, self.precision, what="precision").autocast
         return nullcontext() if dtype is None else torch.autocast(self.torch_device.type, dtype=dtype)
 
     def lightning(self, devices: int | str = 1) -> dict[str, Any]:
@@ -91,7 +91,7 @@ class Hardware:
         how many, for DDP; a device with an index, e.g. ``"cuda:1"``, is that one device)."""
         device = self.torch_device
         return {"accelerator": device.type, "devices": [device.index] if device.index is not None else devices,
-                "precision": PRECISIONS[self.precision].lightning}
+                "precision": lookup(PRECISIONS, self.precision, what="precision").lightning}
 
 
 def train_step(optimizer: torch.optim.Optimizer, forward: Callable[[], _Out], hardware: Hardware, *,

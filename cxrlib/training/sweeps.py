@@ -85,7 +85,6 @@ No torch at import; Optuna, papermill and the entry module are imported when nee
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import dataclasses
 import hashlib
@@ -358,50 +357,17 @@ def _notebook_path(name: str, workdir: Path = REPO) -> Path:
     return path
 
 
-def _notebook_rules(path: Path) -> dict[str, Any]:
-    """Name -> rule of the notebook's ``validate_params(..., rules={...})`` call (:mod:`cxrlib.core.params`);
-    a rule that is not a literal (a registry look-up) is :data:`_UNCHECKED`."""
-    for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
-        source = "".join(cell.get("source", "")) if cell.get("cell_type") == "code" else ""
-        if "validate_params(" not in source:
-            continue
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            return {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "validate_params":
-                table = next((k.value for k in node.keywords if k.arg == "rules"), None)
-                if not isinstance(table, ast.Dict):
-                    return {}
-                rules = {}
-                for key, value in zip(table.keys, table.values):
-                    try:
-                        rules[ast.literal_eval(key)] = ast.literal_eval(value)
-                    except (ValueError, TypeError, SyntaxError):
-                        if isinstance(key, ast.Constant):
-                            rules[key.value] = _UNCHECKED
-                return rules
-    return {}
-
-
 def _check_grid_values(where: str, blocks: list[dict[str, list]], search: dict | None,
-                       rules: Mapping[str, tuple[Any, Any]]) -> None:
-    """Every grid value (and every listed search choice) against its parameter's rule (name -> (default,
-    rule); :func:`cxrlib.core.params.parse_rule`): a wrong type raises one :class:`SweepError` naming the
-    axis, the value and what it must be."""
-    from cxrlib.core.params import parse_rule
-
+                       rules: Mapping[str, Any]) -> None:
+    """Every grid value (and every listed search choice) against its parameter's rule (name ->
+    :class:`cxrlib.core.params.Rule`, the one rule vocabulary): a wrong type raises one :class:`SweepError`
+    naming the axis, the value and what it must be."""
     axes = [(axis, values) for block in blocks for axis, values in block.items()]
     axes += [(name, choices) for name, choices in ((search or {}).get("space") or {}).items() if isinstance(choices, list)]
     problems = []
     for axis, values in axes:
-        default, spec = rules.get(axis, (None, _UNCHECKED))
-        if spec is _UNCHECKED:
-            continue
-        try:
-            rule = parse_rule(spec, default, axis)
-        except (TypeError, ValueError):
+        rule = rules.get(axis)
+        if rule is None:
             continue
         for value in values:
             if isinstance(value, dict) and set(value) == {"ssl_checkpoint"}:
@@ -410,6 +376,22 @@ def _check_grid_values(where: str, blocks: list[dict[str, list]], search: dict |
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise SweepError(f"{where}: grid value(s) of the wrong kind: " + "; ".join(problems[:3]) + more)
+
+
+def _entry_rules(rules: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """An entry's (default, annotation rule) per parameter as :class:`cxrlib.core.params.Rule` objects; a
+    parameter whose annotation is outside the vocabulary is not checked."""
+    from cxrlib.core.params import parse_rule
+
+    parsed = {}
+    for name, (default, spec) in rules.items():
+        if spec is _UNCHECKED:
+            continue
+        try:
+            parsed[name] = parse_rule(spec, default, name)
+        except (TypeError, ValueError):
+            continue
+    return parsed
 
 
 def _blocks(grid: Any, where: str) -> list[dict[str, list]]:
@@ -460,17 +442,21 @@ def load_sweep(path: str | os.PathLike, *, smoke: bool = False, out: str | os.Pa
     # what runs, and which parameter names it accepts
     notebook, entry, schema = spec.get("notebook"), spec.get("entry"), None
     if notebook:
-        from cxrlib.core.params import notebook_schema
+        from cxrlib.core.params import notebook_rules, notebook_schema, parameter_rules
 
         nb_path = _notebook_path(str(notebook), workdir)
         if not nb_path.exists():
             raise SweepError(f"{where}: notebook {notebook!r} not found ({nb_path})")
         defaults = notebook_schema(nb_path)
         schema = set(defaults)
-        literal = _notebook_rules(nb_path)
-        rules = {name: (default, literal.get(name)) for name, default in defaults.items()}
+        try:  # the notebook's own rules on top of COMMON_RULES and the defaults' types: what the notebook checks
+            own, _ = notebook_rules(nb_path)
+        except ValueError:  # a notebook without validate_params: the defaults' types
+            own = {}
+        rules = parameter_rules(defaults, own)
     else:
-        _, schema, rules = _entry_callable(str(entry), path.parent)
+        _, schema, entry_rules = _entry_callable(str(entry), path.parent)
+        rules = _entry_rules(entry_rules)
 
     base: dict[str, Any] = {}
     if spec.get("base"):

@@ -63,7 +63,7 @@ def run_chance_loss(method: str, batch_size: int, n_images: int, queue_size: int
     return chance_loss(method, effective_batch_size(batch_size, n_images), queue_size)
 
 
-def learning_check(result: PretrainResult) -> learning.LearningCheck:
+def encoder_learning_check(result: PretrainResult) -> learning.LearningCheck:
     """Did the encoder learn anything? The last epoch's mean contrastive loss against
     :func:`run_chance_loss` (the loss of embeddings that carry no information, for the batch the run had;
     :func:`cxrlib.stats.learning.check_learning`). Pre-training has no validation metric of its own: the
@@ -76,14 +76,14 @@ def learning_check(result: PretrainResult) -> learning.LearningCheck:
 
 def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], extra: dict[str, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write ``loss.csv`` and ``checkpoints.csv`` of ``results`` (run name -> result) into ``out_dir``, and each
-    run's ``learning.json`` (:func:`learning_check`) into its own folder."""
+    run's ``learning.json`` (:func:`encoder_learning_check`) into its own folder."""
     out = staged_path(out_dir)  # inside a notebook run: its staging folder, where the runs wrote
     losses, checkpoints = [], []
     for name, result in results.items():
         tags = {"run": name, **extra.get(name, {})}
         losses.append(result.loss.assign(**tags))
         if len(result.loss):
-            write_learning(result.out_dir, learning_check(result))
+            write_learning(result.out_dir, encoder_learning_check(result))
         for epoch, path in result.checkpoints.items():
             checkpoints.append({**tags, "epoch": epoch, "path": str(Path(path).relative_to(out))})
     loss, index = pd.concat(losses, ignore_index=True), pd.DataFrame(checkpoints)
