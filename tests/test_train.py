@@ -223,7 +223,7 @@ def test_multilabel_and_resampled_single_label_on_the_nih_sample(tmp_path, data_
     assert len(multi.metrics["test"]["auroc"]) == 14 and "macro_auroc" in multi.metrics["test"]
     single = fit(tiny(tmp_path, data_root, "single", task="nih15_single_label", task_options=options, epochs=1,
                       preprocess="d000", augment="d000", resample="d000", optimizer="adam", weight_decay=1e-4,
-                      dropout=0.2, subset=None))
+                      dropout=0.2, subset=None, train_images_per_epoch=64))  # resampled whole sample, 64 images an epoch
     n = single.metrics["n_images"]
     assert n["train"] > n["train_before_resampling"]  # rare classes (W >= 2) six-fold
     assert "precision_No Finding" in single.metrics["test"]

@@ -115,13 +115,15 @@ def scan_files(root: PathLike | None = None, patient_rule: str = "person") -> pd
             files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in {".jpeg", ".jpg"})
             if not files:
                 raise DataNotFoundError(f"no JPEG images in {class_dir}.\n{how_to_get(SOURCE_KEY, root)}")
+            resolved_dir = class_dir.resolve()  # once per folder: resolving ~6k paths one by one costs seconds
             for path in files:
                 parsed = parse_name(path.stem, patient_rule)
                 if (parsed["pathogen"] == "none") != (label == 0):
                     raise ValueError(f"{path}: a {parsed['pathogen']} file name in the {class_folder} folder")
+                absolute = path.resolve() if path.is_symlink() else resolved_dir / path.name  # = path.resolve()
                 rows.append(
                     {"image_id": f"{DATASET}:{path.stem}", "patient_id": f"{DATASET}:{parsed['patient']}",
-                     "path": path.resolve(), "label": label, "pathogen": parsed["pathogen"], "official_split": part}
+                     "path": absolute, "label": label, "pathogen": parsed["pathogen"], "official_split": part}
                 )
     table = pd.DataFrame(rows)
     repeated = table["image_id"][table["image_id"].duplicated()]

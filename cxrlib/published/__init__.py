@@ -9,6 +9,7 @@ readings chosen for unclear cells and the checks made) and, where the document c
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from importlib import resources
 
@@ -26,13 +27,20 @@ class PublishedTable:
     inconsistencies: tuple[str, ...] = ()
 
 
+_PARSED: dict[str, dict] = {}  # YAML text -> its entries: parsing, not reading, is the cost of index()
+
+
 def index() -> dict:
     """All table entries of every ``*.yaml`` in this folder: table id -> file, document, citation, notes,
-    inconsistencies."""
+    inconsistencies. The files are read on every call (an edited file counts at once); each distinct
+    text is parsed once per process, and the caller gets its own copy."""
     entries: dict = {}
     for item in sorted(resources.files(__name__).iterdir(), key=lambda t: t.name):
         if item.name.endswith(".yaml"):
-            entries.update(yaml.safe_load(item.read_text(encoding="utf-8")) or {})
+            text = item.read_text(encoding="utf-8")
+            if text not in _PARSED:
+                _PARSED[text] = yaml.safe_load(text) or {}
+            entries.update(copy.deepcopy(_PARSED[text]))
     return entries
 
 
