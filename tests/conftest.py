@@ -3,6 +3,12 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One thread for torch and OpenMP (numpy, scikit-learn) in the test session and in every process it starts
+# (kernels, sweep workers, the killed runs), set before anything imports torch: the tests' tensors are tiny,
+# and the thread hand-off made three torch test files 4-5 times slower on two cores beside one other busy
+# process (the paper smoke and the Flower processes run on one thread too). Export it to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 from pathlib import Path  # noqa: E402
 

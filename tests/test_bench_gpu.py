@@ -5,10 +5,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # a subprocess that builds and times two backbones: a smoke of the script, not of cxrlib
 def test_bench_gpu_smoke(tmp_path):
     csv = tmp_path / "bench.csv"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
