@@ -121,3 +121,14 @@ def test_a_full_disk_is_the_first_thing_said(tmp_path, kind, monkeypatch):
     assert str(target) in str(caught.value)
     assert caught.value.__suppress_context__  # nothing printed above it
     run.abort(discard=True)
+
+
+def test_a_generated_admonition_keeps_its_closing_fence_apart_from_the_run_facts(tmp_path):
+    """A generated warning (e.g. a model that did not learn) ends with ':::'; the run facts that follow must
+    be a paragraph of their own, or the fence does not close and the page below it is swallowed."""
+    run = RunArtifacts(tmp_path / "out", "01_data", {"seed": 0}, context=CONTEXT)
+    warning = run.text(":::{warning}\nDid the model learn? NO.\n:::", "w1").read_text()
+    assert warning.splitlines()[2] == ":::" and warning.splitlines()[3] == "" and "dataset" in warning.splitlines()[4]
+    sentence = run.text("A plain sentence.", "s1").read_text()
+    assert sentence.startswith("A plain sentence. ") and "dataset" in sentence.splitlines()[0]
+    run.abort(discard=True)

@@ -215,7 +215,9 @@ class RunArtifacts:
         facts = self.caption("", **context).lstrip(". ")
         body = markdown.strip()
         write_text_atomic(self.out_dir / f"{artifact_id}.txt", body + "\n")
-        snippet = f"{body}" + (f" {facts}" if facts else "") + "\n"
+        # after a closing fence (an admonition, a code block) the facts are a paragraph of their own
+        joint = "\n\n" if body.splitlines()[-1].startswith((":::", "```")) else " "
+        snippet = f"{body}" + (f"{joint}{facts}" if facts else "") + "\n"
         md_path = write_text_atomic(self.out_dir / f"{artifact_id}.md", snippet)
         self.artifacts.append({"id": artifact_id, "kind": "text", "file": f"{artifact_id}.txt", "caption": f"{facts} {body}".strip()})
         _display_markdown(snippet)
