@@ -21,13 +21,12 @@ import yaml
 
 from cxrlib.core.runs import write_csv
 from cxrlib.core.staging import staged_path
-from cxrlib.models.weights import last_ssl_checkpoint
+from cxrlib.models.weights import SSL_CHECKPOINT_INDEX, last_ssl_checkpoint
 from cxrlib.stats import learning
 from cxrlib.training.run_folder import write_learning
 from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
 from cxrlib.training.ssl.methods import get_method
 
-CHECKPOINT_INDEX = "checkpoints.csv"
 LOSS_INDEX = "loss.csv"
 
 
@@ -88,7 +87,7 @@ def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], e
             checkpoints.append({**tags, "epoch": epoch, "path": str(Path(path).relative_to(out))})
     loss, index = pd.concat(losses, ignore_index=True), pd.DataFrame(checkpoints)
     write_csv(out / LOSS_INDEX, loss)
-    write_csv(out / CHECKPOINT_INDEX, index)
+    write_csv(out / SSL_CHECKPOINT_INDEX, index)
     return loss, index
 
 
@@ -123,10 +122,10 @@ def compare_policies(config: PretrainConfig, policies: Iterable[str], epochs: in
 def read_checkpoint_index(pretrain_dir: str | os.PathLike) -> pd.DataFrame:
     """``checkpoints.csv`` of a ``02_pretrain`` output folder with absolute paths; a clear error if absent."""
     folder = Path(pretrain_dir)
-    path = folder / CHECKPOINT_INDEX
+    path = folder / SSL_CHECKPOINT_INDEX
     if not path.exists():
         raise FileNotFoundError(
-            f"no pre-training checkpoints in {folder} ({CHECKPOINT_INDEX} missing). Run the pre-training first, "
+            f"no pre-training checkpoints in {folder} ({SSL_CHECKPOINT_INDEX} missing). Run the pre-training first, "
             f"e.g. papermill notebooks/02_pretrain.ipynb out.ipynb -p out_dir {folder}, or build the book "
             "(bash scripts/book.sh), which writes book/_generated/02_pretrain."
         )
