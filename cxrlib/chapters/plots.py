@@ -120,6 +120,36 @@ def forest_plot(table: pd.DataFrame, estimate: str = "auc", low: str = "boot_ci_
     return fig
 
 
+def replication_plot(results: Sequence, *, xlabel: str = "difference", title: str = ""):
+    """Seed spread beside the test-set interval, one row per :class:`cxrlib.stats.Replicated`.
+
+    Each training seed is a grey dot on the full test set; the black bar is the 95 % interval of the
+    seed mean over test redraws, the black square the seed mean; the dashed line is the row's
+    ``null`` (no effect, or chance). The row label ends with its verdict, so a reader sees at once
+    which comparisons the book concludes from (both agree) and which it does not."""
+    results = list(results)
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(results) + 1.2))
+    for i, r in enumerate(results):
+        ax.plot(r.values, np.full(r.n_seeds, i), "o", color="0.55", ms=5, alpha=0.8,
+                label="one training seed" if i == 0 else None)
+        if np.isfinite(r.ci_low):
+            ax.plot([r.ci_low, r.ci_high], [i, i], "-", color="black", lw=2,
+                    label="95 % CI of the seed mean (test redraws)" if i == 0 else None)
+        ax.plot([r.mean], [i], "s", color="black", ms=6, label="seed mean" if i == 0 else None)
+    nulls = sorted({r.null for r in results})
+    for value in nulls:
+        ax.axvline(value, color="#d62728", ls="--", lw=1)
+    ax.set_yticks(range(len(results)), [f"{r.name}\n({r.verdict})" for r in results], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(frame: pd.DataFrame, group: str, x: str = "epoch", y: str = "loss",
                 chance: float | dict | None = None, title: str = "", ylabel: str = "contrastive loss"):
     """One line per value of ``group`` (e.g. pool fraction or policy) and a dashed chance line: one grey

@@ -7,6 +7,8 @@
 * :mod:`.agreement`: kappa, PPV, NPV, sensitivity and specificity with bootstrap intervals;
 * :mod:`.learning`: did a model learn? its metric's interval against chance and its final loss against the
   no-information loss;
+* :mod:`.replication`: training seeds: the seed spread beside the test-set interval, and when a comparison
+  concludes;
 * :mod:`.multiplicity`: Benjamini–Hochberg's FDR; :mod:`.checks`: the input checks these share;
 * :mod:`.evaluate`: tables of prediction files; :mod:`.simulate`: label noise; :mod:`.localisation`: pointing
   game and energy in a box.
@@ -33,9 +35,13 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "bootstrap": [
         "DOCUMENT_001_REDRAWS", "DOCUMENT_004_REDRAWS", "BootstrapAurocResult", "PairedBootstrapResult",
         "BootstrapResult", "redraw_counts", "percentile_ci", "summary_table", "resampling_unit", "bootstrap_auroc",
-        "bootstrap_p_value", "paired_bootstrap_auroc", "bootstrap_ci",
+        "bootstrap_p_value", "paired_bootstrap_auroc", "bootstrap_ci", "auroc_replicates",
     ],
     "multiplicity": ["fdr_bh"],
+    "replication": [
+        "MIN_SEEDS", "VERDICTS", "Replicated", "replicated_values", "replicated_auroc", "replicated_auroc_difference",
+        "replication_table",
+    ],
     "learning": [
         "LearningCheck", "check_learning", "no_information_loss", "binary_no_information_loss",
         "contrastive_no_information_loss", "read_learning_checks",

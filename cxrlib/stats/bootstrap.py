@@ -61,6 +61,7 @@ __all__ = [
     "PairedBootstrapResult",
     "paired_bootstrap_auroc",
     "bootstrap_p_value",
+    "auroc_replicates",
 ]
 
 #: Redraws of document 001 (Methods: "1,000 redraws"), the default ``n_boot``.
@@ -473,6 +474,47 @@ def paired_bootstrap_auroc(y_true, score_a, score_b=None, *, y_true_b=None,
     return PairedBootstrapResult(table, pd.DataFrame(reps_a, columns=columns),
                                  pd.DataFrame(reps_b, columns=columns), n_boot, seed, alpha,
                                  resampling_unit(groups))
+
+
+def auroc_replicates(y_true, scores: Sequence, *, n_boot: int = DOCUMENT_001_REDRAWS, seed: int = 0,
+                     groups=None, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """AUROC of several score vectors on the same images and the same redraws.
+
+    ``scores`` holds k score arrays of the shape of ``y_true`` (e.g. one per training seed, or per
+    seed and arm). Returns ``(estimates, replicates)``: the k full-sample AUROCs and an
+    ``n_boot x k`` array, all columns computed on identical redraws (images, or patients with
+    ``groups``), so that any function of the columns (a mean over seeds, a difference of arms) has
+    a paired bootstrap distribution. For 2-D ``y_true`` (images x labels) each value is the macro
+    average over the labels defined on the full sample (NaN in a redraw where one of them is
+    undefined, as in :func:`bootstrap_auroc`).
+    """
+    n_boot = check_n_boot(n_boot)
+    y = as_binary(y_true)
+    single = y.ndim == 1
+    y2 = y[:, None] if single else y
+    if y2.ndim != 2:
+        raise ValueError("y_true must be 1-D (one label) or 2-D (images x labels)")
+    arms = []
+    for s in scores:
+        s = as_scores(s)
+        if s.shape != y.shape:
+            raise ValueError(f"every score array must have the shape of y_true {y.shape}, got {s.shape}")
+        arms.append(_AurocArm(y2, s[:, None] if single else s, [str(j) for j in range(y2.shape[1])],
+                              ("macro",)))
+    if not arms:
+        raise ValueError("give at least one score array")
+    n_labels = y2.shape[1]
+    plans = [plan for arm in arms for plan in arm.plans]
+    aucs, positives = _replicates(plans, redraw_counts(y2.shape[0], n_boot, seed, groups, chunk_size),
+                                  n_boot, None)
+    estimates = np.empty(len(arms))
+    reps = np.empty((n_boot, len(arms)))
+    for k, arm in enumerate(arms):
+        cols = slice(k * n_labels, (k + 1) * n_labels)
+        column = 0 if single else -1
+        estimates[k] = arm.finish(arm.point_replicate, arm.point_positives)[0, column]
+        reps[:, k] = arm.finish(aucs[:, cols], positives[:, cols])[:, column]
+    return estimates, reps
 
 
 @dataclass(frozen=True)
