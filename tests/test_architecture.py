@@ -241,6 +241,16 @@ def test_public_names_are_defined_once():
 
 
 _CONSTANT = re.compile(r"_?[A-Z][A-Z0-9_]*")
+_TYPE_ALIAS = re.compile(r"_?[A-Z][A-Za-z0-9]*")
+
+
+def _is_constant(target: ast.expr, value: ast.expr) -> bool:
+    """An UPPER_CASE name, or a CamelCase type alias written as a union (``PathLike = str | os.PathLike``)."""
+    if not isinstance(target, ast.Name):
+        return False
+    if _CONSTANT.fullmatch(target.id):
+        return True
+    return bool(_TYPE_ALIAS.fullmatch(target.id)) and isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitOr)
 
 
 def _constants_defined_twice(trees: dict[str, ast.Module]) -> dict[str, list[str]]:
@@ -254,7 +264,7 @@ def _constants_defined_twice(trees: dict[str, ast.Module]) -> dict[str, list[str
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    if isinstance(target, ast.Name) and _CONSTANT.fullmatch(target.id):
+                    if _is_constant(target, node.value):
                         key = (f"{target.id} = {ast.unparse(node.value)}", ast.dump(node.value))
                         if name not in owners[key]:
                             owners[key].append(name)
@@ -269,11 +279,14 @@ def test_module_constants_are_defined_once():
 
 def test_the_constant_check_catches_a_constant_written_twice():
     modules = {name: ast.parse(source) for name, source in {
-        "a": 'REPO = Path(__file__).parents[2]\nDATASET = "nih"\n_MARK = "x.json"\nlower = 1\n',
-        "b": 'REPO = Path(__file__).parents[2]\nDATASET = "covid"\n_MARK: str = "x.json"\nlower = 1\n',
+        "a": 'REPO = Path(__file__).parents[2]\nDATASET = "nih"\n_MARK = "x.json"\nlower = 1\n'
+             'PathLike = str | os.PathLike\nFrame = pd.DataFrame\n',
+        "b": 'REPO = Path(__file__).parents[2]\nDATASET = "covid"\n_MARK: str = "x.json"\nlower = 1\n'
+             'PathLike = str | os.PathLike\nFrame = pd.DataFrame\n',
         "c": "from a import REPO\n"}.items()}
     assert _constants_defined_twice(modules) == {"REPO = Path(__file__).parents[2]": ["a", "b"],
-                                                 "_MARK = 'x.json'": ["a", "b"]}
+                                                 "_MARK = 'x.json'": ["a", "b"],
+                                                 "PathLike = str | os.PathLike": ["a", "b"]}
 
 
 def test_no_private_name_is_imported_from_another_module():

@@ -41,13 +41,13 @@ two reference standards, same redraws). The same ``seed`` gives the same redraws
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib import stats
 from cxrlib.data import nih
 from cxrlib.data.nih_relabels import EXPERT_FINDINGS, expert_column
@@ -55,7 +55,6 @@ from cxrlib.data.root import require_file
 from cxrlib.stats import evaluate, simulate
 from cxrlib.stats.metrics import agreement_rates
 
-PathLike = str | os.PathLike
 
 # ------------------------------------------------------------------------------------- registries
 

@@ -19,6 +19,9 @@ from typing import IO, Any, Callable
 
 import numpy as np
 
+#: A file-system path argument: a string or anything :func:`os.fspath` takes (one alias for the package).
+PathLike = str | os.PathLike
+
 
 def atomic_write(target: str | os.PathLike, write: Callable[[IO], Any], *, mode: str = "wb") -> Path:
     """Call ``write(handle)`` on a temporary file beside ``target``, then rename it over ``target``.

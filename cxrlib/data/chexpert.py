@@ -26,18 +26,17 @@ Protocols
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data import metadata as shipped
 from cxrlib.data.root import DataNotFoundError, how_to_get, require, require_file
 
-PathLike = str | os.PathLike
 
 LABELS: tuple[str, ...] = (
     "No Finding",

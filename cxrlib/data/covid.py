@@ -35,17 +35,16 @@ metadata ``patientid`` (``311a`` and ``311b`` are different people: different se
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.data.root import DataNotFoundError, how_to_get, require, require_file
 from cxrlib.data.splits import assert_patient_disjoint, split_by_patient
 
-PathLike = str | os.PathLike
 
 DATASET = "covid"
 SOURCE_KEY = "covid-chestxray"

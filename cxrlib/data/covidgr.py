@@ -8,13 +8,11 @@ read as normal (document 002, section IV), which keeps the task hard.
 """
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.data.root import DataNotFoundError, how_to_get, require
 
-PathLike = str | os.PathLike
 
 SOURCE_KEY = "covidgr"
 DATASET = "covidgr"

@@ -35,18 +35,17 @@ How each of our columns is built (the mappings are the dictionaries below, one p
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data import chexpert, padchest, vindr
 from cxrlib.published import load as load_published
 
-PathLike = str | os.PathLike
 
 TABLE_ID = "d001_table2"
 DATASETS: tuple[str, ...] = ("VinDr-CXR", "ChestX-ray14", "CheXpert", "PadChest")

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data.root import require_file
 
-PathLike = str | os.PathLike
 
 DATASET = "pneumoniamnist"
 SOURCE_KEY = "pneumoniamnist"

@@ -12,14 +12,12 @@ Frontal = ``ViewPosition`` PA or AP (document 001 keeps frontal images only). Th
 """
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.data import chexpert
 from cxrlib.data.root import require
 
-PathLike = str | os.PathLike
 
 SOURCE_KEY = "mimic-cxr"
 LABEL_FILE = "mimic-cxr-2.0.0-chexpert.csv.gz"

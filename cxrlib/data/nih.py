@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -34,12 +33,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data import metadata as shipped
 from cxrlib.data.root import SOURCES, DataNotFoundError, how_to_get, require
 from cxrlib.data.splits import assert_patient_disjoint, split_by_patient
-
-PathLike = str | os.PathLike
 
 
 class Finding(NamedTuple):

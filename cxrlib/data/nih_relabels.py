@@ -12,15 +12,14 @@ Notebook 07 (:mod:`cxrlib.chapters.label_noise`) measures the NIH labels against
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.data import metadata as shipped
 from cxrlib.data import nih
 
-PathLike = str | os.PathLike
 
 #: The four findings of the expert re-read, spelled as the relabel file's columns.
 EXPERT_FINDINGS: tuple[str, ...] = ("Pneumothorax", "Nodule or mass", "Airspace opacity", "Fracture")

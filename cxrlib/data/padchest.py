@@ -20,17 +20,16 @@ Protocols
 from __future__ import annotations
 
 import ast
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data import metadata as shipped
 
-PathLike = str | os.PathLike
 
 FRONTAL_PROJECTIONS: tuple[str, ...] = ("PA", "AP", "AP_horizontal")
 """``Projection`` values counted as frontal (document 001 uses frontal images only)."""

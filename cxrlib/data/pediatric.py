@@ -40,17 +40,16 @@ test images.
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data.root import DataNotFoundError, how_to_get, require
 from cxrlib.data.splits import assert_patient_disjoint, leakage_report, split_by_patient
 
-PathLike = str | os.PathLike
 
 DATASET = "kermany"
 SOURCE_KEY = "kermany-pneumonia"

@@ -22,20 +22,19 @@ the pool.
 """
 from __future__ import annotations
 
-import os
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data import chexpert, covid, medmnist, pediatric
 from cxrlib.data.nih import read_image_list
 from cxrlib.data.root import DataNotFoundError, how_to_get, require, require_file
 from cxrlib.data.splits import LeakageError
 
-PathLike = str | os.PathLike
 
 POOL_COLUMNS = ["image_id", "patient_id", "path", "dataset"]
 NIH_DATASET = "nih"

@@ -12,16 +12,15 @@ image is a posteroanterior frontal radiograph (document 001, Table 1: 100 % PA).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data import metadata as shipped
 from cxrlib.data.root import require
 
-PathLike = str | os.PathLike
 
 CLASSES: tuple[str, ...] = (
     "Aortic enlargement",

@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxrlib.core.io import PathLike
 from cxrlib.core.config import lookup
 from cxrlib.data import chexpert, covid, covidgr, d001, d004, medmnist, mimic, nih, padchest, pediatric, vindr
 from cxrlib.data.root import DataNotFoundError, data_root, how_to_get, require, require_file
@@ -83,8 +84,6 @@ TASK_KINDS = ("binary", "single_label", "multilabel")
 TARGET = "target"
 BASE_COLUMNS = ("image_id", "patient_id", "path", "split")
 SPLITS = ("train", "val", "test")
-
-PathLike = str | os.PathLike
 
 
 @dataclass(frozen=True)
@@ -875,8 +874,6 @@ def subsample(table: pd.DataFrame, task: TaskSpec, per_split: Mapping[str, int],
     out = table.loc[np.sort(np.concatenate(keep))].reset_index(drop=True)
     out.attrs = {**table.attrs, "subsample": dict(per_split)}
     return out
-
-
 
 
 def label_fraction(table: pd.DataFrame, task: str | TaskSpec, fraction: float, seed: int) -> pd.DataFrame:

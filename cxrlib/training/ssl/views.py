@@ -16,7 +16,6 @@ float model inputs.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -24,6 +23,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from cxrlib.core.io import PathLike
 from cxrlib.data.pool import (
     assert_disjoint_from,
     draw_patients,
@@ -32,8 +32,6 @@ from cxrlib.data.pool import (
 )
 from cxrlib.images.preprocess import PreprocessCache, to_model_input
 from cxrlib.images.dataset import single_thread_torch
-
-PathLike = str | os.PathLike
 
 
 def cap_by_patient(pool: pd.DataFrame, max_images: int, seed: int) -> pd.DataFrame:
