@@ -9,6 +9,7 @@ import pytest
 from pathlib import Path
 
 from cxrlib.book import browser_check as bc
+from cxrlib.book import notebook_pages as pages
 from cxrlib.book import roc_explorer
 
 VENDOR = Path(__file__).resolve().parents[1] / "book" / "_vendor"
@@ -203,7 +204,8 @@ def test_notebook_page_rules_find_what_the_issue_saw():
 def test_a_prepared_notebook_page_passes():
     good = _notebook_html(
         _cell('out_dir = "book/_generated/x"  # see https://example.org/tmp/x and ~/.cache/x', "tag_parameters"),
-        _cell("import pandas as pd", output="<pre>weights in [site-packages]/timm, data in [data root]</pre>"),
+        _cell(pages.VALIDATION_NOTE + "\nimport pandas as pd",
+              output="<pre>weights in [site-packages]/timm, data in [data root]</pre>"),
         _cell("run.figure(fig, 'f', 'c')\nplt.show()", "tag_remove-output"),
         "<ul><li><p>figure <code>f</code>: <a class='reference internal' href='../../x.html#f'>The X chapter</a></p>"
         "</li></ul>",
