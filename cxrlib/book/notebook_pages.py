@@ -36,8 +36,8 @@ PAGE_CELL = "cxrlib_page"
 """Metadata key of the cells this module adds (removed and written again on every preparation)."""
 REMOVE_CELL, REMOVE_OUTPUT = "remove-cell", "remove-output"
 PARAMETERS, INJECTED = "parameters", "injected-parameters"
-MERGED_NOTE = "# the parameters of this run: papermill's values merged into the notebook's defaults"
-VALIDATION_NOTE = "# the parameters above are checked here (cxrlib.core.params.validate_params; see the clean notebook)"
+MERGED_NOTE = "# this run's values: papermill's parameters merged into the defaults"
+VALIDATION_NOTE = "# the parameters are checked here (cxrlib.core.params.validate_params)"
 _PATH_REPR = re.compile(r"^(?:Posix|Windows|Pure|PurePosix|PureWindows)?Path\((['\"]).*\1\)$", re.S)
 _KERNEL_FILE = re.compile(r"\S*ipykernel_\d+/\d+\.py:\d+: ")
 _MISSING_CELL = re.compile(r"<td>(?:NaN|nan|None|&lt;NA&gt;|<NA>|NaT)</td>")
