@@ -304,6 +304,7 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [Self-supervised pre-training](/book/pretrain.md) (notebook 02) trains a backbone on these images
+# [The ROC primer](/book/roc_primer.md) explains the AUROC that every later chapter reports. Then
+# [self-supervised pre-training](/book/pretrain.md) (notebook 02) trains a backbone on these images
 # without their labels. Its unlabeled pool is drawn by patient from the training parts counted here, and
 # never holds a test image or an image of a test patient.

@@ -33,7 +33,7 @@
 #
 # ## Prerequisites
 # - the softmax and the cross-entropy loss; cosine similarity;
-# - a training loop (notebook 03);
+# - a training loop (loss, gradient, optimiser step, epoch);
 # - the data sets and patient-disjoint splits of notebook 01.
 #
 # Re-running with the same `out_dir` resumes every run after its last finished epoch.

@@ -33,7 +33,8 @@
 # ## Prerequisites
 # - what a convolutional network or a vision transformer computes, and what a training loop does
 #   (loss, gradient, optimiser step, epoch);
-# - the ROC curve and the AUROC (notebook 04 explains their confidence intervals);
+# - the ROC curve and the AUROC ([the ROC primer](/book/roc_primer.md); the statistics chapter after this one
+#   explains their confidence intervals);
 # - the data and the patient-disjoint splits of notebook 01.
 #
 # Re-running the notebook with the same `out_dir` resumes an interrupted run after its last finished

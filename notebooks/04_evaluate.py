@@ -241,5 +241,6 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [The linear probe](/book/linear_probe.md) (notebook 06) applies these intervals and paired tests to the
+# [What the networks look at](/book/explain.md) (notebook 05) turns from numbers to pictures; then
+# [the linear probe](/book/linear_probe.md) (notebook 06) applies these intervals and paired tests to the
 # self-supervised checkpoints of notebook 02, on tasks with a few hundred test images.

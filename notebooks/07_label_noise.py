@@ -340,5 +340,6 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [Federated learning with a verifiable ledger](/book/federated.md) (notebook 08) builds the last part of
-# document 003's plan: training across institutions that never share their images.
+# [Document 003: the research plan, built](/book/d003_built.md) introduces the three systems of document
+# 003's plan; the first, [federated learning with a verifiable ledger](/book/federated.md) (notebook 08),
+# trains across institutions that never share their images.

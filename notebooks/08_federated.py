@@ -388,5 +388,5 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# The other parts of document 003's plan are built in their own chapters. The [statistics
+# [SemSSXL](/book/semssxl.md) (notebook 12) builds the next part of document 003's plan. The [statistics
 # chapter](/book/statistics.md) explains the patient-bootstrap intervals used in every table here.

@@ -193,5 +193,6 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [The developers' chapter](/book/developers.md) shows how the notebooks, run folders and chapters fit
+# [Experiment grids as sweeps](/book/sweeps.md) (notebook 09) runs whole grids of such runs; then
+# [the developers' chapter](/book/developers.md) shows how the notebooks, run folders and chapters fit
 # together, for readers who want to add their own experiment.

@@ -268,5 +268,5 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# The [federated chapter](/book/federated.md) builds document 003's third system. The [statistics
-# chapter](/book/statistics.md) explains the patient bootstrap and the clustered DeLong test used here.
+# [The dual-stream network](/book/dual_stream.md) (notebook 13) builds document 003's remaining system. The
+# [statistics chapter](/book/statistics.md) explains the patient bootstrap and the clustered DeLong test used here.

@@ -297,5 +297,6 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# The [federated chapter](/book/federated.md) builds document 003's third system. The [statistics
-# chapter](/book/statistics.md) explains the patient-bootstrap intervals and DeLong's test used here.
+# [The documents' comparisons, at classroom size](/book/documents_analogues.md) (notebook 10) runs documents
+# 001 and 004's comparisons on the data of this book. The [statistics chapter](/book/statistics.md) explains
+# the patient-bootstrap intervals and DeLong's test used here.

@@ -208,8 +208,10 @@ def test_html_pages_show_the_artifacts(smoke_book):
 @pytest.mark.slow
 def test_every_page_renders_in_a_real_browser(smoke_book, tmp_path):
     """Every page of the smoke book in headless Chromium: no missing image, broken internal link,
-    unrendered math or uncaught JavaScript error; screenshots of the document pages and the scoreboard
-    land in ``_build/browser-check/`` for a look."""
+    unrendered math or uncaught JavaScript error; every executed notebook page reads as an executed notebook
+    (``notebook`` problems: parameters once, each figure cell followed by its image or a link to its chapter,
+    no machine folders, path reprs, validate_params block or NaN cell); screenshots of the document pages and
+    the scoreboard land in ``_build/browser-check/`` for a look."""
     import os
     import subprocess
 
@@ -226,6 +228,9 @@ def test_every_page_renders_in_a_real_browser(smoke_book, tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must have Chromium (scripts/chromium.sh install): {exc}")
         pytest.skip(f"Chromium could not be installed (scripts/chromium.sh install): {exc}")
+    notebook_pages = [p for p in browser_check.site_pages(index.parent)
+                      if p.relative_to(index.parent).as_posix().startswith(browser_check.NOTEBOOK_PAGES)]
+    assert len(notebook_pages) >= len(build.discover_runs("classroom", repo=smoke_book[0])), "notebook pages missing"
     problems = browser_check.check_site(index.parent, screenshots_dir=REPO / "_build" / "browser-check")
     assert not problems, f"{len(problems)} problems in a real browser:\n" + "\n".join(map(str, problems))
 

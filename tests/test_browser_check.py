@@ -9,6 +9,7 @@ import pytest
 from pathlib import Path
 
 from cxrlib.book import browser_check as bc
+from cxrlib.book import notebook_pages as pages
 from cxrlib.book import roc_explorer
 
 VENDOR = Path(__file__).resolve().parents[1] / "book" / "_vendor"
@@ -172,3 +173,42 @@ def test_dom_parser_hides_code_and_mathjax_output():
                           "<mjx-container><mjx-c>\\begin{x}</mjx-c></mjx-container><p id='z'>more</p>"))
     assert dom.text == ["text", "more"]
     assert "z" in dom.ids
+
+
+def _notebook_html(*cells: str) -> str:
+    return "<html><body><main>" + "".join(cells) + "</main></body></html>"
+
+
+def _cell(source: str, tags: str = "", output: str = "") -> str:
+    out = f'<div class="cell_output docutils container">{output}</div>' if output else ""
+    return (f'<div class="cell{(" " + tags) if tags else ""} docutils container"><div class="cell_input docutils '
+            f'container"><pre><span class="n">{source}</span></pre></div>{out}</div>')
+
+
+def test_notebook_page_rules_find_what_the_issue_saw():
+    """Issue 25 item 6, on the rendered HTML of an executed-notebook page (no browser needed)."""
+    bad = _notebook_html(
+        _cell('out_dir = "out/x"', "tag_parameters"),
+        _cell('# Parameters\nout_dir = "book/_generated/x"', "tag_injected-parameters"),
+        _cell("validate_params(globals(), 'x', rules={})", output="<pre>data: /work/main/data/x.csv</pre>"),
+        _cell("run.figure(fig, 'f', 'c')\nplt.show()", "tag_remove-output"),
+        "<p>Prose with a <a class='reference internal' href='#here'>link on this page</a>.</p>",
+        _cell("run.finish()", output="<pre>PosixPath('book/_generated/x/provenance.json')</pre>"
+                                     "<table><tr><td>NaN</td></tr></table>"))
+    found = "\n".join(bc.notebook_page_problems(bad))
+    for expected in ("a folder of the build machine", "a path repr", "validate_params", "shown 2 times",
+                     "table cell shows NaN", "draws a figure but shows no image"):
+        assert expected in found, (expected, found)
+
+
+def test_a_prepared_notebook_page_passes():
+    good = _notebook_html(
+        _cell('out_dir = "book/_generated/x"  # see https://example.org/tmp/x and ~/.cache/x', "tag_parameters"),
+        _cell(pages.VALIDATION_NOTE + "\nimport pandas as pd",
+              output="<pre>weights in [site-packages]/timm, data in [data root]</pre>"),
+        _cell("run.figure(fig, 'f', 'c')\nplt.show()", "tag_remove-output"),
+        "<ul><li><p>figure <code>f</code>: <a class='reference internal' href='../../x.html#f'>The X chapter</a></p>"
+        "</li></ul>",
+        _cell("fig = draw()\nplt.show()", output="<img src='../../_images/f.png'>"),
+        _cell("frame", output="<table><tr><td>–</td><td>0.5</td></tr></table>"))
+    assert bc.notebook_page_problems(good) == []

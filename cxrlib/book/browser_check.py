@@ -22,6 +22,12 @@ Light (stdlib only, no torch). One Chromium process per page (``--dump-dom`` aft
   the embedded data: the page is opened again at ``#roc-explorer=<finding>:<index>`` for a few thresholds,
   which moves the slider through its ``input`` event, and the confusion matrix cells, the point on the ROC
   curve and the threshold shown must equal the counts of the page's JSON at that index;
+- ``notebook``: an executed notebook page (below ``book/_generated/``) that does not read as an executed
+  notebook (:func:`notebook_page_problems`; the pages are prepared by :mod:`cxrlib.book.notebook_pages`): a
+  folder of the build machine (``/work/...``, a home folder, ``/tmp/...``) or a path repr (``PosixPath(...)``)
+  in its text, the parameters shown twice (the parameters cell and papermill's injected one), a
+  ``validate_params(...)`` call, a table cell reading NaN, or a cell that draws a figure (``plt.show()``,
+  ``.figure(``) followed by neither an image nor a link to another page of the book;
 - ``browser``: Chromium failed or returned no DOM.
 
 With ``screenshots_dir`` each document page (``book/documents/*.html``) and the scoreboard
@@ -66,7 +72,7 @@ CONSOLE_LINE = re.compile(r":CONSOLE[:(]\d*\)?\]\s*\"(?P<msg>.*)\",\s*source:\s*
 @dataclass(frozen=True)
 class Problem:
     page: str        # path of the page below the HTML root, e.g. "book/data.html"
-    kind: str        # image | link | math | javascript | figure | explorer | browser
+    kind: str        # image | link | math | javascript | figure | explorer | notebook | browser
     detail: str
 
     def __str__(self) -> str:
@@ -308,6 +314,56 @@ def _is_image(path: Path) -> bool:
     return b"<svg" in head.lower() or path.suffix.lower() == ".svg" and b"<" in head
 
 
+NOTEBOOK_PAGES = "book/_generated/"
+"""Where the executed notebook pages are, below the HTML root."""
+MACHINE_PATH = re.compile(r"(?<![\w.:/~-])/(?:work|home|root|tmp|Users|mnt|scratch|private)/[^\s'\"<>]*")
+PATH_REPR = re.compile(r"\b(?:Posix|Windows)Path\(")
+NAN_CELL = re.compile(r"<td[^>]*>\s*(?:NaN|nan|&lt;NA&gt;|NaT)\s*</td>")
+CELL_START = re.compile(r'<div class="cell(?P<tags>(?: [^"]*)?)"')
+DRAWS = ("plt.show()", ".figure(")
+_CHAPTER_LINK = re.compile(r"""<a [^>]*href=["'](?P<href>[^"'#]*\.html)(?:#[^"']*)?["']""")
+
+
+def _visible_text(html: str) -> str:
+    from html import unescape
+
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S | re.I)
+    return unescape(re.sub(r"<[^>]+>", "", body))
+
+
+def notebook_page_problems(html: str) -> list[str]:
+    """What keeps a rendered executed-notebook page from reading as an executed notebook (see ``notebook`` in
+    the module docstring). A cell's stretch runs from its ``<div class="cell ...">`` to the next cell's, so a
+    note after the cell (:mod:`cxrlib.book.notebook_pages`) counts for it."""
+    problems = []
+    main = html[html.find("<main"):] if "<main" in html else html
+    text = _visible_text(main)
+    for pattern, what in ((MACHINE_PATH, "a folder of the build machine"), (PATH_REPR, "a path repr")):
+        found = pattern.search(text)
+        if found:
+            snippet = " ".join(text[max(0, found.start() - 40):found.end() + 40].split())
+            problems.append(f"{what} in the page: ...{snippet}...")
+    if "validate_params(" in text:
+        problems.append("the validate_params(...) block is shown")
+    cells = list(CELL_START.finditer(main))
+    parameter_cells = [c for c in cells if {"tag_parameters", "tag_injected-parameters"} & set(c["tags"].split())]
+    if len(parameter_cells) > 1:
+        problems.append(f"the parameters are shown {len(parameter_cells)} times (parameters and injected-parameters cells)")
+    if NAN_CELL.search(main):
+        problems.append("a table cell shows NaN")
+    for index, cell in enumerate(cells):
+        end = cells[index + 1].start() if index + 1 < len(cells) else len(main)
+        stretch = main[cell.start():end]
+        source = _visible_text(stretch.split('<div class="cell_output', 1)[0])
+        if not any(mark in source for mark in DRAWS):
+            continue
+        linked = [m["href"] for m in _CHAPTER_LINK.finditer(stretch) if "_generated/" not in m["href"]]
+        if "<img" not in stretch and not linked:
+            first = " ".join(source.split())[:80]
+            problems.append(f"a cell draws a figure but shows no image and links to no chapter: {first}...")
+    return problems
+
+
 def _is_document_page(rel: str) -> bool:
     return rel.startswith("book/documents/") or "scoreboard" in Path(rel).stem.lower()
 
@@ -426,6 +482,8 @@ def check_site(html_root, *, screenshots_dir=None, pages=None, browser: str | No
                 continue
             for wrong in explorer_mismatches(explorers[page], finding, index, probe_html):
                 problems.append(Problem(name, "explorer", wrong))
+        if name.startswith(NOTEBOOK_PAGES):
+            problems.extend(Problem(name, "notebook", detail) for detail in notebook_page_problems(html))
         if shots.get(page):
             problems.append(Problem(name, "browser", shots[page]))
     return problems

@@ -389,12 +389,14 @@ def build_html(repo: Path = REPO, strict: bool = True, edition: str = "student")
     (:func:`cxrlib.book.teaching.write_teaching_pages`: run-time cards, exercises, the instructor
     edition's answers), the session plans (:mod:`cxrlib.book.sessions`), the tables of the "Run it
     yourself" page (:mod:`cxrlib.book.setup_guide`) and the data of the ROC primer's threshold explorer
-    (:mod:`cxrlib.book.roc_explorer`), then run ``jupyter-book build`` on the repository root with the
+    (:mod:`cxrlib.book.roc_explorer`), the executed notebooks as pages (:func:`cxrlib.book.notebook_pages.prepare_pages`:
+    parameters once, figures linked to their chapter, no stray reprs), then run ``jupyter-book build`` on the repository root with the
     edition's configuration; returns the HTML index path."""
-    from cxrlib.book import registry, roc_explorer, sessions, setup_guide
+    from cxrlib.book import notebook_pages, registry, roc_explorer, sessions, setup_guide
 
     chosen = teaching.get_edition(edition)
     registry.write_pages(repo)
+    notebook_pages.prepare_pages(repo)
     teaching.write_teaching_pages(repo, edition)
     sessions.write_sessions(repo)
     setup_guide.write_guide(repo)

@@ -87,18 +87,16 @@ class TeachingChapter:
 
 
 def teaching_chapters(repo: Path = REPO) -> list[TeachingChapter]:
-    """The chapters of ``_toc.yml`` with an executed notebook page among their sections, in book order."""
-    toc = yaml.safe_load((repo / "_toc.yml").read_text(encoding="utf-8"))
+    """The chapters of ``_toc.yml`` with an executed notebook page among their sections, in book order
+    (:func:`cxrlib.book.reading_path.sidebar`)."""
+    from cxrlib.book.reading_path import sidebar
+
+    pages = sidebar(repo)
     found = []
-
-    def walk(entries):
-        for entry in entries:
-            runs = [m["run"] for s in entry.get("sections", []) if (m := _EXECUTED_PAGE.match(s.get("file", "")))]
-            if "file" in entry and runs:
-                found.append(TeachingChapter(entry["file"], runs[0]))
-            walk(entry.get("chapters", []) + entry.get("sections", []))
-
-    walk(toc.get("parts", []))
+    for page in pages:
+        runs = [m["run"] for p in pages if p.parent == page.file and (m := _EXECUTED_PAGE.match(p.file))]
+        if runs:
+            found.append(TeachingChapter(page.file, runs[0]))
     return found
 
 
