@@ -75,6 +75,8 @@ def test_runs_and_artifacts_exist():
             run, artifact = item.classroom["run"], item.classroom["artifact"]
             assert (REPO / "params" / "classroom" / f"{run}.yaml").exists(), f"{item.id}: no classroom run {run}"
             assert _writes(run.split("--")[0], artifact), f"{item.id}: notebook {run} does not write {artifact}"
+            if item.classroom.get("figure"):
+                assert _writes(run.split("--")[0], item.classroom["figure"]), f"{item.id}: no figure {item.classroom['figure']}"
             for block in item.beside:
                 if block.exact:
                     assert _writes(run.split("--")[0], block.artifact or artifact), f"{item.id}: {block}"
@@ -443,3 +445,12 @@ def test_document_002_deviation_describes_our_probe_folds():
     assert "patient grouping are our additions" in text
     source = Path(probe.__file__).read_text(encoding="utf-8")
     assert "StratifiedGroupKFold(" in source
+
+
+def test_the_browser_check_uses_the_page_limits_of_the_registry():
+    from cxrlib.book import browser_check
+
+    assert browser_check.LONG_TABLE_ROWS == registry.LONG_TABLE_ROWS
+    assert browser_check.WIDE_TABLE_COLUMNS == registry.WIDE_TABLE_COLUMNS
+    assert browser_check.DOCUMENT_STATEMENT in registry.full_scale_sentence({}, 1, "x")
+    assert browser_check.EMPTY_PAIR[1] in "\n".join(registry._ours(_item(), registry.Status(), REPO, {}, set()))

@@ -71,10 +71,11 @@ MEANINGS = {
     "missing": "what blocks the item (also beside other statuses when only a part can be run)",
 }
 """What each status means, in the words every document page and the scoreboard show."""
-CLASSROOM_FIELDS = ("run", "artifact", "demo", "checks", "compare")
+CLASSROOM_FIELDS = ("run", "artifact", "demo", "checks", "compare", "figure")
 """Fields of an item's ``classroom:``: ``run`` and ``artifact``; ``demo``: why the run asks another question
 than the item (a pipeline demo); ``checks``: the learning checks that concern the item (sub-folders of the run
-folder; default every check of the run); ``compare``: why no cell-by-cell comparison is possible."""
+folder; default every check of the run); ``compare``: why no cell-by-cell comparison is possible; ``figure``:
+the run's figure artifact that draws the item when ``artifact`` is its table (shown as a thumbnail)."""
 LONG_TABLE_ROWS = 20
 """A table with more rows is folded into a dropdown (its summary line shown)."""
 WIDE_TABLE_COLUMNS = 8
@@ -500,9 +501,9 @@ def _thumbnail(item: Item, status: Status, repo: Path, shown: dict) -> list[str]
     """A small picture of our figure (png artifact) with a link to the chapter that shows it in full."""
     if not (item.classroom and _built(status)):
         return []
-    run, artifact = item.classroom["run"], item.classroom["artifact"]
-    path = artifact_file(repo, run, artifact)
-    if path is None or path.suffix != ".png":
+    run, artifact = item.classroom["run"], item.classroom.get("figure") or item.classroom["artifact"]
+    path = repo / GENERATED / run / f"{artifact}.png"
+    if artifact_file(repo, run, artifact) is None or not path.exists():
         return []
     where = (f"full size and caption in the chapter {{doc}}`../{shown[(run, artifact)]}`" if (run, artifact) in shown
              else "full size below")
@@ -524,7 +525,7 @@ def _ours(item: Item, status: Status, repo: Path, shown: dict, included: set) ->
         note = (f"Classroom run (profile `{status.profile or 'unknown'}`): a **pipeline demo**, not an analogue of this item "
                 f"({status.why['pipeline demo'].split(': ', 1)[-1]}). Its numbers say nothing about the document.")
     else:
-        note = (f"Classroom run (profile `{status.profile or 'unknown'}`). An analogue (small data, small models): it is not the "
+        note = (f"Classroom run (profile `{status.profile or 'unknown'}`). An analogue at classroom scale: it is not the "
                 "paper's number.")
     if (run, artifact) in shown:
         chapter = shown[(run, artifact)]
@@ -533,7 +534,12 @@ def _ours(item: Item, status: Status, repo: Path, shown: dict, included: set) ->
         lines.append(f"{note} Shown above: {{ref}}`{artifact} <{artifact}>`.")
     else:
         included.add((run, artifact))
-        lines += [note, "", f"```{{include}} ../_generated/{run}/{artifact}.md", "```"]
+        include = [f"```{{include}} ../_generated/{run}/{artifact}.md", "```"]
+        path = artifact_file(repo, run, artifact)
+        rows = len(pd.read_csv(path)) if path is not None and path.suffix == ".csv" else 0
+        if rows > LONG_TABLE_ROWS:
+            include = [f"::::{{dropdown}} Our table `{artifact}` ({rows} rows; click to open)", "", *include, "", "::::"]
+        lines += [note, "", *include]
     return lines
 
 
@@ -719,10 +725,13 @@ def render_scoreboard(documents: list[Document], repo: Path = REPO) -> str:
                    + " | ".join(str(c) for c in counts) + " |")
     out.append(f"| all | {n_items} | " + " | ".join(str(totals[s]) for s in STATUSES) + " |")
     for d in documents:
-        out += ["", f"## Document {d.number}: {d.short}", "", "| item | kind | status |", "|---|---|---|"]
-        for item, st in per_item[d.number]:
-            out.append(f"| {{ref}}`{item.id} <{_anchor(item)}>` {markdown_cell(item.title)} | {item.kind} | "
-                       + " ".join(badge(s) for s in st.names) + " |")
+        rows = [f"| {{ref}}`{item.id} <{_anchor(item)}>` {markdown_cell(item.title)} | {item.kind} | "
+                + " ".join(badge(s) for s in st.names) + " |" for item, st in per_item[d.number]]
+        table = ["| item | kind | status |", "|---|---|---|", *rows]
+        if len(rows) > LONG_TABLE_ROWS:
+            line = ", ".join(f"{s} {sum(s in st.names for _, st in per_item[d.number])}" for s in STATUSES)
+            table = [f"::::{{dropdown}} {len(rows)} items: {line} (click to open)", "", *table, "", "::::"]
+        out += ["", f"## Document {d.number}: {d.short}", "", *table]
     return "\n".join(out) + "\n"
 
 
