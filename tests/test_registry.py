@@ -75,6 +75,8 @@ def test_runs_and_artifacts_exist():
             run, artifact = item.classroom["run"], item.classroom["artifact"]
             assert (REPO / "params" / "classroom" / f"{run}.yaml").exists(), f"{item.id}: no classroom run {run}"
             assert _writes(run.split("--")[0], artifact), f"{item.id}: notebook {run} does not write {artifact}"
+            if item.classroom.get("beside_table"):
+                assert _writes(run.split("--")[0], item.classroom["beside_table"]), item.id
             if item.classroom.get("figure"):
                 assert _writes(run.split("--")[0], item.classroom["figure"]), f"{item.id}: no figure {item.classroom['figure']}"
             for block in item.beside:
@@ -454,3 +456,13 @@ def test_the_browser_check_uses_the_page_limits_of_the_registry():
     assert browser_check.WIDE_TABLE_COLUMNS == registry.WIDE_TABLE_COLUMNS
     assert browser_check.DOCUMENT_STATEMENT in registry.full_scale_sentence({}, 1, "x")
     assert browser_check.EMPTY_PAIR[1] in "\n".join(registry._ours(_item(), registry.Status(), REPO, {}, set()))
+
+
+def test_a_table_the_notebook_already_aligned_is_shown_on_the_page(fake_repo):
+    _fake_run(fake_repo, "06_linear_probe", "classroom", {"d002_table3.csv": "task,auroc\nk,0.9\n",
+                                                          "d002_table3_compare.csv": "task,init,auc\nCell,ours,0.9\nCell,document 002,96.6\n"})
+    item = _item(published="d002_table3", classroom={"run": "06_linear_probe", "artifact": "d002_table3",
+                                                      "beside_table": "d002_table3_compare"})
+    page = registry.render_item(item, fake_repo, shown={}, included=set())
+    assert "*Ours beside theirs as the notebook set them side by side* (`06_linear_probe/d002_table3_compare`" in page
+    assert "| Cell | document 002 | 96.6 |" in page and "No cell-by-cell comparison" not in page

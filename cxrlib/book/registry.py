@@ -71,11 +71,13 @@ MEANINGS = {
     "missing": "what blocks the item (also beside other statuses when only a part can be run)",
 }
 """What each status means, in the words every document page and the scoreboard show."""
-CLASSROOM_FIELDS = ("run", "artifact", "demo", "checks", "compare", "figure")
+CLASSROOM_FIELDS = ("run", "artifact", "demo", "checks", "compare", "figure", "beside_table")
 """Fields of an item's ``classroom:``: ``run`` and ``artifact``; ``demo``: why the run asks another question
 than the item (a pipeline demo); ``checks``: the learning checks that concern the item (sub-folders of the run
 folder; default every check of the run); ``compare``: why no cell-by-cell comparison is possible; ``figure``:
-the run's figure artifact that draws the item when ``artifact`` is its table (shown as a thumbnail)."""
+the run's figure artifact that draws the item when ``artifact`` is its table (shown as a thumbnail);
+``beside_table``: a table artifact of the run that already sets ours beside the published numbers (made with
+:func:`cxrlib.published.align.beside` in the notebook), shown on the page as it is."""
 LONG_TABLE_ROWS = 20
 """A table with more rows is folded into a dropdown (its summary line shown)."""
 WIDE_TABLE_COLUMNS = 8
@@ -488,6 +490,11 @@ def side_by_side(item: Item, status: Status, repo: Path) -> list[str]:
         out += [f"*{name}*: theirs (published) beside ours (`{run}/{path.stem}`), rows of the published table; "
                 f"{_difference_summary(aligned, block)}.", ""]
         out += readable_table(_compact(aligned, block), f"{name}: published beside ours")
+    ready = item.classroom.get("beside_table")
+    path = artifact_file(repo, run, ready) if ready else None
+    if path is not None and path.suffix == ".csv":
+        out += [f"*Ours beside theirs as the notebook set them side by side* (`{run}/{ready}`):", ""]
+        out += readable_table(pd.read_csv(path), f"`{ready}`: ours beside the published numbers")
     if not out:
         why = item.classroom.get("compare") or item.classroom.get("demo")
         if not why:
