@@ -272,10 +272,15 @@ def test_a_model_that_failed_its_learning_check_is_a_pipeline_demo_not_an_analog
     _learning(folder, learned=False, where="random")
     status = registry.item_status(item, fake_repo)
     assert status.names == ["pipeline demo"], status.names
-    assert "`random` did not learn" in status.why["pipeline demo"] and "NO" in status.why["pipeline demo"]
+    assert "`03_finetune/random` did not learn" in status.why["pipeline demo"] and "NO" in status.why["pipeline demo"]
     # an item that reads only the model that learned stays an analogue
-    only_ssl = _item(classroom={"run": "03_finetune", "artifact": "ft_test_auroc", "checks": ["ssl"]})
+    only_ssl = _item(classroom={"run": "03_finetune", "artifact": "ft_test_auroc", "checks": ["03_finetune/ssl"]})
     assert registry.item_status(only_ssl, fake_repo).names == ["classroom analogue"]
+    # an item that reads another run's model (a probe of notebook 02's encoder) follows that run's check
+    _fake_run(fake_repo, "02_pretrain", "classroom", {})
+    _learning(fake_repo / "book" / "_generated" / "02_pretrain", learned=False)
+    probe = _item(classroom={"run": "03_finetune", "artifact": "ft_test_auroc", "checks": ["02_pretrain", "03_finetune/ssl"]})
+    assert "`02_pretrain` did not learn" in registry.item_status(probe, fake_repo).why["pipeline demo"]
     counts = registry.status_counts([registry.Document("000", "p", "s", "t", "s", (), (item, only_ssl))], fake_repo)
     assert counts["000"]["pipeline demo"] == 1 and counts["000"]["classroom analogue"] == 1
 

@@ -65,8 +65,10 @@ VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
              "source", "track", "wbr"}
 DOCUMENT_STATEMENT = "Full-scale results"
 """The words with which every document page and the scoreboard say how many items have a paper result."""
-LONG_TABLE_ROWS = 20  # = cxrlib.book.registry.LONG_TABLE_ROWS (tests/test_registry.py checks)
-WIDE_TABLE_COLUMNS = 8  # = cxrlib.book.registry.WIDE_TABLE_COLUMNS
+LONG_TABLE_ROWS = 20
+"""A table with more rows is folded into a dropdown on a document page (cxrlib.book.registry writes them so)."""
+WIDE_TABLE_COLUMNS = 8
+"""A table with more columns says that it scrolls sideways, inside the theme's scrolling box."""
 SCROLL_BOX = "pst-scrollable-table-container"
 EMPTY_PAIR = ("Not transcribed", "No classroom run reproduces this item")
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF")

@@ -45,6 +45,7 @@ import pandas as pd
 import yaml
 
 from cxrlib import published
+from cxrlib.book.browser_check import LONG_TABLE_ROWS, WIDE_TABLE_COLUMNS  # the page limits the browser check asserts
 from cxrlib.core.repo import GENERATED, REPO
 from cxrlib.core.runs import finished_artifact, markdown_cell, markdown_table, run_params
 from cxrlib.core.staging import is_complete
@@ -73,15 +74,13 @@ MEANINGS = {
 """What each status means, in the words every document page and the scoreboard show."""
 CLASSROOM_FIELDS = ("run", "artifact", "demo", "checks", "compare", "figure", "beside_table")
 """Fields of an item's ``classroom:``: ``run`` and ``artifact``; ``demo``: why the run asks another question
-than the item (a pipeline demo); ``checks``: the learning checks that concern the item (sub-folders of the run
-folder; default every check of the run); ``compare``: why no cell-by-cell comparison is possible; ``figure``:
+than the item (a pipeline demo); ``checks``: the folders whose learning checks concern the item (paths below
+``book/_generated``, e.g. ``[02_pretrain, 06_linear_probe]`` when a probe reads notebook 02's encoder; default:
+the item's run folder); ``compare``: why no cell-by-cell comparison is possible; ``figure``:
 the run's figure artifact that draws the item when ``artifact`` is its table (shown as a thumbnail);
 ``beside_table``: a table artifact of the run that already sets ours beside the published numbers (made with
 :func:`cxrlib.published.align.beside` in the notebook), shown on the page as it is."""
-LONG_TABLE_ROWS = 20
-"""A table with more rows is folded into a dropdown (its summary line shown)."""
-WIDE_TABLE_COLUMNS = 8
-"""A table with more columns is announced as scrolling sideways."""
+
 ITEM_FIELDS = {"id", "title", "kind", "where", "published", "classroom", "beside", "paper", "described",
                "missing", "notes"}
 README_START, README_END = "<!-- registry:start -->", "<!-- registry:end -->"
@@ -214,19 +213,23 @@ def compare_exact(item: Item, repo: Path) -> list[dict]:
     return results
 
 
-def learning_verdict(folder: Path, checks=None) -> tuple[list, list]:
-    """(failed, passed) learning checks of a run folder, each a list of ``(sub-folder, LearningCheck)``
-    (:func:`cxrlib.stats.learning.read_learning_checks`); ``checks``: the sub-folders (prefixes) that
-    concern the item (default: all). A check that could not be made ("not checked") counts as neither."""
+def learning_verdict(generated: Path, checks) -> tuple[list, list]:
+    """(failed, passed) learning checks, each a list of ``(folder, LearningCheck)``: every ``learning.json`` below
+    the folders ``checks`` (paths below ``generated``, the build's ``book/_generated``: a run folder such as
+    ``02_pretrain``, or one of its sub-folders; :func:`cxrlib.stats.learning.read_learning_checks`). A check
+    that could not be made ("not checked") counts as neither."""
     from cxrlib.stats.learning import read_learning_checks
 
-    try:
-        records = read_learning_checks(folder)
-    except (OSError, ValueError, TypeError):
-        return [], []
-    wanted = [str(c).strip("/") for c in (checks or ())]
-    kept = [(where, check) for where, check in records.items()
-            if not wanted or any(where == w or where.startswith(w + "/") for w in wanted)]
+    kept = []
+    for wanted in dict.fromkeys(str(c).strip("/") for c in checks):
+        folder = generated / wanted
+        if not folder.is_dir():
+            continue
+        try:
+            records = read_learning_checks(folder)
+        except (OSError, ValueError, TypeError):
+            continue
+        kept += [(wanted if where == "." else f"{wanted}/{where}", check) for where, check in records.items()]
     failed = [(w, c) for w, c in kept if c.label == "did not learn"]
     passed = [(w, c) for w, c in kept if c.label == "learned"]
     return failed, passed
@@ -249,7 +252,7 @@ def item_status(item: Item, repo: Path = REPO) -> Status:
                 status.add("exact", "equal to the published numbers in every compared cell: "
                            + "; ".join(f"{c['name']} ({c['cells']} cells)" for c in comparisons))
             built = f"artifact {artifact} of run {run} (profile {status.profile or 'unknown'})"
-            failed, learned = learning_verdict(repo / GENERATED / run, item.classroom.get("checks"))
+            failed, learned = learning_verdict(repo / GENERATED, item.classroom.get("checks") or [run])
             if item.classroom.get("demo") or failed:
                 reasons = ([" ".join(str(item.classroom["demo"]).split())] if item.classroom.get("demo") else [])
                 reasons += [f"the model in `{where}` did not learn ({check.sentence()})" for where, check in failed]
