@@ -339,6 +339,11 @@ def test_a_page_sets_the_published_rows_beside_ours_with_the_scale_in_words(fake
     first = ours.iloc[0]
     assert f"| {first['class']} | {first['total']} | {first['total']} | 0 |" in page  # one aligned row
     assert "*Classroom scale* (run `01_data`): image size 64; seed 0; profile classroom." in page
+    (fake_repo / "book" / "_generated" / "01_data" / "a").mkdir()
+    (fake_repo / "book" / "_generated" / "01_data" / "a" / "weights.json").write_text(
+        json.dumps({"source": "ssl", "description": "our SimCLR checkpoint (notebook 02)"}))
+    page = registry.render_item(item, fake_repo, shown={}, included=set())
+    assert "profile classroom; backbones started from: our SimCLR checkpoint (notebook 02)." in page
     assert "*Paper scale* (`01_data`): seed 0; profile paper; not run here at full scale" in page
 
 

@@ -426,6 +426,25 @@ def paper_params(repo: Path, run: str) -> dict:
     return {**merged, "profile": "paper"}
 
 
+def recorded_starts(folder: Path, limit: int = 4) -> list[str]:
+    """What the backbones of a run folder started from, as their ``weights.json`` records say (distinct
+    descriptions, at most ``limit``; :data:`cxrlib.core.runs.WEIGHTS`)."""
+    import json
+
+    from cxrlib.core.runs import WEIGHTS
+
+    seen = []
+    for path in sorted(folder.rglob(WEIGHTS)) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        text = " ".join(str(record.get("description") or record.get("source") or "").split())
+        if text and text not in seen:
+            seen.append(text)
+    return seen[:limit] + ([f"and {len(seen) - limit} more"] if len(seen) > limit else [])
+
+
 def scale_lines(item: Item, status: Status, repo: Path) -> list[str]:
     """Both scales in words: the classroom run's (from its provenance) and the paper run's (its file)."""
     out = []
@@ -434,7 +453,9 @@ def scale_lines(item: Item, status: Status, repo: Path) -> list[str]:
             params = run_params(repo / GENERATED / item.classroom["run"])
         except (OSError, ValueError, KeyError, TypeError):
             params = {"profile": status.profile}
-        out.append(f"- *Classroom scale* (run `{item.classroom['run']}`): {scale_words(params)}.")
+        starts = recorded_starts(repo / GENERATED / item.classroom["run"])
+        started = f"; backbones started from: {'; '.join(starts)}" if starts else ""
+        out.append(f"- *Classroom scale* (run `{item.classroom['run']}`): {scale_words(params)}{started}.")
     runs = item.paper_runs
     if runs:
         more = f" (and {len(runs) - 1} more paper run(s))" if len(runs) > 1 else ""
