@@ -476,3 +476,19 @@ def test_a_table_the_notebook_already_aligned_is_shown_on_the_page(fake_repo):
     page = registry.render_item(item, fake_repo, shown={}, included=set())
     assert "*Ours beside theirs as the notebook set them side by side* (`06_linear_probe/d002_table3_compare`" in page
     assert "| Cell | document 002 | 96.6 |" in page and "No cell-by-cell comparison" not in page
+
+
+def test_published_items_without_a_run_of_ours_say_why_in_one_line(tmp_path):
+    item = next(i for i in ITEMS if i.id == "d000_table2")
+    page = registry.render_item(item, tmp_path, shown={}, included=set())
+    assert ("**Theirs beside ours:** no comparison on this page: no classroom run of ours asks this item's question; "
+            "the paper run (`03_finetune--d000_swav_resnet50`, sweep `d000_table2_swav_resnet50`) would make ours, "
+            "and has not run at full size here.") in page
+
+
+def test_the_d003_page_does_not_call_the_federated_paper_file_the_slides_task():
+    system3 = next(i for i in ITEMS if i.id == "d003_system3")
+    assert "multi-label" in system3.paper["differs"]
+    text = " ".join((REPO / "book" / "d003_built.md").read_text(encoding="utf-8").split())
+    assert "(`08_federated--d003.yaml`) is a larger run of the classroom task" in text
+    assert "not the slides' multi-label chest disease classification" in text

@@ -676,6 +676,11 @@ def render_item(item: Item, repo: Path, shown: dict, included: set) -> str:
         elif item.published and not (item.classroom and _built(status)):
             why = ("the classroom artifact has not been built" if item.classroom
                    else "no classroom run of ours asks this item's question")
+            if item.paper_runs and "paper: run" not in status.names:
+                why += (f"; the paper run{'s' if len(item.paper_runs) > 1 else ''} (`{item.paper_runs[0]}`"
+                        + (f" and {len(item.paper_runs) - 1} more" if len(item.paper_runs) > 1 else "")
+                        + (f", sweep `{item.sweep}`" if item.sweep else "") + ") would make ours, and "
+                        "ha" + ("ve" if len(item.paper_runs) > 1 else "s") + " not run at full size here")
             out += [f"**Theirs beside ours:** no comparison on this page: {why}.", ""]
         out += ["**Theirs.**", ""]
         if item.published:
