@@ -47,7 +47,7 @@ import yaml
 from cxrlib import published
 from cxrlib.book.browser_check import LONG_TABLE_ROWS, WIDE_TABLE_COLUMNS  # the page limits the browser check asserts
 from cxrlib.core.repo import GENERATED, REPO
-from cxrlib.core.runs import finished_artifact, markdown_cell, markdown_table, run_params
+from cxrlib.core.runs import finished_artifact, markdown_cell, markdown_table, read_provenance, run_params
 from cxrlib.core.staging import is_complete
 from cxrlib.published import align
 
@@ -396,7 +396,7 @@ def commands(item: Item) -> list[tuple[str, str]]:
     return out
 
 
-SCALE_WORDS = (("task", "task"), ("tasks", "tasks"), ("pool_sources", "unlabelled pool"), ("subset", "subset"),
+SCALE_WORDS = (("dataset", "data"), ("split", "split"), ("task", "task"), ("tasks", "tasks"), ("pool_sources", "unlabelled pool"), ("subset", "subset"),
                ("method", "method"), ("backbone", "backbone"), ("weights", "weights"), ("image_size", "image size"),
                ("epochs", "epochs"), ("seeds", "seeds"), ("seed", "seed"), ("profile", "profile"))
 """(parameter, words) of the run facts that say a run's scale, in the order a page names them."""
@@ -450,8 +450,9 @@ def scale_lines(item: Item, status: Status, repo: Path) -> list[str]:
     out = []
     if item.classroom and _built(status):
         try:
-            params = run_params(repo / GENERATED / item.classroom["run"])
-        except (OSError, ValueError, KeyError, TypeError):
+            record = read_provenance(repo / GENERATED / item.classroom["run"])
+            params = {**(record.get("params") or {}), **(record.get("context") or {})}  # the caption facts win
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             params = {"profile": status.profile}
         starts = recorded_starts(repo / GENERATED / item.classroom["run"])
         started = f"; backbones started from: {'; '.join(starts)}" if starts else ""
