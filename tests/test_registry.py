@@ -75,8 +75,9 @@ def test_runs_and_artifacts_exist():
             run, artifact = item.classroom["run"], item.classroom["artifact"]
             assert (REPO / "params" / "classroom" / f"{run}.yaml").exists(), f"{item.id}: no classroom run {run}"
             assert _writes(run.split("--")[0], artifact), f"{item.id}: notebook {run} does not write {artifact}"
-            if item.classroom.get("beside_table"):
-                assert _writes(run.split("--")[0], item.classroom["beside_table"]), item.id
+            tables = item.classroom.get("beside_table") or []
+            for table in [tables] if isinstance(tables, str) else tables:
+                assert _writes(run.split("--")[0], table), f"{item.id}: notebook {run} does not write {table}"
             if item.classroom.get("figure"):
                 assert _writes(run.split("--")[0], item.classroom["figure"]), f"{item.id}: no figure {item.classroom['figure']}"
             for block in item.beside:

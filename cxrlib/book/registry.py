@@ -78,7 +78,7 @@ than the item (a pipeline demo); ``checks``: the folders whose learning checks c
 ``book/_generated``, e.g. ``[02_pretrain, 06_linear_probe]`` when a probe reads notebook 02's encoder; default:
 the item's run folder); ``compare``: why no cell-by-cell comparison is possible; ``figure``:
 the run's figure artifact that draws the item when ``artifact`` is its table (shown as a thumbnail);
-``beside_table``: a table artifact of the run that already sets ours beside the published numbers (made with
+``beside_table``: a table artifact of the run (or a list of them) that already sets ours beside the published numbers (made with
 :func:`cxrlib.published.align.beside` in the notebook), shown on the page as it is."""
 
 ITEM_FIELDS = {"id", "title", "kind", "where", "published", "classroom", "beside", "paper", "described",
@@ -470,10 +470,13 @@ def scale_lines(item: Item, status: Status, repo: Path) -> list[str]:
 
 def _compact(aligned: pd.DataFrame, block: align.Comparison) -> pd.DataFrame:
     """The key columns, then ours, theirs and the difference of each value column."""
-    columns = list(block.keys)
-    for ours in block.value_pairs():
-        columns += [c for c in (f"{ours} (ours)", f"{ours} (published)", f"{ours} (ours - published)") if c in aligned]
-    return aligned[columns]
+    columns, names = list(block.keys), {}
+    for ours, theirs in block.value_pairs().items():
+        for side in ("ours", "published", "ours - published"):
+            if f"{ours} ({side})" in aligned:
+                columns.append(f"{ours} ({side})")
+                names[f"{ours} ({side})"] = f"{theirs} ({side})"  # the published column's name on both sides
+    return aligned[columns].rename(columns=names)
 
 
 def _difference_summary(aligned: pd.DataFrame, block: align.Comparison) -> str:
@@ -515,11 +518,12 @@ def side_by_side(item: Item, status: Status, repo: Path) -> list[str]:
         out += [f"*{name}*: theirs (published) beside ours (`{run}/{path.stem}`), rows of the published table; "
                 f"{_difference_summary(aligned, block)}.", ""]
         out += readable_table(_compact(aligned, block), f"{name}: published beside ours")
-    ready = item.classroom.get("beside_table")
-    path = artifact_file(repo, run, ready) if ready else None
-    if path is not None and path.suffix == ".csv":
-        out += [f"*Ours beside theirs as the notebook set them side by side* (`{run}/{ready}`):", ""]
-        out += readable_table(pd.read_csv(path), f"`{ready}`: ours beside the published numbers")
+    ready = item.classroom.get("beside_table") or []
+    for name in [ready] if isinstance(ready, str) else ready:
+        path = artifact_file(repo, run, name)
+        if path is not None and path.suffix == ".csv":
+            out += [f"*Ours beside theirs as the notebook set them side by side* (`{run}/{name}`):", ""]
+            out += readable_table(pd.read_csv(path), f"`{name}`: ours beside the published numbers")
     if not out:
         why = item.classroom.get("compare") or item.classroom.get("demo")
         if not why:
