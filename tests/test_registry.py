@@ -293,7 +293,7 @@ def test_a_run_that_asks_another_question_is_a_pipeline_demo_with_its_reason(fak
     status = registry.item_status(item, fake_repo)
     assert status.names == ["pipeline demo"] and status.why["pipeline demo"].endswith("binary Kermany, not 15 classes")
     page = registry.render_item(item, fake_repo, shown={}, included=set())
-    assert "{bdg-warning}`pipeline demo`" in page and "a **pipeline demo**, not an analogue" in page
+    assert "{bdg-dark}`pipeline demo`" in page and "a **pipeline demo**, not an analogue" in page
 
 
 def test_a_paper_file_that_asks_another_question_is_not_paper_ready(fake_repo):

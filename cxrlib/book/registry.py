@@ -57,7 +57,7 @@ SCOREBOARD = Path("book") / "scoreboard.md"
 CHAPTERS = Path("book")
 KINDS = ("table", "figure", "schematic", "system")
 STATUSES = ("exact", "classroom analogue", "pipeline demo", "paper: run", "paper: ready", "described", "missing")
-BADGES = {"exact": "success", "classroom analogue": "info", "pipeline demo": "warning", "paper: run": "primary",
+BADGES = {"exact": "success", "classroom analogue": "info", "pipeline demo": "dark", "paper: run": "primary",
           "paper: ready": "secondary", "described": "light", "missing": "danger"}
 MEANINGS = {
     "exact": "our artifact equals the published numbers in every compared cell (data counts)",
@@ -758,8 +758,10 @@ def render_scoreboard(documents: list[Document], repo: Path = REPO) -> str:
            full_scale_sentence(totals, n_items, "the five documents"), "",
            "Every table and figure of the five documents, with the status computed from the run folders of "
            "this build. An item can have several statuses; a classroom analogue and a pipeline demo are counted "
-           "apart. What each status means:", "", *status_legend(), "",
-           "| document | items | " + " | ".join(STATUSES) + " |", "|---|---|" + "---|" * len(STATUSES)]
+           "apart. What each status means:", "", *status_legend(), ""]
+    if len(STATUSES) + 2 > WIDE_TABLE_COLUMNS:
+        out += [f"*{len(STATUSES) + 2} columns: the table scrolls sideways.*", ""]
+    out += ["| document | items | " + " | ".join(STATUSES) + " |", "|---|---|" + "---|" * len(STATUSES)]
     for d in documents:
         counts = [sum(s in st.names for _, st in per_item[d.number]) for s in STATUSES]
         out.append(f"| {{doc}}`{d.number}: {d.short} <documents/{d.page}>` | {len(d.items)} | "
