@@ -202,7 +202,7 @@ check = pd.DataFrame([
 assert (check["difference"] < 1e-5).all()
 run.table(check, "ssl_loss_check", "The contrastive losses written out in torch against lightly's NTXentLoss on "
           "the same random batch (B = 8, 16-d embeddings, seeded)", float_format="{:.6f}", dataset="random numbers",
-          split="none", image_size="none", weights="none")
+          split="none", image_size="none", weights="none", policy=None, epochs=None, batch_size=None)  # no images, no training
 
 # %% [markdown]
 # ## Pre-training at 100 %, 10 % and 1 % of the pool

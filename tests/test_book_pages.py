@@ -332,3 +332,31 @@ def test_prerequisites_that_name_the_auroc_link_the_primer(chapter):
         assert "roc_primer.md" in prerequisites, "the prerequisite names the AUROC: link the ROC primer"
     toc = (REPO / "_toc.yml").read_text(encoding="utf-8")
     assert toc.index("book/roc_primer") < toc.index("book/finetune"), "the primer comes before its first use"
+
+
+def test_a_caption_of_a_check_on_random_numbers_lists_no_run_fact_of_the_images():
+    """Issue 24: a table computed from random numbers (notebook 02's loss check) must not list the run's
+    augmentation policy, epochs or batch size: every image/training fact of the run context is overridden
+    with None in such a call (the caption drops a None fact: cxrlib.book.artifacts.RunArtifacts.caption)."""
+    import ast
+
+    from cxrlib.book.artifacts import CONTEXT_FIELDS
+
+    for path in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        context_keys = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "RunArtifacts":
+                for kw in node.keywords:
+                    if kw.arg == "context" and isinstance(kw.value, ast.Call):
+                        context_keys |= {k.arg for k in kw.value.keywords if k.arg}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) in ("table", "figure")):
+                continue
+            given = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+            if not (isinstance(given.get("dataset"), ast.Constant) and "random" in str(given["dataset"].value)):
+                continue
+            for key in context_keys - set(CONTEXT_FIELDS):
+                value = given.get(key)
+                assert isinstance(value, ast.Constant) and value.value is None, (
+                    f"{path.name}:{node.lineno}: a table of random numbers keeps the run fact {key!r}")

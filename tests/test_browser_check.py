@@ -31,6 +31,11 @@ def _page(body: str, title: str = "t") -> str:
     return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>{body}</body></html>"
 
 
+def _table(rows: int, columns: int) -> str:
+    head = "<tr>" + "<th>h</th>" * columns + "</tr>"
+    return "<table><thead>" + head + "</thead><tbody>" + ("<tr>" + "<td>1</td>" * columns + "</tr>") * rows + "</tbody></table>"
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     _browser_or_skip()
@@ -44,7 +49,12 @@ def site(tmp_path_factory):
         "<a href='#top'>top</a>, <a href='https://example.org/x'>outside</a>.</p>"
         "<img src='_images/dot.png' alt='dot'><pre>$$ in code is fine: \\begin{x}</pre>"))
     (root / "book" / "documents" / "d000.html").write_text(_page(
-        "<h2 id='results'>Results</h2><img src='../../_images/dot.png'>"))
+        "<p><strong>Full-scale results: none.</strong></p><h2 id='results'>Results</h2><img src='../../_images/dot.png'>"
+        + "<details><summary>long</summary>" + _table(25, 2) + "</details>"
+        + "<div class='pst-scrollable-table-container'>" + _table(2, 12) + "</div>"))
+    (root / "book" / "documents" / "d001.html").write_text(_page(  # no statement, long and wide tables bare
+        "<p>Not transcribed (no published numbers).</p><p>Ours. No classroom run reproduces this item.</p>"
+        + _table(25, 2) + _table(2, 12)))
     (root / "missing_image.html").write_text(_page(
         "<img src='_images/nope.png'><img src='_images/empty.png'><img src='_images/dot.png'>"))
     (root / "broken_link.html").write_text(_page(
@@ -148,7 +158,7 @@ def test_explorer_mismatches_name_the_wrong_cell():
 def test_only_the_expected_problems(site):
     _, _, problems = site
     expected = {"missing_image.html", "broken_link.html", "raw_math.html", "js_error.html", "mathjax_error.html",
-                "explorer_dead.html", "figure_bad.html"}
+                "explorer_dead.html", "figure_bad.html", "book/documents/d001.html"}
     assert {p.page for p in problems} == expected, [str(p) for p in problems]
 
 
@@ -156,7 +166,7 @@ def test_only_the_expected_problems(site):
 def test_document_pages_get_screenshots(site):
     _, shots, _ = site
     pngs = sorted(p.name for p in shots.glob("*.png"))
-    assert pngs == ["book__documents__d000.png"]
+    assert pngs == ["book__documents__d000.png", "book__documents__d001.png"]
     assert (shots / pngs[0]).read_bytes().startswith(b"\x89PNG")
 
 
@@ -212,3 +222,21 @@ def test_a_prepared_notebook_page_passes():
         _cell("fig = draw()\nplt.show()", output="<img src='../../_images/f.png'>"),
         _cell("frame", output="<table><tr><td>–</td><td>0.5</td></tr></table>"))
     assert bc.notebook_page_problems(good) == []
+def test_document_pages_say_the_full_scale_count_fold_long_tables_and_scroll_wide_ones():
+    """The document-page checks on hand-written DOMs (no browser needed)."""
+    good = _page("<p>Full-scale results: none.</p><details>" + _table(25, 2) + "</details>"
+                 "<div class='pst-scrollable-table-container'>" + _table(2, 12) + "</div>" + _table(3, 3))
+    assert bc.document_page_problems(good) == []
+    bad = bc.document_page_problems(_page("<p>Not transcribed.</p><p>No classroom run reproduces this item.</p>"
+                                          + _table(25, 2) + _table(2, 12)))
+    assert len(bad) == 4
+    assert any("full-scale" in p for p in bad) and any("25 rows" in p for p in bad)
+    assert any("12 columns" in p for p in bad) and any("empty pair" in p for p in bad)
+
+
+@pytest.mark.slow
+def test_document_page_problems_are_reported_on_the_page(site):
+    _, _, problems = site
+    kinds = {p.detail.split(" ")[0] for p in _on(problems, "book/documents/d001.html", "document")}
+    assert len(_on(problems, "book/documents/d001.html", "document")) == 4, kinds
+    assert not _on(problems, "book/documents/d000.html", "document")

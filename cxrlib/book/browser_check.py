@@ -28,6 +28,11 @@ Light (stdlib only, no torch). One Chromium process per page (``--dump-dom`` aft
   in its text, the parameters shown twice (the parameters cell and papermill's injected one), a
   ``validate_params(...)`` call, a table cell reading NaN, or a cell that draws a figure (``plt.show()``,
   ``.figure(``) followed by neither an image nor a link to another page of the book;
+- ``document``: a document page (``book/documents/*.html``) or the scoreboard that does not say in words how
+  many items have a full-scale result (:data:`DOCUMENT_STATEMENT`), that shows a table of more than
+  :data:`LONG_TABLE_ROWS` rows outside a dropdown (``<details>``), a table of more than
+  :data:`WIDE_TABLE_COLUMNS` columns outside the theme's scrolling box, or an item's empty "Not transcribed /
+  No classroom run" pair (:func:`document_page_problems`; the pages are written by :mod:`cxrlib.book.registry`);
 - ``browser``: Chromium failed or returned no DOM.
 
 With ``screenshots_dir`` each document page (``book/documents/*.html``) and the scoreboard
@@ -64,6 +69,14 @@ HIDDEN_TAGS = {"script", "style", "noscript", "template", "textarea", "pre", "co
                "mjx-container", "math", "svg", "head", "title"}
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
              "source", "track", "wbr"}
+DOCUMENT_STATEMENT = "Full-scale results"
+"""The words with which every document page and the scoreboard say how many items have a paper result."""
+LONG_TABLE_ROWS = 20
+"""A table with more rows is folded into a dropdown on a document page (cxrlib.book.registry writes them so)."""
+WIDE_TABLE_COLUMNS = 8
+"""A table with more columns says that it scrolls sideways, inside the theme's scrolling box."""
+SCROLL_BOX = "pst-scrollable-table-container"
+EMPTY_PAIR = ("Not transcribed", "No classroom run reproduces this item")
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF")
 REFRESH = re.compile(r"""<meta[^>]+http-equiv=["']?refresh["']?[^>]*content=["'][^"']*url=([^"'>]+)""", re.I)
 CONSOLE_LINE = re.compile(r":CONSOLE[:(]\d*\)?\]\s*\"(?P<msg>.*)\",\s*source:\s*(?P<src>.*)$")
@@ -72,7 +85,7 @@ CONSOLE_LINE = re.compile(r":CONSOLE[:(]\d*\)?\]\s*\"(?P<msg>.*)\",\s*source:\s*
 @dataclass(frozen=True)
 class Problem:
     page: str        # path of the page below the HTML root, e.g. "book/data.html"
-    kind: str        # image | link | math | javascript | figure | explorer | notebook | browser
+    kind: str        # image | link | math | javascript | figure | explorer | notebook | document | browser
     detail: str
 
     def __str__(self) -> str:
@@ -187,6 +200,71 @@ class _Widgets(HTMLParser):
     def handle_data(self, data):
         if self._cell is not None:
             self.cells[self._cell] += data
+
+
+class _Tables(HTMLParser):
+    """Each table of a page: its body rows, the cells of its widest row, whether it sits in a dropdown
+    (``<details>``) and in the theme's scrolling box."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables: list[dict] = []
+        self._open: list[tuple[str, bool, bool]] = []  # (tag, is details, is scroll box)
+        self._table: dict | None = None
+        self._cells = 0
+
+    def _inside(self, index: int) -> bool:
+        return any(entry[index] for entry in self._open)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in VOID_TAGS:
+            return
+        classes = (a.get("class") or "").split()
+        if tag == "table" and self._table is None:
+            self._table = {"rows": 0, "columns": 0, "folded": self._inside(1), "scrolls": self._inside(2)}
+        elif tag == "tr" and self._table is not None:
+            self._cells = 0
+        elif tag in ("td", "th") and self._table is not None:
+            self._cells += int(a.get("colspan") or 1)
+        self._open.append((tag, tag == "details", SCROLL_BOX in classes))
+
+    def handle_endtag(self, tag):
+        if tag == "tr" and self._table is not None:
+            self._table["rows"] += 1
+            self._table["columns"] = max(self._table["columns"], self._cells)
+        if tag == "table" and self._table is not None:
+            self._table["rows"] = max(0, self._table["rows"] - 1)  # the header row
+            self.tables.append(self._table)
+            self._table = None
+        for i in range(len(self._open) - 1, -1, -1):
+            if self._open[i][0] == tag:
+                del self._open[i:]
+                return
+
+
+def document_page_problems(html: str) -> list[str]:
+    """What a reader of a document page (or the scoreboard) would find wrong, from its rendered DOM: the
+    full-scale statement absent, a long table not folded, a wide table outside the scrolling box, an empty
+    "Not transcribed / No classroom run" pair."""
+    problems = []
+    text = " ".join(" ".join(_parse(html).text).split())
+    if DOCUMENT_STATEMENT not in text:
+        problems.append(f"no sentence saying how many items have a full-scale result ({DOCUMENT_STATEMENT!r})")
+    start = text.find(EMPTY_PAIR[0])
+    while start >= 0:
+        if EMPTY_PAIR[1] in text[start:start + 200]:
+            problems.append("an item shows the empty pair 'Not transcribed' / 'No classroom run' (one line is enough)")
+            break
+        start = text.find(EMPTY_PAIR[0], start + 1)
+    tables = _Tables()
+    tables.feed(html)
+    for number, table in enumerate(tables.tables, 1):
+        if table["rows"] > LONG_TABLE_ROWS and not table["folded"]:
+            problems.append(f"table {number} has {table['rows']} rows outside a dropdown (fold it, show a summary)")
+        if table["columns"] > WIDE_TABLE_COLUMNS and not table["scrolls"]:
+            problems.append(f"table {number} has {table['columns']} columns outside a scrolling box")
+    return problems
 
 
 def _widgets(html: str) -> _Widgets:
@@ -484,6 +562,8 @@ def check_site(html_root, *, screenshots_dir=None, pages=None, browser: str | No
                 problems.append(Problem(name, "explorer", wrong))
         if name.startswith(NOTEBOOK_PAGES):
             problems.extend(Problem(name, "notebook", detail) for detail in notebook_page_problems(html))
+        if _is_document_page(name) and html:
+            problems += [Problem(name, "document", wrong) for wrong in document_page_problems(html)]
         if shots.get(page):
             problems.append(Problem(name, "browser", shots[page]))
     return problems
