@@ -282,6 +282,10 @@ def test_a_model_that_failed_its_learning_check_is_a_pipeline_demo_not_an_analog
     _learning(fake_repo / "book" / "_generated" / "02_pretrain", learned=False)
     probe = _item(classroom={"run": "03_finetune", "artifact": "ft_test_auroc", "checks": ["02_pretrain", "03_finetune/ssl"]})
     assert "`02_pretrain` did not learn" in registry.item_status(probe, fake_repo).why["pipeline demo"]
+    # an artifact that involves no trained model (augmented views) is not judged by any check
+    views = _item(classroom={"run": "03_finetune", "artifact": "ft_test_auroc", "checks": []})
+    status = registry.item_status(views, fake_repo)
+    assert status.names == ["classroom analogue"] and "no trained model is involved" in status.why["classroom analogue"]
     counts = registry.status_counts([registry.Document("000", "p", "s", "t", "s", (), (item, only_ssl))], fake_repo)
     assert counts["000"]["pipeline demo"] == 1 and counts["000"]["classroom analogue"] == 1
 

@@ -76,7 +76,7 @@ CLASSROOM_FIELDS = ("run", "artifact", "demo", "checks", "compare", "figure", "b
 """Fields of an item's ``classroom:``: ``run`` and ``artifact``; ``demo``: why the run asks another question
 than the item (a pipeline demo); ``checks``: the folders whose learning checks concern the item (paths below
 ``book/_generated``, e.g. ``[02_pretrain, 06_linear_probe]`` when a probe reads notebook 02's encoder; default:
-the item's run folder); ``compare``: why no cell-by-cell comparison is possible; ``figure``:
+the item's run folder; ``[]``: the artifact involves no trained model, e.g. augmented views); ``compare``: why no cell-by-cell comparison is possible; ``figure``:
 the run's figure artifact that draws the item when ``artifact`` is its table (shown as a thumbnail);
 ``beside_table``: a table artifact of the run (or a list of them) that already sets ours beside the published numbers (made with
 :func:`cxrlib.published.align.beside` in the notebook), shown on the page as it is."""
@@ -252,7 +252,7 @@ def item_status(item: Item, repo: Path = REPO) -> Status:
                 status.add("exact", "equal to the published numbers in every compared cell: "
                            + "; ".join(f"{c['name']} ({c['cells']} cells)" for c in comparisons))
             built = f"artifact {artifact} of run {run} (profile {status.profile or 'unknown'})"
-            failed, learned = learning_verdict(repo / GENERATED, item.classroom.get("checks") or [run])
+            failed, learned = learning_verdict(repo / GENERATED, item.classroom.get("checks", [run]) or [])
             if item.classroom.get("demo") or failed:
                 reasons = ([" ".join(str(item.classroom["demo"]).split())] if item.classroom.get("demo") else [])
                 reasons += [f"the model in `{where}` did not learn ({check.sentence()})" for where, check in failed]
@@ -260,6 +260,7 @@ def item_status(item: Item, repo: Path = REPO) -> Status:
             else:
                 tail = ("" if "exact" in status.names else ": an analogue, not the paper's number")
                 checked = (f"; {len(learned)} learning check(s) passed" if learned
+                           else "; no trained model is involved" if item.classroom.get("checks", None) == []
                            else "; no trained model's learning check recorded in the run folder")
                 status.add("classroom analogue", built + tail + checked)
     runs = item.paper_runs
