@@ -37,7 +37,10 @@ def explain_ex3(runs: dict[str, Path]) -> str:
     for method, rows in table.groupby("method", sort=False):
         rows = rows.sort_values("depth")
         reached = rows[rows["p_value"] > alpha]
-        if len(reached):
+        verdict = str(rows["verdict"].iloc[-1])
+        if verdict.startswith("cannot tell"):
+            lines.append(f"{method}: {verdict}")
+        elif len(reached):
             first = reached.iloc[0]
             lines.append(f"{method}: at the level of other images' maps from '{first['level']}' on (depth "
                          f"{int(first['depth'])}: mean Spearman {first['mean']:.2f} with the same image's trained map, "
