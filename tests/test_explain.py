@@ -428,6 +428,8 @@ def test_readings_of_a_model_that_did_not_learn_are_a_pipeline_demo():
     assert chapter.demo_prefix(_run_with(None)).startswith("Pipeline demo")
     text = chapter.learning_text([_run_with(good), _run_with(bad), _run_with(None)])
     assert text.count(":::{warning}") == 2 and "no \"did it learn?\" check" in text
+    assert all(line == ":::{warning}" for line in text.splitlines() if ":::{warning}" in line)  # fences open lines
+    assert "**resnet18 (03_finetune)**: Did the fine-tuned" not in text and "Did the model learn? NO" in text
     summary = pd.DataFrame({"method": ["Grad-CAM"] * 3, "depth": [1, 2, 3], "level": ["head", "block 2", "block 1"],
                             "p_value": [0.5, 0.01, 0.6], "verdict": ["", "", "passes: ..."]})
     reading = chapter.sanity_reading(summary, _run_with(good), alpha=0.05)

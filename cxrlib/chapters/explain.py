@@ -47,8 +47,11 @@ def learning_text(runs: Sequence[FinetuneRun]) -> str:
         if r.learning is None:
             parts.append(f":::{{warning}}\n**{r.name}**: its run folder has no \"did it learn?\" check (learning.json); "
                          "its explanations below are a pipeline demo, not a reading of a model that learned.\n:::")
-        else:
-            parts.append(f"**{r.name}**: " + r.learning.markdown())
+        else:  # the name goes inside a warning's fence (a fence must open its line)
+            text = r.learning.markdown()
+            fence = ":::{warning}\n"
+            parts.append(fence + f"**{r.name}**: " + text.removeprefix(fence) if text.startswith(fence)
+                         else f"**{r.name}**: " + text)
     return "\n\n".join(parts)
 
 
