@@ -176,7 +176,6 @@ run.text(chapter.fig3_reading(), "ex_fig3_reading", dataset="NIH ChestX-ray14, 1
          profile="published", seed="not stated")
 
 # %% [markdown]
-#
 # Document 000 printed its two matrices as counts (transcribed into `cxrlib/published/d000_fig3.csv`;
 # every row adds up to the class's test count of its Table 1). The table gives each class's true
 # positives and recall for both published models, and ours beside them when the run is document
