@@ -138,6 +138,28 @@ def test_cnn_rows_give_a_grid(key):
     assert maps.shape == (2, 2, 2)  # stride 32
 
 
+def test_layer_rule_picks_the_deepest_layer_with_a_fine_enough_grid():
+    model = build_classifier("resnet18", 2, weights="none").eval()
+    assert gradcam.layer_candidates(model) == ["backbone.layer4", "backbone.layer3", "backbone.layer2", "backbone.layer1"]
+    at64 = gradcam.choose_layer(model, 64)
+    assert (at64.path, at64.grid, at64.meets_min) == ("backbone.layer2", (8, 8), True)
+    assert [g for _, g in at64.candidates] == [(2, 2), (4, 4), (8, 8), (16, 16)]
+    assert gradcam.choose_layer(model, 128).path == "backbone.layer3"
+    assert gradcam.choose_layer(model, 64, min_grid=2).path == "backbone.layer4"
+    tiny = gradcam.choose_layer(model, 28)  # no layer reaches 8 x 8: the largest grid, and the text says so
+    assert (tiny.path, tiny.grid, tiny.meets_min) == ("backbone.layer1", (7, 7), False)
+    assert "no layer reaches 8 x 8" in tiny.text()
+    maps = gradcam.gradcam(model, torch.randn(2, 3, 64, 64), 1, layer=at64.path, upsample=False)
+    assert maps.shape == (2, 8, 8)
+    assert gradcam.explain_batches(model, torch.randn(3, 3, 64, 64), 1, layer=at64.path).shape == (3, 64, 64)
+
+
+def test_layer_rule_keeps_a_vits_registry_layer():
+    vit = build_classifier("dino_vits16", 2, weights="none", img_size=64).eval()
+    choice = gradcam.choose_layer(vit, 64)  # every block has the 4 x 4 patch grid: the registry's layer
+    assert (choice.path, choice.grid, choice.meets_min) == ("backbone.blocks.-1.norm1", (4, 4), False)
+
+
 def test_a_missing_gradcam_layer_is_one_clear_error():
     model = build_classifier("resnet18", 2, weights="none")
     model.spec = replace(model.spec, gradcam_layer="layer9")
@@ -154,28 +176,39 @@ def small_cnn(seed):
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2)).eval()
 
 
-def test_randomisation_lowers_the_correlation_and_a_weight_blind_method_is_flagged():
+def test_randomisation_verdict_flags_maps_that_follow_the_image_and_passes_maps_that_change():
     trained, fresh = small_cnn(0), small_cnn(1)
     x = torch.randn(6, 3, 12, 12, generator=torch.Generator().manual_seed(2))
     levels = [sanity.Level("head", ("6",)), sanity.Level("conv 2", ("2",)), sanity.Level("conv 1", ("0",))]
+    noise = torch.Generator().manual_seed(5)
 
     def explain(model, method):
         if method == "image":  # ignores the model: the maps never change
             return x.abs().sum(dim=1).numpy()
+        if method == "image, partly":  # half image, half noise: rho ~ 0.4 with its own map, like the input gradient
+            return (x.abs().sum(dim=1) + 4.0 * torch.rand(6, 12, 12, generator=noise)).numpy()
+        if method == "unrelated":  # a new random map at every call: changes completely
+            return torch.rand(6, 12, 12, generator=noise).numpy()
         return gradcam.gradcam(model, x, 1, layer=model[3])
 
+    methods = ("Grad-CAM", "image", "image, partly", "unrelated")
     before = [p.clone() for p in trained.parameters()]
-    table, maps = sanity.cascading_randomisation(trained, fresh, x, 1, levels, methods=("Grad-CAM", "image"),
-                                                 explain=explain)
+    table, maps = sanity.cascading_randomisation(trained, fresh, x, 1, levels, methods=methods, explain=explain)
     assert all(torch.equal(a, b) for a, b in zip(before, trained.parameters())), "the trained model is not changed"
     assert len(maps["Grad-CAM"]) == 1 + len(levels)
-    summary = sanity.sanity_summary(table, threshold=0.5)
+    summary = sanity.sanity_summary(table, maps, alpha=0.05)
     last = summary[summary["depth"] == len(levels)].set_index("method")
     assert last.loc["image", "mean"] == pytest.approx(1.0)
     assert last.loc["image", "verdict"].startswith("FLAGGED")
-    grad = last.loc["Grad-CAM", "mean"]
-    assert not np.isfinite(grad) or grad < 0.9
-    assert last.loc["Grad-CAM", "verdict"].startswith("passes")
+    partly = last.loc["image, partly"]
+    assert partly["mean"] < 0.6 and partly["verdict"].startswith("FLAGGED")  # no fixed threshold: a lower rho is flagged
+    assert last.loc["unrelated", "verdict"].startswith("passes")
+    assert last.loc["unrelated", "p_value"] > 0.05
+    assert abs(last.loc["unrelated", "unrelated"]) < 0.2
+    # two images: no p-value can reach 0.05, so the verdict says it cannot tell
+    few = sanity.sanity_summary(table[table["image"] < 2], {m: [a[:2] for a in v] for m, v in maps.items()}, alpha=0.05)
+    assert few.loc[few["depth"] == len(levels), "verdict"].str.startswith("cannot tell").all()
+    assert (few.loc[few["depth"] < len(levels), "verdict"] == "").all()  # the verdict is on the last level only
 
 
 def test_spearman_rows():
@@ -183,6 +216,13 @@ def test_spearman_rows():
     assert sanity.spearman_rows(a, a ** 3)[0] == pytest.approx(1.0)
     assert sanity.spearman_rows(a, -a)[0] == pytest.approx(-1.0)
     assert np.isnan(sanity.spearman_rows(a, np.zeros_like(a))[0])
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    ref, other = rng.random((3, 5, 5)), rng.random((3, 5, 5))
+    matrix = sanity.spearman_matrix(ref, other)
+    assert matrix[0, 2] == pytest.approx(spearmanr(ref[0].ravel(), other[2].ravel())[0])
+    assert np.allclose(np.diag(matrix), sanity.spearman_rows(ref, other))
 
 
 def test_classifier_levels_cascade_from_the_head_to_the_stem():
@@ -331,3 +371,66 @@ def test_record_checkpoints_hashes_each_checkpoint_once_for_provenance_and_cache
     assert run.data["checkpoint a"]["fingerprint"] == f"sha256:{ids['a']}"
     assert len(hashed) == 2
 
+
+
+# ------------------------------------------------------------------------------ generated readings
+
+
+def test_fig3_reading_is_read_from_the_published_counts():
+    from cxrlib import published
+    from cxrlib.chapters import explain as chapter
+
+    reading = chapter.fig3_reading()
+    table1 = published.load("d000_table1").frame.set_index("class")
+    n_normal = int(table1.loc["No Finding", "test"])
+    assert n_normal == 9861  # document 000, Table 1 (not "8,000-odd")
+    assert f"the {n_normal:,} No Finding test images" in reading
+    assert "Cardiomegaly 226 of 316 against 97" in reading and "2,647 to Infiltration" in reading
+
+
+def test_chapter_text_reads_the_runs_and_keeps_no_stale_claim():
+    page = (REPO / "book" / "explain.md").read_text()
+    for artifact in ("ex_learned", "ex_fig3_reading", "ex_sanity_reading", "ex_localisation_reading"):
+        assert f"_generated/05_explain/{artifact}.md" in page
+    for stale in ("8,000-odd", "spans most of the range", "flagging threshold", "3 of them for Pneumonia"):
+        assert stale not in page
+    # "with 8 images all 8! = 40,320 re-pairings, an exact p-value": the classroom size and the default budget
+    import inspect
+
+    assert yaml.safe_load((REPO / "params" / "classroom" / "05_explain.yaml").read_text())["sanity_images"] == 8
+    assert inspect.signature(sanity.sanity_summary).parameters["permutations"].default >= 40_320
+    assert "8! = 40{,}320" in page
+
+
+def _run_with(learning):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name="resnet18 (03_finetune)", learning=learning)
+
+
+def test_readings_of_a_model_that_did_not_learn_are_a_pipeline_demo():
+    import pandas as pd
+
+    from cxrlib.chapters import explain as chapter
+    from cxrlib.stats.learning import check_learning
+
+    good = check_learning(estimate=0.95, ci_low=0.93, ci_high=0.97, final_loss=0.2, no_information=0.693)
+    bad = check_learning(estimate=0.52, ci_low=0.45, ci_high=0.6, final_loss=0.69, no_information=0.693)
+    local = pd.DataFrame({"run": ["resnet18 (03_finetune)"] * 3,
+                          "metric": ["pointing game hit rate", "energy in box", "chance (box share of image)"],
+                          "estimate": [0.0, 0.1, 0.13], "ci_low": [0.0, 0.0, 0.05], "ci_high": [0.708, 0.3, 0.3],
+                          "n": [3, 3, 3]})
+    learned = chapter.localisation_reading(local, _run_with(good), source="the run's own test images", in_domain=True)
+    assert learned.startswith("resnet18 (03_finetune): the Grad-CAM maximum fell inside the radiologist's box on 0 of 3")
+    assert "0.00 to 0.71" in learned and "71% of the possible range" in learned and "includes the chance level" in learned
+    demo = chapter.localisation_reading(local, _run_with(bad), source="x", in_domain=False)
+    assert demo.startswith("Pipeline demo") and "not a finding about the model" in demo
+    assert chapter.demo_prefix(_run_with(None)).startswith("Pipeline demo")
+    text = chapter.learning_text([_run_with(good), _run_with(bad), _run_with(None)])
+    assert text.count(":::{warning}") == 2 and "no \"did it learn?\" check" in text
+    assert all(line == ":::{warning}" for line in text.splitlines() if ":::{warning}" in line)  # fences open lines
+    assert "**resnet18 (03_finetune)**: Did the fine-tuned" not in text and "Did the model learn? NO" in text
+    summary = pd.DataFrame({"method": ["Grad-CAM"] * 3, "depth": [1, 2, 3], "level": ["head", "block 2", "block 1"],
+                            "p_value": [0.5, 0.01, 0.6], "verdict": ["", "", "passes: ..."]})
+    reading = chapter.sanity_reading(summary, _run_with(good), alpha=0.05)
+    assert "**Grad-CAM**: passes: ..." in reading and "after re-initialising down to 'head', but closer again after 'block 2'" in reading

@@ -302,3 +302,21 @@ def test_seeded_and_side_effect_free():
     assert torch.equal(torch.get_rng_state(), state)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["head.1.weight"], c["head.1.weight"])
+
+
+@pytest.mark.parametrize("key", ROWS)
+def test_gradcam_layer_rule_gives_every_row_an_eight_by_eight_grid(backbones, key):
+    """Notebook 05's rule (cxrlib.explain.gradcam.choose_layer) on every row: at the row's input size and, for a
+    CNN, at the classroom's 64 px, the chosen layer's map has at least 8 x 8 cells, every candidate tried before it
+    fewer, and Grad-CAM on it returns that grid."""
+    from cxrlib.explain import gradcam
+
+    spec = REGISTRY[key]
+    model = classifier_on(backbones[key], key, 2).eval()
+    for size in [spec.input_size] if spec.patch_size else [64, spec.input_size]:
+        choice = gradcam.choose_layer(model, size)
+        assert choice.meets_min and min(choice.grid) >= 8, (size, choice)
+        tried = [grid for path, grid in choice.candidates[:[p for p, _ in choice.candidates].index(choice.path)]]
+        assert all(min(grid) < 8 for grid in tried)
+        maps = gradcam.gradcam(model, torch.randn(1, 3, size, size), 1, layer=choice.path, upsample=False)
+        assert maps.shape[1:] == choice.grid

@@ -30,7 +30,35 @@ def run_summary(runs: Sequence[FinetuneRun]) -> pd.DataFrame:
         "image_size": r.image_size, "preprocess": r.params.get("preprocess"), "weights": r.weights_label,
         "unfrozen_blocks": r.params.get("unfrozen_blocks"), "checkpoint": r.checkpoint.name,
         "test_images": len(r.predictions["test"]), "profile": r.params.get("profile"), "seed": r.params.get("seed"),
+        "learned": r.learning.label if r.learning else "not checked (no learning.json)",
     } for r in runs])
+
+
+def learned(run: FinetuneRun) -> bool:
+    """Whether the run passed its "did it learn?" check (a run without the check counts as not checked)."""
+    return bool(run.learning and run.learning.learned)
+
+
+def learning_text(runs: Sequence[FinetuneRun]) -> str:
+    """The "did it learn?" verdict of every run explained, from its ``learning.json``: a plain sentence when
+    it learned, a warning (its explanations are a pipeline demo) when it did not or was not checked."""
+    parts = []
+    for r in runs:
+        if r.learning is None:
+            parts.append(f":::{{warning}}\n**{r.name}**: its run folder has no \"did it learn?\" check (learning.json); "
+                         "its explanations below are a pipeline demo, not a reading of a model that learned.\n:::")
+        else:  # the name goes inside a warning's fence (a fence must open its line)
+            text = r.learning.markdown()
+            fence = ":::{warning}\n"
+            parts.append(fence + f"**{r.name}**: " + text.removeprefix(fence) if text.startswith(fence)
+                         else f"**{r.name}**: " + text)
+    return "\n\n".join(parts)
+
+
+def demo_prefix(run: FinetuneRun) -> str:
+    """``""`` for a run that learned; otherwise the words that make a generated reading a pipeline demo."""
+    return "" if learned(run) else (f"Pipeline demo ({run.name} did not pass its \"did it learn?\" check, so nothing "
+                                    "below is read as a property of a trained model): ")
 
 
 def run_test_images(run: FinetuneRun, data_root=None) -> pd.DataFrame:
@@ -171,6 +199,30 @@ def fig3_recall_table(ours: pd.DataFrame | None = None, our_name: str = "ours") 
     return table
 
 
+def fig3_reading() -> str:
+    """Document 000's Fig. 3 in words, every number read from the transcribed counts
+    (``cxrlib/published/d000_fig3.csv``): which model finds more true positives of which class, Cardiomegaly
+    as the example, and where DINOv2 sends the No Finding test images."""
+    dino, chexnet = published_fig3("DINOv2 ViT-S/14"), published_fig3("CheXNet")
+    tp_dino, tp_chex = pd.Series(np.diag(dino), dino.index), pd.Series(np.diag(chexnet), chexnet.index)
+    more_dino = [c for c in dino.index if tp_dino[c] > tp_chex[c]]
+    more_chex = [c for c in dino.index if tp_chex[c] > tp_dino[c]]
+    card = "Cardiomegaly"
+    normal = "No Finding"
+    row = dino.loc[normal].drop(normal).sort_values(ascending=False)
+    n_normal = int(dino.loc[normal].sum())
+
+    def listing(names):
+        return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+
+    return (f"In the published counts, DINOv2 ViT-S/14 finds more true {listing(more_dino)} images; CheXNet more of "
+            f"{len(more_chex)} of the other {len(dino.index) - len(more_dino)} classes ({card} {tp_chex[card]:,} of {int(chexnet.loc[card].sum()):,} against "
+            f"{tp_dino[card]:,}). Both spread the {n_normal:,} {normal} test images over the findings: DINOv2 calls "
+            f"{tp_dino[normal]:,} of them {normal} and sends {row.iloc[0]:,} to {row.index[0]} and {row.iloc[1]:,} to "
+            f"{row.index[1]}; CheXNet calls {tp_chex[normal]:,} of them {normal}. The document reads this as a sign that "
+            "the class is hard to tell apart, or wrongly labelled.")
+
+
 # ------------------------------------------------------------------------------------------ t-SNE
 
 
@@ -280,15 +332,19 @@ def plot_overlays(images: Sequence[np.ndarray], maps: Mapping[str, np.ndarray], 
 
 def plot_sanity_curve(summary: pd.DataFrame, title: str = ""):
     """Mean Spearman correlation (band: min-max over images) with the trained network's maps, per level of
-    the cascade (left: trained; right: everything re-initialised)."""
+    the cascade (left: trained; right: everything re-initialised); dotted, per method: the mean correlation
+    with *other* images' trained maps, the level of maps that changed completely."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     for method, part in summary.groupby("method", sort=False):
         x = np.concatenate([[0], part["depth"].to_numpy()])
         mean = np.concatenate([[1.0], part["mean"].to_numpy()])
-        ax.plot(x, mean, "o-", ms=3, label=method)
-        ax.fill_between(part["depth"], part["min"], part["max"], alpha=0.15)
+        line, = ax.plot(x, mean, "o-", ms=3, label=method)
+        ax.fill_between(part["depth"], part["min"], part["max"], alpha=0.15, color=line.get_color())
+        if "unrelated" in part:
+            ax.plot(part["depth"], part["unrelated"], ":", color=line.get_color(), lw=1.2,
+                    label=f"{method}: other images' trained maps")
     levels = ["trained", *summary.drop_duplicates("depth")["level"].tolist()]
     ax.set_xticks(range(len(levels)), levels, rotation=60, ha="right", fontsize=7)
     ax.axhline(0, color="grey", lw=0.8)
@@ -300,6 +356,31 @@ def plot_sanity_curve(summary: pd.DataFrame, title: str = ""):
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def sanity_reading(summary: pd.DataFrame, run: FinetuneRun, *, alpha: float) -> str:
+    """The randomisation check in words, one sentence per method, from :func:`cxrlib.explain.sanity.sanity_summary`:
+    the verdict with every layer random, the first level after which the maps are no closer to the same image's
+    trained map than to other images' (p > ``alpha``), and the later levels where they are closer again."""
+    lines = []
+    for method, part in summary.groupby("method", sort=False):
+        part = part.sort_values("depth")
+        changed = part["p_value"] > alpha
+        if part["verdict"].iloc[-1].startswith("cannot tell"):  # no level could have stood out
+            lines.append(f"- **{method}**: {part['verdict'].iloc[-1]}.")
+            continue
+        if changed.any():
+            first = int(np.argmax(changed.to_numpy()))
+            again = part.iloc[first:].loc[~changed.iloc[first:], "level"].tolist()
+            where = (f"its maps are first no closer to the same image's trained map than to other images' after "
+                     f"re-initialising down to '{part['level'].iloc[first]}'")
+            if again:
+                where += f", but closer again after {', '.join(repr(a) for a in again)}"
+        else:
+            where = "at no level are its maps as far from the same image's trained map as from other images'"
+        lines.append(f"- **{method}**: {part['verdict'].iloc[-1]}. Along the cascade, {where} "
+                     f"(one-sided permutation test at {alpha:g}).")
+    return demo_prefix(run) + f"Model randomisation of {run.name}:\n\n" + "\n".join(lines)
 
 
 def plot_sanity_maps(image: np.ndarray, maps: Mapping[str, list[np.ndarray]], labels: Sequence[str], index: int = 0,
@@ -341,6 +422,27 @@ def known_answer_cases(size: int = 64) -> tuple[pd.DataFrame, list[np.ndarray], 
     return pd.DataFrame({"case": list(cases)}), list(cases.values()), [box] * len(cases)
 
 
+def localisation_reading(local: pd.DataFrame, run: FinetuneRun, *, source: str, in_domain: bool) -> str:
+    """The pointing game of ``run`` in words from the localisation table: hits of n, the exact interval and how
+    much of the range it spans, the chance level, and whether the source is the run's own domain."""
+    rows = local[local["run"] == run.name].set_index("metric")
+    hit, chance = rows.loc["pointing game hit rate"], rows.loc["chance (box share of image)"]
+    n = int(hit["n"])
+    if n == 0:
+        return f"{run.name}: no boxed image of its classes was scored ({source}), so there is no localisation result."
+    width = hit["ci_high"] - hit["ci_low"]
+    covers = hit["ci_low"] <= chance["estimate"] <= hit["ci_high"]
+    text = (f"{run.name}: the Grad-CAM maximum fell inside the radiologist's box on {int(round(hit['estimate'] * n))} "
+            f"of {n} boxed images (hit rate {hit['estimate']:.2f}, 95 % exact binomial CI {hit['ci_low']:.2f} to "
+            f"{hit['ci_high']:.2f}, an interval spanning {width:.0%} of the possible range; chance, the boxes' mean "
+            f"share of the image: {chance['estimate']:.2f}). ")
+    if not in_domain:
+        text += (f"The images are {source}: a demonstration of the method, not a finding about the model. ")
+    text += ("The interval includes the chance level: these boxes cannot tell the maps from a uniform guess."
+             if covers else "The interval excludes the chance level.")
+    return demo_prefix(run) + text
+
+
 def box_counts(all_boxes: pd.DataFrame, test_ids, scored: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     """Per finding of the box list: boxes in the list, on the run's test images, scored here, and the run's
     class that names the finding (``–``: none)."""
@@ -355,11 +457,12 @@ def box_counts(all_boxes: pd.DataFrame, test_ids, scored: pd.DataFrame, classes:
 
 
 def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn_size: int = 64,
-                           patches_per_side: int = 4) -> pd.DataFrame:
+                           patches_per_side: int = 4, min_grid: int = 8) -> pd.DataFrame:
     """The registry rows ``keys`` (None: every row) built with random weights at a small size (CNNs ``cnn_size`` px, ViTs
-    ``patches_per_side`` patches a side), one Grad-CAM batch of two random images: the layer, its output,
-    the map, and what pytorch-grad-cam's default ViT reshape (drop 1 token, 14 x 14 grid) would do at
-    the row's native input size."""
+    ``patches_per_side`` patches a side), one Grad-CAM batch of two random images on the layer the rule of
+    :func:`cxrlib.explain.gradcam.choose_layer` picks at that size: the registry's layer, the chosen one, its output,
+    the map, and what pytorch-grad-cam's default ViT reshape (drop 1 token, 14 x 14 grid) would do at the row's native
+    input size."""
     import time
 
     from cxrlib.explain import gradcam
@@ -375,12 +478,13 @@ def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn
         patch = spec.patch_size
         size = cnn_size if patch is None else patch * patches_per_side
         model = build_classifier(spec.key, 2, weights="none", seed=seed, **size_kwargs(spec.key, size)).eval()
-        layer = gradcam.target_layer(model)
+        choice = gradcam.choose_layer(model, size, min_grid=min_grid)
+        layer = gradcam.target_layer(model, choice.path)
         captured = {}
         handle = layer.register_forward_hook(lambda m, i, o: captured.__setitem__("shape", tuple(o.shape)))
         x = torch.randn(2, 3, size, size, generator=generator)
         try:
-            maps = gradcam.gradcam(model, x, 1, upsample=False)
+            maps = gradcam.gradcam(model, x, 1, layer=choice.path, upsample=False)
         finally:
             handle.remove()
         if patch is not None:
@@ -391,9 +495,11 @@ def registry_gradcam_table(keys: Sequence[str] | None = None, seed: int = 0, cnn
             how = f"drop {prefix} prefix token(s), {grid[0]} x {grid[1]} grid"
         else:
             default, how = "not needed (CNN grid)", "already a grid"
-        rows.append({"backbone": spec.key, "family": spec.family, "Grad-CAM layer": spec.gradcam_layer,
-                     "input": f"{size} px", "layer output": " x ".join(map(str, captured["shape"])),
+        rows.append({"backbone": spec.key, "family": spec.family, "registry layer": spec.gradcam_layer,
+                     "input": f"{size} px", "layer (rule)": choice.path.removeprefix("backbone."),
+                     "layer output": " x ".join(map(str, captured["shape"])),
                      "to grid": how, "map": " x ".join(map(str, maps.shape[1:])),
+                     f"map >= {min_grid} x {min_grid}": "yes" if choice.meets_min else "no (largest grid there is)",
                      "grad-cam 1.5.7 default at 224 px": default,
                      "seconds": round(time.perf_counter() - started, 2)})
         del model

@@ -17,11 +17,11 @@ from cxrlib.core.exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "runs": ["FinetuneRun", "RunFolderError", "read_run", "resolve_class", "decisions", "confusion", "choose_cases"],
     "gradcam": [
-        "GradCamLayerError", "target_layer", "prefix_and_grid", "tokens_to_grid", "reshape_for", "input_gradient",
+        "GradCamLayerError", "LayerChoice", "layer_candidates", "choose_layer", "target_layer", "prefix_and_grid", "tokens_to_grid", "reshape_for", "input_gradient",
         "explain_batches", "normalise_maps",
     ],
     "sanity": [
-        "Level", "classifier_levels", "randomise", "spearman_rows", "cascading_randomisation", "sanity_summary",
+        "Level", "classifier_levels", "randomise", "spearman_matrix", "spearman_rows", "cascading_randomisation", "sanity_summary",
     ],
     "boxes": ["read_nih_boxes", "class_for_finding", "boxes_for_classes"],
 })

@@ -6,9 +6,18 @@ For a class score :math:`y^c` (the logit, before softmax or sigmoid) and the fea
 .. math::  \\alpha_k^c = \\frac{1}{HW} \\sum_{i,j} \\frac{\\partial y^c}{\\partial A^k_{ij}}, \\qquad
            L^c = \\mathrm{ReLU}\\Big(\\sum_k \\alpha_k^c A^k\\Big),
 
-upsampled (bilinear) to the input size. The target layer is the registry row's ``gradcam_layer``
+upsampled (bilinear) to the input size. The default target layer is the registry row's ``gradcam_layer``
 (:func:`target_layer`): ``layer4`` of a ResNet, ``stages.-1`` of a ConvNeXt, ``features.norm5`` of a
 DenseNet, ``blocks.-1.norm1`` of a ViT.
+
+**A grid fine enough to point.** The last stage of a CNN has stride 32: at the classroom's 64 px it is a
+2 x 2 grid, and a 2 x 2 map upsampled to the image can only say "this quadrant" (its rank correlations
+with another map swing between -1 and 1). :func:`choose_layer` applies one rule to every registry row at
+the run's image size: among the registry's Grad-CAM layer and the outputs of the row's blocks (the ones
+:mod:`cxrlib.models.freezing` counts), from the deepest down, the first whose map is at least
+``min_grid`` cells a side (default 8); if none is, the one with the largest grid. Grid sizes are measured
+with one forward pass of the model itself, never assumed from a family. A ViT's grid is its patch grid
+at every depth, so it keeps the registry's layer.
 
 **ViTs.** A transformer layer outputs tokens ``(B, N, C)``, not a grid: the first
 ``num_prefix_tokens`` are the class token (and register tokens, in DINOv2 variants with registers),
@@ -27,6 +36,7 @@ sanity check of :mod:`cxrlib.explain.sanity` compares with.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -94,6 +104,78 @@ def reshape_for(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda maps: maps
 
 
+@dataclass(frozen=True)
+class LayerChoice:
+    """The Grad-CAM layer :func:`choose_layer` picked: its ``path`` inside the classifier, its ``grid``
+    (rows, cols) at ``image_size``, the ``min_grid`` asked for and every candidate's grid, in rule order."""
+
+    path: str
+    grid: tuple[int, int]
+    image_size: int
+    min_grid: int
+    candidates: tuple[tuple[str, tuple[int, int]], ...]
+
+    @property
+    def meets_min(self) -> bool:
+        return min(self.grid) >= self.min_grid
+
+    def text(self) -> str:
+        """``"backbone.layer2 (8 x 8 grid at 64 px)"``, saying so when no layer reaches ``min_grid``."""
+        grid = f"{self.grid[0]} x {self.grid[1]} grid at {self.image_size} px"
+        if self.meets_min:
+            return f"{self.path} ({grid})"
+        return (f"{self.path} ({grid}: no layer reaches {self.min_grid} x {self.min_grid} at this size, so the "
+                "map can only locate coarsely)")
+
+
+def layer_candidates(model: nn.Module) -> list[str]:
+    """Grad-CAM candidates of a registry :class:`~cxrlib.models.heads.BackboneClassifier`, as paths inside it:
+    the row's ``gradcam_layer``, then the last module of each of the row's blocks from the deepest down."""
+    from cxrlib.models.paths import expand_groups
+
+    if not isinstance(model, BackboneClassifier):
+        raise GradCamLayerError("layer candidates come from the registry row of a BackboneClassifier")
+    groups = expand_groups(model.backbone, model.spec.blocks)
+    paths = [model.spec.gradcam_layer] + [group[-1] for group in reversed(groups)]
+    return list(dict.fromkeys(f"backbone.{p}" for p in paths))
+
+
+def choose_layer(model: nn.Module, image_size: int, *, min_grid: int = 8) -> LayerChoice:
+    """The Grad-CAM layer of ``model`` at ``image_size`` px by the rule of the module docstring: the first
+    of :func:`layer_candidates` whose grid is at least ``min_grid`` a side, else the first with the largest
+    grid. One forward pass of a blank image measures every candidate's output."""
+    if min_grid < 1:
+        raise ValueError(f"min_grid must be >= 1, got {min_grid}")
+    paths = layer_candidates(model)
+    reshape = reshape_for(model)
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = [target_layer(model, p).register_forward_hook(
+        lambda m, i, o, p=p: shapes.__setitem__(p, tuple(o.shape)) if isinstance(o, torch.Tensor) else None)
+        for p in paths]
+    try:
+        parameter = next(model.parameters())
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, 3, image_size, image_size, device=parameter.device, dtype=parameter.dtype))
+        model.train(was_training)
+    finally:
+        for handle in handles:
+            handle.remove()
+    grids = []
+    for p in paths:
+        shape = shapes.get(p, ())
+        if len(shape) == 3:
+            shape = tuple(reshape(torch.zeros(shape, device="meta")).shape)
+        if len(shape) == 4:
+            grids.append((p, (int(shape[2]), int(shape[3]))))
+    if not grids:
+        raise GradCamLayerError(f"no Grad-CAM candidate of {model.spec.key} returns a grid or tokens at {image_size} px")
+    fine = [g for g in grids if min(g[1]) >= min_grid]
+    path, grid = fine[0] if fine else max(grids, key=lambda g: min(g[1]))  # max keeps the first of equals
+    return LayerChoice(path, grid, int(image_size), int(min_grid), tuple(grids))
+
+
 def _as_targets(targets, n: int, device) -> torch.Tensor:
     t = torch.as_tensor(targets, dtype=torch.long, device=device).reshape(-1)
     if t.numel() == 1 and n > 1:
@@ -107,12 +189,13 @@ def _upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(maps[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
 
-def gradcam(model: nn.Module, x: torch.Tensor, targets, layer: nn.Module | None = None,
+def gradcam(model: nn.Module, x: torch.Tensor, targets, layer: nn.Module | str | None = None,
             reshape: Callable[[torch.Tensor], torch.Tensor] | None = None, upsample: bool = True) -> np.ndarray:
     """Grad-CAM maps ``(B, H, W)`` (float32, non-negative, not normalised) of class ``targets`` (one index
-    per image, or one for all) for the batch ``x``: one forward and one backward pass."""
+    per image, or one for all) for the batch ``x``: one forward and one backward pass. ``layer``: a module,
+    a path inside ``model`` (e.g. :attr:`LayerChoice.path`), or None for the registry row's layer."""
     model.eval()
-    layer = target_layer(model) if layer is None else layer
+    layer = target_layer(model, layer) if layer is None or isinstance(layer, str) else layer
     reshape = reshape_for(model) if reshape is None else reshape
     captured: dict[str, torch.Tensor] = {}
     handle = layer.register_forward_hook(lambda module, inputs, output: captured.__setitem__("a", output))
@@ -141,8 +224,10 @@ def gradcam(model: nn.Module, x: torch.Tensor, targets, layer: nn.Module | None 
     return cam.float().cpu().numpy()
 
 
-def input_gradient(model: nn.Module, x: torch.Tensor, targets) -> np.ndarray:
-    """Saliency ``(B, H, W)``: the largest absolute gradient of the class score over the input channels."""
+def input_gradient(model: nn.Module, x: torch.Tensor, targets, layer=None) -> np.ndarray:
+    """Saliency ``(B, H, W)``: the largest absolute gradient of the class score over the input channels.
+    ``layer`` is not used (the gradient is taken at the input); it is there so that every method of
+    :data:`EXPLANATION_METHODS` is called alike."""
     model.eval()
     with torch.enable_grad():
         x = x.detach().clone().requires_grad_(True)
@@ -153,17 +238,18 @@ def input_gradient(model: nn.Module, x: torch.Tensor, targets) -> np.ndarray:
 
 
 EXPLANATION_METHODS: dict[str, Callable[..., np.ndarray]] = {"Grad-CAM": gradcam, "input gradient": input_gradient}
-"""Explanation methods by name: ``method(model, x, targets) -> (B, H, W)`` maps."""
+"""Explanation methods by name: ``method(model, x, targets, layer=None) -> (B, H, W)`` maps."""
 
 
 def explain_batches(model: nn.Module, images: torch.Tensor, targets, method: str = "Grad-CAM",
-                    batch_size: int = 32) -> np.ndarray:
-    """``EXPLANATION_METHODS[method]`` over ``images`` in batches (one forward/backward per batch)."""
+                    batch_size: int = 32, layer: str | None = None) -> np.ndarray:
+    """``EXPLANATION_METHODS[method]`` over ``images`` in batches (one forward/backward per batch);
+    ``layer``: Grad-CAM's layer path (:attr:`LayerChoice.path`; None: the registry row's)."""
     explain = lookup(EXPLANATION_METHODS, method, what="explanation method")
     t = torch.as_tensor(targets, dtype=torch.long).reshape(-1)
     if t.numel() == 1:
         t = t.expand(images.shape[0])
-    out = [explain(model, images[i:i + batch_size], t[i:i + batch_size])
+    out = [explain(model, images[i:i + batch_size], t[i:i + batch_size], layer=layer)
            for i in range(0, images.shape[0], batch_size)]
     return np.concatenate(out) if out else np.zeros((0, *images.shape[-2:]), dtype=np.float32)
 

@@ -2,7 +2,9 @@
 
 :func:`read_run` checks the folder before anything heavy happens and says what is missing, once:
 not a run folder (no ``params.yaml``), no checkpoint (``checkpoints/best.ckpt``, or ``last``), no test
-predictions. :func:`resolve_class` turns a class name into the task's index or says which classes the
+predictions. It also reads the run's "did it learn?" check (``learning.json``,
+:func:`cxrlib.stats.learning.read_learning_checks`): explanations of a model that did not learn are a
+pipeline demo, and the chapter says so. :func:`resolve_class` turns a class name into the task's index or says which classes the
 task has. :func:`decisions` applies the rule of notebook 03's confusion matrix (binary: the Youden
 threshold chosen on the *validation* predictions; single-label: the most probable class), and
 :func:`choose_cases` picks the images to draw by rule, not by eye.
@@ -19,6 +21,7 @@ import pandas as pd
 from cxrlib.core.runs import CONFIG, WEIGHTS, predictions_file, read_config, read_json
 from cxrlib.images.tasks import TaskSpec, get_task
 from cxrlib.stats import metrics as M
+from cxrlib.stats.learning import LearningCheck, read_learning_checks
 from cxrlib.training.run_folder import BEST, CHECKPOINT_DIR
 
 CASE_KINDS = ("true positive", "false positive", "false negative")
@@ -39,6 +42,7 @@ class FinetuneRun:
     checkpoint: Path
     weights_label: str
     name: str
+    learning: LearningCheck | None = None  # None: the folder has no learning.json (an older run)
 
     @property
     def backbone(self) -> str:
@@ -90,7 +94,8 @@ def read_run(folder: str | os.PathLike, checkpoint: str = BEST, name: str | None
     params = read_config(folder)
     task = get_task(params["task"])
     label = name or f"{params['backbone']} ({folder.name})"
-    return FinetuneRun(folder, params, task, predictions, ckpt, _weights_label(folder), label)
+    learning = read_learning_checks(folder).get(".")
+    return FinetuneRun(folder, params, task, predictions, ckpt, _weights_label(folder), label, learning)
 
 
 def resolve_class(task: TaskSpec, name: str | None) -> int:

@@ -11,7 +11,9 @@
   concludes;
 * :mod:`.multiplicity`: Benjamini–Hochberg's FDR; :mod:`.checks`: the input checks these share;
 * :mod:`.evaluate`: tables of prediction files; :mod:`.simulate`: label noise; :mod:`.localisation`: pointing
-  game and energy in a box.
+  game and energy in a box;
+  :mod:`.proportion`: exact (Clopper-Pearson) intervals of small-sample proportions, the matched-pair
+  permutation test.
 
 Every name below is importable from the package (``from cxrlib.stats import delong_test``) and loaded on
 first use. Imports only :mod:`cxrlib.core` (and numpy, pandas, scipy, scikit-learn); never torch.
@@ -61,4 +63,5 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
         "NIH_BOX_SPACE", "rescale_box", "box_mask", "pointing_hit", "energy_in_box", "localisation_scores",
         "localisation_summary",
     ],
+    "proportion": ["BinomialInterval", "binomial_ci", "MatchedPermutationResult", "matched_permutation_test"],
 })

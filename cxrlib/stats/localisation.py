@@ -12,8 +12,9 @@ list's 1024-px coordinates into them). Two scores per (map, box):
   the image, which :func:`localisation_scores` reports beside it as the chance level.
 
 A map with no positive value (nothing highlighted) counts as a miss with zero energy: a method that
-points at nothing did not find the finding. Summaries over images come with percentile bootstrap
-CIs from :func:`cxrlib.stats.bootstrap_ci` (images or patients resampled).
+points at nothing did not find the finding. Summaries over images come with intervals: exact binomial
+(Clopper-Pearson) for the hit rate, a proportion (:func:`cxrlib.stats.proportion.binomial_ci`), percentile
+bootstrap CIs from :func:`cxrlib.stats.bootstrap_ci` (images or patients resampled) for the means.
 
 No torch: the explanation engine (:mod:`cxrlib.explain`) makes the maps, this module scores them.
 """
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cxrlib.stats.bootstrap import bootstrap_ci
+from cxrlib.stats.proportion import binomial_ci
 
 NIH_BOX_SPACE = (1024, 1024)
 """Width and height of the pixel space of the NIH box list (the released 1024 x 1024 PNGs)."""
@@ -114,17 +116,28 @@ def localisation_scores(maps: np.ndarray | Sequence[np.ndarray], boxes: Sequence
 
 def localisation_summary(scores: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0, groups=None,
                          alpha: float = 0.05) -> pd.DataFrame:
-    """Pointing-game hit rate, mean energy in the box and the chance level (mean box share), each with a
-    percentile bootstrap CI over the rows (or over ``groups``, e.g. patients). Empty ``scores``: one row
-    saying ``n = 0``."""
+    """Pointing-game hit rate, mean energy in the box and the chance level (mean box share), each with its
+    ``1 - alpha`` interval and how it was made (``interval``). The hit rate is a proportion of hits: its
+    interval is the exact binomial (Clopper-Pearson) one of :func:`cxrlib.stats.proportion.binomial_ci`,
+    which stays honest for a handful of boxes (0 hits of 3: 0 to 0.71, where a bootstrap says [0, 0]); it
+    treats the boxes as independent trials. The means get a percentile bootstrap CI over the rows (or
+    over ``groups``, e.g. patients). Empty ``scores``: one row per metric saying ``n = 0``."""
     rows = []
+    unit = "patients" if groups is not None else "boxes"
     for metric, column in (("pointing game hit rate", "hit"), ("energy in box", "energy"),
                            ("chance (box share of image)", "box_share")):
         values = scores[column].to_numpy(dtype=float) if len(scores) else np.zeros(0)
+        if column == "hit":
+            exact = binomial_ci(int(values.sum()), len(values), alpha=alpha)
+            rows.append({"metric": metric, "estimate": exact.estimate, "ci_low": exact.ci_low,
+                         "ci_high": exact.ci_high, "n": exact.n, "interval": exact.method})
+            continue
         if len(values) == 0:
-            rows.append({"metric": metric, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0})
+            rows.append({"metric": metric, "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0,
+                         "interval": f"percentile bootstrap over {unit}"})
             continue
         result = bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed, groups=groups, alpha=alpha)
         rows.append({"metric": metric, "estimate": float(result.estimate), "ci_low": float(result.ci_low),
-                     "ci_high": float(result.ci_high), "n": int(len(values))})
+                     "ci_high": float(result.ci_high), "n": int(len(values)),
+                     "interval": f"percentile bootstrap over {unit} ({n_boot} redraws)"})
     return pd.DataFrame(rows)

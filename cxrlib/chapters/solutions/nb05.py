@@ -32,22 +32,25 @@ def explain_ex2(runs: dict[str, Path]) -> str:
 def explain_ex3(runs: dict[str, Path]) -> str:
     main = runs["05_explain"]
     table = read_table(main, "ex_sanity")
-    threshold = float(run_params(main)["sanity_threshold"])
+    alpha = float(run_params(main)["sanity_alpha"])
     lines = []
     for method, rows in table.groupby("method", sort=False):
         rows = rows.sort_values("depth")
-        below = rows[rows["mean"] < threshold]
-        if rows["mean"].isna().all():
-            lines.append(f"{method}: every randomised map is constant ({int(rows['constant_maps'].max())} constant maps), "
-                         "so the correlation is undefined: the maps changed completely from the first level on")
-        elif len(below):
-            first = below.iloc[0]
-            lines.append(f"{method}: below {threshold} from level '{first['level']}' (depth {int(first['depth'])}, mean "
-                         f"Spearman {first['mean']:.2f})")
+        reached = rows[rows["p_value"] > alpha]
+        verdict = str(rows["verdict"].iloc[-1])
+        if verdict.startswith("cannot tell"):
+            lines.append(f"{method}: {verdict}")
+        elif len(reached):
+            first = reached.iloc[0]
+            lines.append(f"{method}: at the level of other images' maps from '{first['level']}' on (depth "
+                         f"{int(first['depth'])}: mean Spearman {first['mean']:.2f} with the same image's trained map, "
+                         f"{first['unrelated']:.2f} with other images', p = {first['p_value']:.3g})")
         else:
-            lines.append(f"{method}: never below {threshold} (lowest mean {rows['mean'].min():.2f})")
-    return ("; ".join(lines) + ".\n\n" + markdown_table(table[["method", "depth", "level", "mean", "min", "max", "constant_maps"]])
-            + f"\n\n{source(main)}\n")
+            last = rows.iloc[-1]
+            lines.append(f"{method}: never (with every layer random still {last['mean']:.2f} with the same image's "
+                         f"trained map against {last['unrelated']:.2f} with other images', p = {last['p_value']:.3g})")
+    columns = ["method", "depth", "level", "mean", "min", "max", "unrelated", "p_value", "constant_maps"]
+    return ("; ".join(lines) + ".\n\n" + markdown_table(table[columns]) + f"\n\n{source(main)}\n")
 
 
 def explain_ex4(runs: dict[str, Path]) -> str:
@@ -61,7 +64,7 @@ def explain_ex4(runs: dict[str, Path]) -> str:
     for r in hit.itertuples():
         c = chance[chance["run"] == r.run]
         chance_text = f"; chance (box share of the image) {c['estimate'].iloc[0]:.3f}" if len(c) else ""
-        lines.append(f"{r.run}: hit rate {r.estimate:.3f} (95 % CI {r.ci_low:.3f} to {r.ci_high:.3f}, n = {int(r.n)}){chance_text}")
+        lines.append(f"{r.run}: hit rate {r.estimate:.3f} (95 % exact binomial CI {r.ci_low:.3f} to {r.ci_high:.3f}, n = {int(r.n)}){chance_text}")
     p0, p1, alpha, power = 0.4, 0.5, 0.05, 0.8
     z_a, z_b = norm.ppf(1 - alpha / 2), norm.ppf(power)
     one = ((z_a * np.sqrt(p0 * (1 - p0)) + z_b * np.sqrt(p1 * (1 - p1))) / (p1 - p0)) ** 2
