@@ -226,7 +226,7 @@ run.table(replication_table(differences, digits=4), "sweep_row_differences",
           f"({n_boot} redraws); only rows whose every seed learned")
 run.text(sweep_rows.difference_sentences(differences), "sweep_conclusions")
 
-# %% tags=["remove-output"]
+# %%
 if differences:
     fig = plots.replication_plot(differences, xlabel="difference of test AUROC (row minus reference)",
                                  title="classroom sweep: paired differences" + (" (SMOKE sizes)" if sweep_smoke else ""))
