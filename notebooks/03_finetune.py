@@ -119,6 +119,8 @@ run = RunArtifacts(
                  backbone=backbone, unfrozen_blocks=finetune.unfrozen_label(config, prepared.freeze)),
 )
 _ = run.record_data("images", task_spec.data_path(data_root))
+if prepared.weights.file:  # the published file or the book's SSL checkpoint the backbone started from
+    _ = run.record_data("start_weights", prepared.weights.file)
 
 # %% [markdown]
 # ## Partial unfreezing
