@@ -34,3 +34,12 @@ def test_half_of_a_random_start_warns_that_random_blocks_stay_frozen(tmp_path):
     cfg = config(tmp_path, weights="none", unfrozen_blocks="half")
     with pytest.warns(FrozenRandomBlocksWarning, match="2 of its 4 blocks stay frozen"):
         build_model(cfg, get_task(cfg.task))
+
+
+@pytest.mark.parametrize("notebook", ["03_finetune", "09_sweep"])
+def test_the_transfer_runs_depend_on_the_pretraining_run(notebook):
+    """The classroom 03 and 09 name 02's folder (ssl_dir), so re-running 02_pretrain re-runs them."""
+    from cxrlib.book.build import discover_runs, upstream_runs
+
+    (run,) = [r for r in discover_runs("classroom", only=[notebook]) if r.name == notebook]
+    assert "02_pretrain" in upstream_runs(run)
