@@ -45,9 +45,10 @@ out_dir = "out/03_finetune"
 profile = "classroom"
 seed = 0
 data_root = None
-backbone = "convnextv2_atto"
+backbone = "resnet18"
 weights = "auto"
 weights_dir = None
+ssl_dir = "book/_generated/02_pretrain"
 task = "kermany_pneumonia"
 task_options = {}
 val_fraction = None
@@ -58,7 +59,7 @@ image_size = 64
 augment = "d000"
 resample = None
 head = "d000"
-unfrozen_blocks = "half"
+unfrozen_blocks = "auto"
 dropout = 0.0
 optimizer = "adamw"
 lr = 1e-3
@@ -81,10 +82,14 @@ n_boot = 1000
 # %% [markdown]
 # ## The backbone and its weights
 #
-# `weights="auto"` loads the backbone's published pre-trained weights when they are on this machine
-# and otherwise starts from **random values, and says so** here and in every caption below:
-# `python -m cxrlib.models fetch <backbone>` downloads them once. A run from random values still trains
-# (the classroom task is easy), but it is not transfer learning.
+# `weights="auto"` loads the backbone's published pre-trained weights when they are on this machine;
+# otherwise **the book's own self-supervised checkpoint** for this backbone: notebook 02 pre-trains a
+# ResNet-18 with SimCLR at 64 px on an unlabeled pool (Kermany training images without their labels, the
+# NIH sample, the COVID collection; never a test image), and `ssl_dir` names its output folder. Only a
+# checkpoint of the same backbone is used. With neither, the backbone starts from **random values, and
+# says so** here and in every caption below (`python -m cxrlib.models fetch <backbone>` downloads the
+# published weights once). A run from random values still trains (the classroom task is easy), but it is
+# not transfer learning.
 
 # %%
 from cxrlib.core.params import validate_params
@@ -92,7 +97,8 @@ from cxrlib.core.params import validate_params
 # The rules of every parameter name (backbone, task, head, optimizer, ... from their registries; ranges) are
 # cxrlib.core.params.COMMON_RULES, and a ViT's image_size must be a multiple of its patch: TrainConfig checks
 # the same rules again.
-validate_params(globals(), "03_finetune", rules={"image_size": ">=16", "precision": "str nonempty"})
+validate_params(globals(), "03_finetune", rules={"image_size": ">=16", "precision": "str nonempty",
+                                                  "ssl_dir": "str|None"})
 
 import matplotlib.pyplot as plt
 
@@ -111,18 +117,22 @@ run = RunArtifacts(
     out_dir, notebook="03_finetune", params=config.to_dict(),
     context=dict(dataset=task_spec.dataset, split=task_spec.split, image_size=image_size,
                  weights=finetune.weights_label(prepared.weights), profile=profile, seed=seed,
-                 backbone=backbone, unfrozen_blocks=f"{prepared.freeze.unfrozen_blocks} of {prepared.freeze.n_blocks}"),
+                 backbone=backbone, unfrozen_blocks=finetune.unfrozen_label(config, prepared.freeze)),
 )
 _ = run.record_data("images", task_spec.data_path(data_root))
+if prepared.weights.file:  # the published file or the book's SSL checkpoint the backbone started from
+    _ = run.record_data("start_weights", prepared.weights.file)
 
 # %% [markdown]
 # ## Partial unfreezing
 #
 # The registry counts the 12 transformer blocks of a ViT and the 12 ConvNeXt blocks of ConvNeXt-V2 atto,
 # as document 000's tables do, and the four stages of a ResNet or the four dense blocks of a DenseNet
-# (our reading: the document does not say how it counts them). `unfrozen_blocks` is a count, `"all"`, or
-# `"half"` (the classroom default; document 000 unfroze "only up to half" of the blocks of ConvNeXt-V2
-# and its ViTs, and swept 0 to 4 blocks of its ResNet-50 and DenseNet-121). Unfreezing the last *k* blocks lets the features closest to the output adapt to chest X-rays while the early,
+# (our reading: the document does not say how it counts them). `unfrozen_blocks` is a count, `"all"`,
+# `"half"` (document 000 unfroze "only up to half" of the blocks of ConvNeXt-V2 and its ViTs, and swept 0
+# to 4 blocks of its ResNet-50 and DenseNet-121) or `"auto"` (the classroom default): half for a
+# pre-trained start, all for a random one, because frozen random blocks only pass random features on
+# (a run that freezes them anyway warns). Unfreezing the last *k* blocks lets the features closest to the output adapt to chest X-rays while the early,
 # generic filters (edges, textures) stay as pre-trained; fewer parameters train, so the run is faster
 # and over-fits less on small data.
 
@@ -201,23 +211,24 @@ if len(points):
 # - Class-weighted losses, early stopping on the validation loss and the best checkpoint are the
 #   protocol of document 000; the run folder keeps the per-image predictions, so notebook 04 and the
 #   statistics chapters re-use them without training again.
-# - Without pre-trained weights the run is labelled as random initialisation everywhere.
+# - Without published weights the run starts from the book's own SSL checkpoint for its backbone (notebook
+#   02), and without that from random values: every caption says which.
 #
 # ## Exercises
 # 1. Re-run with `-p unfrozen_blocks 0` (head only) and `-p unfrozen_blocks all`. How do the training
 #    time, the learning curves and the test AUROC change? Compare the head-only test AUROC with the
-#    half-unfrozen run above and with the random-initialisation row of notebook 06's linear probe (a
-#    logistic regression on the features of a frozen, untrained ResNet18). If the run started from
-#    random weights (see the caption), what can a head learn on top of frozen random blocks, and what do
-#    the unfrozen blocks add?
+#    classroom run above (half of the blocks of its pre-trained start) and with the rows of notebook 06's
+#    linear probe (a logistic regression on the frozen features of the SSL checkpoint and of an untrained
+#    ResNet-18). What can a head learn on top of frozen blocks, and what do the unfrozen blocks add?
 # 2. Which weights did the run start from (the caption and `weights.json`)? Compare the first epoch's
-#    validation AUROC of the three runs of exercise 1. With the pre-trained weights (`python -m
-#    cxrlib.models fetch convnextv2_atto`, then re-run; offline the fetch fails with a message naming
-#    the file and where to put it), what would you expect the first epoch to show, and why?
+#    validation AUROC of the three runs of exercise 1. With the published ImageNet weights (`python -m
+#    cxrlib.models fetch resnet18`, then re-run; offline the fetch fails with a message naming the file
+#    and where to put it), what would you expect the first epoch to show, and why?
 # 3. Interrupt a run (stop the kernel during epoch 3) and run the notebook again with the same `out_dir`:
 #    which epoch does it start from?
-# 4. Try another backbone, e.g. `-p backbone resnet18` or `-p backbone dino_vits16 -p image_size 64`
-#    (a ViT needs a multiple of its patch size).
+# 4. Try another backbone, e.g. `-p backbone convnextv2_atto` (the book has no SSL checkpoint for it: the
+#    run says that it starts from random values and trains all its blocks) or `-p backbone dino_vits16
+#    -p image_size 64` (a ViT needs a multiple of its patch size).
 
 # %%
 run.finish()

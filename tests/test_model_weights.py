@@ -373,3 +373,65 @@ def test_a_pretraining_run_folder_loads_the_last_checkpoint_of_its_largest_pool(
     model, info = create_backbone("resnet18", str(run))
     assert info.file == str(run / "pool_100" / "checkpoints" / "epoch_0002.pt") and info.source == "ssl"
     assert_backbone_equals(model, states[("pool_100", 2)])
+
+
+# ------------------------------------------------------------------------------------------------
+# "auto": published weights, then the book's own SSL checkpoint for that backbone, then random
+
+
+def write_pretrain_folder(root, key, seed=3):
+    """A 02_pretrain run folder as the notebook writes it: one pool, two epochs, checkpoints.csv."""
+    states = {}
+    for epoch in (0, 2):
+        model, _ = create_backbone(key, "none", seed=seed + epoch)
+        save_ssl_checkpoint(root / "pool_100" / "checkpoints" / f"epoch_{epoch:04d}.pt", model, key,
+                            meta={"method": "SimCLR", "epoch": epoch, "image_size": 64,
+                                  "pool": {"sources": ["kermany", "nih_sample"], "images": 1000}})
+        states[epoch] = model.state_dict()
+    (root / "checkpoints.csv").write_text("run,fraction,policy,epoch,path\n" + "".join(
+        f"pool_100,1.0,d004_moco,{e},pool_100/checkpoints/epoch_{e:04d}.pt\n" for e in (0, 2)))
+    return states
+
+
+def test_auto_without_published_weights_starts_from_the_books_ssl_checkpoint(caches, tmp_path):
+    states = write_pretrain_folder(tmp_path / "02_pretrain", "resnet18")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RandomInitWarning)  # no random start, so no warning
+        model, info = create_backbone("resnet18", "auto", weights_dir=caches["weights"], ssl_dir=tmp_path / "02_pretrain")
+    assert_backbone_equals(model, states[2])
+    assert (info.random, info.source, info.origin) == (False, "ssl", "ssl_dir")
+    assert info.file == str(tmp_path / "02_pretrain" / "pool_100" / "checkpoints" / "epoch_0002.pt")
+    caption = info.caption()
+    assert "the book's own SimCLR pre-training of resnet18" in caption and "not published weights" in caption
+    assert "1,000 unlabeled images of kermany, nih_sample" in caption and "epoch 2" in caption
+    assert "weights folder" in info.reason and info.hint.startswith("python -m cxrlib.models fetch resnet18")
+
+
+def test_auto_prefers_published_weights_over_the_ssl_checkpoint(caches, tmp_path):
+    write_pretrain_folder(tmp_path / "02_pretrain", "resnet18")
+    reference = seeded("resnet18", num_classes=1000)
+    target = caches["weights"] / "resnet18" / "resnet18.tv_in1k.safetensors"
+    target.parent.mkdir(parents=True)
+    save_file(reference.state_dict(), str(target))
+    model, info = create_backbone("resnet18", "auto", weights_dir=caches["weights"], ssl_dir=tmp_path / "02_pretrain")
+    assert (info.source, info.origin) == ("imagenet", "weights_dir")
+    assert_backbone_equals(model, reference.state_dict())
+
+
+def test_auto_ignores_an_ssl_checkpoint_of_another_backbone_and_says_random(caches, tmp_path):
+    write_pretrain_folder(tmp_path / "02_pretrain", "resnet18")
+    with pytest.warns(RandomInitWarning, match="holds a resnet18 backbone, not convnextv2_atto"):
+        _, info = create_backbone("convnextv2_atto", "auto", weights_dir=caches["weights"],
+                                  ssl_dir=tmp_path / "02_pretrain")
+    assert (info.random, info.source) == (True, "random") and "RANDOM INITIALISATION" in info.caption()
+
+
+@pytest.mark.parametrize("ssl_dir", [None, "missing", "empty"])
+def test_auto_without_an_ssl_checkpoint_says_random_and_why(caches, tmp_path, ssl_dir):
+    folder = {None: None, "missing": tmp_path / "nope", "empty": tmp_path / "empty"}[ssl_dir]
+    if ssl_dir == "empty":
+        folder.mkdir()
+    why = {None: "none asked for", "missing": "does not exist", "empty": "holds no checkpoint"}[ssl_dir]
+    with pytest.warns(RandomInitWarning, match=why):
+        _, info = create_backbone("resnet18", "auto", weights_dir=caches["weights"], ssl_dir=folder)
+    assert info.random and info.source == "random" and why in info.reason

@@ -34,7 +34,8 @@ checkpoint), or ``"auto"``. A tag or file that cannot be loaded raises
 files of the paper profile always name their weights, so they fail loudly. ``"auto"`` (the
 notebooks' default) looks in the weights folder (``$CXRLIB_WEIGHTS``, default
 ``~/.cache/cxrlib/weights/<key>/``), the Hugging Face and torch.hub caches, then the network (only if
-it answers within seconds); if all fail it starts from random values, warns
+it answers within seconds), then the book's own SSL checkpoint for that backbone (``ssl_dir``, a
+``02_pretrain`` run folder; :data:`~cxrlib.models.weights.AUTO_STARTS`); if all fail it starts from random values, warns
 (:class:`RandomInitWarning`), and its ``WeightsInfo.caption()`` says so together with the command that
 fetches the weights: ``python -m cxrlib.models fetch <key>``.
 
@@ -63,7 +64,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
         "WeightsInfo", "WeightsNotFoundError", "RandomInitWarning", "SMOKE_WEIGHTS", "create_backbone",
         "new_backbone", "load_weights", "fetch_weights", "fetch_hint", "network_available", "offline_reason",
         "resolve_weights_dir", "read_checkpoint", "is_ssl_checkpoint", "save_ssl_checkpoint", "last_ssl_checkpoint",
-        "load_state_dict_strict",
+        "load_state_dict_strict", "AUTO_STARTS", "own_ssl_checkpoint", "ssl_description",
     ],
     "converters": ["CONVERTERS", "WeightsFormatError", "unwrap_state_dict", "swav_to_timm", "chexnet_to_timm"],
     "heads": [

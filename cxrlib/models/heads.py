@@ -136,6 +136,7 @@ def build_classifier(
     seed: int = 0,
     allow_download: bool = True,
     freeze_bn_stats: bool = True,
+    ssl_dir: str | os.PathLike | None = None,
     **timm_kwargs: Any,
 ) -> BackboneClassifier:
     """Backbone of row ``key`` with ``weights`` (see :mod:`cxrlib.models.weights`) and a fresh head.
@@ -147,7 +148,8 @@ def build_classifier(
     spec = get_spec(key)
     build_head = lookup(HEADS, head, what="head")
     backbone, info = create_backbone(
-        spec, weights, weights_dir=weights_dir, seed=seed, allow_download=allow_download, **timm_kwargs
+        spec, weights, weights_dir=weights_dir, seed=seed, allow_download=allow_download, ssl_dir=ssl_dir,
+        **timm_kwargs,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

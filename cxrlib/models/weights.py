@@ -8,9 +8,12 @@
   files use this form: they always name their weights);
 * a path: an original-format file (read through the row's converter, or timm's own checkpoint
   filter) or a checkpoint written by our SSL pre-training (:func:`save_ssl_checkpoint`);
-* ``"auto"`` (the notebooks' default): the row's default weights if they can be had, else random
-  initialisation with a :class:`RandomInitWarning` and a :class:`WeightsInfo` that says so and gives
-  the one command that fetches them.
+* ``"auto"`` (the notebooks' default): the first start of :data:`AUTO_STARTS` that can be had: the row's
+  published default weights; else **the book's own SSL checkpoint** for that backbone (``ssl_dir``: a
+  ``02_pretrain`` run folder, whose last checkpoint of its largest pool is used only when its
+  ``backbone_key`` is the requested backbone; source ``"ssl"``, origin ``"ssl_dir"``); else random
+  initialisation with a :class:`RandomInitWarning` and a :class:`WeightsInfo` that says so, names what was
+  searched (the SSL folder included) and gives the one command that fetches the published weights.
 
 Where a tag is looked for, in order: the weights folder (``weights_dir`` argument, else the
 ``CXRLIB_WEIGHTS`` environment variable, else ``~/.cache/cxrlib/weights``) as
@@ -37,7 +40,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -67,6 +70,9 @@ __all__ = [
     "read_checkpoint",
     "save_ssl_checkpoint",
     "resolve_weights_dir",
+    "AUTO_STARTS",
+    "own_ssl_checkpoint",
+    "ssl_description",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,7 +107,7 @@ class WeightsInfo:
     requested: str
     random: bool
     source: str  # a weight tag, "file", "ssl", "none" (requested) or "random" (auto fallback)
-    origin: str  # weights_dir | hf_cache | torch_hub_cache | download | file | none
+    origin: str  # weights_dir | hf_cache | torch_hub_cache | download | file | ssl_dir (auto: the book's SSL) | none
     description: str
     file: str | None = None
     sha256: str | None = None
@@ -429,15 +435,76 @@ def _load_file(model, spec, path: Path, requested: str) -> WeightsInfo:
                 f"{path} holds a {checkpoint.get('timm_name')} backbone ({checkpoint['backbone_key']}), "
                 f"not {spec.timm_name} ({spec.key})"
             )
-        load_state_dict_strict(model, checkpoint["state_dict"], spec, str(path))
-        meta = dict(checkpoint.get("meta") or {})
-        method = meta.get("method", "self-supervised")
-        description = f"ssl: our {method} pre-training of {checkpoint['backbone_key']} ({path.name})"
-        return _loaded_info(spec, requested, "ssl", "file", description, path, None, meta)
+        return _load_ssl(model, spec, checkpoint, path, requested, "file")
     converter = spec.source(spec.default_weights).converter
     load_state_dict_strict(model, checkpoint, spec, str(path), converter)
     description = f"file {path.name}" + (f" (read as {converter} checkpoint)" if converter else "")
     return _loaded_info(spec, requested, "file", "file", description, path, converter)
+
+
+def ssl_description(meta: Mapping[str, Any], backbone_key: str, path: Path) -> str:
+    """What a caption says of a checkpoint of our SSL pre-training: method, pool (unlabeled; never test
+    images), image size and epoch, from the checkpoint's own ``meta``."""
+    pool = meta.get("pool") or {}
+    sources = ", ".join(pool.get("sources") or ())
+    facts = [f"{pool['images']:,} unlabeled images" + (f" of {sources}" if sources else "")] if pool.get("images") else []
+    facts += [f"{meta['image_size']} px"] if meta.get("image_size") else []
+    facts += [f"epoch {meta['epoch']}"] if meta.get("epoch") is not None else []
+    detail = "; ".join(facts + [path.name])
+    return (f"ssl: the book's own {meta.get('method', 'self-supervised')} pre-training of {backbone_key} "
+            f"(notebook 02; {detail}), not published weights")
+
+
+def _load_ssl(model, spec, checkpoint: Mapping[str, Any], path: Path, requested: str, origin: str) -> WeightsInfo:
+    load_state_dict_strict(model, checkpoint["state_dict"], spec, str(path))
+    meta = dict(checkpoint.get("meta") or {})
+    description = ssl_description(meta, checkpoint["backbone_key"], path)
+    log.info("%s: loaded the book's SSL checkpoint %s (%s)", spec.key, path, origin)
+    return _loaded_info(spec, requested, "ssl", origin, description, path, None, meta)
+
+
+def own_ssl_checkpoint(ssl_dir: str | os.PathLike | None, key: str | BackboneSpec) -> tuple[Path | None, str]:
+    """The book's own SSL checkpoint for backbone ``key`` in the ``02_pretrain`` run folder ``ssl_dir``
+    (:func:`last_ssl_checkpoint`: the last epoch of its largest pool), or ``None``; and a line saying
+    what was found (for the :class:`WeightsInfo` and the warning). A checkpoint of another backbone is
+    never used."""
+    spec = get_spec(key)
+    what = "the book's SSL checkpoint"
+    if ssl_dir is None:
+        return None, f"{what}: none asked for (ssl_dir=None)"
+    folder = Path(ssl_dir).expanduser()
+    if not folder.is_dir():
+        return None, f"{what}: {folder} does not exist (notebooks/02_pretrain writes it)"
+    try:
+        path = last_ssl_checkpoint(folder)
+    except WeightsNotFoundError:
+        return None, f"{what}: {folder} holds no checkpoint"
+    checkpoint = read_checkpoint(path)
+    found = checkpoint.get("backbone_key") if is_ssl_checkpoint(checkpoint) else None
+    if found != spec.key:
+        return None, f"{what}: {path} holds a {found or 'non-SSL'} backbone, not {spec.key}"
+    return path, f"{what}: {path}"
+
+
+def _auto_published(model, spec, *, folder, requested, allow_download, ssl_dir):
+    src = spec.source(spec.default_weights)
+    located, searched = _locate(spec, src, folder, allow_download)
+    if located is None:
+        return None, searched
+    return _load_source(model, spec, src, located[0], located[1], requested), searched
+
+
+def _auto_own_ssl(model, spec, *, folder, requested, allow_download, ssl_dir):
+    path, found = own_ssl_checkpoint(ssl_dir, spec)
+    if path is None:
+        return None, [found]
+    return _load_ssl(model, spec, read_checkpoint(path), path, requested, "ssl_dir"), [found]
+
+
+AUTO_STARTS = (("published", _auto_published), ("ssl", _auto_own_ssl))
+"""What ``weights="auto"`` tries, in order (name, resolver): the backbone's published default weights, then
+the book's own SSL checkpoint for that backbone (``ssl_dir``); when none can be had, random initialisation
+with a :class:`RandomInitWarning` naming everything searched."""
 
 
 def _looks_like_path(weights: str) -> bool:
@@ -451,8 +518,11 @@ def load_weights(
     *,
     weights_dir: str | os.PathLike | None = None,
     allow_download: bool = True,
+    ssl_dir: str | os.PathLike | None = None,
 ) -> WeightsInfo:
-    """Initialise the timm backbone ``model`` of row ``key`` from ``weights`` (see the module docstring)."""
+    """Initialise the timm backbone ``model`` of row ``key`` from ``weights`` (see the module docstring);
+    ``ssl_dir``: the ``02_pretrain`` run folder whose checkpoint ``"auto"`` uses when no published weights
+    can be had (:data:`AUTO_STARTS`)."""
     spec = get_spec(key)
     folder = resolve_weights_dir(weights_dir)
     requested = os.fspath(weights)
@@ -461,18 +531,25 @@ def load_weights(
             spec.key, spec.timm_name, requested, random=True, source="none", origin="none",
             description="random initialisation (requested)",
         )
-    if isinstance(weights, str) and (weights == "auto" or weights in spec.source_tags):
-        tag = spec.default_weights if weights == "auto" else weights
-        src = spec.source(tag)
+    if isinstance(weights, str) and weights == "auto":
+        searched: list[str] = []
+        default = spec.source(spec.default_weights)
+        for _name, resolve in AUTO_STARTS:
+            info, tried = resolve(model, spec, folder=folder, requested=requested, allow_download=allow_download,
+                                  ssl_dir=ssl_dir)
+            if info is not None:  # a later start says why the earlier ones were not used, and how to get them
+                return replace(info, reason="; ".join(searched), hint=fetch_hint(spec, default, folder)) if searched else info
+            searched += tried
+        return _random_fallback(spec, default, folder, requested, searched)
+    if isinstance(weights, str) and weights in spec.source_tags:
+        src = spec.source(weights)
         located, searched = _locate(spec, src, folder, allow_download)
         if located is not None:
             return _load_source(model, spec, src, located[0], located[1], requested)
-        if weights != "auto":
-            raise WeightsNotFoundError(
-                f"Weights '{tag}' for backbone {spec.key} ({src.description}; {src.citation}) are not available.\n"
-                f"Searched: {'; '.join(searched)}.\n{_manual_instructions(spec, src, folder)}"
-            )
-        return _random_fallback(spec, src, folder, requested, searched)
+        raise WeightsNotFoundError(
+            f"Weights '{weights}' for backbone {spec.key} ({src.description}; {src.citation}) are not available.\n"
+            f"Searched: {'; '.join(searched)}.\n{_manual_instructions(spec, src, folder)}"
+        )
     if isinstance(weights, str) and not _looks_like_path(weights):
         raise ValueError(
             f"unknown weights {weights!r} for backbone {spec.key}: use 'none', 'auto', one of "
@@ -573,9 +650,11 @@ def create_backbone(
     weights_dir: str | os.PathLike | None = None,
     seed: int = 0,
     allow_download: bool = True,
+    ssl_dir: str | os.PathLike | None = None,
     **timm_kwargs: Any,
 ) -> tuple[nn.Module, WeightsInfo]:
-    """The timm backbone of row ``key`` and a :class:`WeightsInfo` saying exactly what it holds."""
+    """The timm backbone of row ``key`` and a :class:`WeightsInfo` saying exactly what it holds
+    (``ssl_dir``: see :func:`load_weights`)."""
     model = new_backbone(key, seed=seed, **timm_kwargs)
-    info = load_weights(model, key, weights, weights_dir=weights_dir, allow_download=allow_download)
+    info = load_weights(model, key, weights, weights_dir=weights_dir, allow_download=allow_download, ssl_dir=ssl_dir)
     return model, info

@@ -17,7 +17,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     ],
     "finetune": [
         "TrainConfig", "fit", "Prepared", "prepare", "CheckpointError", "build_module", "build_model",
-        "resolve_unfrozen_blocks", "weights_label", "load_run_model", "predict_probabilities", "load_tables",
+        "resolve_unfrozen_blocks", "unfrozen_label", "FrozenRandomBlocksWarning", "weights_label", "load_run_model", "predict_probabilities", "load_tables",
         "rng_states", "set_rng_states",
     ],
     "run_folder": ["RunResult", "read_history", "prediction_columns", "predictions_frame"],

@@ -144,9 +144,10 @@ class TrainConfig(ParamsMixin):
     """
 
     out_dir: str
-    backbone: str = "convnextv2_atto"
+    backbone: str = "resnet18"
     weights: str = "auto"
     weights_dir: str | None = None
+    ssl_dir: str | None = "book/_generated/02_pretrain"  # "auto"'s start when no published weights: our SSL
     task: str = "kermany_pneumonia"
     task_options: dict = field(default_factory=dict)
     data_root: str | None = None
@@ -158,7 +159,7 @@ class TrainConfig(ParamsMixin):
     augment: str = "d000"  # a policy of cxrlib.images.augment.POLICIES
     resample: str | None = None  # "d000": document 000's resampling of the training set
     head: str = "d000"  # "d000" (Dropout, Dense 128, ReLU, Dropout, Dense) or "linear"
-    unfrozen_blocks: int | str = "half"  # a count, "all", or "half" (of the backbone's blocks)
+    unfrozen_blocks: int | str = "auto"  # a count, "all", "half" (of the backbone's blocks), or "auto" (UNFROZEN_ALIASES)
     dropout: float = 0.0
     optimizer: str = "adamw"
     lr: float = 1e-3
@@ -441,17 +442,32 @@ def build_model(config: TrainConfig, task: TaskSpec):
     sizing = size_kwargs(spec.key, config.image_size)
     model = build_classifier(
         spec.key, task.n_outputs, head=config.head, dropout=config.dropout, weights=config.weights,
-        weights_dir=config.weights_dir, seed=config.seed, **sizing,
+        weights_dir=config.weights_dir, ssl_dir=config.ssl_dir, seed=config.seed, **sizing,
     )
     report = unfreeze_last(model, resolve_unfrozen_blocks(config.unfrozen_blocks, model))
+    if model.weights_info.random and report.unfrozen_blocks != "all":
+        warnings.warn(f"{spec.key} starts from random values and {report.n_blocks - report.unfrozen_blocks} of its "
+                      f"{report.n_blocks} blocks stay frozen: they keep their random values (unfrozen_blocks="
+                      f"{config.unfrozen_blocks!r}; 'all' or 'auto' trains every block of a random start)",
+                      FrozenRandomBlocksWarning, stacklevel=2)
     return model, model.weights_info, report
 
 
-UNFROZEN_ALIASES: dict[str, Callable[[int], int | str]] = {
-    "half": lambda n_blocks: n_blocks // 2,  # document 000: "only up to half of the [...] blocks"
-    "all": lambda n_blocks: "all",
+class FrozenRandomBlocksWarning(UserWarning):
+    """Blocks of a randomly initialised backbone are frozen: they stay random (not transfer learning)."""
+
+
+UNFROZEN_ALIASES: dict[str, Callable[[int, Any], int | str]] = {
+    "half": lambda n_blocks, start: n_blocks // 2,  # document 000: "only up to half of the [...] blocks"
+    "all": lambda n_blocks, start: "all",
+    # the classroom default: half of a pretrained backbone (published or our SSL), every block of a random one
+    "auto": lambda n_blocks, start: "all" if start.random else n_blocks // 2,
 }
-"""Names for ``unfrozen_blocks`` that depend on how many blocks the backbone has."""
+"""Names for ``unfrozen_blocks`` that depend on how many blocks the backbone has and on what it starts from
+(its :class:`~cxrlib.models.WeightsInfo`)."""
+
+UNFROZEN_RULES = {"auto": "'auto': half the blocks of a pretrained start, all of a random one"}
+"""What a caption says of an alias whose count depends on the start."""
 
 
 def resolve_unfrozen_blocks(unfrozen_blocks: int | str, model: nn.Module) -> int | str:
@@ -460,8 +476,14 @@ def resolve_unfrozen_blocks(unfrozen_blocks: int | str, model: nn.Module) -> int
     if alias is not None:
         from cxrlib.models import backbone_blocks
 
-        return alias(len(backbone_blocks(model.backbone, model.spec)))
+        return alias(len(backbone_blocks(model.backbone, model.spec)), model.weights_info)
     return unfrozen_blocks
+
+
+def unfrozen_label(config: TrainConfig, freeze) -> str:
+    """What trained, for captions: ``"2 of 4 blocks (unfrozen_blocks='auto': half ...)"``."""
+    rule = UNFROZEN_RULES.get(config.unfrozen_blocks) if isinstance(config.unfrozen_blocks, str) else None
+    return f"{freeze.unfrozen_blocks} of {freeze.n_blocks} blocks" + (f" ({rule})" if rule else "")
 
 
 @dataclass

@@ -34,26 +34,24 @@ def sweep_ex2(runs: dict[str, Path]) -> str:
 
 def sweep_ex3(runs: dict[str, Path]) -> str:
     main = runs["09_sweep"]
-    table = read_table(main, "sweep_d000_layout")
-    half = (table["Test AUC CI high"] - table["Test AUC CI low"]) / 2
-    best = table["Test AUC"].idxmax()
-    overlap = int(((table["Test AUC CI high"] >= table.loc[best, "Test AUC CI low"])).sum() - 1)
-    factor = float((half.median() / 0.02) ** 2)
-    frame = table[["backbone", "unfrozen_blocks", "Test AUC", "Test AUC CI low", "Test AUC CI high"]].assign(**{"CI half-width": half})
-    return (f"The best row by test AUC ({table.loc[best, 'backbone']}, {table.loc[best, 'unfrozen_blocks']} blocks) has an "
-            f"interval that overlaps {overlap} of the other {len(table) - 1} rows' intervals; the median half-width is "
-            f"{half.median():.3f}. To bring it to 0.02 (so that a difference of 0.02 could just be seen) takes about "
-            f"$({half.median():.3f}/0.02)^2 \\approx {factor:.0f}$ times the test patients (half-widths shrink like "
-            "$1/\\sqrt{n}$).\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")
+    table = read_table(main, "sweep_row_differences")
+    if table.empty:
+        return f"No two rows of the classroom run both learned, so none is compared.\n\n{source(main)}\n"
+    told = table[table["verdict"].isin(["above", "below"])]
+    mixed = table[(table["min"] < 0) & (table["max"] > 0)]
+    return (f"{len(told)} of the {len(table)} paired differences are concluded (at least three seeds and the "
+            f"interval agree): {', '.join(told['quantity']) or 'none'}. For {len(mixed)} of them the seeds disagree in "
+            "sign (min below 0, max above), so one seed per row could have told either story there; where every seed "
+            "has the same sign, one seed would have given the direction but not how sure it is.\n\n"
+            + markdown_table(table) + f"\n\n{source(main)}\n")
 
 
 def sweep_ex4(runs: dict[str, Path]) -> str:
     main = runs["09_sweep"]
-    table = read_table(main, "sweep_d000_layout")
-    lines = []
-    for backbone, rows in table.groupby("backbone", sort=False):
-        lines.append(f"{backbone}: " + ", ".join(f"{r['unfrozen_blocks']} blocks {r['Test AUC']:.3f} "
-                                                  f"[{r['Test AUC CI low']:.3f}, {r['Test AUC CI high']:.3f}]"
-                                                  for _, r in rows.iterrows()))
-    return ("Test AUROC [95 % CI] by unfrozen blocks, from random weights: " + "; ".join(lines) + ".\n\n"
-            + f"{source(main)}\n")
+    table = read_table(main, "sweep_row_auroc")
+    frame = table[["quantity", "n_seeds", "sd", "min", "max", "ci_low", "ci_high"]].assign(
+        **{"seed range": table["max"] - table["min"], "CI width": table["ci_high"] - table["ci_low"]})
+    larger = int((frame["seed range"] > frame["CI width"]).sum())
+    return (f"In {larger} of {len(frame)} rows the seeds spread wider than the patient-bootstrap interval of their "
+            "mean; a single run's interval speaks to the test set only, and says nothing of how far another training "
+            "seed would have moved the number.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")
