@@ -14,6 +14,9 @@ def _differences(curve):
 
 
 def _agree(row) -> str:
+    k, _, n = str(row["learned"]).partition("/")
+    if k != n:
+        return f"not interpreted: only {row['learned']} seeds' pairs of models passed the learning check"
     if row["verdict"] in ("above", "below"):
         return f"the seeds and the interval agree ({row['verdict']} 0)"
     return f"no direction is concluded ({row['verdict']})"
