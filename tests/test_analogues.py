@@ -51,17 +51,39 @@ def test_train_config_label_fraction_cuts_only_the_training_part(data_root, tmp_
         TrainConfig(out_dir=str(tmp_path), label_fraction=1.5)
 
 
-def test_budget_schedule_gives_every_fraction_about_the_same_images():
-    from cxrlib.chapters.analogues import budget_schedule
+def test_label_schedule_grows_the_step_budget_with_the_labels_and_caps_it():
+    from cxrlib.chapters.analogues import label_schedule
 
-    big = budget_schedule(4708, images_budget=1024, batch_size=32, max_epochs=16)
-    assert big == {"epochs": 1, "train_images_per_epoch": 1024}
-    mid = budget_schedule(471, images_budget=1024, batch_size=32, max_epochs=16)
-    assert mid["train_images_per_epoch"] == 448 and mid["epochs"] == 3  # 3 x 448 >= 1024
-    small = budget_schedule(47, images_budget=1024, batch_size=32, max_epochs=16)
-    assert small == {"epochs": 16, "train_images_per_epoch": 32}  # capped by max_epochs
-    with pytest.raises(ValueError, match="batch"):
-        budget_schedule(10, images_budget=1024, batch_size=32, max_epochs=16)
+    plan = dict(batch_size=128, epoch_images=512, max_epochs=4, max_images=9416)
+    small = label_schedule(47, **plan)  # 1 %: batch 32, 11 passes per epoch (517 -> 512 images)
+    assert small == {"batch_size": 32, "epoch_repeats": 11, "epochs": 4, "train_images_per_epoch": 512,
+                     "max_steps": 64}
+    mid = label_schedule(470, **plan)  # 10 %: two passes per epoch, whole batches of 128
+    assert mid == {"batch_size": 128, "epoch_repeats": 2, "epochs": 4, "train_images_per_epoch": 896,
+                   "max_steps": 28}
+    big = label_schedule(4708, **plan)  # 100 %: one pass per epoch, capped at max_images (two epochs)
+    assert big == {"batch_size": 128, "epoch_repeats": 1, "epochs": 2, "train_images_per_epoch": 4608,
+                   "max_steps": 72}
+    assert small["max_steps"] * 32 <= mid["max_steps"] * 128 <= big["max_steps"] * 128
+    tiny = label_schedule(4708, batch_size=16, epoch_images=64, max_epochs=1, max_images=64)  # a smoke budget
+    assert tiny["train_images_per_epoch"] == 64 and tiny["epochs"] == 1
+    with pytest.raises(ValueError, match="at least two"):
+        label_schedule(1, **plan)
+
+
+def test_epoch_repeats_make_one_epoch_several_seeded_passes():
+    from cxrlib.training.common import EpochSeededSampler
+
+    one, three = EpochSeededSampler(10, seed=3), EpochSeededSampler(10, seed=3, repeats=3)
+    one.set_epoch(2), three.set_epoch(2)
+    order = list(three)
+    assert len(three) == 30 and len(order) == 30
+    assert order[:10] == list(one)  # the first pass is the one-pass order (old runs unchanged)
+    for k in range(3):
+        assert sorted(order[10 * k:10 * (k + 1)]) == list(range(10))  # every pass visits every image once
+    assert order[10:20] != order[:10]
+    with pytest.raises(ValueError, match="repeats"):
+        EpochSeededSampler(10, seed=0, repeats=0)
 
 
 def _predictions(truth: np.ndarray, noise: float, seed: int, name: str) -> pd.DataFrame:
@@ -108,20 +130,42 @@ def test_difference_sentence_follows_the_interval(truth):
         D.difference_sentence(table, label="absent")
 
 
-def test_label_efficiency_table_pairs_each_fraction(truth):
-    runs = {0.01: (_predictions(truth, 3.0, 1, "a1"), _predictions(truth, 3.0, 2, "b1")),
-            1.0: (_predictions(truth, 0.3, 3, "a2"), _predictions(truth, 2.0, 4, "b2"))}
-    table = D.label_efficiency(runs, label="pneumonia", names=("SSL", "random"), n_boot=200,
-                               n_train={0.01: 47, 1.0: 4708})
-    assert table["fraction"].tolist() == [0.01, 1.0] and table["n_train"].tolist() == [47, 4708]
-    full = table.iloc[1]
-    assert full["ci_low_SSL"] <= full["auc_SSL"] <= full["ci_high_SSL"]
-    assert full["difference"] == pytest.approx(full["auc_SSL"] - full["auc_random"])
-    assert full["diff_ci_low"] > 0 and full["delong_p"] < 0.05
-    text = D.label_efficiency_summary(table)
-    assert "With 1 % of the labels (47 training images)" in text and "lies above 0" in text
-    fig = D.plot_label_efficiency(table)
-    assert len(fig.axes) == 2
+def _seeded_runs(truth, noise_a, noise_b, seeds=(0, 1, 2)):
+    return {"SSL": {s: _predictions(truth, noise_a, 10 + s, f"a{s}") for s in seeds},
+            "random": {s: _predictions(truth, noise_b, 20 + s, f"b{s}") for s in seeds}}
+
+
+def test_replicated_label_efficiency_concludes_only_where_seeds_interval_and_learning_agree(truth):
+    predictions = {0.01: _seeded_runs(truth, 0.3, 2.0), 0.1: _seeded_runs(truth, 1.0, 1.0),
+                   1.0: _seeded_runs(truth, 0.3, 0.3)}
+    learned = {f: {n: {s: True for s in range(3)} for n in ("SSL", "random")} for f in predictions}
+    learned[1.0]["random"][2] = False
+    table, results = D.replicated_label_efficiency(predictions, label="pneumonia", names=("SSL", "random"),
+                                                   learned=learned, n_boot=200)
+    assert table["fraction"].tolist() == [0.01] * 3 + [0.1] * 3 + [1.0] * 3
+    assert table["start"].tolist()[:3] == ["SSL", "random", "SSL - random"]
+    first = table.iloc[2]
+    ssl_1, random_1, diff_1 = results[:3]
+    assert diff_1.values == pytest.approx(tuple(a - b for a, b in zip(ssl_1.values, random_1.values)))
+    assert first["verdict"] == "above" and first["learned"] == "3/3" and first["n_seeds"] == 3
+    assert table.iloc[0]["verdict"] == "above" and table.iloc[0]["null"] == 0.5  # AUROC against chance
+    assert table.iloc[8]["learned"] == "2/3" and table.iloc[7]["learned"] == "2/3"
+    text = D.replicated_label_efficiency_text(table, results)
+    assert "With 1 % of the labels the SSL start scored higher than the random start" in text
+    assert "With 100 % of the labels (test AUROC" in text and "pipeline demo" in text
+    assert "scored higher" not in text.split("With 10 %")[1].split("With 100 %")[0]  # equal arms: no claim
+    assert "FALLS" in text and "SSL start's mean AUROC" in text  # 1 % -> 10 %: a real fall for SSL
+    assert "no patient ids" in text
+    fig = D.plot_replicated_label_efficiency(table, results)
+    assert len(fig.axes) == 1
+    two_seeds = {0.01: _seeded_runs(truth, 0.3, 2.0, seeds=(0, 1))}
+    table2, results2 = D.replicated_label_efficiency(two_seeds, label="pneumonia", names=("SSL", "random"), n_boot=50)
+    assert table2.iloc[2]["verdict"] == "not replicated" and table2.iloc[2]["learned"] == "not checked"
+    assert "scored higher" not in D.replicated_label_efficiency_text(table2, results2)
+    shuffled = {0.01: _seeded_runs(truth, 0.3, 2.0)}
+    shuffled[0.01]["random"][1] = shuffled[0.01]["random"][1].iloc[::-1]
+    with pytest.raises(ValueError, match="same images"):
+        D.replicated_label_efficiency(shuffled, label="pneumonia", names=("SSL", "random"), n_boot=50)
 
 
 def test_text_artifact_writes_the_sentence_with_its_context(tmp_path):

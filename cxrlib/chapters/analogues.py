@@ -7,9 +7,10 @@ The comparisons themselves (paired tests, Tables III-V, Figs 3/4, label-efficien
 
 * :func:`finetune_runs`: one run per starting point, every other setting equal (the documents' design:
   two initialisations fine-tuned on one split and tested on the same images);
-* :func:`budget_schedule`: epochs and images per epoch that give runs on 1 %, 10 % and 100 % of the labels
-  about the same number of images seen (our choice for the label-efficiency curve: without it, the 1 % run
-  would take a handful of optimiser steps and the curve would measure training length, not labels).
+* :func:`label_schedule`: batch size, passes per epoch and an epoch cap that let runs on 1 %, 10 % and
+  100 % of the labels each train to early stopping on the validation loss (our choice for the
+  label-efficiency curve: a fixed number of images seen would leave the large label sets unconverged,
+  and the curve would then measure training length, not labels).
 """
 from __future__ import annotations
 
@@ -49,13 +50,24 @@ def held_predictions(result: RunResult, name: str):
     return frame
 
 
-def budget_schedule(n_train: int, *, images_budget: int, batch_size: int, max_epochs: int) -> dict[str, int]:
-    """``{"epochs", "train_images_per_epoch"}`` so that a run on ``n_train`` training images sees about
-    ``images_budget`` images: one epoch of ``images_budget`` images when the part is that large, else whole
-    epochs of the part (at least one full batch, so ``n_train >= batch_size``), at most ``max_epochs``."""
-    if n_train < batch_size:
-        raise ValueError(f"{n_train} training images for a batch of {batch_size}: lower batch_size or raise the "
-                         "label fraction")
-    per_epoch = min(images_budget, (n_train // batch_size) * batch_size)
-    epochs = max(1, min(max_epochs, math.ceil(images_budget / per_epoch)))
-    return {"epochs": int(epochs), "train_images_per_epoch": int(per_epoch)}
+def label_schedule(n_train: int, *, batch_size: int, epoch_images: int, max_epochs: int,
+                   max_images: int) -> dict[str, int]:
+    """How a run on ``n_train`` labelled training images trains (notebook 11), as
+    :class:`~cxrlib.training.finetune.TrainConfig` values and what they imply:
+
+    * ``batch_size``: ``batch_size``, or the largest power of two not above ``n_train`` for a smaller set;
+    * ``epoch_repeats``: passes over the set per epoch, so that an epoch holds at least ``epoch_images``
+      images (a 47-image set is validated every few passes, not after every step);
+    * ``epochs``: at most ``max_epochs`` and at most ``max_images`` images seen in all (at least one
+      epoch): the step budget grows with the label set and is capped. Early stopping on the validation
+      loss ends a run sooner; a run that reaches ``epochs`` may not have converged (its history says so);
+    * ``train_images_per_epoch``: whole batches, at most ``max_images`` (a tiny smoke budget caps one pass), and
+      ``max_steps`` (optimiser steps at most)."""
+    if n_train < 2:
+        raise ValueError(f"{n_train} training image(s): a run needs at least two")
+    batch = min(int(batch_size), 2 ** int(math.floor(math.log2(n_train))))
+    repeats = max(1, math.ceil(epoch_images / n_train))
+    per_epoch = min((n_train * repeats // batch) * batch, max(batch, int(max_images) // batch * batch))
+    epochs = max(1, min(int(max_epochs), int(max_images) // per_epoch))
+    return {"batch_size": batch, "epoch_repeats": repeats, "epochs": epochs, "train_images_per_epoch": per_epoch,
+            "max_steps": epochs * per_epoch // batch}

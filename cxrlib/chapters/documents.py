@@ -13,6 +13,11 @@ Document 004 (baseline vs MoCo v2 / SimCLR fine-tuning on CheXpert): :func:`d004
 per-class AUROC with a 95% percentile bootstrap CI from 500 redraws and a weighted "Total" row),
 :func:`d004_tables_side_by_side` (one column per model) and :func:`plot_ci` (Figs 5.1-5.3).
 
+Notebook 11's label-efficiency curve (the question is ours): :func:`replicated_label_efficiency` (each
+start's AUROC and the paired difference per share of labels, over training seeds, with
+:mod:`cxrlib.stats.replication`'s rule for when to conclude), :func:`replicated_label_efficiency_text` and
+:func:`plot_replicated_label_efficiency`.
+
 A *run* is a fine-tuning run folder (its ``predictions_test.csv`` is read, see
 :mod:`cxrlib.training.run_folder`), a predictions CSV itself, or the test predictions table in memory
 (``RunResult.predictions["test"]``, for runs a notebook has just trained into its unfinished folder). No torch; matplotlib is imported inside
@@ -28,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from cxrlib import stats
-from cxrlib.core.runs import METRICS, read_json
 from cxrlib.stats import evaluate, metrics
 
 _TEST_PREDICTIONS = "predictions_test.csv"  # cxrlib.training.run_folder's test predictions file
@@ -413,94 +417,140 @@ def difference_sentence(table: pd.DataFrame, *, label: str | None = None, what: 
             f"{p_text}; {table.attrs.get('n_images', '?')} test images); {verdict}.")
 
 
-def label_efficiency(runs: Mapping[float, tuple], *, label: str, names: tuple[str, str],
-                     n_boot: int = stats.DOCUMENT_001_REDRAWS, seed: int = 0, alpha: float = 0.05,
-                     n_train: Mapping[float, int] | None = None) -> pd.DataFrame:
-    """The label-efficiency curve of two initialisations: ``runs`` maps a label fraction to the pair of runs
-    (A, B; folders or test predictions tables) fine-tuned on that share of the training labels and tested on the same images.
+def replicated_label_efficiency(predictions: Mapping[float, Mapping[str, Mapping[int, pd.DataFrame]]], *, label: str,
+                                names: tuple[str, str], learned: Mapping | None = None,
+                                n_boot: int = stats.DOCUMENT_001_REDRAWS, seed: int = 0,
+                                alpha: float = 0.05) -> tuple[pd.DataFrame, list]:
+    """The label-efficiency curve of two starts, replicated over training seeds (notebook 11).
 
-    One row per fraction: ``fraction``, ``n_train`` (training images: ``n_train[fraction]``, else the run
-    folder's ``metrics.json`` when there is one), ``auc_<name>`` with its 95 % percentile CI
-    (``ci_low_<name>``, ``ci_high_<name>``), the difference A - B with its paired bootstrap CI and p (the same redraws for A, B and the difference:
-    :func:`compare_initialisations`) and DeLong's paired p (images independent)."""
-    rows = []
-    for fraction in sorted(runs):
-        run_a, run_b = runs[fraction]
-        table = compare_initialisations(run_a, run_b, labels=[label], n_boot=n_boot, seed=seed, alpha=alpha,
-                                        names=names)
-        a, b, _ = _paired_runs(run_a, run_b, [label])
-        y, s_a = evaluate.arrays(a, [label])
-        _, s_b = evaluate.arrays(b, [label])
-        boot = stats.paired_bootstrap_auroc(y, s_a, s_b, labels=[label], n_boot=n_boot, seed=seed, groups=_groups(a),
-                                            alpha=alpha, averages=())
-        row = table[table["label"] == label].iloc[0]
-        out = {"fraction": float(fraction)}
-        metrics_file = None if isinstance(run_a, pd.DataFrame) else Path(run_a) / METRICS
-        if n_train is not None and fraction in n_train:
-            out["n_train"] = int(n_train[fraction])
-        elif metrics_file is not None and metrics_file.is_file():
-            counts = read_json(metrics_file).get("n_images", {})
-            out["n_train"] = counts.get("train") if isinstance(counts, dict) else None
-        for name, reps in zip(names, (boot.replicates_a, boot.replicates_b)):
-            low, high = stats.percentile_ci(reps[label].to_numpy(dtype=float), alpha)
-            out.update({f"auc_{name}": row[f"auc_{name}"], f"ci_low_{name}": float(low), f"ci_high_{name}": float(high)})
-        out.update({"difference": row["difference"], "diff_ci_low": row["boot_ci_low"],
-                    "diff_ci_high": row["boot_ci_high"], "bootstrap_p": row["bootstrap_p"],
-                    "delong_p": row["delong_p"], "n_test": len(a)})
-        rows.append(out)
-    frame = pd.DataFrame(rows)
-    frame.attrs.update(names=tuple(names), label=label, n_boot=int(n_boot), seed=seed)
-    return frame
+    ``predictions[fraction][start][seed]``: the test predictions of the run of ``start`` (one of ``names``)
+    on that share of the labels with that seed (each seed may draw its own label subset; the test images are
+    the same for every run). ``learned[fraction][start][seed]``: whether that model passed the learning
+    check (:mod:`cxrlib.stats.learning`); missing means unchecked.
+
+    Per fraction: each start's AUROC (:func:`cxrlib.stats.replicated_auroc`, against chance 0.5) and the
+    difference A - B (:func:`cxrlib.stats.replicated_auroc_difference`, paired by seed, every run scored on
+    the same test redraws). Test-set intervals redraw *images* (no ``groups``): PneumoniaMNIST carries no
+    patient ids. Returns the table (:func:`cxrlib.stats.replication_table` plus ``fraction``, ``start``,
+    ``learned`` "k/n" and ``n_train`` where the frames' ``attrs`` give it) and the
+    :class:`~cxrlib.stats.Replicated` results in the table's order."""
+    name_a, name_b = names
+    rows, results = [], []
+    for fraction in sorted(predictions):
+        arms = predictions[fraction]
+        y = None
+        scores = {}
+        for name in names:
+            frames = arms[name]
+            scores[name] = {int(s): evaluate.arrays(frames[s], [label])[1][:, 0] for s in frames}
+            ys = {s: evaluate.arrays(frames[s], [label])[0][:, 0] for s in frames}
+            for s, y_s in ys.items():
+                if y is None:
+                    y = y_s
+                elif not np.array_equal(y, y_s):
+                    raise ValueError(f"fraction {fraction:g}, {name}, seed {s}: the runs were not tested on the "
+                                     "same images in the same order")
+        pct = f"{fraction * 100:g} %"
+        checks = {name: dict((learned or {}).get(fraction, {}).get(name, {})) for name in names}
+        for name in names:
+            r = stats.replicated_auroc(y, scores[name], name=f"AUROC {name}, {pct} of the labels", n_boot=n_boot,
+                                       seed=seed, alpha=alpha)
+            results.append(r)
+            rows.append({"fraction": float(fraction), "start": name, "learned": _learned_text(checks[name], r.seeds)})
+        r = stats.replicated_auroc_difference(y, scores[name_a], scores[name_b],
+                                              name=f"AUROC {name_a} - {name_b}, {pct} of the labels",
+                                              n_boot=n_boot, seed=seed, alpha=alpha)
+        results.append(r)
+        both = {s: checks[name_a].get(s, None) is not False and checks[name_b].get(s, None) is not False
+                for s in r.seeds}
+        known = {s: v for s, v in both.items() if any(s in checks[n] for n in names)}
+        rows.append({"fraction": float(fraction), "start": f"{name_a} - {name_b}", "learned": _learned_text(known, r.seeds)})
+    table = pd.concat([pd.DataFrame(rows), stats.replication_table(results)], axis=1)
+    table.attrs.update(names=tuple(names), label=label, n_boot=int(n_boot), seed=seed, unit="image")
+    return table, results
 
 
-def plot_label_efficiency(table: pd.DataFrame, *, title: str = "",
-                          colors: Sequence[str] = ("#d62728", "#1f77b4")):
-    """AUROC against the share of training labels (log axis) for both initialisations, 95 % CIs as bands,
-    and the paired difference with its CI in a second panel (a :func:`label_efficiency` table)."""
+def _learned_text(checks: Mapping[int, bool], seeds: Sequence[int]) -> str:
+    """``"3/3"``: how many of the seeds' models passed the learning check (``"not checked"`` without checks)."""
+    if not checks:
+        return "not checked"
+    return f"{sum(bool(checks.get(s, False)) for s in seeds)}/{len(seeds)}"
+
+
+def _all_learned(text: str) -> bool:
+    if "/" not in str(text):
+        return False
+    k, n = str(text).split("/")
+    return k == n
+
+
+def replicated_label_efficiency_text(table: pd.DataFrame, results: Sequence) -> str:
+    """The sentences of a :func:`replicated_label_efficiency` table, written from its numbers only.
+
+    Per fraction: the two starts' seed-mean AUROCs with their spread, and the difference as
+    :meth:`~cxrlib.stats.Replicated.sentence` allows (a claim only when every seed and the test-set interval
+    agree); a fraction where a model failed its learning check is named and not interpreted. Then, per
+    start, whether its AUROC fell as labels grew beyond noise (a later fraction's interval of the seed mean
+    wholly below an earlier one's). Last, what the image-level intervals cannot see."""
+    name_a, name_b = table.attrs.get("names", _DEFAULT_NAMES)
+    by_row = list(zip(table.to_dict("records"), results))
+    parts = []
+    for fraction in sorted(table["fraction"].unique()):
+        rows = [(row, r) for row, r in by_row if row["fraction"] == fraction]
+        starts = {row["start"]: (row, r) for row, r in rows}
+        diff_row, diff = starts[f"{name_a} - {name_b}"]
+        pct = f"{fraction * 100:g} %"
+        aurocs = "; ".join(f"{name} {starts[name][1].spread_text()}" for name in (name_a, name_b))
+        if not _all_learned(diff_row["learned"]):
+            failed = ", ".join(f"{name} {starts[name][0]['learned']}" for name in (name_a, name_b))
+            parts.append(f"With {pct} of the labels (test AUROC: {aurocs}), not every model passed the learning "
+                         f"check (passed: {failed}): this fraction is a pipeline demo and no difference is read "
+                         "from it.")
+            continue
+        parts.append(f"With {pct} of the labels, test AUROC {aurocs}. " + diff.sentence(
+            above=f"with {pct} of the labels the {name_a} start scored higher than the {name_b} start",
+            below=f"with {pct} of the labels the {name_b} start scored higher than the {name_a} start"))
+    for name in (name_a, name_b):
+        own = [(row["fraction"], r) for row, r in by_row if row["start"] == name]
+        falls = [(f0, f1) for i, (f0, r0) in enumerate(own) for f1, r1 in own[i + 1:] if r1.ci_high < r0.ci_low]
+        means = " -> ".join(f"{r.mean:.3f}" for _, r in own)
+        if falls:
+            where = ", ".join(f"{f0 * 100:g} % to {f1 * 100:g} %" for f0, f1 in falls)
+            parts.append(f"The {name} start's mean AUROC ({means} as the labels grow) FALLS beyond the test-set "
+                         f"noise ({where}): a sign that some run did not train to convergence.")
+        else:
+            parts.append(f"The {name} start's mean AUROC ({means} as the labels grow) does not fall beyond the "
+                         "test-set noise.")
+    parts.append("The intervals redraw test images: PneumoniaMNIST's files carry no patient ids, so a child with "
+                 "several test images counts as several independent cases and the intervals may be too narrow.")
+    return " ".join(parts)
+
+
+def plot_replicated_label_efficiency(table: pd.DataFrame, results: Sequence, *, title: str = "",
+                                     colors: Sequence[str] = ("#d62728", "#1f77b4")):
+    """Test AUROC against the share of labels (log axis): one dot per training seed, the seed mean joined
+    by a line with its 95 % test-set interval as a bar, per start (a :func:`replicated_label_efficiency`
+    table). The differences are :func:`cxrlib.chapters.plots.replication_plot`'s job."""
     import matplotlib.pyplot as plt
 
-    names = table.attrs.get("names") or tuple(c[4:] for c in table.columns if c.startswith("auc_"))
-    x = table["fraction"].to_numpy(dtype=float) * 100
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9.0, 3.6), gridspec_kw={"width_ratios": [3, 2]})
-    for name, color in zip(names, colors):
-        ax.plot(x, table[f"auc_{name}"], "o-", color=color, label=name)
-        ax.fill_between(x, table[f"ci_low_{name}"], table[f"ci_high_{name}"], color=color, alpha=0.15)
+    names = table.attrs.get("names")
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for k, (name, color) in enumerate(zip(names, colors)):
+        own = [(row["fraction"], r) for row, r in zip(table.to_dict("records"), results) if row["start"] == name]
+        x = np.array([f * 100 for f, _ in own]) * (1 + 0.06 * (k - 0.5))  # side by side on the log axis
+        for xi, (_, r) in zip(x, own):
+            ax.plot(np.full(r.n_seeds, xi), r.values, "o", color=color, alpha=0.35, ms=4)
+            ax.plot([xi, xi], [r.ci_low, r.ci_high], "-", color=color, lw=2)
+        ax.plot(x, [r.mean for _, r in own], "s-", color=color, label=f"{name} (seed mean, 95 % CI)")
+    fractions = sorted(table["fraction"].unique())
     ax.set_xscale("log")
-    ax.set_xticks(x, [f"{v:g} %" for v in x])
+    ax.set_xticks([f * 100 for f in fractions], [f"{f * 100:g} %" for f in fractions])
     ax.set_xlabel("share of the training labels")
     ax.set_ylabel(f"test AUROC ({table.attrs.get('label', '')})")
     ax.axhline(0.5, color="grey", lw=0.6, ls=":")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    diff = table["difference"].to_numpy(dtype=float)
-    err = np.vstack([diff - table["diff_ci_low"].to_numpy(dtype=float), table["diff_ci_high"].to_numpy(dtype=float) - diff])
-    bx.errorbar(x, diff, yerr=err, fmt="o", color="black", capsize=3)
-    bx.axhline(0.0, color="grey", lw=0.8)
-    bx.set_xscale("log")
-    bx.set_xticks(x, [f"{v:g} %" for v in x])
-    bx.set_xlabel("share of the training labels")
-    bx.set_ylabel(f"AUROC {names[0]} - {names[1]} (95 % CI)", fontsize=8)
-    bx.grid(alpha=0.3)
     if title:
-        fig.suptitle(title, fontsize=10)
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def label_efficiency_summary(table: pd.DataFrame) -> str:
-    """One sentence per fraction of a :func:`label_efficiency` table (both AUROCs, the paired difference
-    with its 95 % CI and p, and whether the interval includes 0), written from its numbers only."""
-    name_a, name_b = table.attrs.get("names", _DEFAULT_NAMES)
-    parts = []
-    for _, r in table.iterrows():
-        low, high = r["diff_ci_low"], r["diff_ci_high"]
-        verdict = ("the interval lies above 0" if low > 0 else "the interval lies below 0" if high < 0
-                   else "the interval includes 0")
-        n_train = r.get("n_train")
-        count = f" ({int(n_train)} training images)" if n_train is not None and np.isfinite(n_train) else ""
-        p = r["bootstrap_p"]
-        parts.append(f"With {r['fraction'] * 100:g} % of the labels{count}, the test AUROC was {r[f'auc_{name_a}']:.3f} "
-                     f"from the {name_a} start and {r[f'auc_{name_b}']:.3f} from the {name_b} start, a difference of "
-                     f"{r['difference']:+.3f} (95 % paired bootstrap CI {low:+.3f} to {high:+.3f}, "
-                     f"{_p_text(p, table.attrs.get('n_boot'))}; DeLong {_p_text(r['delong_p'], None)}): {verdict}.")
-    return " ".join(parts)

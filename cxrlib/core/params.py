@@ -112,7 +112,7 @@ COMMON_RULES: dict[str, Any] = {
     "dropout": ">=0 <1", "val_fraction": "float|None >0 <1", "label_fraction": "float|None >0 <=1",
     "unfrozen_blocks": "int|str >=0", "loss_weighting": ["inverse_frequency", "none"],
     "loss_normalize": "in:cxrlib.training.losses:LOSS_NORMALIZATIONS", "eval_batch_size": "int|None >=1",
-    "train_images_per_epoch": "int|None >=1", "patience": "int|None >=0", "lr_scheduler": ["plateau", "none"],
+    "train_images_per_epoch": "int|None >=1", "epoch_repeats": "int|None >=1", "patience": "int|None >=0", "lr_scheduler": ["plateau", "none"],
     "plateau_factor": ">0 <1", "plateau_patience": ">=0", "device": "str nonempty", "accelerator": "str nonempty",
     "devices": "int|str >=1", "strategy": "str nonempty", "num_workers": ">=0",
 }

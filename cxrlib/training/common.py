@@ -133,19 +133,27 @@ def size_kwargs(backbone: str, image_size: int) -> dict[str, Any]:
 
 
 class EpochSeededSampler(Sampler[int]):
-    """A shuffle that depends only on ``(seed, epoch)``: a resumed run sees the same order."""
+    """A shuffle that depends only on ``(seed, epoch)``: a resumed run sees the same order.
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+    ``repeats`` > 1 makes one epoch that many passes over the data, each its own seeded shuffle (the first
+    pass is the one-pass order): a small label set then trains several passes between two validations."""
+
+    def __init__(self, n: int, seed: int, repeats: int = 1) -> None:
+        if int(repeats) < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
+        self.n, self.seed, self.epoch, self.repeats = n, seed, 0, int(repeats)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist()
+        for r in range(1, self.repeats):
+            order += np.random.default_rng([self.seed, self.epoch, r]).permutation(self.n).tolist()
+        return iter(order)
 
     def __len__(self) -> int:
-        return self.n
+        return self.n * self.repeats
 
 
 def check_resumable(out_dir: Path, current: Mapping[str, Any], may_change: frozenset,

@@ -171,6 +171,7 @@ class TrainConfig(ParamsMixin):
     batch_size: int = 32
     eval_batch_size: int | None = None
     train_images_per_epoch: int | None = 2048  # cap: a fresh random subset each epoch; None: all
+    epoch_repeats: int | None = None  # passes over the training part per epoch (None: one; small label sets: notebook 11)
     patience: int | None = 3  # early stopping on val loss (document 000: 10); None: off
     lr_scheduler: str = "plateau"  # "plateau" or "none"
     plateau_factor: float = 0.1
@@ -750,7 +751,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     if len(train_set) < config.batch_size:
         raise ValueError(f"{len(train_set)} training images for a batch of {config.batch_size}")
     eval_batch = config.eval_batch_size or config.batch_size
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=EpochSeededSampler(len(train_set), config.seed),
+    train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=EpochSeededSampler(len(train_set), config.seed, config.epoch_repeats or 1),
                               drop_last=True, num_workers=config.num_workers, persistent_workers=False)
     # no persistent workers: each epoch's workers are seeded from the main generator, which a resumed
     # run restores (persistent ones would keep the generators of the epoch they started in)
