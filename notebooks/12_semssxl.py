@@ -185,11 +185,11 @@ for (variant, fraction, train_seed), r in all_runs.items():
 checks = chapter.learning_checks(all_runs, parts, labelled, labels, unlabeled_batch_size=unlabeled_batch_size,
                                  n_boot=n_boot, seed=seed)
 _ = chapter.write_learning_checks(run.out_dir, checks)
-run.table(chapter.learning_table(checks), "ssxl_learning",
+run.table(chapter.semssxl_learning_table(checks), "ssxl_learning",
           "Did each model learn? Validation macro AUROC (95% patient-bootstrap CI) against 0.5, the last epoch's "
           "training BCE against the base-rate entropy of the labelled images, the last epoch's NT-Xent against "
           f"ln(2B - 1) for B = {min(unlabeled_batch_size, len(parts['train']))}", weights=weights_caption, split="val")
-run.text(chapter.learning_summary(checks), "ssxl_learned", weights=weights_caption)
+run.text(chapter.semssxl_learning_summary(checks), "ssxl_learned", weights=weights_caption)
 
 # %% [markdown]
 # ## Per-label AUROC with patient-bootstrap CIs
@@ -286,7 +286,7 @@ run.figure(fig, "ssxl_replication_plot", f"SemSSXL (full) minus each variant at 
            "each training seed (grey) beside the 95% paired patient-bootstrap CI of the seed mean (black)",
            weights=weights_caption, seed=seeds_text)
 plt.show()
-run.text(chapter.replication_sentences(replicated, all_runs, checks, ablation_fraction), "ssxl_verdicts",
+run.text(chapter.semssxl_verdicts(replicated, all_runs, checks, ablation_fraction), "ssxl_verdicts",
          weights=weights_caption, seed=seeds_text)
 print(f"notebook body: {time.perf_counter() - started:.0f} s")
 

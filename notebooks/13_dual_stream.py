@@ -54,7 +54,7 @@ backbone = "vgg11_bn"
 weights = "auto"
 ae_widths = [16, 32, 64]
 ae_latent = 64
-ae_epochs = 8
+ae_epochs = 16
 ae_lr = 0.002
 fused_dim = 64
 dropout = 0.2
@@ -252,11 +252,11 @@ for name, check in checks.items():
     learning_dir = run.out_dir / "runs" / name.replace(" ", "_")
     learning_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(learning_dir / "learning.json", check.to_dict())
-run.table(chapter.learning_table(checks), "ds_learning",
+run.table(chapter.dual_stream_learning_table(checks), "ds_learning",
           "Did each trained part learn? Autoencoders: final training reconstruction error against the mean training "
           "image's; heads: validation AUROC (95% patient-bootstrap CI) against 0.5 and the final training loss "
           "against the class-weighted loss of a constant prediction", split="val", seed=seeds_text)
-run.text(chapter.learning_summary(checks), "ds_learned", seed=seeds_text)
+run.text(chapter.dual_stream_learning_summary(checks), "ds_learned", seed=seeds_text)
 variants = chapter.variants_table(models, heads, scores, y_test, groups, n_boot=n_boot, seed=seed)
 run.table(variants, "ds_variants",
           f"Test AUROC of each variant with a 95% patient-bootstrap CI ({n_boot} redraws); validation AUROC of "
@@ -313,7 +313,7 @@ fig = replication_plot(replicated, xlabel="test AUROC with minus without")
 run.figure(fig, "ds_replication_plot", "Each component's contribution: every training seed (grey) beside the 95% "
            "paired patient-bootstrap CI of the seed mean (black)", split="official test", seed=seeds_text)
 plt.show()
-run.text(chapter.replication_sentences(replicated, checks), "ds_verdicts", split="official test", seed=seeds_text)
+run.text(chapter.dual_stream_verdicts(replicated, checks), "ds_verdicts", split="official test", seed=seeds_text)
 
 # %% [markdown]
 # ## What the gate does

@@ -291,7 +291,7 @@ def test_fit_head_records_the_no_information_loss_of_its_class_weighted_loss():
 
 
 def test_replicated_contrasts_and_sentences_conclude_only_from_learned_parts():
-    from cxrlib.chapters.dual_stream import CONTRASTS, replicated_contrasts, replication_sentences
+    from cxrlib.chapters.dual_stream import CONTRASTS, replicated_contrasts, dual_stream_verdicts
 
     rng = np.random.default_rng(2)
     y = np.repeat([0, 1], 80)
@@ -301,8 +301,8 @@ def test_replicated_contrasts_and_sentences_conclude_only_from_learned_parts():
     assert [r.name for r in results] == [f"AUROC({a}) - AUROC({b})" for _, a, b in CONTRASTS]
     ok = type("C", (), {"learned": True})()
     checks = {f"{v} seed {s}": ok for s in (0, 1, 2) for v in (*noise, "autoencoder")}
-    text = replication_sentences(results, checks)
+    text = dual_stream_verdicts(results, checks)
     assert "The autoencoder stream, added by concatenation raises the test AUROC here" in text
     checks["autoencoder seed 1"] = type("C", (), {"learned": False})()
-    text = replication_sentences(results, checks)
+    text = dual_stream_verdicts(results, checks)
     assert text.count("not interpreted") == len(CONTRASTS) and "raises" not in text

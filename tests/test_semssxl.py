@@ -209,16 +209,16 @@ def _constructed_runs(seed=0, n=80):
 
 
 def test_learning_checks_pass_a_model_that_learned_and_fail_one_at_the_base_rates():
-    from cxrlib.chapters.semssxl import learned, learning_checks, learning_summary, learning_table
+    from cxrlib.chapters.semssxl import learned, learning_checks, semssxl_learning_summary, semssxl_learning_table
 
     runs, parts, labelled, labels = _constructed_runs()
     checks = learning_checks(runs, parts, labelled, labels, unlabeled_batch_size=16, n_boot=200, seed=0)
     assert learned(checks[("full", 0.5, 0)])
     assert checks[("full", 0.5, 0)]["contrastive"].no_information_loss == pytest.approx(np.log(31))
     assert not learned(checks[("supervised", 0.5, 0)]) and checks[("supervised", 0.5, 0)]["contrastive"] is None
-    table = learning_table(checks)
+    table = semssxl_learning_table(checks)
     assert list(table["learned"]) == ["yes", "NO"]
-    text = learning_summary(checks)
+    text = semssxl_learning_summary(checks)
     assert text.startswith(":::{warning}") and "supervised at fraction 0.5" in text
     # a contrastive term at its chance level fails the model even when its classifier learned
     runs[("full", 0.5, 0)]["result"] = _History([0.7, 0.1], [3.5, np.log(31)])
@@ -239,7 +239,7 @@ def test_write_learning_checks_writes_one_record_per_model_for_the_build_summary
 
 
 def test_replicated_sentences_conclude_only_with_three_agreeing_seeds_and_never_on_a_failed_model():
-    from cxrlib.chapters.semssxl import replicated_comparisons, replication_sentences
+    from cxrlib.chapters.semssxl import replicated_comparisons, semssxl_verdicts
 
     rng = np.random.default_rng(1)
     n, labels = 120, ["a", "b"]
@@ -253,12 +253,12 @@ def test_replicated_sentences_conclude_only_with_three_agreeing_seeds_and_never_
     checks = {key: ok for key in runs}
     [result] = replicated_comparisons(runs, checks, test, labels, 0.1, ["no_attention"], n_boot=200, seed=0)
     assert result.verdict == "above" and result.n_seeds == 3
-    assert replication_sentences([result], runs, checks, 0.1).startswith("- The attention raises the macro AUROC")
+    assert semssxl_verdicts([result], runs, checks, 0.1).startswith("- The attention raises the macro AUROC")
     bad = {"classifier": type("C", (), {"learned": False})(), "contrastive": None}
     checks[("no_attention", 0.1, 2)] = bad
-    text = replication_sentences([result], runs, checks, 0.1)
+    text = semssxl_verdicts([result], runs, checks, 0.1)
     assert "not interpreted" in text and "no_attention seed 2" in text and "raises" not in text
     two = {k: v for k, v in runs.items() if k[2] < 2}
     [short] = replicated_comparisons(two, checks, test, labels, 0.1, ["no_attention"], n_boot=200, seed=0)
     assert short.verdict == "not replicated"
-    assert "raises" not in replication_sentences([short], two, checks, 0.1)
+    assert "raises" not in semssxl_verdicts([short], two, checks, 0.1)

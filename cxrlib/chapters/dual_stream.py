@@ -152,14 +152,14 @@ def head_check(head, y_val: np.ndarray, val_scores: np.ndarray, groups_val, *, n
                           no_information=float(head.no_information_loss), what=what)
 
 
-def learning_table(checks: dict[str, LearningCheck]) -> pd.DataFrame:
+def dual_stream_learning_table(checks: dict[str, LearningCheck]) -> pd.DataFrame:
     """One row per trained part (``{name: check}``): the numbers each check rests on and its verdict."""
     return pd.DataFrame([{"model": name, "val AUROC": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high,
                           "final training loss": c.final_loss, "no-information loss": c.no_information_loss,
                           "learned": "yes" if c.learned else "NO"} for name, c in checks.items()])
 
 
-def learning_summary(checks: dict[str, LearningCheck]) -> str:
+def dual_stream_learning_summary(checks: dict[str, LearningCheck]) -> str:
     """Generated text: all parts learned, or a warning naming each that did not."""
     failed = [c for c in checks.values() if not c.learned]
     if not failed:
@@ -184,9 +184,8 @@ def reconstruction_sentence(test_mse: float, mean_image_mse: float) -> str:
                 "templates and keep nothing specific to the image.")
     if kept < 0.5:
         return (f"The reconstructions keep only part of what distinguishes one image from the mean image ({numbers}: "
-                f"{100 * kept:.0f} % of the squared deviation from the mean image is reproduced). They are close to a "
-                "shared template with the coarsest differences between images (overall brightness, body size and "
-                "position) and lose the fine structure.")
+                f"{100 * kept:.0f} % of the squared deviation from the mean image is reproduced): they stay close to one "
+                "shared template and lose most of what makes one image differ from another.")
     return (f"The reconstructions reproduce {100 * kept:.0f} % of the squared deviation of the test images from the "
             f"mean training image ({numbers}).")
 
@@ -201,7 +200,7 @@ def replicated_contrasts(scores: dict[int, dict[str, np.ndarray]], y: np.ndarray
             for _, a, b in CONTRASTS]
 
 
-def replication_sentences(results: list[Replicated], checks: dict[str, LearningCheck]) -> str:
+def dual_stream_verdicts(results: list[Replicated], checks: dict[str, LearningCheck]) -> str:
     """One generated sentence per component (:data:`CONTRASTS`), concluding only what the verdict allows; a
     comparison that involves a part that did not learn (``checks`` keyed ``"<variant> seed <s>"`` and
     ``"autoencoder seed <s>"``) is not interpreted."""

@@ -163,7 +163,7 @@ def write_learning_checks(out_dir: str | os.PathLike, checks: dict) -> list[Path
     return paths
 
 
-def learning_table(checks: dict) -> pd.DataFrame:
+def semssxl_learning_table(checks: dict) -> pd.DataFrame:
     """One row per model: the validation macro AUROC (CI), final BCE vs its no-information loss, final
     NT-Xent vs ``ln(2B - 1)``, and the verdict."""
     rows = []
@@ -178,7 +178,7 @@ def learning_table(checks: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def learning_summary(checks: dict) -> str:
+def semssxl_learning_summary(checks: dict) -> str:
     """Generated text: how many models learned; a warning naming every model that did not (whose numbers
     this chapter then does not interpret)."""
     failed = [c for check in checks.values() if not learned(check)
@@ -222,7 +222,7 @@ _CLAIMS = {
 }
 
 
-def replication_sentences(results: Sequence[Replicated], runs: dict, checks: dict, fraction: float) -> str:
+def semssxl_verdicts(results: Sequence[Replicated], runs: dict, checks: dict, fraction: float) -> str:
     """One generated sentence per comparison, concluding only what :attr:`Replicated.verdict` allows; a
     comparison with a model that did not learn is named and not interpreted."""
     lines = []
