@@ -38,8 +38,8 @@
 # - what an autoencoder is: an encoder compresses an image to a short code, a decoder rebuilds the image
 #   from the code, and training minimises the difference (about 10 min with any introduction).
 #
-# The classroom run takes about a minute on two CPU cores: 32 px images, 800 training images, a
-# frozen VGG-11 and an autoencoder trained for a few epochs.
+# The classroom run takes about a minute and a half of CPU time: 32 px images, 800 training images, a
+# frozen VGG-11, and per training seed (three) an autoencoder trained for 16 epochs and four heads.
 
 # %% tags=["parameters"]
 out_dir = "out/13_dual_stream"
@@ -54,7 +54,7 @@ backbone = "vgg11_bn"
 weights = "auto"
 ae_widths = [16, 32, 64]
 ae_latent = 64
-ae_epochs = 8
+ae_epochs = 16
 ae_lr = 0.002
 fused_dim = 64
 dropout = 0.2
@@ -64,6 +64,7 @@ batch_size = 64
 weight_decay = 0.0001
 n_show = 6
 n_boot = 1000
+train_seeds = [0, 1, 2]
 
 # %% [markdown]
 # ## Imports and run context
@@ -74,7 +75,7 @@ from cxrlib.core.params import validate_params
 params = validate_params(globals(), "13_dual_stream", rules={
     "data_root": "str|None", "task": ["kermany_pneumonia"], "image_size": ">=16", "ae_widths": "nonempty >0",
     "ae_latent": ">=1", "ae_epochs": ">=1", "ae_lr": ">0", "fused_dim": ">=1", "head_epochs": ">=1",
-    "head_lr": ">0", "n_show": ">=1",
+    "head_lr": ">0", "n_show": ">=1", "train_seeds": "nonempty >=0",
 })
 
 import time
@@ -86,6 +87,7 @@ import torch
 from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.core.io import write_json_atomic
 from cxrlib.chapters import dual_stream as chapter
+from cxrlib.chapters.plots import replication_plot
 from cxrlib.images.preprocess import NORMALIZATIONS, preprocess_config
 from cxrlib.images.tasks import get_task
 from cxrlib.models import DUAL_STREAM_VARIANTS
@@ -95,6 +97,7 @@ from cxrlib.models.dual_stream import (
     DualStreamClassifier,
     transfer_stream,
 )
+from cxrlib.stats.replication import replication_table
 from cxrlib.training import dual_stream as train
 
 started = time.perf_counter()
@@ -113,6 +116,7 @@ run = RunArtifacts(
 _ = run.record_data("images", spec.data_path(data_root))
 write_json_atomic(run.out_dir / "weights.json", info.provenance())  # what the transfer stream started from
 print(info.caption())
+start = chapter.transfer_start(info, backbone)
 
 # %% [markdown]
 # ## Data
@@ -142,13 +146,20 @@ print(f"data ready after {time.perf_counter() - started:.0f} s")
 # `ae_latent`-value code. Decoder: the mirror image with transposed convolutions.
 
 # %% tags=["remove-output"]
-ae = ConvAutoencoder(image_size, widths=ae_widths, latent_dim=ae_latent, seed=seed)
-step = dict(batch_size=batch_size, weight_decay=weight_decay, seed=seed)
-ae_history = train.train_autoencoder(ae, datasets["train"], train.StepConfig(epochs=ae_epochs, lr=ae_lr, **step),
-                                     val_set=datasets["val"])
+first = train_seeds[0]
+mean_mse = {split: float(train.mean_image_errors(datasets["train"], datasets[split]).mean()) for split in ("train", "test")}
+autoencoders, ae_histories = {}, {}
+for s in train_seeds:  # one autoencoder per training seed (initial weights and batch order)
+    autoencoders[s] = ConvAutoencoder(image_size, widths=ae_widths, latent_dim=ae_latent, seed=s)
+    ae_histories[s] = train.train_autoencoder(
+        autoencoders[s], datasets["train"], train.StepConfig(epochs=ae_epochs, lr=ae_lr, batch_size=batch_size,
+                                                             weight_decay=weight_decay, seed=s),
+        val_set=datasets["val"], progress=False)
+ae, ae_history = autoencoders[first], ae_histories[first]
 fig = chapter.plot_ae_history(ae_history)
 run.figure(fig, "ds_ae_history", f"Reconstruction error (mean squared error of the standardised input) of the "
-           f"autoencoder per epoch ({len(datasets['train'])} training images, no labels)")
+           f"autoencoder per epoch ({len(datasets['train'])} training images, no labels; training seed {first}); the "
+           f"mean training image's error is {mean_mse['train']:.3f} on the training images", seed=first)
 plt.show()
 
 # %% tags=["remove-output"]
@@ -163,8 +174,11 @@ fig = chapter.plot_reconstructions(originals[:, 0].numpy(), rebuilt[:, 0].numpy(
 run.figure(fig, "ds_reconstruction",
            f"Test images (top) and the autoencoder's reconstructions (bottom) with each image's mean squared "
            f"error; test mean {test_errors.mean():.3f} (normal {test_errors[y_test == 0].mean():.3f}, "
-           f"pneumonia {test_errors[y_test == 1].mean():.3f})", split="official test")
+           f"pneumonia {test_errors[y_test == 1].mean():.3f}); the mean training image's test error "
+           f"{mean_mse['test']:.3f}", split="official test", seed=first)
 plt.show()
+run.text(chapter.reconstruction_sentence(float(test_errors.mean()), mean_mse["test"]), "ds_reconstruction_note",
+         split="official test", seed=first)
 
 # %% [markdown]
 # ## Step 2: the frozen streams' features
@@ -176,15 +190,24 @@ plt.show()
 # network with frozen streams.
 
 # %%
-autoencoder_stream = AutoencoderStream(ae)
-streams = {"transfer": stream, "autoencoder": autoencoder_stream}
-weights_ids = {"transfer": info.sha256 or f"{info.source}:{backbone}:seed{seed}",
-               "autoencoder": train.module_digest(ae)}
 cache = f"{run.out_dir}/features"
-features = {split: {name: train.stream_features(
-    module, datasets[split], weights_id=weights_ids[name], cache_dir=cache, preprocess=config,
-    extra={"stream": name, "backbone": backbone, "image_size": image_size}, batch_size=batch_size)
-    for name, module in streams.items()} for split in ("train", "val", "test")}
+
+
+def features_of(name, module, weights_id):
+    return {split: train.stream_features(
+        module, datasets[split], weights_id=weights_id, cache_dir=cache, preprocess=config, progress=False,
+        extra={"stream": name, "backbone": backbone, "image_size": image_size}, batch_size=batch_size)
+        for split in ("train", "val", "test")}
+
+
+transfer_features = features_of("transfer", stream, info.sha256 or f"{info.source}:{backbone}:seed{seed}")
+seed_streams, seed_features = {}, {}
+for s in train_seeds:  # the transfer stream is the same for every seed; the autoencoder is the seed's
+    seed_streams[s] = {"transfer": stream, "autoencoder": AutoencoderStream(autoencoders[s])}
+    ae_features = features_of("autoencoder", seed_streams[s]["autoencoder"], train.module_digest(autoencoders[s]))
+    seed_features[s] = {split: {"transfer": transfer_features[split], "autoencoder": ae_features[split]}
+                        for split in ("train", "val", "test")}
+streams, features = seed_streams[first], seed_features[first]
 for name, module in streams.items():
     print(f"{name} stream: {module.out_dim} features per image")
 print(f"features ready after {time.perf_counter() - started:.0f} s")
@@ -206,20 +229,42 @@ print(f"features ready after {time.perf_counter() - started:.0f} s")
 # cross-entropy for `head_epochs` epochs with AdamW; the epoch with the best validation AUROC is kept.
 
 # %% tags=["remove-output"]
-models, heads, scores = {}, {}, {}
-head_config = train.StepConfig(epochs=head_epochs, lr=head_lr, **step)
-for key in DUAL_STREAM_VARIANTS:
-    models[key] = DualStreamClassifier(key, streams, spec.n_outputs, fused_dim=fused_dim, dropout=dropout, seed=seed)
-    heads[key] = train.fit_head(models[key], features["train"], y["train"], features["val"], y["val"], head_config)
-    scores[key] = train.predict_head(models[key], features["test"])[:, 1]
+seed_models, seed_heads, seed_scores = {}, {}, {}
+checks = {f"autoencoder seed {s}": chapter.autoencoder_check(ae_histories[s], mean_mse["train"],
+                                                             what=f"autoencoder (seed {s})") for s in train_seeds}
+groups_val = tables["val"]["patient_id"].to_numpy()
+for s in train_seeds:
+    seed_models[s], seed_heads[s], seed_scores[s] = {}, {}, {}
+    head_config = train.StepConfig(epochs=head_epochs, lr=head_lr, batch_size=batch_size, weight_decay=weight_decay,
+                                   seed=s)
+    for key in DUAL_STREAM_VARIANTS:
+        model = DualStreamClassifier(key, seed_streams[s], spec.n_outputs, fused_dim=fused_dim, dropout=dropout, seed=s)
+        head = train.fit_head(model, seed_features[s]["train"], y["train"], seed_features[s]["val"], y["val"],
+                              head_config)
+        seed_models[s][key], seed_heads[s][key] = model, head
+        seed_scores[s][key] = train.predict_head(model, seed_features[s]["test"])[:, 1]
+        checks[f"{key} seed {s}"] = chapter.head_check(
+            head, y["val"], train.predict_head(model, seed_features[s]["val"])[:, 1], groups_val, n_boot=n_boot,
+            seed=seed, what=f"{key} head (seed {s})")
+models, heads, scores = seed_models[first], seed_heads[first], seed_scores[first]
+seeds_text = ", ".join(map(str, train_seeds))
+for name, check in checks.items():
+    learning_dir = run.out_dir / "runs" / name.replace(" ", "_")
+    learning_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(learning_dir / "learning.json", check.to_dict())
+run.table(chapter.dual_stream_learning_table(checks), "ds_learning",
+          "Did each trained part learn? Autoencoders: final training reconstruction error against the mean training "
+          "image's; heads: validation AUROC (95% patient-bootstrap CI) against 0.5 and the final training loss "
+          "against the class-weighted loss of a constant prediction", split="val", seed=seeds_text)
+run.text(chapter.dual_stream_learning_summary(checks), "ds_learned", seed=seeds_text)
 variants = chapter.variants_table(models, heads, scores, y_test, groups, n_boot=n_boot, seed=seed)
 run.table(variants, "ds_variants",
           f"Test AUROC of each variant with a 95% patient-bootstrap CI ({n_boot} redraws); validation AUROC of "
-          f"the epoch kept; widths of the streams and of the fused features; trained head parameters",
-          split="official test (val: carved from official-train patients)")
+          f"the epoch kept; widths of the streams and of the fused features; trained head parameters. {start}",
+          split="official test (val: carved from official-train patients)", seed=first)
 fig = chapter.plot_variants(variants)
-run.figure(fig, "ds_variants_plot", "Test AUROC per variant with its 95% patient-bootstrap CI",
-           split="official test")
+run.figure(fig, "ds_variants_plot", f"Test AUROC per variant with its 95% patient-bootstrap CI. {start}",
+           split="official test", seed=first)
 plt.show()
 
 # %% [markdown]
@@ -236,7 +281,7 @@ best = chapter.best_single(variants)
 run.table(chapter.versus_best_single(scores, y_test, groups, best, n_boot=n_boot, seed=seed), "ds_vs_single",
           f"Each dual variant minus the best single stream ({best}, chosen on validation AUROC): test AUROC "
           f"difference, 95% paired patient-bootstrap CI and p ({n_boot} redraws), DeLong p, patient-clustered "
-          "DeLong CI and p", split="official test")
+          "DeLong CI and p", split="official test", seed=first)
 
 # %% [markdown]
 # ## Ablation: what each component contributes
@@ -248,7 +293,27 @@ run.table(chapter.versus_best_single(scores, y_test, groups, best, n_boot=n_boot
 # %% tags=["remove-output"]
 run.table(chapter.dual_stream_ablation_table(scores, y_test, groups, n_boot=n_boot, seed=seed), "ds_ablation",
           f"Contribution of each component: test AUROC with minus without, 95% paired patient-bootstrap CI and "
-          f"p ({n_boot} redraws), DeLong p, patient-clustered DeLong CI and p", split="official test")
+          f"p ({n_boot} redraws), DeLong p, patient-clustered DeLong CI and p", split="official test", seed=first)
+
+# %% [markdown]
+# ## The ablation, replicated over training seeds
+#
+# One training seed can be lucky. Each component's contribution is measured once per training seed (the
+# autoencoder and the heads retrained; the transfer stream is the same), on the same test images, with the
+# 95% paired patient-bootstrap interval of the seed mean (`cxrlib.stats.replication`). A direction is
+# concluded only when the interval and every seed agree, with at least three seeds.
+
+# %% tags=["remove-output"]
+replicated = chapter.replicated_contrasts(seed_scores, y_test, groups, n_boot=n_boot, seed=seed)
+run.table(replication_table(replicated), "ds_replication",
+          f"Each component's contribution (test AUROC with minus without) over training seeds {seeds_text}: mean, sd, "
+          f"min, max, 95% paired patient-bootstrap CI of the seed mean ({n_boot} redraws), verdict (a direction only "
+          f"when the CI and every seed agree, >= 3 seeds). {start}", split="official test", seed=seeds_text)
+fig = replication_plot(replicated, xlabel="test AUROC with minus without")
+run.figure(fig, "ds_replication_plot", "Each component's contribution: every training seed (grey) beside the 95% "
+           "paired patient-bootstrap CI of the seed mean (black)", split="official test", seed=seeds_text)
+plt.show()
+run.text(chapter.dual_stream_verdicts(replicated, checks), "ds_verdicts", split="official test", seed=seeds_text)
 
 # %% [markdown]
 # ## What the gate does
@@ -262,7 +327,7 @@ gates = train.head_gates(models["dual_gated"], features["test"])
 run.table(chapter.gate_table(gates, y_test, spec.classes), "ds_gates",
           f"Gate values of dual_gated on the test images (weight of the transfer stream; {fused_dim} dimensions "
           "per image): mean, sd, quantiles, and the share of dimensions whose mean gate is above 0.5",
-          split="official test")
+          split="official test", seed=first)
 print(f"notebook body: {time.perf_counter() - started:.0f} s")
 
 # %% [markdown]

@@ -238,3 +238,71 @@ def test_transfer_stream_restandardises_the_shared_input_to_its_rows_statistics(
     with torch.no_grad():
         assert torch.allclose(stream(x), stream.backbone((x * 0.5 + 0.5 - mean) / std), atol=1e-5)
         assert torch.allclose(same(x), same.backbone(x))
+
+
+# ------------------------------------------------------------------------------- did it learn? / replication
+def test_mean_image_error_is_the_variance_around_the_training_mean():
+    x = blobs(32, px=8)
+    errors = train.mean_image_errors(Images(x), Images(x))
+    expected = ((x - x.mean(dim=0)) ** 2).flatten(1).mean(dim=1).numpy()
+    assert np.allclose(errors, expected, atol=1e-6)
+    assert errors.mean() <= train.mean_image_errors(Images(x[:4]), Images(x)).mean() + 1e-9  # the own mean is best
+
+
+def test_autoencoder_check_fails_at_the_mean_image_level_and_passes_below_it():
+    import pandas as pd
+
+    from cxrlib.chapters.dual_stream import autoencoder_check
+
+    assert not autoencoder_check(pd.DataFrame({"train_mse": [1.2, 0.99]}), 1.0).learned
+    assert autoencoder_check(pd.DataFrame({"train_mse": [1.2, 0.4]}), 1.0).learned
+
+
+def test_reconstruction_sentence_follows_the_measured_error_against_the_mean_image():
+    from cxrlib.chapters.dual_stream import reconstruction_sentence
+
+    assert "no better than the mean training image" in reconstruction_sentence(0.60, 0.61)
+    assert "only part" in reconstruction_sentence(0.60, 0.90)
+    assert "reproduce 80 %" in reconstruction_sentence(0.2, 1.0)
+
+
+def test_head_check_reads_the_validation_auroc_and_the_weighted_no_information_loss():
+    import pandas as pd
+
+    from cxrlib.chapters.dual_stream import head_check
+    from cxrlib.training.dual_stream import HeadResult
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 60)
+    good = HeadResult(pd.DataFrame({"train_loss": [0.7, 0.3]}), 2, 0.9, no_information_loss=float(np.log(2)))
+    assert head_check(good, y, y + rng.normal(0, 0.5, y.size), np.arange(y.size), n_boot=200, seed=0).learned
+    flat = HeadResult(pd.DataFrame({"train_loss": [0.7, 0.69]}), 2, 0.5, no_information_loss=float(np.log(2)))
+    check = head_check(flat, y, rng.random(y.size), np.arange(y.size), n_boot=200, seed=0)
+    assert not check.learned and len(check.reasons) == 2
+
+
+def test_fit_head_records_the_no_information_loss_of_its_class_weighted_loss():
+    rng = np.random.default_rng(0)
+    model = DualStreamClassifier("transfer_only", {"transfer": Linear(4, 3, seed=0)}, 2, seed=0)
+    feats = {"transfer": rng.normal(size=(40, 3)).astype(np.float32)}
+    y = np.array([0] * 30 + [1] * 10)
+    head = train.fit_head(model, feats, y, feats, y, train.StepConfig(epochs=2, lr=1e-2, device="cpu"))
+    assert head.no_information_loss == pytest.approx(np.log(2))  # inverse-frequency weights: ln C
+
+
+def test_replicated_contrasts_and_sentences_conclude_only_from_learned_parts():
+    from cxrlib.chapters.dual_stream import CONTRASTS, replicated_contrasts, dual_stream_verdicts
+
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1], 80)
+    noise = {"dual_concat": 0.3, "dual_gated": 0.3, "transfer_only": 2.0, "autoencoder_only": 2.0}
+    scores = {s: {k: y + rng.normal(0, sd, y.size) for k, sd in noise.items()} for s in (0, 1, 2)}
+    results = replicated_contrasts(scores, y, np.arange(y.size), n_boot=200, seed=0)
+    assert [r.name for r in results] == [f"AUROC({a}) - AUROC({b})" for _, a, b in CONTRASTS]
+    ok = type("C", (), {"learned": True})()
+    checks = {f"{v} seed {s}": ok for s in (0, 1, 2) for v in (*noise, "autoencoder")}
+    text = dual_stream_verdicts(results, checks)
+    assert "The autoencoder stream, added by concatenation raises the test AUROC here" in text
+    checks["autoencoder seed 1"] = type("C", (), {"learned": False})()
+    text = dual_stream_verdicts(results, checks)
+    assert text.count("not interpreted") == len(CONTRASTS) and "raises" not in text

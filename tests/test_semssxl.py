@@ -169,3 +169,96 @@ def test_comparison_switches_to_clustered_delong_when_patients_have_several_test
     assert np.allclose(plain["difference"], clustered["difference"])  # same AUROCs, other variance
     assert not np.allclose(plain["p"], clustered["p"])
     assert (plain["p_fdr"] >= plain["p"] - 1e-12).all()
+
+
+def test_run_plan_replicates_every_variant_at_the_ablation_fraction_only():
+    from cxrlib.chapters.semssxl import run_plan
+
+    plan = run_plan([0.1, 1.0], 0.1, ["no_contrastive", "single_scale"], [0, 1, 2])
+    assert len(plan) == len(set(plan))
+    assert {(v, s) for v, f, s in plan if f == 0.1} == {(v, s) for v in ("full", "no_contrastive", "single_scale",
+                                                                          "supervised") for s in (0, 1, 2)}
+    assert {(v, s) for v, f, s in plan if f == 1.0} == {("full", 0), ("supervised", 0)}
+
+
+class _History:
+    """A stand-in for a SemiResult: only the history the learning check reads."""
+
+    def __init__(self, supervised, contrastive=None):
+        self.history = pd.DataFrame({"supervised": supervised,
+                                     "contrastive": contrastive if contrastive is not None else [np.nan] * len(supervised)})
+
+
+def _constructed_runs(seed=0, n=80):
+    """Validation data where 'full' separates the labels and 'supervised' is noise; 'full' ends below the
+    base-rate entropy and its NT-Xent below ln(2B - 1); 'supervised' ends at the base-rate entropy."""
+    from cxrlib.stats.learning import binary_no_information_loss
+
+    rng = np.random.default_rng(seed)
+    labels = ["a", "b"]
+    y = (rng.random((n, 2)) < 0.4).astype(int)
+    val = pd.DataFrame({"patient_id": [f"v{i}" for i in range(n)], "a": y[:, 0], "b": y[:, 1]})
+    parts = {"train": val.assign(patient_id=[f"t{i}" for i in range(n)]), "val": val, "test": val}
+    labelled = {0.5: parts["train"]}
+    floor = binary_no_information_loss(y.astype(float))
+    runs = {("full", 0.5, 0): {"result": _History([0.7, 0.3 * floor], [3.0, 1.0]), "val_probs": y + rng.normal(0, 0.3, (n, 2)),
+                               "probs": y + rng.normal(0, 0.3, (n, 2))},
+            ("supervised", 0.5, 0): {"result": _History([0.7, floor]), "val_probs": rng.random((n, 2)),
+                                     "probs": rng.random((n, 2))}}
+    return runs, parts, labelled, labels
+
+
+def test_learning_checks_pass_a_model_that_learned_and_fail_one_at_the_base_rates():
+    from cxrlib.chapters.semssxl import learned, learning_checks, semssxl_learning_summary, semssxl_learning_table
+
+    runs, parts, labelled, labels = _constructed_runs()
+    checks = learning_checks(runs, parts, labelled, labels, unlabeled_batch_size=16, n_boot=200, seed=0)
+    assert learned(checks[("full", 0.5, 0)])
+    assert checks[("full", 0.5, 0)]["contrastive"].no_information_loss == pytest.approx(np.log(31))
+    assert not learned(checks[("supervised", 0.5, 0)]) and checks[("supervised", 0.5, 0)]["contrastive"] is None
+    table = semssxl_learning_table(checks)
+    assert list(table["learned"]) == ["yes", "NO"]
+    text = semssxl_learning_summary(checks)
+    assert text.startswith(":::{warning}") and "supervised at fraction 0.5" in text
+    # a contrastive term at its chance level fails the model even when its classifier learned
+    runs[("full", 0.5, 0)]["result"] = _History([0.7, 0.1], [3.5, np.log(31)])
+    checks = learning_checks(runs, parts, labelled, labels, unlabeled_batch_size=16, n_boot=200, seed=0)
+    assert checks[("full", 0.5, 0)]["classifier"].learned and not learned(checks[("full", 0.5, 0)])
+
+
+def test_write_learning_checks_writes_one_record_per_model_for_the_build_summary(tmp_path):
+    from cxrlib.chapters.semssxl import learning_checks, write_learning_checks
+    from cxrlib.stats.learning import read_learning_checks
+
+    runs, parts, labelled, labels = _constructed_runs()
+    checks = learning_checks(runs, parts, labelled, labels, unlabeled_batch_size=16, n_boot=100, seed=0)
+    write_learning_checks(tmp_path, checks)
+    read = read_learning_checks(tmp_path)
+    assert set(read) == {"runs/full_f0.5_s0", "runs/full_f0.5_s0/contrastive", "runs/supervised_f0.5_s0"}
+    assert read["runs/full_f0.5_s0"].learned and not read["runs/supervised_f0.5_s0"].learned
+
+
+def test_replicated_sentences_conclude_only_with_three_agreeing_seeds_and_never_on_a_failed_model():
+    from cxrlib.chapters.semssxl import replicated_comparisons, semssxl_verdicts
+
+    rng = np.random.default_rng(1)
+    n, labels = 120, ["a", "b"]
+    y = (rng.random((n, 2)) < 0.4).astype(int)
+    test = pd.DataFrame({"patient_id": [f"p{i}" for i in range(n)], "a": y[:, 0], "b": y[:, 1]})
+    runs = {}
+    for s in (0, 1, 2):
+        runs[("full", 0.1, s)] = {"probs": y + rng.normal(0, 0.4, (n, 2))}
+        runs[("no_attention", 0.1, s)] = {"probs": y + rng.normal(0, 3.0, (n, 2))}
+    ok = {"classifier": type("C", (), {"learned": True})(), "contrastive": None}
+    checks = {key: ok for key in runs}
+    [result] = replicated_comparisons(runs, checks, test, labels, 0.1, ["no_attention"], n_boot=200, seed=0)
+    assert result.verdict == "above" and result.n_seeds == 3
+    assert semssxl_verdicts([result], runs, checks, 0.1).startswith("- The attention raises the macro AUROC")
+    bad = {"classifier": type("C", (), {"learned": False})(), "contrastive": None}
+    checks[("no_attention", 0.1, 2)] = bad
+    text = semssxl_verdicts([result], runs, checks, 0.1)
+    assert "not interpreted" in text and "no_attention seed 2" in text and "raises" not in text
+    two = {k: v for k, v in runs.items() if k[2] < 2}
+    [short] = replicated_comparisons(two, checks, test, labels, 0.1, ["no_attention"], n_boot=200, seed=0)
+    assert short.verdict == "not replicated"
+    assert "raises" not in semssxl_verdicts([short], two, checks, 0.1)

@@ -30,6 +30,8 @@ from cxrlib.stats import (
     delong_test,
     paired_bootstrap_auroc,
 )
+from cxrlib.stats.learning import LearningCheck, check_learning
+from cxrlib.stats.replication import Replicated, replicated_auroc_difference
 
 SINGLE = tuple(k for k, v in DUAL_STREAM_VARIANTS.items() if len(v.streams) == 1)
 DUAL = tuple(k for k, v in DUAL_STREAM_VARIANTS.items() if len(v.streams) == 2)
@@ -120,6 +122,99 @@ def dual_stream_ablation_table(scores: dict, y: np.ndarray, groups, *, n_boot: i
     rows = [{"component": name, "with": a, "without": b,
              **paired_row(y, scores[a], scores[b], groups, n_boot=n_boot, seed=seed)} for name, a, b in CONTRASTS]
     return pd.DataFrame(rows)
+
+
+def transfer_start(info, backbone: str) -> str:
+    """One plain sentence for captions: what the transfer stream's weights are (a frozen random network is
+    not transfer learning, and the caption says so)."""
+    if info.random:
+        return (f"The transfer stream ({backbone}) starts from random values: no pre-trained weights were available, "
+                "so it is a frozen random network, not transfer learning.")
+    return f"The transfer stream ({backbone}) starts from {info.description}."
+
+
+def autoencoder_check(history: pd.DataFrame, mean_image_mse: float, *, what: str = "autoencoder") -> LearningCheck:
+    """Did the autoencoder learn? Its last epoch's training reconstruction error (MSE) against the error of
+    the training images' mean image (``mean_image_mse``, :func:`cxrlib.training.dual_stream.mean_image_errors`):
+    a decoder that ignores its input reaches that level (:func:`cxrlib.stats.learning.check_learning`)."""
+    return check_learning(final_loss=float(history["train_mse"].iloc[-1]), no_information=float(mean_image_mse),
+                          what=what)
+
+
+def head_check(head, y_val: np.ndarray, val_scores: np.ndarray, groups_val, *, n_boot: int, seed: int,
+               what: str = "head") -> LearningCheck:
+    """Did a fusion head learn? Validation AUROC of the kept epoch with a patient-bootstrap CI against 0.5,
+    and the last epoch's training loss against the class-weighted loss of a constant prediction
+    (:attr:`cxrlib.training.dual_stream.HeadResult.no_information_loss`)."""
+    row = bootstrap_auroc(y_val, val_scores, n_boot=n_boot, seed=seed, groups=groups_val, averages=()).table.iloc[0]
+    return check_learning(estimate=row["auc"], ci_low=row["ci_low"], ci_high=row["ci_high"],
+                          final_loss=float(head.history["train_loss"].iloc[-1]),
+                          no_information=float(head.no_information_loss), what=what)
+
+
+def dual_stream_learning_table(checks: dict[str, LearningCheck]) -> pd.DataFrame:
+    """One row per trained part (``{name: check}``): the numbers each check rests on and its verdict."""
+    return pd.DataFrame([{"model": name, "val AUROC": c.estimate, "ci_low": c.ci_low, "ci_high": c.ci_high,
+                          "final training loss": c.final_loss, "no-information loss": c.no_information_loss,
+                          "learned": "yes" if c.learned else "NO"} for name, c in checks.items()])
+
+
+def dual_stream_learning_summary(checks: dict[str, LearningCheck]) -> str:
+    """Generated text: all parts learned, or a warning naming each that did not."""
+    failed = [c for c in checks.values() if not c.learned]
+    if not failed:
+        return (f"Did the models learn? All {len(checks)} trained parts passed: each autoencoder's final training "
+                "error is below the error of the mean training image, and each head's validation AUROC has its "
+                "95 % patient-bootstrap CI above 0.5 with a final training loss below the loss of a constant "
+                "prediction.")
+    lines = "\n".join(f"- {c.sentence()}" for c in failed)
+    return (f":::{{warning}}\n{len(failed)} of {len(checks)} trained parts did not learn; a comparison that "
+            f"involves one is not interpreted (a pipeline demo):\n\n{lines}\n:::")
+
+
+def reconstruction_sentence(test_mse: float, mean_image_mse: float) -> str:
+    """What the reconstructions keep, from the measured test error against the mean training image's
+    (both the mean squared error of the standardised input): the share of the per-image variation around
+    the mean image that the reconstructions reproduce is ``1 - test_mse / mean_image_mse``."""
+    kept = 1.0 - test_mse / mean_image_mse
+    numbers = (f"test reconstruction error {test_mse:.3f} against {mean_image_mse:.3f} for the mean training image "
+               f"(the error of a decoder that ignores its input)")
+    if kept <= 0.05:
+        return (f"The reconstructions are no better than the mean training image ({numbers}): they are near-identical "
+                "templates and keep nothing specific to the image.")
+    if kept < 0.5:
+        return (f"The reconstructions keep only part of what distinguishes one image from the mean image ({numbers}: "
+                f"{100 * kept:.0f} % of the squared deviation from the mean image is reproduced): they stay close to one "
+                "shared template and lose most of what makes one image differ from another.")
+    return (f"The reconstructions reproduce {100 * kept:.0f} % of the squared deviation of the test images from the "
+            f"mean training image ({numbers}).")
+
+
+def replicated_contrasts(scores: dict[int, dict[str, np.ndarray]], y: np.ndarray, groups, *, n_boot: int,
+                         seed: int) -> list[Replicated]:
+    """Each row of :data:`CONTRASTS` (with minus without) over training seeds (``scores``: seed -> variant ->
+    test scores), with the paired patient-bootstrap CI of the seed mean
+    (:func:`cxrlib.stats.replication.replicated_auroc_difference`)."""
+    return [replicated_auroc_difference(y, {s: v[a] for s, v in scores.items()}, {s: v[b] for s, v in scores.items()},
+                                        name=f"AUROC({a}) - AUROC({b})", groups=groups, n_boot=n_boot, seed=seed)
+            for _, a, b in CONTRASTS]
+
+
+def dual_stream_verdicts(results: list[Replicated], checks: dict[str, LearningCheck]) -> str:
+    """One generated sentence per component (:data:`CONTRASTS`), concluding only what the verdict allows; a
+    comparison that involves a part that did not learn (``checks`` keyed ``"<variant> seed <s>"`` and
+    ``"autoencoder seed <s>"``) is not interpreted."""
+    lines = []
+    for (component, a, b), r in zip(CONTRASTS, results):
+        parts = [f"{v} seed {s}" for s in r.seeds for v in (a, b, "autoencoder") if f"{v} seed {s}" in checks]
+        failed = [p for p in parts if not checks[p].learned]
+        if failed:
+            lines.append(f"- {component}: not interpreted, because these did not learn: {', '.join(failed)} "
+                         f"({r.name} = {r.spread_text()}).")
+            continue
+        lines.append("- " + r.sentence(above=f"the {component} raises the test AUROC here",
+                                       below=f"the {component} lowers the test AUROC here"))
+    return "\n".join(lines)
 
 
 def gate_table(gates: np.ndarray, y: np.ndarray, classes) -> pd.DataFrame:

@@ -15,8 +15,11 @@ labels at each fraction.
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,6 +29,13 @@ from cxrlib.images.preprocess import PreprocessCache, preprocess_config
 from cxrlib.images.tasks import get_task, split_tables, subsample
 from cxrlib.stats.evaluate import paired_delong, paired_delong_clustered
 from cxrlib.stats import bootstrap_auroc
+from cxrlib.stats.learning import (
+    LearningCheck,
+    binary_no_information_loss,
+    check_learning,
+    contrastive_no_information_loss,
+)
+from cxrlib.stats.replication import Replicated, replicated_auroc_difference
 from cxrlib.training.semssxl import SemiConfig, fit_semi, get_semssxl_variant, labelled_fractions, predict_semi
 
 BASELINE = "supervised"
@@ -62,16 +72,170 @@ def positives_table(parts: dict, labels: Sequence[str], labelled: dict | None = 
     return pd.DataFrame(rows)
 
 
-def run_grid(plan: Sequence[tuple[str, float]], config: SemiConfig, task: str, cache: PreprocessCache,
+def run_plan(fractions: Sequence[float], ablation_fraction: float, ablations: Sequence[str],
+             train_seeds: Sequence[int]) -> list[tuple[str, float, int]]:
+    """The runs of notebook 12 as ``(variant, fraction, training seed)``: SemSSXL (``full``) and the
+    supervised baseline at every fraction with the first training seed; at ``ablation_fraction`` every
+    variant (full, the ablations, the baseline) with every training seed, for the replicated comparisons."""
+    first = train_seeds[0]
+    plan = [(v, f, first) for f in fractions for v in (PROPOSED, BASELINE)]
+    plan += [(v, ablation_fraction, s) for s in train_seeds for v in (PROPOSED, *ablations, BASELINE)]
+    return list(dict.fromkeys(plan))
+
+
+def run_grid(plan: Sequence[tuple], config: SemiConfig, task: str, cache: PreprocessCache,
              parts: dict, labelled: dict, progress=None) -> dict:
-    """Train every ``(variant, fraction)`` of ``plan``; returns ``{(variant, fraction): run}`` with the
-    :class:`~cxrlib.training.semssxl.SemiResult` (``result``), test probabilities and stage weights."""
+    """Train every ``(variant, fraction, training seed)`` of ``plan`` (a ``(variant, fraction)`` pair uses
+    ``config.seed``); returns ``{(variant, fraction, seed): run}`` with the
+    :class:`~cxrlib.training.semssxl.SemiResult` (``result``), the test and validation probabilities
+    (``probs``, ``val_probs``) and the test stage weights. The labelled images of a fraction are the same
+    for every training seed: the seed changes the initial weights, batch order and augmentations only."""
     runs = {}
-    for variant, fraction in (plan if progress is None else progress(plan)):
-        result = fit_semi(variant, config, task, cache, labelled[fraction], parts["train"])
+    for item in (plan if progress is None else progress(plan)):
+        variant, fraction, seed = (*item, config.seed) if len(item) == 2 else item
+        result = fit_semi(variant, dataclasses.replace(config, seed=seed), task, cache, labelled[fraction],
+                          parts["train"])
         probs, weights = predict_semi(result.model, task, cache, parts["test"])
-        runs[(variant, fraction)] = {"result": result, "probs": probs, "weights": weights}
+        val_probs, _ = predict_semi(result.model, task, cache, parts["val"])
+        runs[(variant, fraction, seed)] = {"result": result, "probs": probs, "val_probs": val_probs,
+                                           "weights": weights}
     return runs
+
+
+def seed_runs(runs: dict, seed: int) -> dict:
+    """The runs of one training seed keyed ``(variant, fraction)`` (what the single-seed tables read)."""
+    return {(v, f): run for (v, f, s), run in runs.items() if s == seed}
+
+
+def learning_checks(runs: dict, parts: dict, labelled: dict, labels: Sequence[str], *, unlabeled_batch_size: int,
+                    n_boot: int, seed: int) -> dict:
+    """Did each model learn? (:func:`cxrlib.stats.learning.check_learning`) ``{run key: {"classifier": check,
+    "contrastive": check or None}}``.
+
+    Classifier: the validation macro AUROC with a patient-bootstrap CI against 0.5, and the last epoch's
+    labelled-batch BCE against the base-rate entropy of the labelled images
+    (:func:`~cxrlib.stats.learning.binary_no_information_loss`). Contrastive term (variants that have it):
+    the last epoch's NT-Xent against ``ln(2B - 1)`` for the unlabeled batch ``B`` the run had
+    (:func:`~cxrlib.stats.learning.contrastive_no_information_loss`)."""
+    y_val = parts["val"][list(labels)].to_numpy(dtype=float)
+    batch = min(unlabeled_batch_size, len(parts["train"]))
+    checks = {}
+    for key, run in runs.items():
+        variant, fraction, train_seed = key
+        history, what = run["result"].history, f"{variant} at fraction {fraction:g}, training seed {train_seed}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = bootstrap_auroc(y_val, run["val_probs"], list(labels), n_boot=n_boot, seed=seed,
+                                  groups=parts["val"]["patient_id"].to_numpy(), averages=("macro",)).table.iloc[-1]
+        classifier = check_learning(
+            metric="macro AUROC", estimate=row["auc"], ci_low=row["ci_low"], ci_high=row["ci_high"],
+            final_loss=float(history["supervised"].iloc[-1]),
+            no_information=binary_no_information_loss(labelled[fraction][list(labels)].to_numpy(dtype=float)),
+            what=f"classifier ({what})")
+        contrastive = None
+        if history["contrastive"].notna().any():
+            contrastive = check_learning(final_loss=float(history["contrastive"].dropna().iloc[-1]),
+                                         no_information=contrastive_no_information_loss(2 * batch - 1),
+                                         what=f"contrastive term ({what})")
+        checks[key] = {"classifier": classifier, "contrastive": contrastive}
+    return checks
+
+
+def learned(check: dict) -> bool:
+    """A model counts as learned when its classifier learned and its contrastive term (if any) did too."""
+    return check["classifier"].learned and (check["contrastive"] is None or check["contrastive"].learned)
+
+
+def write_learning_checks(out_dir: str | os.PathLike, checks: dict) -> list[Path]:
+    """One ``learning.json`` per model (``runs/<variant>_f<fraction>_s<seed>/``; the contrastive term's
+    in its ``contrastive/`` subfolder), so the build summary lists every model that did not learn."""
+    from cxrlib.core.io import write_json_atomic
+    from cxrlib.core.runs import LEARNING
+
+    paths = []
+    for (variant, fraction, train_seed), check in checks.items():
+        folder = Path(out_dir) / "runs" / f"{variant}_f{fraction:g}_s{train_seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths.append(write_json_atomic(folder / LEARNING, check["classifier"].to_dict()))
+        if check["contrastive"] is not None:
+            (folder / "contrastive").mkdir(exist_ok=True)
+            paths.append(write_json_atomic(folder / "contrastive" / LEARNING, check["contrastive"].to_dict()))
+    return paths
+
+
+def semssxl_learning_table(checks: dict) -> pd.DataFrame:
+    """One row per model: the validation macro AUROC (CI), final BCE vs its no-information loss, final
+    NT-Xent vs ``ln(2B - 1)``, and the verdict."""
+    rows = []
+    for (variant, fraction, train_seed), check in checks.items():
+        c, k = check["classifier"], check["contrastive"]
+        rows.append({"variant": variant, "fraction": fraction, "seed": train_seed, "val macro AUROC": c.estimate,
+                     "ci_low": c.ci_low, "ci_high": c.ci_high, "final BCE": c.final_loss,
+                     "no-information BCE": c.no_information_loss,
+                     "final NT-Xent": np.nan if k is None else k.final_loss,
+                     "NT-Xent chance ln(2B-1)": np.nan if k is None else k.no_information_loss,
+                     "learned": "yes" if learned(check) else "NO"})
+    return pd.DataFrame(rows)
+
+
+def semssxl_learning_summary(checks: dict) -> str:
+    """Generated text: how many models learned; a warning naming every model that did not (whose numbers
+    this chapter then does not interpret)."""
+    failed = [c for check in checks.values() if not learned(check)
+              for c in (check["classifier"], check["contrastive"]) if c is not None and not c.learned]
+    total = len(checks)
+    if not failed:
+        return (f"Did the models learn? All {total} passed the check: each classifier's validation macro AUROC "
+                "has its 95 % patient-bootstrap CI above 0.5 and its final training BCE below the base-rate "
+                "entropy of its labelled images; each contrastive term's final NT-Xent is below ln(2B - 1).")
+    lines = "\n".join(f"- {c.sentence()}" for c in failed)
+    return (f":::{{warning}}\n{len(failed)} check(s) of {total} models failed; a comparison that involves a model "
+            f"that did not learn is not interpreted (a pipeline demo):\n\n{lines}\n:::")
+
+
+def replicated_comparisons(runs: dict, checks: dict, test: pd.DataFrame, labels: Sequence[str], fraction: float,
+                           others: Sequence[str], *, n_boot: int, seed: int) -> list[Replicated]:
+    """Macro AUROC of SemSSXL (full) minus each of ``others`` at ``fraction``, per training seed on the
+    same test images, with the paired patient-bootstrap CI of the seed mean
+    (:func:`cxrlib.stats.replication.replicated_auroc_difference`). Seeds where both models ran."""
+    y = test[list(labels)].to_numpy(dtype=float)
+    groups = test["patient_id"].to_numpy()
+    seeds = sorted(s for (v, f, s) in runs if v == PROPOSED and f == fraction)
+    out = []
+    for other in others:
+        common = [s for s in seeds if (other, fraction, s) in runs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out.append(replicated_auroc_difference(
+                y, {s: runs[(PROPOSED, fraction, s)]["probs"] for s in common},
+                {s: runs[(other, fraction, s)]["probs"] for s in common},
+                name=f"AUROC(full) - AUROC({other})", groups=groups, n_boot=n_boot, seed=seed))
+    return out
+
+
+#: What a replicated ``AUROC(full) - AUROC(other)`` above / below 0 allows the chapter to say.
+_CLAIMS = {
+    "no_contrastive": ("the contrastive term raises the macro AUROC", "the contrastive term lowers the macro AUROC"),
+    "no_attention": ("the attention raises the macro AUROC", "the attention lowers the macro AUROC"),
+    "single_scale": ("the multiple scales raise the macro AUROC", "the multiple scales lower the macro AUROC"),
+    BASELINE: ("SemSSXL beats the supervised baseline", "the supervised baseline beats SemSSXL"),
+}
+
+
+def semssxl_verdicts(results: Sequence[Replicated], runs: dict, checks: dict, fraction: float) -> str:
+    """One generated sentence per comparison, concluding only what :attr:`Replicated.verdict` allows; a
+    comparison with a model that did not learn is named and not interpreted."""
+    lines = []
+    for r in results:
+        other = r.name.split("AUROC(")[-1].rstrip(")")
+        failed = [f"{v} seed {s}" for s in r.seeds for v in (PROPOSED, other) if not learned(checks[(v, fraction, s)])]
+        if failed:
+            lines.append(f"- {r.name}: not interpreted, because these models did not learn: {', '.join(failed)} "
+                         f"({r.name} = {r.spread_text()}).")
+            continue
+        above, below = _CLAIMS.get(other, (f"full beats {other}", f"{other} beats full"))
+        lines.append(f"- {r.sentence(above=above + ' here', below=below + ' here')}")
+    return "\n".join(lines)
 
 
 def auroc_rows(runs: dict, test: pd.DataFrame, labels: Sequence[str], *, n_boot: int, seed: int) -> pd.DataFrame:

@@ -500,6 +500,18 @@ def _load_nih_competition5(root: Path, seed: int, val_fraction: float, nih_image
     return table
 
 
+#: Labels of :data:`TASKS` ``kermany_pathogen``: pneumonia of any cause and its two causes in Kermany's file names.
+KERMANY_PATHOGEN_LABELS = ("Pneumonia", "Bacterial", "Viral")
+
+
+def _load_kermany_pathogen(root: Path, seed: int, val_fraction: float, patient_rule: str,
+                           patient_clean: bool) -> pd.DataFrame:
+    table = _load_kermany(root, seed, val_fraction, patient_rule, patient_clean)
+    return table.assign(Pneumonia=table["label"].astype("int8"),
+                        Bacterial=(table["pathogen"] == "bacteria").astype("int8"),
+                        Viral=(table["pathogen"] == "virus").astype("int8"))
+
+
 _NIH_OPTIONS = {"nih_images": "images", "nih_metadata": None}
 
 TASKS: dict[str, TaskSpec] = {
@@ -827,6 +839,27 @@ TASKS: dict[str, TaskSpec] = {
             notes=(
                 "No patient ids (patient_id = image_id): the official train/val division cannot be checked for "
                 "patient leakage. The same children as kermany_pneumonia: never pool the two."
+            ),
+        ),
+        TaskSpec(
+            name="kermany_pathogen",
+            title="Pediatric pneumonia and its cause as three labels (Kermany et al. 2018; multi-label)",
+            kind="multilabel",
+            classes=KERMANY_PATHOGEN_LABELS,
+            load=_load_kermany_pathogen,
+            dataset="Kermany pediatric chest X-rays (CC BY 4.0)",
+            split="official test; val carved from official-train patients (as kermany_pneumonia)",
+            reference="Kermany et al., Cell 2018 (bacterial/viral in the file names)",
+            val_fraction=0.1,
+            source="kermany-pneumonia",
+            defaults={"patient_rule": "person", "patient_clean": True},
+            images="kermany-pneumonia/{train,test}/{NORMAL,PNEUMONIA}/*.jpeg",
+            notes=(
+                "A multi-label view of kermany_pneumonia with thousands of positives per label: Pneumonia (any), "
+                "Bacterial and Viral (the 'bacteria'/'virus' part of the file name). The labels are nested "
+                "(Bacterial or Viral implies Pneumonia), as CheXpert's are (e.g. Consolidation within Lung "
+                "Opacity). Notebook 12's classroom task: the NIH sample has too few positives per finding for a "
+                "model to learn at classroom scale."
             ),
         ),
     )

@@ -107,6 +107,22 @@ def reconstruction_errors(autoencoder: nn.Module, dataset, *, batch_size: int = 
     return np.concatenate(errors) if errors else np.empty(0, dtype=np.float32)
 
 
+def mean_image_errors(reference_set, dataset, *, batch_size: int = 128) -> np.ndarray:
+    """Mean squared error of every item of ``dataset`` against the per-pixel mean image of ``reference_set``
+    (the training images): the reconstruction error of a "decoder" that ignores its input, the
+    no-information level an autoencoder's error is judged against (:mod:`cxrlib.stats.learning`)."""
+    total, n = None, 0
+    for x, _, _ in DataLoader(reference_set, batch_size=batch_size, shuffle=False):
+        total = x.double().sum(dim=0) if total is None else total + x.double().sum(dim=0)
+        n += len(x)
+    if not n:
+        raise ValueError("the reference set is empty: no mean image")
+    mean = (total / n).float()
+    errors = [((x - mean) ** 2).flatten(1).mean(dim=1).numpy()
+              for x, _, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False)]
+    return np.concatenate(errors) if errors else np.empty(0, dtype=np.float32)
+
+
 def train_autoencoder(autoencoder: nn.Module, train_set, config: StepConfig, *, val_set=None,
                       progress: bool = True) -> pd.DataFrame:
     """Train ``autoencoder`` for reconstruction on ``train_set`` (labels unused); the history has one row
@@ -161,6 +177,8 @@ class HeadResult:
     history: pd.DataFrame
     best_epoch: int
     best_val_auroc: float
+    no_information_loss: float = float("nan")
+    """The training loss a constant prediction reaches under the head's (class-weighted) loss."""
 
 
 def _tensors(features: Mapping[str, np.ndarray], names, device) -> dict[str, torch.Tensor]:
@@ -207,7 +225,9 @@ def fit_head(model: DualStreamClassifier, train: Mapping[str, np.ndarray], y_tra
     y = torch.as_tensor(np.asarray(y_train), dtype=torch.long, device=device)
     sampler = EpochSeededSampler(len(y), config.seed)
     with single_thread_torch():  # small matrices: a second thread costs more than it brings
-        return _fit_head_epochs(model, x_train, y, loss_fn, optimiser, sampler, val, y_val, config, hardware)
+        result = _fit_head_epochs(model, x_train, y, loss_fn, optimiser, sampler, val, y_val, config, hardware)
+    result.no_information_loss = float(loss_fn.no_information_loss(np.asarray(y_train), n_outputs))
+    return result
 
 
 def _fit_head_epochs(model, x_train, y, loss_fn, optimiser, sampler, val, y_val, config, hardware) -> HeadResult:

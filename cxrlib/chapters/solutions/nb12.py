@@ -49,13 +49,12 @@ def semssxl_ex3(runs: dict[str, Path]) -> str:
     widths = read_table(main, "ssxl_ci_width")
     fewest = widths.loc[widths["test positives"].idxmin()]
     corr = float(np.corrcoef(widths["test positives"], widths["CI width full"])[0, 1]) if len(widths) > 2 else float("nan")
-    share = float(run_params(main)["task_options"].get("test_fraction", 0.4))
-    factor = float(np.sqrt(share / (share / 2)))
+    factor = float(np.sqrt(2.0))
     return (f"{fewest['label']} has the fewest positive test images ({int(fewest['test positives'])}) and, with "
             f"{fewest['CI width full']:.3f}, " + ("the widest" if fewest["CI width full"] == widths["CI width full"].max()
                                                   else "one of the wider") +
             f" interval of `full`; the correlation of positives and width over the labels is {corr:.2f}. Halving the "
-            f"test share ({share:g} to {share / 2:g}) halves the positives, and a width shrinks like "
+            "test patients halves the positives, and a width shrinks like "
             f"$1/\\sqrt{{n}}$: the widths grow by about $\\sqrt{{2}} \\approx {factor:.2f}$, and the label with the "
             "fewest positives is the first to have none left (then it cannot be scored).\n\n"
             + markdown_table(widths) + f"\n\n{source(main)}\n")
