@@ -209,13 +209,13 @@ def _constructed_runs(seed=0, n=80):
 
 
 def test_learning_checks_pass_a_model_that_learned_and_fail_one_at_the_base_rates():
-    from cxrlib.chapters.semssxl import learned, learning_checks, semssxl_learning_summary, semssxl_learning_table
+    from cxrlib.chapters.semssxl import model_learned, learning_checks, semssxl_learning_summary, semssxl_learning_table
 
     runs, parts, labelled, labels = _constructed_runs()
     checks = learning_checks(runs, parts, labelled, labels, unlabeled_batch_size=16, n_boot=200, seed=0)
-    assert learned(checks[("full", 0.5, 0)])
+    assert model_learned(checks[("full", 0.5, 0)])
     assert checks[("full", 0.5, 0)]["contrastive"].no_information_loss == pytest.approx(np.log(31))
-    assert not learned(checks[("supervised", 0.5, 0)]) and checks[("supervised", 0.5, 0)]["contrastive"] is None
+    assert not model_learned(checks[("supervised", 0.5, 0)]) and checks[("supervised", 0.5, 0)]["contrastive"] is None
     table = semssxl_learning_table(checks)
     assert list(table["learned"]) == ["yes", "NO"]
     text = semssxl_learning_summary(checks)
@@ -223,7 +223,7 @@ def test_learning_checks_pass_a_model_that_learned_and_fail_one_at_the_base_rate
     # a contrastive term at its chance level fails the model even when its classifier learned
     runs[("full", 0.5, 0)]["result"] = _History([0.7, 0.1], [3.5, np.log(31)])
     checks = learning_checks(runs, parts, labelled, labels, unlabeled_batch_size=16, n_boot=200, seed=0)
-    assert checks[("full", 0.5, 0)]["classifier"].learned and not learned(checks[("full", 0.5, 0)])
+    assert checks[("full", 0.5, 0)]["classifier"].learned and not model_learned(checks[("full", 0.5, 0)])
 
 
 def test_write_learning_checks_writes_one_record_per_model_for_the_build_summary(tmp_path):

@@ -34,7 +34,7 @@ def run_summary(runs: Sequence[FinetuneRun]) -> pd.DataFrame:
     } for r in runs])
 
 
-def learned(run: FinetuneRun) -> bool:
+def run_learned(run: FinetuneRun) -> bool:
     """Whether the run passed its "did it learn?" check (a run without the check counts as not checked)."""
     return bool(run.learning and run.learning.learned)
 
@@ -57,7 +57,7 @@ def learning_text(runs: Sequence[FinetuneRun]) -> str:
 
 def demo_prefix(run: FinetuneRun) -> str:
     """``""`` for a run that learned; otherwise the words that make a generated reading a pipeline demo."""
-    return "" if learned(run) else (f"Pipeline demo ({run.name} did not pass its \"did it learn?\" check, so nothing "
+    return "" if run_learned(run) else (f"Pipeline demo ({run.name} did not pass its \"did it learn?\" check, so nothing "
                                     "below is read as a property of a trained model): ")
 
 

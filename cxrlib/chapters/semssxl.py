@@ -141,7 +141,7 @@ def learning_checks(runs: dict, parts: dict, labelled: dict, labels: Sequence[st
     return checks
 
 
-def learned(check: dict) -> bool:
+def model_learned(check: dict) -> bool:
     """A model counts as learned when its classifier learned and its contrastive term (if any) did too."""
     return check["classifier"].learned and (check["contrastive"] is None or check["contrastive"].learned)
 
@@ -174,14 +174,14 @@ def semssxl_learning_table(checks: dict) -> pd.DataFrame:
                      "no-information BCE": c.no_information_loss,
                      "final NT-Xent": np.nan if k is None else k.final_loss,
                      "NT-Xent chance ln(2B-1)": np.nan if k is None else k.no_information_loss,
-                     "learned": "yes" if learned(check) else "NO"})
+                     "learned": "yes" if model_learned(check) else "NO"})
     return pd.DataFrame(rows)
 
 
 def semssxl_learning_summary(checks: dict) -> str:
     """Generated text: how many models learned; a warning naming every model that did not (whose numbers
     this chapter then does not interpret)."""
-    failed = [c for check in checks.values() if not learned(check)
+    failed = [c for check in checks.values() if not model_learned(check)
               for c in (check["classifier"], check["contrastive"]) if c is not None and not c.learned]
     total = len(checks)
     if not failed:
@@ -228,7 +228,7 @@ def semssxl_verdicts(results: Sequence[Replicated], runs: dict, checks: dict, fr
     lines = []
     for r in results:
         other = r.name.split("AUROC(")[-1].rstrip(")")
-        failed = [f"{v} seed {s}" for s in r.seeds for v in (PROPOSED, other) if not learned(checks[(v, fraction, s)])]
+        failed = [f"{v} seed {s}" for s in r.seeds for v in (PROPOSED, other) if not model_learned(checks[(v, fraction, s)])]
         if failed:
             lines.append(f"- {r.name}: not interpreted, because these models did not learn: {', '.join(failed)} "
                          f"({r.name} = {r.spread_text()}).")
