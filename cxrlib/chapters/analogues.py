@@ -94,7 +94,7 @@ def leakage_runs(base: Mapping[str, Any], seeds, out_root: str | os.PathLike, *,
     import numpy as np
     import pandas as pd
 
-    from cxrlib.images.tasks import get_task, label_fraction
+    from cxrlib.images.tasks import TARGET, get_task, label_fraction
     from cxrlib.stats import evaluate
     from cxrlib.stats.metrics import auroc
 
@@ -108,7 +108,7 @@ def leakage_runs(base: Mapping[str, Any], seeds, out_root: str | os.PathLike, *,
                  for clean in (True, False)}
         fraction = len(train[True]) / len(train[False])
         for arm, clean in LEAKAGE_ARMS.items():
-            n_train = len(train[True]) if clean else len(label_fraction(train[False], task, fraction, s))
+            kept_train = train[True] if clean else label_fraction(train[False], task, fraction, s)
             kept = (reuse or {}).get((clean, s))
             if kept is not None:
                 run, check = Path(kept), run_learning(Path(kept), f"{arm} run (seed {s})")
@@ -121,7 +121,8 @@ def leakage_runs(base: Mapping[str, Any], seeds, out_root: str | os.PathLike, *,
                 check = run_learning(result, f"{arm} run (seed {s})")
             runs[arm][s] = run
             y, score = evaluate.arrays(frame, [label])
-            rows.append({"arm": arm, "seed": s, "train images": int(n_train), "learned": check.label,
+            rows.append({"arm": arm, "seed": s, "train images": len(kept_train),
+                         "train positive share": float(kept_train[TARGET].mean()), "learned": check.label,
                          "validation AUROC": check.estimate, "ci_low": check.ci_low, "ci_high": check.ci_high,
                          "final training loss": check.final_loss, "no-information loss": check.no_information_loss,
                          "test AUROC": float(auroc(y[:, 0], score[:, 0])) if 0 < y.sum() < len(y) else np.nan})
