@@ -417,7 +417,7 @@ def test_in_process_fedavg_equals_the_flower_run(federation):
     x, y = _synthetic()
     split = np.array(["train"] * 320 + ["val"] * 80 + ["test"] * 80)
     client = np.where(split == "train", np.arange(len(y)) % 2, -1)
-    cfg = flower_app.FederationConfig(name="x", data="-", n_clients=2, rounds=2, hidden=8)
+    cfg = flower_app.FederationConfig(name="x", data="-", workdir="-", n_clients=2, rounds=2, hidden=8)
     ours = fedavg_in_process(x, y, pd.DataFrame({"split": split}), client, 2, rounds=cfg.rounds,
                              local_epochs=cfg.local_epochs, hidden=cfg.hidden, lr=cfg.lr, batch_size=cfg.batch_size,
                              weight_decay=cfg.weight_decay, seed=cfg.seed)
