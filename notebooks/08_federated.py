@@ -75,6 +75,7 @@ attack_factor = 4.0
 attack_client = 0
 round_timeout = 60.0
 n_boot = 500
+partition_seeds = [0, 1, 2, 3, 4]
 
 # %% [markdown]
 # ## Imports and run context
@@ -90,7 +91,7 @@ params = validate_params(globals(), "08_federated", rules={
     "client_sizes": "nonempty >0", "label_alpha": ">0", "min_share": ">=0 <0.25", "hidden": ">=1",
     "rounds": ">=1", "local_epochs": ">=1", "trim": ">=0 <0.5", "norm_factor": ">0", "tolerance": ">=0",
     "quorum": ">=1", "n_validators": ">=1", "attack": ["scale", "sign_flip"], "attack_factor": ">0",
-    "attack_client": ">=0", "round_timeout": ">0",
+    "attack_client": ">=0", "round_timeout": ">0", "partition_seeds": "list nonempty >=0",
 }, checks=["len(client_sizes) == n_clients", "quorum <= n_validators", "attack_client < n_clients"])
 
 import subprocess
@@ -301,6 +302,72 @@ run.figure(fig, "fl_rounds", "Pooled test AUROC of the global model after every 
 plt.show()
 
 # %% [markdown]
+# ## Did every model learn?
+#
+# Before any table above is read, each model is checked against chance: its AUROC on the validation part
+# (patients held out of the official training folder; the validators' check sets) with a 95 % patient
+# bootstrap interval must lie wholly above 0.5, and its mean training loss must lie clearly below the
+# loss of a constant prediction of the training base rate (`cxrlib.stats.learning`). A model that fails
+# is not interpreted.
+
+# %% tags=["remove-output"]
+learn_models = {"centralised": (central, chapter.rows_of(table, client, "train"))}
+learn_models.update({chapter.local_name(inst): (local[k], chapter.rows_of(table, client, "train", k)) for k, inst in enumerate(names)})
+learn_models.update({name: (models[name], chapter.rows_of(table, client, "train")) for name in ("fedavg", "trimmed_mean")})
+learned = {name: chapter.learning_of(p, x, y, table, r, n_boot=n_boot, seed=seed, what=f"{name} model")
+           for name, (p, r) in learn_models.items()}
+run.table(pd.DataFrame([{"model": name, **{k: c.to_dict()[k] for k in ("label", "estimate", "ci_low", "ci_high", "final_loss", "no_information_loss")}}
+                        for name, c in learned.items()]), "fl_learning",
+          "Did each model learn? Validation AUROC (held-out training patients) with its 95% patient-bootstrap CI "
+          "against chance 0.5, and the mean training loss against the no-information loss of its training targets",
+          split="val (validators' check sets) and each model's training images")
+run.text("\n\n".join(c.markdown() for c in learned.values()), "fl_learning_sentence")
+
+# %% [markdown]
+# ## Replicated over partition seeds: does federation help?
+#
+# The tables above are one partition of the patients and one training seed, and the smallest institution
+# holds a few dozen test images. Whether "federation helps the small institutions" is a question about
+# many partitions. For each seed of `partition_seeds` we draw the institutions again (patients, class mix),
+# and train centralised, FedAvg and every institution alone, each from that seed's initial weights. To
+# make this affordable the federation runs in this process (`chapter.fedavg_in_process`: the same local
+# training, seeds and weighted average as the Flower clients and server, without processes, ledger or
+# validators; in the honest runs above the validators rejected nothing, so it computes the same model).
+#
+# Every model is scored on the **whole** test part, the same images for every seed and model, so each
+# comparison is paired: FedAvg against centralised, and FedAvg against the model each institution would
+# have alone (institution `k` always has the size share `client_sizes[k]`). The interval is a patient
+# bootstrap of the seed-mean difference (`cxrlib.stats.replication`); a comparison is concluded only
+# when the interval and every seed agree, and only between models that passed the learning check.
+
+# %% tags=["remove-output"]
+from cxrlib.chapters.plots import replication_plot
+from cxrlib.stats.replication import replication_table
+
+replicates = chapter.replicate_partitions(x, y, table, n_clients, seeds=partition_seeds, sizes=client_sizes,
+                                          alpha=label_alpha, min_share=min_share, names=names, hidden=hidden,
+                                          rounds=rounds, local_epochs=local_epochs, lr=lr, batch_size=batch_size,
+                                          weight_decay=weight_decay, n_boot=n_boot)
+replicated = chapter.replicate_comparisons(replicates, names, n_boot=n_boot, seed=seed)
+rep_context = dict(seed=f"partition and training seeds {partition_seeds}", split="official test (all institutions' test patients, the same images for every seed)")
+run.table(replication_table(replicated), "fl_replication",
+          f"Test AUROC of each model and the paired differences FedAvg - other, over {len(partition_seeds)} partition "
+          f"seeds: seed mean, sd, min, max and the 95% patient-bootstrap CI of the seed mean ({n_boot} redraws); verdict "
+          "only when the CI and every seed agree (FedAvg in process, no validators)", **rep_context)
+run.table(chapter.replicate_checks_table(replicates), "fl_replication_runs",
+          "Every replicated model: validation AUROC with its 95% patient-bootstrap CI, final training loss against the "
+          "no-information loss (did it learn?) and pooled test AUROC", **rep_context)
+run.table(replicates["parts"], "fl_replication_institutions",
+          "Training images and pneumonia share of each institution, per partition seed", float_format="{:.3g}",
+          **{**rep_context, "split": "train"})
+fig = replication_plot(replicated, xlabel="test AUROC, or its difference")
+run.figure(fig, "fl_replication_plot", "Seed spread (grey dots) beside the 95% patient-bootstrap CI of the seed mean "
+           "(black), per model and comparison; the row label ends with its verdict", **rep_context)
+plt.show()
+run.text(chapter.replicate_sentences(replicates, replicated, names, client_sizes), "fl_replication_sentence",
+         **rep_context)
+
+# %% [markdown]
 # ## What it costs: communication, computation, storage
 #
 # Communication is the payload Flower carries: the serialized parameters, sent down to every institution
@@ -332,24 +399,31 @@ run.table(chapter.attack_table(results, runs, names[attack_client]), "fl_attack"
           f"Poisoning by {names[attack_client]} ({attack}, factor {attack_factor}): final pooled test AUROC with and "
           f"without validation (norm bound {norm_factor} x median, held-out AUROC tolerance {tolerance}, quorum "
           f"{quorum} of {n_validators})", split="official test")
+run.text(chapter.validated_attack_text(results, runs, names[attack_client], names, table, client, x, y,
+                                       n_boot=n_boot, seed=seed), "fl_attack_sentence", split="official test")
 
 # %% [markdown]
 # ## Information leakage: membership inference
 #
 # Federated learning keeps the images at home, but the models it shares are computed from them. The
 # loss-threshold attack (Yeom et al. 2018) guesses that an image was in the training data when the
-# model's loss on it is low. Its AUROC over the institutions' training images (members) and their test
-# images (non-members) measures what a model gives away about who was in its training set: 0.5 means
-# nothing. We run it on the final global models and on the centralised model. The gap between the
-# training and the test AUROC is over-fitting, which is what the attack exploits.
+# model's loss on it is low. Its AUROC over the institutions' training images (members) and images of
+# patients that no model trained on (non-members) measures what a model gives away about who was in its
+# training set: 0.5 means nothing. The non-members must come from the same distribution as the members,
+# or the attack measures a difference between two collections instead of membership. The official test
+# folder is another curation (another pneumonia share), so the non-members here are the validation
+# part: patients held out of the same official training folder (the validators scored updates on them;
+# no model trained on them). We run it on the final global models and on the centralised model. The gap
+# between the training and the test AUROC is over-fitting, which is what the attack exploits.
 
 # %% tags=["remove-output"]
 mia = chapter.membership_rows({"centralised": central, **{k: v for k, v in models.items() if k in ("fedavg", "trimmed_mean")}},
                               x, y, table, client, n_boot=n_boot, seed=seed)
 run.table(mia, "fl_membership",
-          f"Loss-threshold membership inference: attack AUROC (members = training images, non-members = test "
-          f"images) with a 95% patient-bootstrap CI ({n_boot} redraws), mean losses, and the model's own "
-          "training and test AUROC", split="train (members) and official test (non-members)")
+          f"Loss-threshold membership inference: attack AUROC (members = training images, non-members = held-out "
+          f"training patients, the val part) with a 95% patient-bootstrap CI ({n_boot} redraws), mean losses, the "
+          "pneumonia share of both groups, and the model's own training and test AUROC",
+          split="train (members) and val, held-out training patients (non-members)")
 print(f"notebook body: {time.perf_counter() - started:.0f} s")
 
 # %% [markdown]
@@ -358,9 +432,11 @@ print(f"notebook body: {time.perf_counter() - started:.0f} s")
 #   sizes and class mixes. Every update, vote and aggregation sits in a signed, hash-chained ledger, and
 #   the verify command, given the parties' public keys from outside the ledger, finds a changed,
 #   forged, swapped or missing record, and a ledger forged whole with keys of its own.
-# - The tables compare FedAvg and the trimmed mean with centralised training (the upper reference) and
-#   local-only training (what a small institution gets alone), per institution and pooled, with
-#   confidence intervals.
+# - The tables compare FedAvg and the trimmed mean with centralised training and local-only training
+#   (what an institution gets alone), per institution and pooled, with confidence intervals; every model
+#   is checked for learning first. Whether federation helps is decided over `partition_seeds` partitions,
+#   by paired differences on the same test images, and the generated sentence says only what the seeds
+#   and the interval agree on.
 # - The ledger stores hashes, signatures and metrics, not parameters: a few kB per round, whatever the
 #   model size. Communication grows with the model (two copies per institution per round).
 # - A poisoning institution with a valid key is stopped by the validators (norm bound, held-out check,

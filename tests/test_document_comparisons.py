@@ -177,3 +177,42 @@ def test_d004_side_by_side_and_ci_plot(runs):
     assert [t.get_text() for t in ax.get_yticklabels()] == LABELS + ["Total"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Baseline", "MoCo"]
     plt.close(fig)
+
+
+def test_paired_scores_align_every_seed_to_the_same_images(tmp_path):
+    truth = _truth(200)
+    a = {s: _write_run(tmp_path / f"a{s}", truth, noise=0.5, seed=s, shuffle=True) for s in (0, 1, 2)}
+    b = {s: _write_run(tmp_path / f"b{s}", truth, noise=1.5, seed=10 + s, shuffle=s == 1) for s in (0, 1, 2)}
+    y, groups, sa, sb = D.paired_scores(a, b, label="Effusion")
+    order = pd.read_csv(a[0] / "predictions_test.csv")
+    assert np.array_equal(y, order["Effusion"].to_numpy()) and np.array_equal(groups, order["patient_id"].to_numpy())
+    for s in (0, 1, 2):  # each run's own score of each image, whatever its row order
+        own = pd.read_csv(b[s] / "predictions_test.csv").set_index("image_id").loc[order["image_id"], "prob_Effusion"]
+        assert np.allclose(sb[s], own.to_numpy())
+    with pytest.raises(ValueError, match="same seeds"):
+        D.paired_scores(a, {0: b[0]}, label="Effusion")
+
+
+def test_label_counts_sentence_follows_the_counts(runs):
+    """#24: "most labels have a handful of positives or none" was written by hand while every label had >= 2."""
+    good, poor = runs
+    table = D.compare_initialisations(good, poor, n_boot=50)
+    text = D.label_counts_sentence(table, few=10)
+    pos = table.loc[table["kind"] == "label", "n_positive"]
+    assert f"have {pos.min()} to {pos.max()} positive images among 400 test images" in text
+    assert "every label has at least one" in text and "have none" not in text
+    table.loc[0, "n_positive"] = 0
+    assert "1 have none" in D.label_counts_sentence(table)
+
+
+def test_book_claims_that_the_data_contradicted_are_gone():
+    """#24 item 4: sentences that a build's numbers contradicted are generated from the artifacts now."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    pages = {"book/documents_analogues.md": ["handful of positives or none"],
+             "notebooks/10_documents.py": ["can only flatter"],
+             "book/federated.md": ["as good as the honest run", "federated models bring it close"]}
+    for page, phrases in pages.items():
+        text = (repo / page).read_text(encoding="utf-8")
+        assert not [p for p in phrases if p in text], page

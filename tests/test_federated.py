@@ -403,3 +403,75 @@ def test_partition_is_patient_disjoint_with_skew():
 def test_membership_inference_auroc():
     out = attacks.membership_inference(np.full(50, 0.1) + np.linspace(0, 0.01, 50), np.full(40, 1.0), n_boot=50)
     assert out["attack_auroc"] == 1.0
+
+
+@pytest.mark.slow
+def test_in_process_fedavg_equals_the_flower_run(federation):
+    """The replicates of notebook 08 run FedAvg in process: with every update accepted it must compute the
+    Flower federation's model (same initial weights, local seeds, weighted average)."""
+    from cxrlib.chapters.federated import fedavg_in_process
+    from cxrlib.federated import flower_app
+
+    res = federation["ok"]
+    assert all(r["rejected"] == [] for r in res["rounds"])
+    x, y = _synthetic()
+    split = np.array(["train"] * 320 + ["val"] * 80 + ["test"] * 80)
+    client = np.where(split == "train", np.arange(len(y)) % 2, -1)
+    cfg = flower_app.FederationConfig(name="x", data="-", workdir="-", n_clients=2, rounds=2, hidden=8)
+    ours = fedavg_in_process(x, y, pd.DataFrame({"split": split}), client, 2, rounds=cfg.rounds,
+                             local_epochs=cfg.local_epochs, hidden=cfg.hidden, lr=cfg.lr, batch_size=cfg.batch_size,
+                             weight_decay=cfg.weight_decay, seed=cfg.seed)
+    theirs = flower_app.load_model(res["model"])
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(ours, theirs))
+
+
+def _patients_table(n=600, seed=0):
+    """Synthetic images of n // 2 patients (two each), split by patient 60/20/20; the val part (held-out
+    training patients) has the training part's class mix, the test part another one."""
+    rng = np.random.default_rng(seed)
+    x, _ = _synthetic(n=n, d=16, seed=seed)
+    patient = np.arange(n) // 2
+    split = np.where(patient < 0.6 * n / 2, "train", np.where(patient < 0.8 * n / 2, "val", "test"))
+    y = (x[:, 0] + 0.3 * rng.normal(size=n) > np.where(split == "test", -0.3, 0.3)).astype(int)
+    return pd.DataFrame({"patient_id": [f"p{p}" for p in patient], "split": split, "target": y}), x, y
+
+
+def test_membership_non_members_are_held_out_training_patients():
+    """#23: the non-members came from the official test set (another curation); they must be the val part."""
+    from cxrlib.chapters.federated import institutions, membership_rows
+
+    table, x, y = _patients_table()
+    client = institutions(table, 2, sizes=[0.5, 0.5], alpha=1.0, min_share=0.1, seed=0)
+    params = model.train(model.init_params(x.shape[1], 4, 0), x[client >= 0], y[client >= 0], epochs=2, lr=1e-2,
+                         batch_size=32, seed=0)[0]
+    row = membership_rows({"m": params}, x, y, table, client, n_boot=20, seed=0).iloc[0]
+    val = (table["split"] == "val").to_numpy()
+    assert row["n_nonmembers"] == val.sum()
+    assert row["non-member positive share"] == pytest.approx(y[val].mean())
+    assert row["member positive share"] == pytest.approx(y[(table["split"] == "train").to_numpy()].mean())
+
+
+def test_replicated_comparisons_pair_seeds_and_skip_models_that_did_not_learn():
+    from cxrlib.chapters import federated as ch
+
+    table, x, y = _patients_table(n=800)
+    names = ["inst0", "inst1"]
+    rep = ch.replicate_partitions(x, y, table, 2, seeds=[0, 1, 2], sizes=[0.7, 0.3], alpha=1.0, min_share=0.1,
+                                  names=names, hidden=4, rounds=2, local_epochs=1, lr=1e-2, batch_size=32,
+                                  weight_decay=0.0, n_boot=30)
+    test = (table["split"] == "test").to_numpy()
+    assert set(rep["scores"]) == {ch.CENTRAL, ch.FEDAVG, "inst0 alone", "inst1 alone"}
+    assert all(len(s) == test.sum() for arm in rep["scores"].values() for s in arm.values())
+    results = ch.replicate_comparisons(rep, names, n_boot=30, seed=0)
+    diffs = [r for r in results if r.name.startswith("AUROC(FedAvg) -")]
+    assert [r.n_seeds for r in diffs] == [3, 3, 3]
+    # a model that failed its learning check at one seed is not interpreted, whatever its numbers say
+    def with_learned(check, learned):
+        return type(check).from_dict({**check.to_dict(), "learned": learned})
+
+    rep["checks"] = {arm: {s: with_learned(c, not (arm == "inst1 alone" and s == 2)) for s, c in by_seed.items()}
+                     for arm, by_seed in rep["checks"].items()}
+    lines = ch.replicate_sentences(rep, results, names, [0.7, 0.3]).splitlines()
+    line = next(line for line in lines if "inst1 alone" in line)
+    assert "not interpreted" in line and "inst1 alone at seed(s) 2)" in line and "helps" not in line
+    assert not any("not interpreted" in line for line in lines if "inst0 alone" in line or "centralised" in line)

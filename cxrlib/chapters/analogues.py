@@ -71,3 +71,71 @@ def label_schedule(n_train: int, *, batch_size: int, epoch_images: int, max_epoc
     epochs = max(1, min(int(max_epochs), int(max_images) // per_epoch))
     return {"batch_size": batch, "epoch_repeats": repeats, "epochs": epochs, "train_images_per_epoch": per_epoch,
             "max_steps": epochs * per_epoch // batch}
+
+
+def run_learning(run, what: str):
+    """The run's "did it learn?" check (:class:`cxrlib.stats.learning.LearningCheck`): from a
+    :class:`RunResult` just trained (its summary) or a finished run folder (its ``learning.json``); a run
+    without one gives a check that says "not checked"."""
+    from cxrlib.stats.learning import LearningCheck, check_learning, read_learning_checks
+
+    if isinstance(run, RunResult):
+        record = run.metrics.get("learning")
+        check = LearningCheck.from_dict(record) if record else None
+    else:
+        check = read_learning_checks(run).get(".")
+    check = check or check_learning()
+    return LearningCheck.from_dict({**check.to_dict(), "what": what})
+
+
+LEAKAGE_ARMS = {"patient-clean": True, "control": False}
+"""The leakage comparison's two arms and their ``patient_clean`` option: the official train folder less the
+shared children's images, and the official train folder less as many images drawn at random (per class in
+proportion: :func:`cxrlib.images.tasks.label_fraction`), so the two differ in *which* images are gone, not
+in how many."""
+
+
+def leakage_runs(base: Mapping[str, Any], seeds, out_root: str | os.PathLike, *, data_root=None, label: str,
+                 reuse: Mapping[tuple[bool, int], str | os.PathLike] | None = None, echo=print) -> dict:
+    """Notebook 10's leakage design: for each seed, one run per arm of :data:`LEAKAGE_ARMS` from ``base``
+    (a fine-tuning run's parameters; the seed also draws the validation patients and the removed images).
+    ``reuse``: ``(patient_clean, seed) -> finished run folder`` to read instead of training (notebook 06's
+    baseline is the patient-clean arm at its own seed). Returns ``{"runs": arm -> seed -> run (a run folder
+    or the test predictions in memory), "table": one row per arm and seed (training images, learning check,
+    test AUROC of ``label``)}``."""
+    import numpy as np
+    import pandas as pd
+
+    from cxrlib.images.tasks import TARGET, get_task, label_fraction
+    from cxrlib.stats import evaluate
+    from cxrlib.stats.metrics import auroc
+
+    task = get_task(base["task"])
+    options = dict(base.get("task_options") or {})
+    runs: dict[str, dict[int, Any]] = {arm: {} for arm in LEAKAGE_ARMS}
+    rows = []
+    for s in (int(v) for v in seeds):
+        train = {clean: task.load_table(data_root, seed=s, val_fraction=base.get("val_fraction"),
+                                        **{**options, "patient_clean": clean}).query("split == 'train'")
+                 for clean in (True, False)}
+        fraction = len(train[True]) / len(train[False])
+        for arm, clean in LEAKAGE_ARMS.items():
+            kept_train = train[True] if clean else label_fraction(train[False], task, fraction, s)
+            kept = (reuse or {}).get((clean, s))
+            if kept is not None:
+                run, check = Path(kept), run_learning(Path(kept), f"{arm} run (seed {s})")
+                frame = evaluate.read_predictions(Path(kept) / "predictions_test.csv")
+            else:
+                overrides = {"seed": s, "task_options": {**options, "patient_clean": clean},
+                             "label_fraction": None if clean else fraction}
+                result = finetune_runs(base, {f"{arm}-seed{s}": overrides}, out_root, echo=echo)[f"{arm}-seed{s}"]
+                run = frame = held_predictions(result, f"{arm} seed {s}")
+                check = run_learning(result, f"{arm} run (seed {s})")
+            runs[arm][s] = run
+            y, score = evaluate.arrays(frame, [label])
+            rows.append({"arm": arm, "seed": s, "train images": len(kept_train),
+                         "train positive share": float(kept_train[TARGET].mean()), "learned": check.label,
+                         "validation AUROC": check.estimate, "ci_low": check.ci_low, "ci_high": check.ci_high,
+                         "final training loss": check.final_loss, "no-information loss": check.no_information_loss,
+                         "test AUROC": float(auroc(y[:, 0], score[:, 0])) if 0 < y.sum() < len(y) else np.nan})
+    return {"runs": runs, "table": pd.DataFrame(rows)}

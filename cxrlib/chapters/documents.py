@@ -554,3 +554,44 @@ def plot_replicated_label_efficiency(table: pd.DataFrame, results: Sequence, *, 
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ==============================================================================================
+# replicated paired comparisons and what a test set's label counts allow
+# ==============================================================================================
+def paired_scores(runs_a: Mapping[int, object], runs_b: Mapping[int, object], *, label: str):
+    """``(y, groups, {seed: scores A}, {seed: scores B})`` of one label from runs trained with several
+    seeds (``runs_*``: seed -> run, as :func:`compare_initialisations` takes them), every run aligned to
+    the first run's test images (checked: same images, same labels, same patient ids), ready for
+    :func:`cxrlib.stats.replicated_auroc_difference`."""
+    seeds = sorted(runs_a)
+    if sorted(runs_b) != seeds:
+        raise ValueError(f"both arms need the same seeds, got {seeds} and {sorted(runs_b)}")
+    first = runs_a[seeds[0]]
+    scores_a, scores_b = {}, {}
+    y = groups = None
+    for s in seeds:
+        for runs, out in ((runs_a, scores_a), (runs_b, scores_b)):
+            ref, other, _ = _paired_runs(first, runs[s], [label])
+            out[s] = evaluate.arrays(other, [label])[1][:, 0]
+            if y is None:
+                y, groups = evaluate.arrays(ref, [label])[0][:, 0], _groups(ref)
+    return y, groups, scores_a, scores_b
+
+
+def label_counts_sentence(table: pd.DataFrame, *, few: int = 10) -> str:
+    """What the positives of a :func:`compare_initialisations` table allow, generated from its counts: how many
+    test images, how many positives the labels have (smallest, median, largest), how many labels have fewer than
+    ``few`` and how many none."""
+    rows = table[table["kind"] == "label"]
+    pos = rows["n_positive"].astype(int)
+    n_images = table.attrs.get("n_images")
+    scant = rows.loc[pos < few, "label"].tolist()
+    none = int((pos == 0).sum())
+    images = f"{n_images} test images" if n_images is not None else "the test images"
+    return (f"The {len(rows)} labels have {pos.min()} to {pos.max()} positive images among {images} (median "
+            f"{float(pos.median()):g}); {len(scant)} of them have fewer than {few}"
+            + (f" ({', '.join(scant)})" if 0 < len(scant) <= 8 else "")
+            + (f", and {none} have none, so no AUROC can be estimated for them" if none else ", and every label has at least one")
+            + f". An AUROC on fewer than {few} positives moves by a large step when one positive changes rank, so "
+            "a per-label difference there is not a finding, whatever its p-value.")

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cxrlib.federated import attacks, ledger, model
+from cxrlib.federated import aggregation, attacks, ledger, model
 from cxrlib.federated.partition import (
     assert_institutions_disjoint,
     check_institutions,
@@ -113,6 +113,23 @@ def local_only(x, y, table, client, n_clients, *, hidden, epochs, lr, batch_size
         out.append(model.train(params, x[rows], y[rows], epochs=epochs, lr=lr, batch_size=batch_size,
                                weight_decay=weight_decay, seed=seed + 1 + k)[0])
     return out
+
+
+def fedavg_in_process(x, y, table, client, n_clients, *, rounds, local_epochs, hidden, lr, batch_size, weight_decay,
+                      seed):
+    """FedAvg without processes, ledger or validators: the Flower federation's computation in this process
+    (same initial model, same local training and batch-order seeds, :func:`cxrlib.federated.model.client_round_seed`,
+    same weighted average, :func:`cxrlib.federated.aggregation.fedavg`). Equal to the Flower ``fedavg`` run
+    whenever its validators accept every update (tested); used to replicate the comparison over partition
+    seeds, where starting 1 + ``n_clients`` processes per seed would cost more than the training."""
+    params = model.init_params(x.shape[1], hidden, seed)
+    parts = [rows_of(table, client, "train", k) for k in range(n_clients)]
+    for round_ in range(1, rounds + 1):
+        updates = [model.train(params, x[r], y[r], epochs=local_epochs, lr=lr, batch_size=batch_size,
+                               weight_decay=weight_decay, seed=model.client_round_seed(seed, round_, k))[0]
+                   for k, r in enumerate(parts)]
+        params = aggregation.fedavg(updates, [int(r.sum()) for r in parts])
+    return params
 
 
 # ----------------------------------------------------------------------------------- evaluation
@@ -220,14 +237,20 @@ def attack_table(results: dict, runs: dict, attacker: str) -> pd.DataFrame:
 
 def membership_rows(models: dict, x, y, table, client, *, n_boot: int, seed: int) -> pd.DataFrame:
     """Loss-threshold membership inference on each model: members = the institutions' training images,
-    non-members = their test images."""
+    non-members = the val rows, patients held out of the same official training folder (the same curation
+    as the members; no model trained on them, the validators only scored updates on them). The official
+    test folder is another curation (another positive share), so an attack on it would mix distribution
+    shift with membership."""
     patients = table["patient_id"].to_numpy()
     train, test = rows_of(table, client, "train"), rows_of(table, client, "test")
+    held = (table["split"] == "val").to_numpy()
     out = {}
     for name, params in models.items():
         out[name] = attacks.membership_inference(
-            model.sample_losses(params, x[train], y[train]), model.sample_losses(params, x[test], y[test]),
-            member_groups=patients[train], nonmember_groups=patients[test], n_boot=n_boot, seed=seed)
+            model.sample_losses(params, x[train], y[train]), model.sample_losses(params, x[held], y[held]),
+            member_groups=patients[train], nonmember_groups=patients[held], n_boot=n_boot, seed=seed)
+        out[name]["member positive share"] = float(y[train].mean())
+        out[name]["non-member positive share"] = float(y[held].mean())
         out[name]["train AUROC"] = float(auroc(y[train], model.predict_proba(params, x[train])))
         out[name]["test AUROC"] = float(auroc(y[test], model.predict_proba(params, x[test])))
     return attacks.membership_table(out)
@@ -301,3 +324,155 @@ def tamper_demo(ledger_path, workdir, trusted) -> pd.DataFrame:
         rows.append({"ledger": name, "verifies": report.ok, "first bad record": report.bad_index if not report.ok else "–",
                      "verify says": str(report)})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ replication over partition seeds
+
+CENTRAL, FEDAVG = "centralised", "FedAvg"
+
+
+def local_name(inst: str) -> str:
+    """The arm name of institution ``inst``'s local-only model."""
+    return f"{inst} alone"
+
+
+def learning_of(params, x, y, table, rows_train, *, n_boot: int, seed: int, what: str):
+    """Did this perceptron learn? Its validation AUROC (the val rows: held-out training patients, patient
+    bootstrap) against chance, and its mean training loss on ``rows_train`` against the no-information loss
+    of those targets (:func:`cxrlib.stats.learning.check_learning`)."""
+    from cxrlib.stats.learning import binary_no_information_loss, check_learning
+
+    val = (table["split"] == "val").to_numpy()
+    row = _auroc_row(y[val], model.predict_proba(params, x[val]), table["patient_id"].to_numpy()[val], n_boot, seed)
+    return check_learning(estimate=row["auroc"], ci_low=row["ci_low"], ci_high=row["ci_high"],
+                          final_loss=float(np.mean(model.sample_losses(params, x[rows_train], y[rows_train]))),
+                          no_information=binary_no_information_loss(y[rows_train]), what=what)
+
+
+def replicate_partitions(x, y, table, n_clients: int, *, seeds, sizes, alpha: float, min_share: float, names,
+                         hidden: int, rounds: int, local_epochs: int, lr: float, batch_size: int,
+                         weight_decay: float, n_boot: int) -> dict:
+    """Centralised, FedAvg (in process, :func:`fedavg_in_process`) and every institution alone, once per
+    partition seed (the seed draws the institutions' patients and class mix, the initial weights and the
+    batch order). Every model is scored on the *whole* test part (the same images for every seed and arm,
+    so comparisons are paired) and checked for learning (:func:`learning_of`).
+
+    Returns ``{"seeds", "y", "groups", "scores": arm -> seed -> test scores, "checks": arm -> seed ->
+    LearningCheck, "parts": one row per seed and institution (training images, positive share)}``."""
+    test = (table["split"] == "test").to_numpy()
+    scores: dict[str, dict[int, np.ndarray]] = {}
+    checks: dict[str, dict] = {}
+    parts = []
+    for s in seeds:
+        s = int(s)
+        client = institutions(table, n_clients, sizes=sizes, alpha=alpha, min_share=min_share, seed=s, names=names)
+        if not (client[test] >= 0).all():
+            raise AssertionError("every test image belongs to an institution (the pooled test set is shared)")
+        kwargs = dict(hidden=hidden, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=s)
+        models = {CENTRAL: (centralised(x, y, table, client, epochs=rounds * local_epochs, **kwargs),
+                            rows_of(table, client, "train")),
+                  FEDAVG: (fedavg_in_process(x, y, table, client, n_clients, rounds=rounds, local_epochs=local_epochs,
+                                             **kwargs), rows_of(table, client, "train"))}
+        alone = local_only(x, y, table, client, n_clients, epochs=rounds * local_epochs, **kwargs)
+        for k, inst in enumerate(names):
+            rows = rows_of(table, client, "train", k)
+            models[local_name(inst)] = (alone[k], rows)
+            parts.append({"seed": s, "institution": inst, "train images": int(rows.sum()),
+                          "train positive share": float(y[rows].mean())})
+        for arm, (params, rows) in models.items():
+            scores.setdefault(arm, {})[s] = model.predict_proba(params, x[test])
+            checks.setdefault(arm, {})[s] = learning_of(params, x, y, table, rows, n_boot=n_boot, seed=s,
+                                                        what=f"{arm} model (seed {s})")
+    return {"seeds": [int(s) for s in seeds], "y": y[test], "groups": table["patient_id"].to_numpy()[test],
+            "scores": scores, "checks": checks, "parts": pd.DataFrame(parts)}
+
+
+def replicate_checks_table(rep: dict) -> pd.DataFrame:
+    """One row per arm and seed: the learning check's numbers and the pooled test AUROC."""
+    rows = []
+    for arm, by_seed in rep["checks"].items():
+        for s, check in by_seed.items():
+            rows.append({"model": arm, "seed": s, "validation AUROC": check.estimate, "ci_low": check.ci_low,
+                         "ci_high": check.ci_high, "final training loss": check.final_loss,
+                         "no-information loss": check.no_information_loss, "learned": check.label,
+                         "test AUROC": float(auroc(rep["y"], rep["scores"][arm][s]))})
+    return pd.DataFrame(rows)
+
+
+def replicate_comparisons(rep: dict, names, *, n_boot: int, seed: int) -> list:
+    """The replicated quantities the chapter concludes from: each arm's test AUROC against chance, FedAvg -
+    centralised, and FedAvg - each institution alone (paired, patient bootstrap over the shared test set)."""
+    from cxrlib.stats.replication import replicated_auroc, replicated_auroc_difference
+
+    y, groups, scores = rep["y"], rep["groups"], rep["scores"]
+    out = [replicated_auroc(y, scores[arm], name=f"AUROC({arm})", groups=groups, n_boot=n_boot, seed=seed)
+           for arm in scores]
+    for other in (CENTRAL, *(local_name(inst) for inst in names)):
+        out.append(replicated_auroc_difference(y, scores[FEDAVG], scores[other], name=f"AUROC({FEDAVG}) - AUROC({other})",
+                                               groups=groups, n_boot=n_boot, seed=seed))
+    return out
+
+
+def _failed(rep: dict, arm: str) -> list[int]:
+    return [s for s, check in rep["checks"][arm].items() if not check.learned]
+
+
+def replicate_sentences(rep: dict, results: list, names, sizes) -> str:
+    """Generated conclusions, one per comparison, each only what its verdict allows and only for models that
+    learned (a model that failed its learning check at any seed is not interpreted)."""
+    by_name = {r.name: r for r in results}
+    lines = []
+    for other, above, below in [
+        (CENTRAL, "FedAvg beats centralised training", "centralised training beats FedAvg"),
+        *((local_name(inst), f"federation helps {inst} ({share:.0%} of the patients): FedAvg beats the model it "
+           "trains alone", f"{inst} ({share:.0%} of the patients) does better alone than with FedAvg")
+          for inst, share in zip(names, sizes)),
+    ]:
+        r = by_name[f"AUROC({FEDAVG}) - AUROC({other})"]
+        failed = {arm: _failed(rep, arm) for arm in (FEDAVG, other) if _failed(rep, arm)}
+        if failed:
+            what = "; ".join(f"{arm} at seed(s) {', '.join(map(str, s))}" for arm, s in failed.items())
+            lines.append(f"- {r.name}: not interpreted, a model did not learn ({what}).")
+        else:
+            lines.append("- " + r.sentence(above=above, below=below))
+    concluded = [r for r in results if r.name.startswith(f"AUROC({FEDAVG}) -") and r.concluded]
+    head = (f"Over {len(rep['seeds'])} partition seeds (each draws the institutions' patients, their class mix, the "
+            f"initial weights and the batch order), every model scored on the same {len(rep['y'])} test images; "
+            f"{len(concluded)} of {len(results) - len(rep['scores'])} comparisons reach a verdict (the interval and "
+            "every seed agree):")
+    return head + "\n\n" + "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- validated attack run
+
+def validated_attack_text(results: dict, runs: dict, attacker: str, names, table, client, x, y, *, n_boot: int,
+                          seed: int, attacked: str = "fedavg_attack_validated", honest: str = "fedavg") -> str:
+    """What the validators did to the attacker in the validated run (rounds rejected, which check objected in
+    how many votes, the attacker's share of the training images), and the final model of that run against
+    the honest run's on the same test images (paired patient bootstrap; one Flower run each)."""
+    from cxrlib.federated.flower_app import load_model
+    from cxrlib.stats.replication import replicated_auroc_difference
+
+    rounds = results[attacked]["rounds"]
+    rejected = sum(attacker in r["rejected"] for r in rounds)
+    votes = [rec["body"] for rec in ledger.read_records(results[attacked]["ledger"])
+             if rec["kind"] == "vote" and rec["body"]["client_id"] == attacker]
+    norm = sum(any(s.startswith("norm") for s in v["reasons"]) for v in votes)
+    check = sum(any(s.startswith("check") for s in v["reasons"]) for v in votes)
+    train = rows_of(table, client, "train")
+    share = float((client[train] == list(names).index(attacker)).mean())
+    honest_rej = sum(len(set(r["rejected"]) - {attacker}) for r in rounds)
+    spec = runs[attacked]
+    test = rows_of(table, client, "test")
+    diff = replicated_auroc_difference(
+        y[test], {seed: model.predict_proba(load_model(results[attacked]["model"]), x[test])},
+        {seed: model.predict_proba(load_model(results[honest]["model"]), x[test])},
+        name=f"AUROC({attacked}) - AUROC({honest})", groups=table["patient_id"].to_numpy()[test], n_boot=n_boot,
+        seed=seed)
+    return (f"In `{attacked}` the validators rejected {attacker}, the attacking institution ({spec['attack']}), in "
+            f"{rejected} of {len(rounds)} rounds: of its {len(votes)} votes, {norm} cite the norm bound and {check} the "
+            f"held-out check. {attacker} holds {share:.0%} of the training images, so the model of that run was "
+            f"averaged from the other institutions' updates only; honest updates rejected: {honest_rej}. Its final "
+            f"model against the honest `{honest}` run's on the same test images: "
+            + diff.sentence(above=f"the validated attacked run beats the honest run",
+                            below=f"the validated attacked run is worse than the honest run"))

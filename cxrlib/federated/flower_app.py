@@ -366,7 +366,7 @@ def make_client(cfg: FederationConfig, k: int, keys_dir: str | os.PathLike, fail
             base_hash = ledger.params_sha256(parameters)
             local, info = model.train(parameters, x, y, epochs=cfg.local_epochs, lr=cfg.lr,
                                       batch_size=cfg.batch_size, weight_decay=cfg.weight_decay,
-                                      seed=cfg.seed * 100_003 + round_ * 101 + k)
+                                      seed=model.client_round_seed(cfg.seed, round_, k))
             plan = attack_of.get(str(config.get("experiment", "")), "none")
             if plan != "none" and k == cfg.attack_client and round_ >= cfg.attack_from_round:
                 local = attacks.poison(local, parameters, plan, cfg.attack_factor)

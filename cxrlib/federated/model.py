@@ -45,6 +45,13 @@ def sample_losses(params: Params, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, z) - y * z
 
 
+def client_round_seed(seed: int, round_: int, k: int) -> int:
+    """The batch-order seed of institution ``k``'s local training in round ``round_`` (from 1) of a federation
+    started with ``seed``: one rule for the Flower clients and the in-process replicates
+    (:func:`cxrlib.chapters.federated.fedavg_in_process`), so both train alike."""
+    return int(seed) * 100_003 + int(round_) * 101 + int(k)
+
+
 @dataclass
 class TrainInfo:
     """What one call of :func:`train` (a client round) reports."""
