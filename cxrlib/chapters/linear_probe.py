@@ -302,3 +302,26 @@ def power_sentence(task: str | TaskSpec, table: pd.DataFrame, se: float, *, what
             f"{what} on it ({se:.3f}, clustered DeLong), an AUROC difference is detected with {power:.0%} power "
             f"(two-sided alpha {alpha:g}) only when it is at least about {delta:.3f}; smaller differences, in either "
             "direction, are expected to go unnoticed, so a non-significant result on this task says little.")
+
+
+def pretraining_check(final) -> "LearningCheck | None":
+    """The learning check of the pre-training run a :class:`cxrlib.training.ssl.runs.FinalCheckpoint` comes from
+    (its ``learning.json``), or ``None`` when that run recorded none."""
+    from cxrlib.stats.learning import read_learning_checks
+
+    return read_learning_checks(final.run_dir).get(".")
+
+
+def pretraining_note(final) -> str:
+    """The sentence (or warning) saying whether the SSL encoder behind ``final`` learned."""
+    check = pretraining_check(final)
+    return check.markdown() if check is not None else "Did the SSL encoder learn? Not checked (no learning.json)."
+
+
+def replicated_sentences(replicated, *, learned: bool, above: str, below: str) -> list[str]:
+    """One generated sentence per :class:`cxrlib.stats.Replicated` (``replicated``: name -> result): concluding
+    only what its verdict allows, and only the numbers (a pipeline demo) when a model it compares did not learn."""
+    if not learned:
+        return [f"Not interpreted (a model it compares did not learn): {r.name} = {r.spread_text()}."
+                for r in replicated.values()]
+    return [r.sentence(above=above.format(key), below=below.format(key)) for key, r in replicated.items()]
