@@ -258,7 +258,7 @@ run.table(summary, "ssl_runs", "The pre-training runs: pool size, the batch the 
 # Did each encoder learn? Pre-training has no labels, so the check is the contrastive loss against its
 # chance level for the batch the run had; a run that fails it is not interpreted here or in notebook 06.
 
-# %%
+# %% tags=["remove-output"]
 notes = []
 for f, c in checks.items():
     head = f"**{ssl.fraction_label(f)} pool.** "
