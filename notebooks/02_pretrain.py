@@ -50,6 +50,7 @@ weights_dir = None
 pool_sources = ["kermany", "nih_sample", "covid"]
 pool_fractions = [1.0, 0.1, 0.01]
 pool_max_images = 1000
+equal_steps = True
 preprocess = "classroom"
 image_size = 64
 policy = "d004_moco"
@@ -60,9 +61,9 @@ encoder_momentum = None
 optimizer = "adam"
 lr = 1e-3
 weight_decay = 0.0
-epochs = 6
+epochs = 3
 batch_size = 32
-checkpoint_every = 2
+checkpoint_every = 1
 keep_state = False
 precision = "32"
 device = "auto"
@@ -78,7 +79,7 @@ from cxrlib.core.params import validate_params
 
 validate_params(globals(), "02_pretrain", rules={
     "pool_sources": "nonempty in:pool_source", "pool_fractions": "nonempty >0 <=1", "pool_max_images": "int|None >=2",
-    "image_size": ">=16", "head": "str|None in:projection_head", "temperature": "float|None >0",
+    "equal_steps": "bool", "image_size": ">=16", "head": "str|None in:projection_head", "temperature": "float|None >0",
     "queue_size": "int|None >=1", "encoder_momentum": "float|None >=0 <=1", "batch_size": ">=2",
     "checkpoint_every": ">=1", "precision": "in:cxrlib.training.common:PRECISIONS", "compare_epochs": ">=1",
     "compare_max_images": ">=2", "compare_policies": "in:policy",
@@ -207,16 +208,19 @@ run.table(check, "ssl_loss_check", "The contrastive losses written out in torch 
 # %% [markdown]
 # ## Pre-training at 100 %, 10 % and 1 % of the pool
 #
-# Each fraction is a separate run with the same epochs, as in document 002, so a smaller pool also takes
-# fewer optimisation steps; how many fewer depends on the batching, not on the fraction alone (the
-# `steps` column of the runs table). The dashed lines are the loss of embeddings that carry no
+# Each fraction is a separate run. Document 002 gives every fraction the same epochs, so a smaller pool
+# also takes far fewer optimisation steps, and the fraction is confounded with the length of training.
+# Here (`equal_steps = True`) every smaller pool trains as many epochs as it needs for the optimisation
+# steps of the largest (`ssl.runs.epochs_for_steps`): more epochs over fewer images, the same number of
+# gradient updates (the `epochs` and `steps` columns of the runs table; `equal_steps = False` is document
+# 002's protocol). The dashed lines are the loss of embeddings that carry no
 # information (all similarities equal: $\log(2B - 1)$ for SimCLR, $\log(K + 1)$ for MoCo), one per run:
 # the loop batches $B = \min(\text{batch\_size}, \text{pool size})$ images, so a pool smaller than
 # `batch_size` trains on smaller batches with fewer negatives and a lower chance level
 # (`ssl.runs.run_chance_loss`; the `batch` and `chance_loss` columns of the runs table).
 
 # %% tags=["remove-output"]
-results = ssl.pretrain_fractions(config, pool_fractions)
+results = ssl.pretrain_fractions(config, pool_fractions, equal_steps=equal_steps)
 loss, index = ssl.runs.index_runs(
     out_dir, {ssl.runs.fraction_run_name(f): r for f, r in results.items()},
     {ssl.runs.fraction_run_name(f): {"fraction": f, "policy": policy} for f in results},
@@ -224,10 +228,12 @@ loss, index = ssl.runs.index_runs(
 loss["pool"] = loss["fraction"].map(ssl.fraction_label)
 chance = {ssl.fraction_label(f): ssl.runs.run_chance_loss(method, batch_size, len(r.pool), config.queue_size)
           for f, r in results.items()}
+run_epochs = ", ".join(f"{ssl.fraction_label(f)} pool {int(r.loss['epoch'].max()) if len(r.loss) else 0} epochs / "
+                       f"{int(r.loss['steps'].sum())} steps" for f, r in results.items())
 fig = plots.loss_curves(loss, "pool", chance=chance, title=f"{spec.title} on {backbone}: mean batch loss per epoch")
 run.figure(fig, "ssl_loss", f"{spec.title} pre-training loss per epoch at each pretext fraction (mean of the "
            "epoch's batches); dashed, in each run's colour: the loss of uninformative embeddings for the batch that run "
-           f"had (B = min({batch_size}, pool size))")
+           f"had (B = min({batch_size}, pool size))", epochs=run_epochs)
 plt.show()
 
 # %% tags=["remove-output"]
@@ -241,9 +247,23 @@ summary = pd.DataFrame([
     for f, r in results.items()
 ])
 summary["steps_vs_largest"] = summary["steps"] / summary["steps"].iloc[0]
+checks = {f: ssl.runs.encoder_learning_check(r) for f, r in results.items() if len(r.loss)}
+summary["learned"] = [checks[f].label if f in checks else "not run" for f in results]
 run.table(summary, "ssl_runs", "The pre-training runs: pool size, the batch the run trained with (B = min(batch_size, "
-          "pool size)) and its chance loss, optimisation steps (and as a share of the largest pool's), loss of the "
-          "first and last epoch, time, checkpoints written (epoch 0 is the initialisation)")
+          "pool size)) and its chance loss, epochs and optimisation steps (and as a share of the largest pool's; "
+          f"{'equal steps: smaller pools train more epochs' if equal_steps else 'equal epochs'}), loss of the "
+          "first and last epoch, time, checkpoints written (epoch 0 is the initialisation)", epochs=run_epochs)
+
+# %% [markdown]
+# Did each encoder learn? Pre-training has no labels, so the check is the contrastive loss against its
+# chance level for the batch the run had; a run that fails it is not interpreted here or in notebook 06.
+
+# %% tags=["remove-output"]
+notes = []
+for f, c in checks.items():
+    head = f"**{ssl.fraction_label(f)} pool.** "
+    notes.append(head + c.markdown() if c.learned else c.markdown().replace(":::{warning}\n", ":::{warning}\n" + head, 1))
+run.text("\n\n".join(notes), "ssl_learned", epochs=run_epochs)
 
 # %% [markdown]
 # ## Does the augmentation policy matter?
@@ -262,7 +282,9 @@ if compare_policies:
                      for name, r in policy_runs.items()}
     fig = plots.loss_curves(policy_loss, "policy", chance=policy_chance, title=f"{spec.title}: loss per policy")
     run.figure(fig, "ssl_policy_loss", f"{spec.title} loss per epoch for each augmentation policy ({compare_epochs} "
-               f"epochs on a {compare_max_images}-image pool, everything else equal)")
+               f"epochs on a {compare_max_images}-image pool, everything else equal)", epochs=compare_epochs,
+               policy=", ".join(policy_runs), dataset=f"unlabeled pool: {' + '.join(pool_sources)} (labels dropped), "
+               f"capped at {compare_max_images} images (whole patients)")
     plt.show()
 
 # %% [markdown]

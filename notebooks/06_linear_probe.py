@@ -49,6 +49,7 @@ n_boot = 1000
 device = "cpu"
 cache_dir = None
 tsne_epochs = None
+probe_seeds = [0, 1, 2]
 finetune = True
 finetune_task = "kermany_pneumonia"
 finetune_epochs = 2
@@ -56,6 +57,7 @@ finetune_images_per_epoch = 1024
 finetune_lr = 1e-3
 finetune_augment = "d004"
 finetune_n_boot = 500
+finetune_seeds = [0, 1, 2]
 
 # %%
 from cxrlib.core.params import validate_params
@@ -64,7 +66,7 @@ validate_params(globals(), "06_linear_probe", rules={
     "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty in:task",
     "fit_limit": "int|None >=2", "tsne_epochs": "list|None >=0", "finetune_task": "in:task",
     "finetune_epochs": ">=1", "finetune_images_per_epoch": "int|None >=1", "finetune_lr": ">0",
-    "finetune_augment": "in:policy", "finetune_n_boot": ">=1",
+    "finetune_augment": "in:policy", "finetune_n_boot": ">=1", "probe_seeds": "nonempty", "finetune_seeds": "nonempty",
 })
 
 from pathlib import Path
@@ -82,6 +84,8 @@ from cxrlib.chapters import plots
 from cxrlib.core.runs import read_config
 
 from cxrlib.training import probe
+from cxrlib.stats import replication_table
+from cxrlib.stats.learning import LearningCheck
 
 from cxrlib.training import ssl
 
@@ -192,8 +196,37 @@ present = {name for name, _ in outputs}
 pairs = [(init.name, "random") for init in finals + baselines[1:] if init.name in present]
 delong = linear_eval.paired_delong_by_init(outputs, tables, pairs)
 run.table(delong, "ssl_delong", "Paired DeLong tests of test AUROC against random initialisation "
-          "(difference = AUROC(a) - AUROC(b), 95% CI; p adjusted by BH-FDR over the rows)", float_format="{:.4f}")
+          "(difference = AUROC(a) - AUROC(b), 95% CI; p adjusted by BH-FDR over the rows): the plain test, which "
+          "treats images as independent, and beside it the clustered test with patients as clusters "
+          "(`_clustered` columns)", float_format="{:.4f}")
 
+# %% [markdown]
+# ## Replicated: SSL vs random over seeds
+#
+# One probe is one draw of what is random in it: the random backbone's weights and the folds that choose C.
+# The comparison of the largest pool's SSL checkpoint with random initialisation is repeated for every seed
+# in `probe_seeds` (the SSL backbone is one pre-training run, the same in every seed). The seed spread
+# stands beside the patient-bootstrap interval of the seed mean; the text concludes only when both agree
+# (`cxrlib.stats.replication`).
+
+# %% tags=["remove-output"]
+ssl_final = max(finals, key=lambda i: i.fraction)
+probe_seed_table, probe_replicated = linear_eval.replicated_probe(
+    backbone, ssl_final, baselines[0], tables, probe_seeds, preprocess=preprocess, image_size=image_size,
+    feature_dir=feature_dir, cache_dir=cache_dir, device=device, reuse={"seed": seed, "outputs": outputs},
+    n_boot=n_boot, boot_seed=seed)
+probe_seed_table.to_csv(run.out_dir / "ssl_probe_seeds.csv", index=False)
+ssl_check = linear_eval.pretraining_check(final)
+probe_sentences = [linear_eval.pretraining_note(final)] + linear_eval.replicated_sentences(
+    probe_replicated, learned=ssl_check is not None and ssl_check.learned,
+    above="on {}, the SSL probe beats the random probe", below="on {}, the random probe beats the SSL probe")
+power = []
+for task_name, table in tables.items():
+    row = delong[(delong["task"] == task_name) & (delong["init_a"] == ssl_final.name)]
+    if len(row):  # every task: what its test part could detect
+        se = float(row["ci_high_clustered"].iloc[0] - row["ci_low_clustered"].iloc[0]) / (2 * 1.959964)
+        power.append(linear_eval.power_sentence(task_name, table, se, what=f"AUROC({ssl_final.name}) - AUROC(random)"))
+run.text("\n\n".join(probe_sentences + power), "ssl_probe_replicated", seed=", ".join(map(str, probe_seeds)))
 # %% [markdown]
 # ## Figure 2: the downstream score per pretext epoch
 #
@@ -249,19 +282,22 @@ if panels:  # tsne_epochs=[] asks for none
 if finetune:
     starts = {"baseline": pretrain_params["weights"], "SSL": finals[-1].weights}
     results = {}
-    for name, weights in starts.items():
-        config = training.TrainConfig(
-            out_dir=str(run.out_dir / "finetune" / name), backbone=backbone, weights=weights, weights_dir=weights_dir,
-            task=finetune_task, task_options=task_options.get(finetune_task, {}), data_root=data_root,
-            preprocess=preprocess, image_size=image_size,
-            augment=finetune_augment, head="linear", unfrozen_blocks="all", optimizer="adam", lr=finetune_lr,
-            epochs=finetune_epochs, train_images_per_epoch=finetune_images_per_epoch, weight_decay=0.0, patience=None,
-            lr_scheduler="none", seed=seed, profile=profile, cache_dir=cache_dir)
-        print(f"--- {name}: {weights}")
-        results[name] = training.fit(config)
+    for finetune_seed in finetune_seeds:
+        for name, weights in starts.items():
+            config = training.TrainConfig(
+                out_dir=str(run.out_dir / "finetune" / (name if finetune_seed == finetune_seeds[0] else f"{name}_seed{finetune_seed}")),
+                backbone=backbone, weights=weights, weights_dir=weights_dir,
+                task=finetune_task, task_options=task_options.get(finetune_task, {}), data_root=data_root,
+                preprocess=preprocess, image_size=image_size,
+                augment=finetune_augment, head="linear", unfrozen_blocks="all", optimizer="adam", lr=finetune_lr,
+                epochs=finetune_epochs, train_images_per_epoch=finetune_images_per_epoch, weight_decay=0.0, patience=None,
+                lr_scheduler="none", seed=finetune_seed, profile=profile, cache_dir=cache_dir)
+            print(f"--- {name}, seed {finetune_seed}: {weights}")
+            results[(name, finetune_seed)] = training.fit(config)
+    first = {name: results[(name, finetune_seeds[0])] for name in starts}
     cis = pd.concat([chapter_finetune.run_auroc_table(r, n_boot=finetune_n_boot, seed=seed).assign(model=name)
-                     for name, r in results.items()], ignore_index=True)
-    test = {name: r.predictions["test"] for name, r in results.items()}
+                     for name, r in first.items()], ignore_index=True)
+    test = {name: r.predictions["test"] for name, r in first.items()}
     positive = get_task(finetune_task).positive_class
     paired = linear_eval.compare_runs(test["SSL"], test["baseline"], positive, names=("SSL", "baseline"))
     cis["delong_p_vs_baseline"] = [float("nan"), paired.loc[0, "p_value"]]
@@ -269,13 +305,46 @@ if finetune:
                             split=get_task(finetune_task).split,
                             weights=f"baseline: {pretrain_params['weights']}; SSL: {Path(finals[-1].weights).name}")
     run.table(cis, "d004_style_finetune", f"Fine-tuning {backbone} from the baseline weights and from our SSL "
-              f"checkpoint ({finetune_epochs} epochs of {finetune_images_per_epoch} images, all layers): test AUROC "
+              f"checkpoint ({finetune_epochs} epochs of {finetune_images_per_epoch} images, all layers; training seed "
+              f"{finetune_seeds[0]}): test AUROC "
               f"of '{positive}' with {finetune_n_boot}-redraw patient-bootstrap 95% CIs (document 004's protocol) and "
               "the paired DeLong p-value", float_format="{:.4f}", **finetune_context)
     fig = plots.forest_plot(cis, label_col="model")
     run.figure(fig, "d004_style_finetune_ci", "Test AUROC with 95% bootstrap CI after fine-tuning from the baseline "
-               "and from the SSL checkpoint (document 004, Fig. 5.1-5.3 style)", **finetune_context)
+               f"and from the SSL checkpoint (document 004, Fig. 5.1-5.3 style; training seed {finetune_seeds[0]})",
+               **finetune_context)
     plt.show()
+    finetune_table = linear_eval.task_table(finetune_task, data_root, seed, None, task_options.get(finetune_task))
+    patients = finetune_table.set_index("image_id")["patient_id"]
+    finetune_replicated = linear_eval.replicated_run_difference(
+        {s: results[("SSL", s)].predictions["test"] for s in finetune_seeds},
+        {s: results[("baseline", s)].predictions["test"] for s in finetune_seeds}, positive, patients,
+        name=f"{finetune_task}: AUROC(SSL start) - AUROC(baseline start), fine-tuned", n_boot=n_boot, seed=seed)
+    checks = {key: LearningCheck.from_dict(r.metrics["learning"]) for key, r in results.items()}
+    failed = [f"{name} seed {s}" for (name, s), c in checks.items() if not c.learned]
+    notes = ([f"Did every fine-tuned model learn? NO: {', '.join(failed)} did not (validation AUROC or training "
+              "loss; see each run's learning.json), so the comparison below is a pipeline demo."] if failed else
+             [f"Every fine-tuned model learned ({len(checks)} runs: validation AUROC above chance and training loss "
+              "below the no-information loss)."])
+    notes += linear_eval.replicated_sentences(
+        {finetune_task: finetune_replicated}, learned=not failed and ssl_check is not None and ssl_check.learned,
+        above="on {}, fine-tuning from the SSL checkpoint beats the baseline start",
+        below="on {}, the baseline start beats fine-tuning from the SSL checkpoint")
+    run.text("\n\n".join(notes), "ssl_finetune_replicated", seed=", ".join(map(str, finetune_seeds)), **finetune_context)
+    probe_replicated = {**probe_replicated, "finetune": finetune_replicated}
+
+# %% tags=["remove-output"]
+replicated = list(probe_replicated.values())
+run.table(replication_table(replicated, digits=4), "ssl_replication", "SSL vs random initialisation over seeds: per "
+          "comparison the seed mean, sd and range on the full test part, the 95% patient-bootstrap interval of the "
+          "seed mean and the verdict (concludes only when the seeds and the interval agree, >= 3 seeds)",
+          float_format="{:.4f}", seed=f"probe: {', '.join(map(str, probe_seeds))}; fine-tuning: "
+          f"{', '.join(map(str, finetune_seeds)) if finetune else 'not run'}")
+fig = plots.replication_plot(replicated, xlabel="AUROC difference (SSL - random)")
+run.figure(fig, "ssl_replication_plot", "SSL minus random initialisation per seed (grey dots) beside the 95% "
+           "patient-bootstrap interval of the seed mean (black)", seed=f"probe: {', '.join(map(str, probe_seeds))}; "
+           f"fine-tuning: {', '.join(map(str, finetune_seeds)) if finetune else 'not run'}")
+plt.show()
 
 # %%
 run.finish()

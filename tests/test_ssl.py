@@ -806,3 +806,38 @@ def test_indexed_runs_record_whether_the_encoder_learned(two_epochs, tmp_path):
     assert check.final_loss == pytest.approx(float(two_epochs.loss["loss"].iloc[-1]))
     assert check.learned == (check.final_loss < 0.95 * check.no_information_loss)
     assert check.what == "SSL encoder" and not check.metric_checked
+
+
+# ----------------------------------------------------------------------- pool fractions: equal optimisation steps
+
+
+@pytest.mark.parametrize("n_images, batch, steps, per_epoch, epochs", [
+    (1000, 32, 186, 31, 6), (100, 32, 186, 3, 62), (10, 32, 186, 1, 186), (48, 16, 7, 3, 3), (40, 16, 0, 2, 0),
+])
+def test_epochs_for_steps_reaches_the_steps_with_whole_batches(n_images, batch, steps, per_epoch, epochs):
+    from cxrlib.training.ssl.runs import epochs_for_steps, steps_per_epoch
+
+    assert steps_per_epoch(n_images, batch) == per_epoch
+    assert epochs_for_steps(steps, n_images, batch) == epochs
+    assert epochs * per_epoch >= steps > (epochs - 1) * per_epoch or steps == epochs == 0
+
+
+def test_every_pool_fraction_takes_the_steps_of_the_largest(runs, tmp_path):
+    from cxrlib.training.ssl.runs import pretrain_fractions, steps_per_epoch
+    from cxrlib.training.ssl.loop import PretrainConfig
+
+    _, base = runs
+    config = PretrainConfig(**{**base, "out_dir": str(tmp_path), "epochs": 2, "checkpoint_every": 2,
+                               "keep_state": False})
+    with single_thread_torch():
+        results = pretrain_fractions(config, [0.25, 1.0])
+    target = 2 * steps_per_epoch(len(results[1.0].pool), 16)
+    small = results[0.25]
+    per_epoch = steps_per_epoch(len(small.pool), 16)
+    assert int(results[1.0].loss["steps"].sum()) == target
+    assert len(small.pool) < len(results[1.0].pool) and per_epoch < target // 2
+    assert target <= int(small.loss["steps"].sum()) < target + per_epoch  # more epochs, the same steps
+    assert int(small.loss["epoch"].max()) > 2 and sorted(small.checkpoints) == [0, int(small.loss["epoch"].max())]
+    same_epochs = pretrain_fractions(PretrainConfig(**{**config.to_dict(), "out_dir": str(tmp_path / "epochs")}),
+                                     [0.25], equal_steps=False)
+    assert int(same_epochs[0.25].loss["epoch"].max()) == 2

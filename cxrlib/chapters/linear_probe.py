@@ -62,9 +62,9 @@ def task_table(task: str | TaskSpec, data_root=None, seed: int = 0, fit_limit: i
     return table.assign(role=np.where(table["split"].isin(FIT_PARTS), "fit", "test")).reset_index(drop=True)
 
 
-def weights_id(info) -> str:
-    """What identifies the features of a backbone: the file's hash, or 'random' with the seed."""
-    return info.sha256 or f"random:{info.timm_name}:{info.requested}"
+def weights_id(info, seed: int = 0) -> str:
+    """What identifies the features of a backbone: the file's hash, or 'random' with the seed of the random draw."""
+    return info.sha256 or f"random:{info.timm_name}:{info.requested}:seed{int(seed)}"
 
 
 def load_init(backbone: str, init: Init, *, image_size: int, seed: int = 0, weights_dir=None):
@@ -78,30 +78,43 @@ def load_init(backbone: str, init: Init, *, image_size: int, seed: int = 0, weig
 
 def init_features(model: torch.nn.Module, info, table: pd.DataFrame, task: str | TaskSpec, *, preprocess: str,
                   image_size: int, cache_dir=None, feature_dir: str | os.PathLike, batch_size: int = 128,
-                  progress: bool = False, device: str = "cpu") -> np.ndarray:
-    """Frozen features (N x D) of every row of ``table`` (cached in ``feature_dir``)."""
+                  progress: bool = False, device: str = "cpu", seed: int = 0) -> np.ndarray:
+    """Frozen features (N x D) of every row of ``table`` (cached in ``feature_dir``; ``seed``: the seed the
+    backbone was drawn with, which tells random backbones apart)."""
     config = preprocess_config(preprocess, image_size)
     dataset = CxrDataset(table, task, PreprocessCache(cache_dir, config))
-    key = feature_cache_key(weights_id(info), dataset.image_ids, config,
+    key = feature_cache_key(weights_id(info, seed), dataset.image_ids, config,
                             extra={"timm_name": info.timm_name, "image_size": image_size})
     return extract_features(model, dataset, cache_dir=feature_dir, key=key, batch_size=batch_size,
                             progress=progress, device=device)
 
 
-def evaluate_features(features: np.ndarray, table: pd.DataFrame, task: str | TaskSpec, *, seed: int = 0,
-                      n_boot: int = 1000, n_splits: int = probe.DEFAULT_N_SPLITS) -> tuple[dict, probe.FittedProbe, np.ndarray]:
-    """Fit the probe on the ``fit`` rows and report on the ``test`` rows: (report, probe, test probabilities)."""
+def patient_ids(table: pd.DataFrame) -> np.ndarray:
+    """The patient of every row (the resampling unit of patient-aware intervals and clustered tests)."""
+    return table["patient_id"].astype(str).to_numpy()
+
+
+def fit_and_predict(features: np.ndarray, table: pd.DataFrame, task: str | TaskSpec, *, seed: int = 0,
+                    n_splits: int = probe.DEFAULT_N_SPLITS) -> tuple[probe.FittedProbe, np.ndarray]:
+    """Fit the probe on the ``fit`` rows (C by patient-grouped cross-validation with folds drawn by ``seed``) and
+    return it with its probabilities for the ``test`` rows."""
     spec = get_task(task)
     if spec.kind != "binary":
         raise ValueError(f"the linear probe reports binary tasks (document 002); {spec.name} is {spec.kind}")
     fit, test = (table["role"] == "fit").to_numpy(), (table["role"] == "test").to_numpy()
-    y = spec.targets(table)
-    groups = table["patient_id"].astype(str).to_numpy()
+    y, groups = spec.targets(table), patient_ids(table)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", probe.FoldReductionWarning)
         fitted = probe.fit_probe(features[fit], y[fit], groups[fit], n_splits=n_splits, seed=seed)
-    prob = fitted.predict_proba(features[test])
-    report = probe.probe_report(y[test], prob, groups=groups[test], n_boot=n_boot, seed=seed)
+    return fitted, fitted.predict_proba(features[test])
+
+
+def evaluate_features(features: np.ndarray, table: pd.DataFrame, task: str | TaskSpec, *, seed: int = 0,
+                      n_boot: int = 1000, n_splits: int = probe.DEFAULT_N_SPLITS) -> tuple[dict, probe.FittedProbe, np.ndarray]:
+    """Fit the probe on the ``fit`` rows and report on the ``test`` rows: (report, probe, test probabilities)."""
+    fitted, prob = fit_and_predict(features, table, task, seed=seed, n_splits=n_splits)
+    y, groups, fit, test = get_task(task).targets(table), patient_ids(table), table["role"] == "fit", table["role"] == "test"
+    report = probe.probe_report(y[test.to_numpy()], prob, groups=groups[test.to_numpy()], n_boot=n_boot, seed=seed)
     report.update(c=fitted.c, cv_auc=float(fitted.selection.summary["mean_auc"].max()),
                   n_fit=int(fit.sum()), n_test=int(test.sum()))
     return report, fitted, prob
@@ -125,7 +138,7 @@ def run_inits(backbone: str, inits: list[Init], tasks: dict[str, pd.DataFrame], 
             continue
         for task_name, table in tasks.items():
             features = init_features(model, info, table, task_name, preprocess=preprocess, image_size=image_size,
-                                     cache_dir=cache_dir, feature_dir=feature_dir, device=device)
+                                     cache_dir=cache_dir, feature_dir=feature_dir, device=device, seed=seed)
             report, fitted, prob = evaluate_features(features, table, task_name, seed=seed, n_boot=n_boot)
             rows.append({"init": init.name, "task": task_name, "fraction": init.fraction, "epoch": init.epoch,
                          **report, "weights": info.description, **init.extra})
@@ -136,7 +149,9 @@ def run_inits(backbone: str, inits: list[Init], tasks: dict[str, pd.DataFrame], 
 
 
 def paired_delong_by_init(outputs: dict, tables: dict[str, pd.DataFrame], pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """Paired DeLong tests of test AUROC between initialisations on the same images, BH-FDR over all rows."""
+    """Paired DeLong tests of test AUROC between initialisations on the same images, BH-FDR over all rows: the
+    plain test (images independent) and, beside it, the clustered one with patients as clusters
+    (:func:`cxrlib.stats.clustered_delong_test`; Kermany's 624 test images come from 427 children)."""
     from cxrlib import stats
 
     rows = []
@@ -146,13 +161,17 @@ def paired_delong_by_init(outputs: dict, tables: dict[str, pd.DataFrame], pairs:
         for a, b in pairs:
             if (a, task_name) not in outputs or (b, task_name) not in outputs:
                 continue
-            result = stats.delong_test(y, outputs[(a, task_name)]["prob"], outputs[(b, task_name)]["prob"])
+            score_a, score_b = outputs[(a, task_name)]["prob"], outputs[(b, task_name)]["prob"]
+            result = stats.delong_test(y, score_a, score_b)
+            clustered = stats.clustered_delong_test(y, score_a, score_b, patient_ids(table[table["role"] == "test"]))
             rows.append({"task": task_name, "init_a": a, "init_b": b, "auc_a": result.auc_a, "auc_b": result.auc_b,
                          "difference": result.difference, "ci_low": result.ci[0], "ci_high": result.ci[1],
-                         "z": result.z, "p_value": result.p_value})
+                         "z": result.z, "p_value": result.p_value, "ci_low_clustered": clustered.ci[0],
+                         "ci_high_clustered": clustered.ci[1], "p_clustered": clustered.p_value})
     frame = pd.DataFrame(rows)
     if len(frame):
         frame["p_fdr"] = stats.fdr_bh(frame["p_value"].to_numpy())
+        frame["p_fdr_clustered"] = stats.fdr_bh(frame["p_clustered"].to_numpy())
     return frame
 
 
@@ -194,3 +213,115 @@ def compare_runs(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, label
         raise ValueError("the two runs did not predict the same test images")
     return evaluate.paired_delong(merged[[f"{label}_a"]].to_numpy(), merged[[f"prob_{label}_a"]].to_numpy(),
                                   merged[[f"prob_{label}_b"]].to_numpy(), [label], names)
+
+
+def replicated_probe(backbone: str, ssl: Init, baseline: Init, tables: dict[str, pd.DataFrame], seeds, *,
+                     preprocess: str, image_size: int, feature_dir, cache_dir=None, weights_dir=None,
+                     device: str = "cpu", reuse: dict | None = None, n_boot: int = 1000, boot_seed: int = 0):
+    """SSL vs ``baseline`` (random initialisation) by linear probe, once per seed of what is random in it.
+
+    For each seed ``s`` the baseline backbone is drawn with ``s`` (its random weights) and both probes choose C on
+    folds drawn with ``s``; the SSL backbone is one pre-training run, the same for every seed (its features are
+    computed once). ``reuse``: :func:`run_inits` outputs already computed with one of the seeds (its probabilities
+    are taken, not refitted). Returns a long table (``task``, ``init``, ``seed``, ``auc``) and, per task, the
+    :class:`cxrlib.stats.Replicated` difference AUROC(SSL) - AUROC(baseline) with its patient-bootstrap interval
+    (:func:`cxrlib.stats.replicated_auroc_difference`, ``groups`` = patient ids)."""
+    from cxrlib.stats import replicated_auroc_difference
+    from cxrlib.stats.metrics import auroc
+
+    reuse = reuse or {}
+    probs: dict[tuple[str, str], dict[int, np.ndarray]] = {}
+    rows = []
+    for init in (baseline, ssl):
+        for seed in seeds:
+            model, info = None, None
+            for task_name, table in tables.items():
+                done = reuse.get("seed") == seed and (init.name, task_name) in reuse.get("outputs", {})
+                if done:
+                    prob = reuse["outputs"][(init.name, task_name)]["prob"]
+                else:
+                    if model is None:
+                        model, info = load_init(backbone, init, image_size=image_size, seed=seed, weights_dir=weights_dir)
+                    features = init_features(model, info, table, task_name, preprocess=preprocess,
+                                             image_size=image_size, cache_dir=cache_dir, feature_dir=feature_dir,
+                                             device=device, seed=seed if info.random else 0)
+                    _, prob = fit_and_predict(features, table, task_name, seed=seed)
+                probs.setdefault((init.name, task_name), {})[int(seed)] = prob
+                y = get_task(task_name).targets(table[table["role"] == "test"])
+                rows.append({"task": task_name, "init": init.name, "seed": int(seed), "auc": auroc(y, prob)})
+    replicated = {}
+    for task_name, table in tables.items():
+        test = table[table["role"] == "test"]
+        replicated[task_name] = replicated_auroc_difference(
+            get_task(task_name).targets(test), probs[(ssl.name, task_name)], probs[(baseline.name, task_name)],
+            name=f"{task_name}: AUROC({ssl.name}) - AUROC({baseline.name}), probe",
+            groups=patient_ids(test), n_boot=n_boot, seed=boot_seed)
+    return pd.DataFrame(rows), replicated
+
+
+def replicated_run_difference(predictions_a: dict[int, pd.DataFrame], predictions_b: dict[int, pd.DataFrame],
+                              label: str, patients: pd.Series, *, name: str, n_boot: int = 1000, seed: int = 0):
+    """AUROC(A) - AUROC(B) of fine-tuning runs, one pair per training seed (``predictions_*``: seed -> test
+    predictions in the :mod:`cxrlib.training.finetune` layout), with the patient-bootstrap interval of the seed
+    mean (``patients``: image id -> patient id); :func:`cxrlib.stats.replicated_auroc_difference`."""
+    from cxrlib.stats import replicated_auroc_difference
+
+    seeds = sorted(predictions_a)
+    reference = predictions_a[seeds[0]][["image_id", label]]
+    aligned = {}
+    for arm, runs in (("a", predictions_a), ("b", predictions_b)):
+        aligned[arm] = {}
+        for s in seeds:
+            merged = reference.merge(runs[s][["image_id", label, f"prob_{label}"]], on="image_id", suffixes=("", "_run"))
+            if len(merged) != len(reference) or not (merged[label] == merged[f"{label}_run"]).all():
+                raise ValueError(f"seed {s}: the runs did not predict the same test images with the same labels")
+            aligned[arm][s] = merged[f"prob_{label}"].to_numpy()
+    groups = reference["image_id"].map(patients)
+    if groups.isna().any():
+        raise ValueError(f"{int(groups.isna().sum())} test image(s) without a patient id")
+    return replicated_auroc_difference(reference[label].to_numpy(), aligned["a"], aligned["b"], name=name,
+                                       groups=groups.astype(str).to_numpy(), n_boot=n_boot, seed=seed)
+
+
+def power_sentence(task: str | TaskSpec, table: pd.DataFrame, se: float, *, what: str, alpha: float = 0.05,
+                   power: float = 0.8) -> str:
+    """What a test part can detect: its positives and negatives (images and patients) and the smallest AUROC
+    difference detected with ``power`` at two-sided ``alpha`` given the standard error ``se`` of the difference
+    (:func:`cxrlib.stats.detectable_difference`; ``se`` from the clustered DeLong test of ``what``)."""
+    from cxrlib.stats import detectable_difference
+
+    spec = get_task(task)
+    test = table[table["role"] == "test"]
+    y = spec.targets(test)
+    parts = []
+    for value, cls in ((1, spec.classes[1]), (0, spec.classes[0])):
+        rows = test[y == value]
+        parts.append(f"{len(rows)} {cls} images from {rows['patient_id'].nunique()} patients")
+    delta = detectable_difference(se, alpha=alpha, power=power)
+    return (f"**Power of the {spec.name} test part.** It holds {' and '.join(parts)}. With the standard error of "
+            f"{what} on it ({se:.3f}, clustered DeLong), an AUROC difference is detected with {power:.0%} power "
+            f"(two-sided alpha {alpha:g}) only when it is at least about {delta:.3f}; smaller differences, in either "
+            "direction, are expected to go unnoticed, so a non-significant result on this task says little.")
+
+
+def pretraining_check(final) -> "LearningCheck | None":
+    """The learning check of the pre-training run a :class:`cxrlib.training.ssl.runs.FinalCheckpoint` comes from
+    (its ``learning.json``), or ``None`` when that run recorded none."""
+    from cxrlib.stats.learning import read_learning_checks
+
+    return read_learning_checks(final.run_dir).get(".")
+
+
+def pretraining_note(final) -> str:
+    """The sentence (or warning) saying whether the SSL encoder behind ``final`` learned."""
+    check = pretraining_check(final)
+    return check.markdown() if check is not None else "Did the SSL encoder learn? Not checked (no learning.json)."
+
+
+def replicated_sentences(replicated, *, learned: bool, above: str, below: str) -> list[str]:
+    """One generated sentence per :class:`cxrlib.stats.Replicated` (``replicated``: name -> result): concluding
+    only what its verdict allows, and only the numbers (a pipeline demo) when a model it compares did not learn."""
+    if not learned:
+        return [f"Not interpreted (a model it compares did not learn): {r.name} = {r.spread_text()}."
+                for r in replicated.values()]
+    return [r.sentence(above=above.format(key), below=below.format(key)) for key, r in replicated.items()]

@@ -32,7 +32,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "delong_auc": [
         "DegenerateAUCWarning", "DelongResult", "DelongTestResult", "CLUSTER_CORRECTIONS", "delong_placements",
         "delong", "delong_covariance", "delong_test", "obuchowski_covariance", "obuchowski_auc",
-        "clustered_delong_test",
+        "clustered_delong_test", "detectable_difference",
     ],
     "bootstrap": [
         "DOCUMENT_001_REDRAWS", "DOCUMENT_004_REDRAWS", "BootstrapAurocResult", "PairedBootstrapResult",

@@ -37,6 +37,7 @@ __all__ = [
     "obuchowski_covariance",
     "clustered_delong_test",
     "CLUSTER_CORRECTIONS",
+    "detectable_difference",
 ]
 
 
@@ -380,3 +381,15 @@ def clustered_delong_test(y_true, score_a, score_b, groups, alpha: float = 0.05,
     half_width = float(ndtri(1 - alpha / 2)) * math.sqrt(var)
     return DelongTestResult(float(aucs[0]), float(aucs[1]), diff, var, float(cov[0, 1]), z, p,
                             (diff - half_width, diff + half_width), alpha, m, n)
+
+
+def detectable_difference(se: float, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The smallest true difference that a two-sided z-test at ``alpha`` detects with probability ``power`` when
+    the estimate's standard error is ``se``: ``(z_{1 - alpha/2} + z_power) * se`` (about 2.8 se at 0.05 and 80 %;
+    the normal approximation of the DeLong test). A planning number: ``se`` is itself estimated."""
+    check_alpha(alpha)
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must be in (0, 1), got {power}")
+    if not se >= 0:
+        raise ValueError(f"se must be >= 0, got {se}")
+    return float((ndtri(1 - alpha / 2) + ndtri(power)) * se)

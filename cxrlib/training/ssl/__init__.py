@@ -28,6 +28,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "runs": [
         "FinalCheckpoint", "final_checkpoint", "read_checkpoint_index", "pretrain_fractions", "compare_policies",
         "index_runs", "fraction_label", "fraction_run_name", "chance_loss", "run_chance_loss", "effective_batch_size",
+        "steps_per_epoch", "epochs_for_steps",
     ],
     "views": ["TwoViewDataset", "pretext_pool", "sample_views", "cap_by_patient"],
 })

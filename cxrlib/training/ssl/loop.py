@@ -13,7 +13,8 @@ A run writes into ``out_dir``:
                                for ``create_backbone(key, weights=<file or this folder>)``, the
                                probe and ``03_finetune`` (``-p weights <file>``)
 ``state.pt``                   everything needed to continue: model with head and momentum encoder,
-                               queue, optimizer, finished epoch (rewritten atomically each epoch;
+                               queue, optimizer, finished epoch (rewritten atomically after each
+                               checkpoint epoch, the last, and at most every STATE_EVERY_SECONDS between;
                                deleted at the end when ``keep_state`` is False)
 =============================  =====================================================================
 
@@ -62,6 +63,10 @@ from cxrlib.training.ssl.views import TwoViewDataset, pretext_pool
 STATE_FILE = "state.pt"
 LOSS_FILE = "loss.csv"
 LOSS_COLUMNS = ("epoch", "loss", "loss_sd", "steps", "images", "lr", "seconds")
+STATE_EVERY_SECONDS = 30.0
+"""The resume state is written after every checkpoint epoch, the last epoch, and otherwise at most this often: a
+small pool trained for many short epochs (equal steps per pool fraction) would spend more time writing the state
+than training. A run killed in between resumes after the last state written (its later loss rows are dropped)."""
 RESUMABLE_CHANGES = frozenset({"epochs", "progress", "num_workers", "out_dir", "data_root", "cache_dir", "device",
                                "weights_dir", "profile", "keep_state", "checkpoint_every", "save_checkpoints"})
 
@@ -273,6 +278,7 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
                         num_workers=config.num_workers, persistent_workers=False)
     saves = set(checkpoint_epochs(config.epochs, config.checkpoint_every))
 
+    saved_at = time.time()
     for epoch in range(start + 1, config.epochs + 1):
         sampler.set_epoch(epoch)
         torch.manual_seed(int(np.random.default_rng([config.seed, epoch]).integers(2**62)))
@@ -293,7 +299,9 @@ def pretrain(config: PretrainConfig | dict) -> PretrainResult:
         if epoch in saves and config.save_checkpoints:
             save_ssl_checkpoint(checkpoint_path(out, epoch), model.backbone, spec.key,
                                 _meta(config, pool, epoch, init, row["loss"]))
-        _atomic_save(_state(model, optimizer, epoch), state_file)
+        if epoch in saves or epoch == config.epochs or time.time() - saved_at >= STATE_EVERY_SECONDS:
+            _atomic_save(_state(model, optimizer, epoch), state_file)
+            saved_at = time.time()
         _say(config, f"epoch {epoch}/{config.epochs}: loss {row['loss']:.4f} ({row['steps']} steps, "
                      f"{row['seconds']:.1f} s)")
 

@@ -26,6 +26,7 @@ from cxrlib.stats import learning
 from cxrlib.training.run_folder import write_learning
 from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
 from cxrlib.training.ssl.methods import get_method
+from cxrlib.training.ssl.views import pretext_pool
 
 LOSS_INDEX = "loss.csv"
 
@@ -91,18 +92,47 @@ def index_runs(out_dir: str | os.PathLike, results: dict[str, PretrainResult], e
     return loss, index
 
 
-def pretrain_fractions(config: PretrainConfig, fractions: Iterable[float]) -> dict[float, PretrainResult]:
+def steps_per_epoch(n_images: int, batch_size: int) -> int:
+    """Optimisation steps of one epoch over ``n_images``: whole batches of :func:`effective_batch_size` images
+    (the loop drops the last, incomplete batch)."""
+    return int(n_images) // effective_batch_size(batch_size, n_images) if n_images else 0
+
+
+def epochs_for_steps(steps: int, n_images: int, batch_size: int) -> int:
+    """The fewest epochs over ``n_images`` that take at least ``steps`` optimisation steps (0 for 0 steps)."""
+    per_epoch = steps_per_epoch(n_images, batch_size)
+    if per_epoch < 1:
+        raise ValueError(f"a pool of {n_images} image(s) gives no whole batch")
+    return -(-int(steps) // per_epoch)
+
+
+def pretrain_fractions(config: PretrainConfig, fractions: Iterable[float], *,
+                       equal_steps: bool = True) -> dict[float, PretrainResult]:
     """One run per pool fraction (largest first), each in ``<config.out_dir>/pool_<percent>``; the largest
     keeps a checkpoint every ``checkpoint_every`` epochs (document 002's per-epoch figures), the others
-    the first and the last."""
-    results = {}
+    the first and the last.
+
+    The largest pool trains ``config.epochs`` epochs. With ``equal_steps`` (the default) every smaller pool
+    trains as many epochs as it needs for at least the same number of optimisation steps
+    (:func:`epochs_for_steps`; it overshoots by less than one of its epochs), so that the pool fraction is not
+    confounded with the length of training; with ``equal_steps=False`` every pool trains ``config.epochs``
+    epochs (document 002's protocol: a smaller pool then also takes fewer steps)."""
+    results: dict[float, PretrainResult] = {}
     ordered = sorted({float(f) for f in fractions}, reverse=True)
+    target = None
     for fraction in ordered:
         run_dir = Path(config.out_dir) / fraction_run_name(fraction)
-        print(f"--- pool {fraction_label(fraction)} -> {run_dir}", flush=True)
-        every = config.checkpoint_every if fraction == ordered[0] else max(1, config.epochs)  # others: first and last
+        epochs = config.epochs
+        if equal_steps and target is not None:
+            n_images = len(pretext_pool(config.pool_sources, fraction, config.seed, config.data_root,
+                                        config.pool_max_images))
+            epochs = epochs_for_steps(target, n_images, config.batch_size)
+        print(f"--- pool {fraction_label(fraction)} -> {run_dir} ({epochs} epochs)", flush=True)
+        every = config.checkpoint_every if fraction == ordered[0] else max(1, epochs)  # others: first and last
         results[fraction] = pretrain(dataclasses.replace(config, out_dir=str(run_dir), pool_fraction=fraction,
-                                                         checkpoint_every=every))
+                                                         epochs=epochs, checkpoint_every=every))
+        if target is None:
+            target = config.epochs * steps_per_epoch(len(results[fraction].pool), config.batch_size)
     return results
 
 
