@@ -132,3 +132,15 @@ def test_a_generated_admonition_keeps_its_closing_fence_apart_from_the_run_facts
     sentence = run.text("A plain sentence.", "s1").read_text()
     assert sentence.startswith("A plain sentence. ") and "dataset" in sentence.splitlines()[0]
     run.abort(discard=True)
+
+
+def test_a_smoke_text_artifact_reads_without_a_stray_full_stop(tmp_path):
+    """The facts after a smoke run's generated sentence follow the SMOKE label directly ("...: *facts*"),
+    never "...: . *facts*" (seen in notebooks 02, 05, 11)."""
+    from cxrlib.book.artifacts import SMOKE_CAPTION, RunArtifacts
+
+    run = RunArtifacts(tmp_path / "run", "01_data", {"seed": 0}, context={**CONTEXT, "profile": "classroom-smoke"})
+    assert ": ." not in run.caption("")
+    assert run.caption("").startswith(SMOKE_CAPTION + " *")
+    assert run.caption("A table.").startswith(SMOKE_CAPTION + " A table. *")
+    run.abort()

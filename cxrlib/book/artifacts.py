@@ -159,7 +159,12 @@ class RunArtifacts:
         tail = "; ".join(known + extra)
         if str(facts.get("profile") or "").endswith(SMOKE_PROFILE_SUFFIX):
             text = f"{SMOKE_CAPTION} {text}"
-        return f"{text.rstrip('.')}. *{tail}.*" if tail else text
+        lead = text.strip().rstrip(".")
+        if not tail:
+            return text
+        if not lead:
+            return f"*{tail}.*"
+        return f"{lead} *{tail}.*" if lead.endswith(":") else f"{lead}. *{tail}.*"
 
     def record_data(self, name: str, path: str | os.PathLike) -> str:
         """Record an input (file or folder) in the provenance by its location class and fingerprint
