@@ -464,5 +464,5 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [SemSSXL](/book/semssxl.md) (notebook 12) builds the next part of document 003's plan. The [statistics
+# [SemSSXL](/book/semssxl.md) (notebook 09) builds the next part of document 003's plan. The [statistics
 # chapter](/book/statistics.md) explains the patient-bootstrap intervals used in every table here.

@@ -136,7 +136,7 @@ def test_a_generated_admonition_keeps_its_closing_fence_apart_from_the_run_facts
 
 def test_a_smoke_text_artifact_reads_without_a_stray_full_stop(tmp_path):
     """The facts after a smoke run's generated sentence follow the SMOKE label directly ("...: *facts*"),
-    never "...: . *facts*" (seen in notebooks 02, 05, 11)."""
+    never "...: . *facts*" (seen in notebooks 02, 05, 12)."""
     from cxrlib.book.artifacts import SMOKE_CAPTION, RunArtifacts
 
     run = RunArtifacts(tmp_path / "run", "01_data", {"seed": 0}, context={**CONTEXT, "profile": "classroom-smoke"})

@@ -126,7 +126,7 @@ def test_each_artifact_is_shown_once_in_the_book():
 
 def test_toc_follows_the_notebook_numbers():
     """Reading order: within each part, chapter and executed notebook pages appear in the order of the
-    notebook numbers (the last part, "Building the book", holds the sweep notebook 09 after the methods
+    notebook numbers (the last part, "Building the book", holds the sweep notebook 13 after the methods
     part's later notebooks such as 12)."""
     toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
 

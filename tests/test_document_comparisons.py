@@ -211,7 +211,7 @@ def test_book_claims_that_the_data_contradicted_are_gone():
 
     repo = Path(__file__).resolve().parents[1]
     pages = {"book/documents_analogues.md": ["handful of positives or none"],
-             "notebooks/10_documents.py": ["can only flatter"],
+             "notebooks/11_documents.py": ["can only flatter"],
              "book/federated.md": ["as good as the honest run", "federated models bring it close"]}
     for page, phrases in pages.items():
         text = (repo / page).read_text(encoding="utf-8")

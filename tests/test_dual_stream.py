@@ -1,4 +1,4 @@
-"""Document 003's dual-stream network (cxrlib.models.dual_stream, cxrlib.training.dual_stream, notebook 13):
+"""Document 003's dual-stream network (cxrlib.models.dual_stream, cxrlib.training.dual_stream, notebook 10):
 fusion rules, ablation rows, the autoencoder, the transfer stream's weights, and a smoke run of the notebook."""
 from pathlib import Path
 
@@ -205,7 +205,7 @@ def test_missing_transfer_weights_raise_the_clear_error(tmp_path, backbone):
 def test_paper_parameter_files_name_registry_rows_and_their_weights():
     from cxrlib.models import REGISTRY
 
-    files = {p.stem.split("--")[1]: yaml.safe_load(p.read_text()) for p in REPO.glob("params/paper/13_dual_stream--*.yaml")}
+    files = {p.stem.split("--")[1]: yaml.safe_load(p.read_text()) for p in REPO.glob("params/paper/10_dual_stream--*.yaml")}
     assert set(files) == {"d003_vgg", "d003_xception"}
     for variant, values in files.items():
         assert values["backbone"] in REGISTRY, f"{variant}: backbone {values['backbone']!r} is not a registry row"
@@ -219,7 +219,7 @@ def test_notebook_runs_at_smoke_size_through_the_book_build(tmp_path):
     from cxrlib.book import build
 
     tree = build.stage_tree(REPO, tmp_path / "tree")
-    runs = build.discover_runs("classroom", repo=tree, only=["13_dual_stream"], smoke=True)
+    runs = build.discover_runs("classroom", repo=tree, only=["10_dual_stream"], smoke=True)
     outcome = build.execute_all(runs, "classroom", repo=tree)
     assert outcome.ok, outcome.summary(tree)
     out = tree / runs[0].out_dir

@@ -272,7 +272,7 @@ def test_checks_across_parameters():
     message = str(error.value)
     assert "3 parameter problem" in message and "len(client_sizes) == n_clients does not hold" in message, message
     assert "quorum <= n_validators" in message and "attack_client < n_clients" in message
-    semssxl = REPO / "notebooks" / "12_semssxl.ipynb"
+    semssxl = REPO / "notebooks" / "09_semssxl.ipynb"
     for overrides, text in [({"ablation_fraction": 0.5}, "ablation_fraction in fractions does not hold"),
                             ({"ablations": ["full"]}, "'full' not in ablations does not hold"),
                             ({"ablations": ["no_atention"]}, "did you mean 'no_attention'")]:
@@ -289,7 +289,7 @@ def test_a_check_that_reads_none_does_not_apply():
 def test_validated_parameters_are_returned_for_provenance():
     namespace = run_first_cell(REPO / "notebooks" / "08_federated.ipynb", rounds=7)
     assert namespace["params"] == {**defaults_of(REPO / "notebooks" / "08_federated.ipynb"), "rounds": 7}
-    for notebook in ("05_explain", "08_federated", "11_label_efficiency", "12_semssxl", "13_dual_stream"):
+    for notebook in ("05_explain", "08_federated", "12_label_efficiency", "09_semssxl", "10_dual_stream"):
         source = (REPO / "notebooks" / f"{notebook}.py").read_text()
         assert "params = validate_params(" in source and "globals().items() if k in" not in source, notebook
 

@@ -27,6 +27,14 @@ def test_the_check_reads_every_chapter_and_notebook_of_the_sidebar():
         assert texts[page.file].whats_next and texts[page.file].prerequisites, page.file
 
 
+def test_notebook_numbers_follow_the_sidebar():
+    """Issue 25 item 3: pressing Next meets notebook 01, 02, ... 13 in that order (03_finetune kept its name)."""
+    order = [p.notebook for p in rp.sidebar(REPO) if p.notebook]
+    numbers = [int(str(name).split("_", 1)[0]) for name in order]
+    assert numbers == list(range(1, len(order) + 1)), order
+    assert "03_finetune" in order
+
+
 def test_the_first_lesson_follows_the_start_pages():
     """Next from the intro walks the "Start here" pages, then the first chapter with a notebook: no document
     page (generated, long) comes before it; the document pages are reached from the intro."""

@@ -1,5 +1,5 @@
 """SemSSXL (document 003, problem statement 1): the multi-scale neck, the combined objective, the labelled
-fractions and a tiny training run (notebook 12)."""
+fractions and a tiny training run (notebook 09)."""
 import numpy as np
 import pandas as pd
 import pytest

@@ -1,4 +1,4 @@
-"""Notebook 09's rows: replicated over seeds, compared by paired differences, failing rows left out."""
+"""Notebook 13's rows: replicated over seeds, compared by paired differences, failing rows left out."""
 import numpy as np
 import pandas as pd
 

@@ -1,4 +1,4 @@
-"""Classroom analogues of the documents' downstream comparisons (notebooks 10 and 11): the training side.
+"""Classroom analogues of the documents' downstream comparisons (notebooks 11 and 12): the training side.
 
 The comparisons themselves (paired tests, Tables III-V, Figs 3/4, label-efficiency tables) are in
 :mod:`cxrlib.chapters.documents` and read run folders; this module makes those run folders with notebook
@@ -52,7 +52,7 @@ def held_predictions(result: RunResult, name: str):
 
 def label_schedule(n_train: int, *, batch_size: int, epoch_images: int, max_epochs: int,
                    max_images: int) -> dict[str, int]:
-    """How a run on ``n_train`` labelled training images trains (notebook 11), as
+    """How a run on ``n_train`` labelled training images trains (notebook 12), as
     :class:`~cxrlib.training.finetune.TrainConfig` values and what they imply:
 
     * ``batch_size``: ``batch_size``, or the largest power of two not above ``n_train`` for a smaller set;
@@ -97,7 +97,7 @@ in how many."""
 
 def leakage_runs(base: Mapping[str, Any], seeds, out_root: str | os.PathLike, *, data_root=None, label: str,
                  reuse: Mapping[tuple[bool, int], str | os.PathLike] | None = None, echo=print) -> dict:
-    """Notebook 10's leakage design: for each seed, one run per arm of :data:`LEAKAGE_ARMS` from ``base``
+    """Notebook 11's leakage design: for each seed, one run per arm of :data:`LEAKAGE_ARMS` from ``base``
     (a fine-tuning run's parameters; the seed also draws the validation patients and the removed images).
     ``reuse``: ``(patient_clean, seed) -> finished run folder`` to read instead of training (notebook 06's
     baseline is the patient-clean arm at its own seed). Returns ``{"runs": arm -> seed -> run (a run folder

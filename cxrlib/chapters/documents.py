@@ -13,7 +13,7 @@ Document 004 (baseline vs MoCo v2 / SimCLR fine-tuning on CheXpert): :func:`d004
 per-class AUROC with a 95% percentile bootstrap CI from 500 redraws and a weighted "Total" row),
 :func:`d004_tables_side_by_side` (one column per model) and :func:`plot_ci` (Figs 5.1-5.3).
 
-Notebook 11's label-efficiency curve (the question is ours): :func:`replicated_label_efficiency` (each
+Notebook 12's label-efficiency curve (the question is ours): :func:`replicated_label_efficiency` (each
 start's AUROC and the paired difference per share of labels, over training seeds, with
 :mod:`cxrlib.stats.replication`'s rule for when to conclude), :func:`replicated_label_efficiency_text` and
 :func:`plot_replicated_label_efficiency`.
@@ -378,7 +378,7 @@ def plot_ci(tables: Mapping[str, pd.DataFrame], *, title: str = "",
 
 
 # ==============================================================================================
-# the classroom analogues (notebooks 10 and 11): a sentence from a paired CI; label efficiency
+# the classroom analogues (notebooks 11 and 12): a sentence from a paired CI; label efficiency
 # ==============================================================================================
 def _p_text(p: float, n_boot: int | None) -> str:
     """A bootstrap p-value as text: below the resolution of ``n_boot`` redraws (or 0.001) it is a bound."""
@@ -421,7 +421,7 @@ def replicated_label_efficiency(predictions: Mapping[float, Mapping[str, Mapping
                                 names: tuple[str, str], learned: Mapping | None = None,
                                 n_boot: int = stats.DOCUMENT_001_REDRAWS, seed: int = 0,
                                 alpha: float = 0.05) -> tuple[pd.DataFrame, list]:
-    """The label-efficiency curve of two starts, replicated over training seeds (notebook 11).
+    """The label-efficiency curve of two starts, replicated over training seeds (notebook 12).
 
     ``predictions[fraction][start][seed]``: the test predictions of the run of ``start`` (one of ``names``)
     on that share of the labels with that seed (each seed may draw its own label subset; the test images are

@@ -1,4 +1,4 @@
-"""Notebook 13's glue: document 003's dual-stream network (problem statement 2) built and measured.
+"""Notebook 10's glue: document 003's dual-stream network (problem statement 2) built and measured.
 
 Data: a binary task row (:mod:`cxrlib.images.tasks`, classroom: Kermany pediatric pneumonia), its
 patient-disjoint train / val / test parts (optionally subsampled per part), read through the shared

@@ -1,4 +1,4 @@
-"""Notebook 12's glue: document 003's SemSSXL built and measured (data, the grid of runs, tables, figures).
+"""Notebook 09's glue: document 003's SemSSXL built and measured (data, the grid of runs, tables, figures).
 
 Data: a multi-label task with CheXpert's five competition findings (:func:`cxrlib.images.tasks.get_task`:
 ``nih_competition5`` in the classroom, ``chexpert_competition5`` with paper parameters) read through the
@@ -74,7 +74,7 @@ def positives_table(parts: dict, labels: Sequence[str], labelled: dict | None = 
 
 def run_plan(fractions: Sequence[float], ablation_fraction: float, ablations: Sequence[str],
              train_seeds: Sequence[int]) -> list[tuple[str, float, int]]:
-    """The runs of notebook 12 as ``(variant, fraction, training seed)``: SemSSXL (``full``) and the
+    """The runs of notebook 09 as ``(variant, fraction, training seed)``: SemSSXL (``full``) and the
     supervised baseline at every fraction with the first training seed; at ``ablation_fraction`` every
     variant (full, the ablations, the baseline) with every training seed, for the replicated comparisons."""
     first = train_seeds[0]

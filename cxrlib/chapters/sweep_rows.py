@@ -1,4 +1,4 @@
-"""Notebook 09 (classroom sweep): the grid's rows replicated over training seeds and compared by paired
+"""Notebook 13 (classroom sweep): the grid's rows replicated over training seeds and compared by paired
 differences on the same test images.
 
 Document 000 reports one run per row of its Tables 2-6 and marks the best row by test AUC; rows whose

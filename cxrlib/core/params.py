@@ -105,7 +105,7 @@ COMMON_RULES: dict[str, Any] = {
     "backbone": "in:backbone", "task": "in:task", "preprocess": "in:preprocess", "augment": "in:policy",
     "policy": "in:policy", "ssl_policy": "in:policy", "method": "in:ssl_method", "ssl_method": "in:ssl_method",
     "optimizer": "in:optimizer", "progress": "in:progress", "resample": "str|None in:resample",
-    "head": "in:head",  # a classifier head; notebooks 02 and 12 name a projection head and say so
+    "head": "in:head",  # a classifier head; notebooks 02 and 09 name a projection head and say so
     # training
     "weights": "str nonempty", "subset": "dict|None", "task_options": "dict", "image_size": ">=8",
     "epochs": ">=1", "batch_size": ">=1", "lr": ">0", "weight_decay": ">=0", "momentum": ">=0 <1",

@@ -536,7 +536,7 @@ TASKS: dict[str, TaskSpec] = {
                 "under patient_rule='person' (cxrlib.data.pediatric.official_leakage); patient_clean=True drops "
                 "those train images before val is carved, making train/val/test patient-disjoint. Default True "
                 "(the classroom runs); the paper parameter files that follow document 002's use of the official "
-                "split set patient_clean: false, and notebook 10 reports test AUROC both ways."
+                "split set patient_clean: false, and notebook 11 reports test AUROC both ways."
             ),
         ),
         TaskSpec(
@@ -858,7 +858,7 @@ TASKS: dict[str, TaskSpec] = {
                 "A multi-label view of kermany_pneumonia with thousands of positives per label: Pneumonia (any), "
                 "Bacterial and Viral (the 'bacteria'/'virus' part of the file name). The labels are nested "
                 "(Bacterial or Viral implies Pneumonia), as CheXpert's are (e.g. Consolidation within Lung "
-                "Opacity). Notebook 12's classroom task: the NIH sample has too few positives per finding for a "
+                "Opacity). Notebook 09's classroom task: the NIH sample has too few positives per finding for a "
                 "model to learn at classroom scale."
             ),
         ),
@@ -915,7 +915,7 @@ def label_fraction(table: pd.DataFrame, task: str | TaskSpec, fraction: float, s
 
     Nested and seeded: every class is shuffled once with ``seed`` (whatever the fraction) and a fraction keeps
     a prefix of that order, so with one seed the 1 % rows lie inside the 10 % rows, which lie inside the
-    100 % rows. Our choice for the label-efficiency curve of notebook 11 (rows are images; PneumoniaMNIST has
+    100 % rows. Our choice for the label-efficiency curve of notebook 12 (rows are images; PneumoniaMNIST has
     no patient ids). ``attrs["label_fraction"]`` records the fraction and the seed.
     """
     task = get_task(task)

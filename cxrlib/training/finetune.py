@@ -153,7 +153,7 @@ class TrainConfig(ParamsMixin):
     data_root: str | None = None
     val_fraction: float | None = None  # None: the task's default
     subset: dict | None = None  # at most this many images per split, e.g. {"train": 64} (quick runs, tests)
-    label_fraction: float | None = None  # keep this share of the training labels (nested, seeded; notebook 11)
+    label_fraction: float | None = None  # keep this share of the training labels (nested, seeded; notebook 12)
     preprocess: str = "classroom"  # a pipeline of cxrlib.images.preprocess.PIPELINES
     image_size: int = 64
     augment: str = "d000"  # a policy of cxrlib.images.augment.POLICIES
@@ -171,7 +171,7 @@ class TrainConfig(ParamsMixin):
     batch_size: int = 32
     eval_batch_size: int | None = None
     train_images_per_epoch: int | None = 2048  # cap: a fresh random subset each epoch; None: all
-    epoch_repeats: int | None = None  # passes over the training part per epoch (None: one; small label sets: notebook 11)
+    epoch_repeats: int | None = None  # passes over the training part per epoch (None: one; small label sets: notebook 12)
     patience: int | None = 3  # early stopping on val loss (document 000: 10); None: off
     lr_scheduler: str = "plateau"  # "plateau" or "none"
     plateau_factor: float = 0.1

@@ -10,7 +10,7 @@ read from those folders (or recomputed from the inputs their ``provenance.json``
 ``book/_teaching/answers/<id>.md``; the solutions include it. An answer whose run folders are missing
 says which command makes them (so a partial build still renders).
 
-One module per notebook holds that notebook's answers (:mod:`.nb01` ... :mod:`.nb13`); :mod:`.format` holds
+One module per notebook holds that notebook's answers (:mod:`.nb01` ... :mod:`.nb10`); :mod:`.format` holds
 what they share. A run's inputs are resolved again on the machine that computes the answer
 (:func:`.format.run_input`), so a moved checkout or a recreated environment still answers.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxrlib.chapters.solutions import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10, nb11, nb12, nb13
+from cxrlib.chapters.solutions import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb13, nb11, nb12, nb09, nb10
 from cxrlib.chapters.solutions.format import Answer
 from cxrlib.core.staging import is_complete
 
@@ -55,22 +55,22 @@ ANSWERS: dict[str, Answer] = {a.key: a for a in (
     Answer("08_federated--ex2", ("08_federated", "08_federated--ex2"), nb08.federated_ex2),
     Answer("08_federated--ex3", ("08_federated",), nb08.federated_ex3),
     Answer("08_federated--ex4", ("08_federated", "08_federated--ex4"), nb08.federated_ex4),
-    Answer("09_sweep--ex1", ("09_sweep", "09_sweep--ex1"), nb09.sweep_ex1),
-    Answer("09_sweep--ex2", ("09_sweep",), nb09.sweep_ex2),
-    Answer("09_sweep--ex3", ("09_sweep",), nb09.sweep_ex3),
-    Answer("09_sweep--ex4", ("09_sweep",), nb09.sweep_ex4),
-    Answer("10_documents--ex1", ("10_documents",), nb10.documents_ex1),
-    Answer("10_documents--ex2", ("10_documents",), nb10.documents_ex2),
-    Answer("10_documents--ex4", ("10_documents",), nb10.documents_ex4),
-    Answer("11_label_efficiency--ex1", ("11_label_efficiency",), nb11.le_ex1),
-    Answer("11_label_efficiency--ex2", ("11_label_efficiency",), nb11.le_ex2),
-    Answer("11_label_efficiency--ex3", ("11_label_efficiency",), nb11.le_ex3),
-    Answer("12_semssxl--ex1", ("12_semssxl",), nb12.semssxl_ex1),
-    Answer("12_semssxl--ex2", ("12_semssxl",), nb12.semssxl_ex2),
-    Answer("12_semssxl--ex3", ("12_semssxl",), nb12.semssxl_ex3),
-    Answer("13_dual_stream--ex1", ("13_dual_stream",), nb13.dual_ex1),
-    Answer("13_dual_stream--ex2", ("13_dual_stream",), nb13.dual_ex2),
-    Answer("13_dual_stream--ex3", ("13_dual_stream",), nb13.dual_ex3),
+    Answer("13_sweep--ex1", ("13_sweep", "13_sweep--ex1"), nb13.sweep_ex1),
+    Answer("13_sweep--ex2", ("13_sweep",), nb13.sweep_ex2),
+    Answer("13_sweep--ex3", ("13_sweep",), nb13.sweep_ex3),
+    Answer("13_sweep--ex4", ("13_sweep",), nb13.sweep_ex4),
+    Answer("11_documents--ex1", ("11_documents",), nb11.documents_ex1),
+    Answer("11_documents--ex2", ("11_documents",), nb11.documents_ex2),
+    Answer("11_documents--ex4", ("11_documents",), nb11.documents_ex4),
+    Answer("12_label_efficiency--ex1", ("12_label_efficiency",), nb12.le_ex1),
+    Answer("12_label_efficiency--ex2", ("12_label_efficiency",), nb12.le_ex2),
+    Answer("12_label_efficiency--ex3", ("12_label_efficiency",), nb12.le_ex3),
+    Answer("09_semssxl--ex1", ("09_semssxl",), nb09.semssxl_ex1),
+    Answer("09_semssxl--ex2", ("09_semssxl",), nb09.semssxl_ex2),
+    Answer("09_semssxl--ex3", ("09_semssxl",), nb09.semssxl_ex3),
+    Answer("10_dual_stream--ex1", ("10_dual_stream",), nb10.dual_ex1),
+    Answer("10_dual_stream--ex2", ("10_dual_stream",), nb10.dual_ex2),
+    Answer("10_dual_stream--ex3", ("10_dual_stream",), nb10.dual_ex3),
 )}
 
 

@@ -51,7 +51,7 @@ def probe_rows(folder: Path, task: str | None = None) -> pd.DataFrame:
 
 
 def variant_row(table: pd.DataFrame, variant: str):
-    """The row of ``table`` whose ``variant`` column is ``variant`` (notebooks 12 and 13)."""
+    """The row of ``table`` whose ``variant`` column is ``variant`` (notebooks 09 and 10)."""
     return table[table["variant"] == variant].iloc[0]
 
 

@@ -1,57 +1,60 @@
-"""The answers to the exercises of notebook 09, sweeps (``book/solutions/09_sweep.md``)."""
+"""The answers to the exercises of notebook 09, SemSSXL (``book/solutions/09_semssxl.md``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from cxrlib.chapters.solutions.format import source
-from cxrlib.core.runs import markdown_table, read_provenance, read_table
+import numpy as np
+
+from cxrlib.chapters.solutions.format import source, variant_row
+from cxrlib.core.runs import markdown_table, read_table, run_params
 
 
-def sweep_ex1(runs: dict[str, Path]) -> str:
-    main, lr = runs["09_sweep"], runs["09_sweep--ex1"]
-    status_main, status_lr = read_table(main, "sweep_status"), read_table(lr, "sweep_status")
-    shared = sorted(set(status_main["key"]) & set(status_lr["key"]))
-    new = sorted(set(status_lr["key"]) - set(status_main["key"]))
-    table = read_table(lr, "sweep_d000_layout")
-    return (f"Of the {len(status_lr)} grid points of the file, {len(shared)} are grid points of the classroom sweep "
-            f"(read from its journal when run with its `out_dir`): {', '.join(f'`{k}`' for k in shared) or 'none'}; "
-            f"{len(new)} are new and would run. Each row's best trial by validation loss (its key names the learning rate):\n\n"
-            + markdown_table(table) + "\n\nAll trials:\n\n" + markdown_table(status_lr) + f"\n\n{source(main, lr)}\n")
+def semssxl_ex1(runs: dict[str, Path]) -> str:
+    main = runs["09_semssxl"]
+    table = read_table(main, "ssxl_ablation")
+    if not (table["variant"] == "no_contrastive").any():
+        return (f"This run's `ablations` ({run_params(main)['ablations']}) leave out `no_contrastive`: add it to read "
+                f"the comparison.\n\n{source(main)}\n")
+    full, plain = variant_row(table, "full"), variant_row(table, "no_contrastive")
+    width = float(np.mean([full["ci_high"] - full["ci_low"], plain["ci_high"] - plain["ci_low"]]))
+    frame = table[["variant", "contrastive", "macro AUROC", "ci_low", "ci_high"]]
+    return (f"`full` reaches a macro AUROC of {full['macro AUROC']:.3f}, `no_contrastive` {plain['macro AUROC']:.3f}: "
+            f"a difference of {full['macro AUROC'] - plain['macro AUROC']:+.3f}, against intervals "
+            f"{width:.3f} wide on average. With `contrastive_weight` 0 the two become identical because of "
+            "`use_views = variant.contrastive and config.contrastive_weight > 0` in `fit_semi`: without the term "
+            "no two-view batches are drawn at all, so the random number stream (shuffling, dropout, augmentation) "
+            "is the same as the supervised variant's. Drawing batches that are never used would advance the "
+            "stream and change every later random draw.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")
 
 
-def sweep_ex2(runs: dict[str, Path]) -> str:
-    main = runs["09_sweep"]
-    status = read_table(main, "sweep_status")
-    trials = float(status["seconds"].sum())
-    wall = float(read_provenance(main)["wall_time_s"])
-    longest = float(status["seconds"].max())
-    return (f"The classroom run: {len(status)} trials took {trials:.0f} s of training in a notebook run of {wall:.0f} s. "
-            f"Two workers can at best share the trials' {trials:.0f} s between them (about {max(trials / 2, longest):.0f} s, "
-            f"no less than the longest trial, {longest:.0f} s), and only if each trial gets cores of its own; on two shared "
-            "cores two trainings slow each other down.\n\n" + markdown_table(status[["key", "state", "seconds"]])
-            + f"\n\n{source(main)}\n")
+def semssxl_ex2(runs: dict[str, Path]) -> str:
+    main = runs["09_semssxl"]
+    table = read_table(main, "ssxl_ablation")
+    full = variant_row(table, "full")
+    frame = table[["variant", "stages", "macro AUROC", "ci_low", "ci_high", "stage weights", "seconds"]]
+    stages = run_params(main)["stages"]
+    lines = [f"`full` reads the stages {stages} and weighs them {full['stage weights']} (mean over the test images)."]
+    if (table["variant"] == "single_scale").any():
+        single = variant_row(table, "single_scale")
+        lines.append(f"`single_scale` reaches {single['macro AUROC']:.3f} against `full`'s {full['macro AUROC']:.3f} "
+                     f"and trains in {single['seconds']:.0f} s against {full['seconds']:.0f} s.")
+    lines.append("Adding the middle flow (`stages [1, 2, 3]`) runs the middle flow's Xception blocks on every image and "
+                 "adds a stage to the attention: the training time grows with the blocks read, and where the weight goes "
+                 "then is read from the stage-weights figure of that run.")
+    return " ".join(lines) + "\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n"
 
 
-def sweep_ex3(runs: dict[str, Path]) -> str:
-    main = runs["09_sweep"]
-    table = read_table(main, "sweep_row_differences")
-    if table.empty:
-        return f"No two rows of the classroom run both learned, so none is compared.\n\n{source(main)}\n"
-    told = table[table["verdict"].isin(["above", "below"])]
-    mixed = table[(table["min"] < 0) & (table["max"] > 0)]
-    return (f"{len(told)} of the {len(table)} paired differences are concluded (at least three seeds and the "
-            f"interval agree): {', '.join(told['quantity']) or 'none'}. For {len(mixed)} of them the seeds disagree in "
-            "sign (min below 0, max above), so one seed per row could have told either story there; where every seed "
-            "has the same sign, one seed would have given the direction but not how sure it is.\n\n"
-            + markdown_table(table) + f"\n\n{source(main)}\n")
-
-
-def sweep_ex4(runs: dict[str, Path]) -> str:
-    main = runs["09_sweep"]
-    table = read_table(main, "sweep_row_auroc")
-    frame = table[["quantity", "n_seeds", "sd", "min", "max", "ci_low", "ci_high"]].assign(
-        **{"seed range": table["max"] - table["min"], "CI width": table["ci_high"] - table["ci_low"]})
-    larger = int((frame["seed range"] > frame["CI width"]).sum())
-    return (f"In {larger} of {len(frame)} rows the seeds spread wider than the patient-bootstrap interval of their "
-            "mean; a single run's interval speaks to the test set only, and says nothing of how far another training "
-            "seed would have moved the number.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")
+def semssxl_ex3(runs: dict[str, Path]) -> str:
+    main = runs["09_semssxl"]
+    widths = read_table(main, "ssxl_ci_width")
+    fewest = widths.loc[widths["test positives"].idxmin()]
+    corr = float(np.corrcoef(widths["test positives"], widths["CI width full"])[0, 1]) if len(widths) > 2 else float("nan")
+    factor = float(np.sqrt(2.0))
+    return (f"{fewest['label']} has the fewest positive test images ({int(fewest['test positives'])}) and, with "
+            f"{fewest['CI width full']:.3f}, " + ("the widest" if fewest["CI width full"] == widths["CI width full"].max()
+                                                  else "one of the wider") +
+            f" interval of `full`; the correlation of positives and width over the labels is {corr:.2f}. Halving the "
+            "test patients halves the positives, and a width shrinks like "
+            f"$1/\\sqrt{{n}}$: the widths grow by about $\\sqrt{{2}} \\approx {factor:.2f}$, and the label with the "
+            "fewest positives is the first to have none left (then it cannot be scored).\n\n"
+            + markdown_table(widths) + f"\n\n{source(main)}\n")

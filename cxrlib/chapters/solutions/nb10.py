@@ -1,72 +1,65 @@
-"""The answers to the exercises of notebook 10, the documents' analogues (``book/solutions/10_documents.md``)."""
+"""The answers to the exercises of notebook 10, the dual-stream network (``book/solutions/10_dual_stream.md``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from cxrlib.chapters.solutions.format import interval, settled, source
+from cxrlib.chapters.solutions.format import interval, intervals_overlap, settled, source, variant_row
 from cxrlib.core.runs import markdown_table, read_table, run_params
 
 
-def _auc_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c.startswith("auc_")]
+def dual_ex1(runs: dict[str, Path]) -> str:
+    main = runs["10_dual_stream"]
+    variants, gates = read_table(main, "ds_variants"), read_table(main, "ds_gates")
+    transfer, auto = variant_row(variants, "transfer_only"), variant_row(variants, "autoencoder_only")
+    params = run_params(main)
+    overall = gates.iloc[0]
+    info = params.get("weights_info") or {}
+    start = info.get("description") or f"`weights: {params['weights']}`"
+    return (f"The transfer stream ({params['backbone']}) started from {start} (`weights: {params['weights']}`). It reaches a test "
+            f"AUROC of {transfer['test AUROC']:.3f} [{transfer['CI low']:.3f}, {transfer['CI high']:.3f}] alone, the "
+            f"autoencoder {auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}]: a gap of "
+            f"{transfer['test AUROC'] - auto['test AUROC']:+.3f}. The gate's mean weight on the transfer stream is "
+            f"{overall['mean']:.2f}. " + ("ImageNet weights give the transfer stream features learned on a million images; "
+            "expect its AUROC, the gap and the gate's weight on it to grow, while the autoencoder-only row does not "
+            "change (it never sees the backbone)." if info.get("random", True) else "This run already started from "
+            "pre-trained weights: compare with `-p weights none` to see what they are worth.") + "\n\n" + markdown_table(variants[["variant", "test AUROC", "CI low", "CI high"]])
+            + f"\n\n{source(main)}\n")
 
 
-def documents_ex1(runs: dict[str, Path]) -> str:
-    main = runs["10_documents"]
-    table = read_table(main, "d001_analogue_table4")
-    macro = table[table["kind"] == "average"].iloc[0]
-    labels = table[table["kind"] == "label"]
-    unscorable = labels[labels["difference"].isna()]
-    few = labels[labels["difference"].notna() & (labels["n_positive"] < 5)]
-    frame = labels[["label", "n_positive", "n_negative", "difference", "boot_ci_low", "boot_ci_high"]]
-    return (f"The macro-average difference ({' - '.join(c[4:] for c in _auc_columns(table))}) is "
-            f"{macro['difference']:+.3f} with the patient-bootstrap interval {interval(macro)}, which "
-            f"{settled(macro)}. {len(unscorable)} of {len(labels)} labels have no positive (or no negative) test image "
-            f"and cannot be scored at all" + (f" ({', '.join(unscorable['label'])})" if len(unscorable) else "")
-            + f"; {len(few)} more have fewer than 5 positives" + (f" ({', '.join(few['label'])})" if len(few) else "")
-            + ": each of their AUROCs rests on a handful of images, and a single image moves it by a large step. "
-              "More epochs change the scores, not the test "
-              "images: the number of positives per label is fixed by the test list, so only more test images "
-              "narrow these intervals.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")
+def dual_ex2(runs: dict[str, Path]) -> str:
+    main = runs["10_dual_stream"]
+    variants, ablation = read_table(main, "ds_variants"), read_table(main, "ds_ablation")
+    auto = variant_row(variants, "autoencoder_only")
+    added = ablation[ablation["without"] == "transfer_only"]
+    lines = [(f"The autoencoder's code alone ({run_params(main)['ae_latent']} values) reaches a test AUROC of "
+              f"{auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}].")]
+    for _, row in added.iterrows():
+        lines.append(f"Added to the transfer stream ({row['component']}) it changes the AUROC by {row['difference']:+.3f} "
+                     f"{interval(row, 'bootstrap CI low', 'bootstrap CI high')}.")
+    lines.append("The reconstruction error weighs every pixel alike, and most pixels of a chest X-ray are ribs, "
+                 "borders and background: a larger code rebuilds those better without describing the faint "
+                 "opacities that signal pneumonia, so a better reconstruction need not be a better feature.")
+    return " ".join(lines) + "\n\n" + markdown_table(ablation[["component", "with", "without", "difference", "bootstrap CI low",
+                                                       "bootstrap CI high"]]) + f"\n\n{source(main)}\n"
 
 
-def documents_ex2(runs: dict[str, Path]) -> str:
-    main = runs["10_documents"]
-    rows = []
-    for design, artifact, kind in (("document 001, NIH sample (macro)", "d001_analogue_table4", "average"),
-                                   ("document 004, Kermany", "d004_analogue_paired", "label")):
-        table = read_table(main, artifact)
-        row = table[table["kind"] == kind].iloc[0]
-        rows.append({"design": design, "difference": row["difference"], "CI low": row["boot_ci_low"],
-                     "CI high": row["boot_ci_high"], "interval": settled(row),
-                     "test positives": int(row["n_positive"]), "test negatives": int(row["n_negative"])})
-    frame = pd.DataFrame(rows)
-    excluding = frame[frame["interval"] == "excludes 0"]
-    frame["CI width"] = frame["CI high"] - frame["CI low"]
-    wider = frame.loc[frame["CI width"].idxmax(), "design"]
-    return ("Both compare the SSL start with the other start on the same test images. "
-            + (f"The interval excludes 0 for: {' and '.join(excluding['design'])}. " if len(excluding)
-               else "Neither interval excludes 0. ")
-            + f"The wider interval is that of {wider}. The Kermany test set has hundreds of images of one binary "
-              "label; the NIH sample's test list keeps a few dozen images spread over fourteen labels (the macro row "
-              "counts positives over all labels, so one image can count several times). A macro average over many "
-              "labels can be steadier than any of its labels, but every label in it rests on a handful of "
-              "positives.\n\n"
-            + markdown_table(frame) + f"\n\n{source(main)}\n")
-
-
-def documents_ex4(runs: dict[str, Path]) -> str:
-    main = runs["10_documents"]
-    table = read_table(main, "d001_analogue_table4")
-    labels = table[(table["kind"] == "label") & table["difference"].notna()]
-    frame = labels[["label", "n_positive", "bootstrap_p", "delong_p", "clustered_p"]]
-    ratio = (frame["bootstrap_p"] - frame["delong_p"]).abs()
-    n_boot = int(run_params(main)["n_boot"])
-    return (f"Over the {len(frame)} scorable labels the two p-values differ by {ratio.median():.3f} in the median "
-            f"(at most {ratio.max():.3f}). The run used `n_boot` = {n_boot}: a bootstrap p is a share of the "
-            f"{n_boot} redraws, so it cannot resolve much below 1/{n_boot} = {1 / n_boot:.4f} (a p of 0 means 'below about "
-            f"{1 / n_boot:.4f}', not 0). With 200 redraws the resolution is about 0.005, and "
-            "a run with another `seed` draws other patients: p-values near 0.05 can cross it. DeLong's p does not "
-            "depend on redraws at all.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")
+def dual_ex3(runs: dict[str, Path]) -> str:
+    main = runs["10_dual_stream"]
+    variants, gates = read_table(main, "ds_variants"), read_table(main, "ds_gates")
+    gated, concat = variant_row(variants, "dual_gated"), variant_row(variants, "dual_concat")
+    overall = gates.iloc[0]
+    side = "the transfer stream" if overall["mean"] > 0.5 else "the autoencoder stream"
+    per_class = "; ".join(f"{r['images']}: mean {r['mean']:.2f}" for _, r in gates.iloc[1:].iterrows())
+    overlap = intervals_overlap(gated, concat, "CI low", "CI high")
+    ablation = read_table(main, "ds_ablation")
+    paired = ablation[(ablation["with"] == "dual_gated") & (ablation["without"] == "dual_concat")]
+    paired_text = "".join(f" On the same test images the paired difference gated - concatenation is {r['difference']:+.3f} "
+                          f"{interval(r, 'bootstrap CI low', 'bootstrap CI high')}, whose interval {settled(r, 'bootstrap CI low', 'bootstrap CI high')}."
+                          for _, r in paired.iterrows())
+    return (f"A gate value is the weight of the transfer stream. Its mean over the test images is {overall['mean']:.2f} "
+            f"(median {overall['median']:.2f}), so on average it favours {side}; a share {overall['dims > 0.5']:.2f} of the "
+            f"dimensions has a mean above 0.5 ({per_class}). The gated variant reaches {gated['test AUROC']:.3f} "
+            f"[{gated['CI low']:.3f}, {gated['CI high']:.3f}], the concatenation {concat['test AUROC']:.3f} "
+            f"[{concat['CI low']:.3f}, {concat['CI high']:.3f}]: the intervals "
+            + ("overlap, so these intervals do not separate them." if overlap else "do not overlap.") + paired_text
+            + "\n\n" + markdown_table(gates) + f"\n\n{source(main)}\n")

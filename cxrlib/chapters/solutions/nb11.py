@@ -1,72 +1,72 @@
-"""The answers to the exercises of notebook 11, label efficiency (``book/solutions/11_label_efficiency.md``)."""
+"""The answers to the exercises of notebook 11, the documents' analogues (``book/solutions/11_documents.md``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from cxrlib.chapters.solutions.format import interval, source
+import pandas as pd
+
+from cxrlib.chapters.solutions.format import interval, settled, source
 from cxrlib.core.runs import markdown_table, read_table, run_params
 
-_COLUMNS = ["fraction", "start", "n_seeds", "mean", "sd", "min", "max", "ci_low", "ci_high", "verdict", "learned"]
+
+def _auc_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c.startswith("auc_")]
 
 
-def _differences(curve):
-    return curve[curve["start"].str.contains(" - ")].sort_values("fraction")
+def documents_ex1(runs: dict[str, Path]) -> str:
+    main = runs["11_documents"]
+    table = read_table(main, "d001_analogue_table4")
+    macro = table[table["kind"] == "average"].iloc[0]
+    labels = table[table["kind"] == "label"]
+    unscorable = labels[labels["difference"].isna()]
+    few = labels[labels["difference"].notna() & (labels["n_positive"] < 5)]
+    frame = labels[["label", "n_positive", "n_negative", "difference", "boot_ci_low", "boot_ci_high"]]
+    return (f"The macro-average difference ({' - '.join(c[4:] for c in _auc_columns(table))}) is "
+            f"{macro['difference']:+.3f} with the patient-bootstrap interval {interval(macro)}, which "
+            f"{settled(macro)}. {len(unscorable)} of {len(labels)} labels have no positive (or no negative) test image "
+            f"and cannot be scored at all" + (f" ({', '.join(unscorable['label'])})" if len(unscorable) else "")
+            + f"; {len(few)} more have fewer than 5 positives" + (f" ({', '.join(few['label'])})" if len(few) else "")
+            + ": each of their AUROCs rests on a handful of images, and a single image moves it by a large step. "
+              "More epochs change the scores, not the test "
+              "images: the number of positives per label is fixed by the test list, so only more test images "
+              "narrow these intervals.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")
 
 
-def _agree(row) -> str:
-    k, _, n = str(row["learned"]).partition("/")
-    if k != n:
-        return f"not interpreted: only {row['learned']} seeds' pairs of models passed the learning check"
-    if row["verdict"] in ("above", "below"):
-        return f"the seeds and the interval agree ({row['verdict']} 0)"
-    return f"no direction is concluded ({row['verdict']})"
+def documents_ex2(runs: dict[str, Path]) -> str:
+    main = runs["11_documents"]
+    rows = []
+    for design, artifact, kind in (("document 001, NIH sample (macro)", "d001_analogue_table4", "average"),
+                                   ("document 004, Kermany", "d004_analogue_paired", "label")):
+        table = read_table(main, artifact)
+        row = table[table["kind"] == kind].iloc[0]
+        rows.append({"design": design, "difference": row["difference"], "CI low": row["boot_ci_low"],
+                     "CI high": row["boot_ci_high"], "interval": settled(row),
+                     "test positives": int(row["n_positive"]), "test negatives": int(row["n_negative"])})
+    frame = pd.DataFrame(rows)
+    excluding = frame[frame["interval"] == "excludes 0"]
+    frame["CI width"] = frame["CI high"] - frame["CI low"]
+    wider = frame.loc[frame["CI width"].idxmax(), "design"]
+    return ("Both compare the SSL start with the other start on the same test images. "
+            + (f"The interval excludes 0 for: {' and '.join(excluding['design'])}. " if len(excluding)
+               else "Neither interval excludes 0. ")
+            + f"The wider interval is that of {wider}. The Kermany test set has hundreds of images of one binary "
+              "label; the NIH sample's test list keeps a few dozen images spread over fourteen labels (the macro row "
+              "counts positives over all labels, so one image can count several times). A macro average over many "
+              "labels can be steadier than any of its labels, but every label in it rests on a handful of "
+              "positives.\n\n"
+            + markdown_table(frame) + f"\n\n{source(main)}\n")
 
 
-def le_ex1(runs: dict[str, Path]) -> str:
-    main = runs["11_label_efficiency"]
-    curve, schedule = read_table(main, "le_curve"), read_table(main, "le_schedule")
-    diffs = _differences(curve)
-    best = diffs.loc[diffs["mean"].idxmax()]
-    smallest = schedule[schedule["fraction"] == schedule["fraction"].min()]
-    return (f"The mean difference SSL - random is largest at the fraction {best['fraction']:g}: "
-            f"{best['mean']:+.3f} over {int(best['n_seeds'])} seeds (from {best['min']:+.3f} to {best['max']:+.3f}), "
-            f"95 % interval of the seed mean {interval(best, 'ci_low', 'ci_high')}: {_agree(best)}. The smallest label "
-            f"set ({smallest['fraction'].iloc[0]:g}) holds {int(smallest['images'].iloc[0])} training images per seed, "
-            f"with {int(smallest['positives'].min())} to {int(smallest['positives'].max())} positives; each seed draws "
-            "other images, so the seed spread at this fraction includes the label draw.\n\n"
-            + markdown_table(diffs[_COLUMNS]) + f"\n\n{source(main)}\n")
-
-
-def le_ex2(runs: dict[str, Path]) -> str:
-    main = runs["11_label_efficiency"]
-    schedule = read_table(main, "le_schedule").drop_duplicates("fraction")
-    table = read_table(main, "le_runs")
-    params = run_params(main)
-    stopped = table.groupby("fraction")["stopped_early"].agg(lambda v: f"{int(v.astype(bool).sum())}/{len(v)}")
-    frame = schedule[["fraction", "images", "batch_size", "epoch_repeats", "train_images_per_epoch", "epochs",
-                      "max_steps"]].assign(**{"stopped early": schedule["fraction"].map(stopped)})
-    return (f"An epoch holds at least `epoch_images` = {params['epoch_images']} images, so the smallest set makes "
-            f"{int(schedule['epoch_repeats'].max())} passes per epoch; every run stops after `max_epochs` = "
-            f"{params['max_epochs']} epochs or `max_images` = {params['max_images']} images at the latest, earlier when "
-            f"the validation loss has not fallen for `patience` = {params['patience']} epoch(s). The step budget grows "
-            f"from {int(schedule['max_steps'].min())} to {int(schedule['max_steps'].max())} steps. With the same number "
-            "of images seen for every fraction, the large label sets would stop far from convergence and the curve "
-            "would mix 'more labels' with 'too little training' (it could even fall as labels grow).\n\n"
-            + markdown_table(frame, "{:.2f}") + f"\n\n{source(main)}\n")
-
-
-def le_ex3(runs: dict[str, Path]) -> str:
-    main = runs["11_label_efficiency"]
-    diffs = _differences(read_table(main, "le_curve"))
-    concluded = (diffs["verdict"].isin(["above", "below"])).to_numpy()
-    tail = next((i for i in range(len(concluded)) if not concluded[i:].any()), None)
-    if tail is None:
-        caught = "At the largest fraction the seeds and the interval still agree on a direction: the starts differ"
-    elif tail == 0:
-        caught = "At no fraction do the seeds and the interval agree on a direction: the two starts are not told apart"
-    else:
-        caught = (f"From the fraction {diffs['fraction'].iloc[tail]:g} on no direction is concluded (below it, one "
-                  "is): there the random start has caught up as far as these seeds and test images can tell")
-    return (f"{caught}. Fractions measured: {', '.join(f'{f:g}' for f in diffs['fraction'])}. A point at 0.3 would "
-            "show how the gap changes between the two largest fractions; it costs one more pair of fine-tuning "
-            "runs per seed.\n\n" + markdown_table(diffs[_COLUMNS]) + f"\n\n{source(main)}\n")
+def documents_ex4(runs: dict[str, Path]) -> str:
+    main = runs["11_documents"]
+    table = read_table(main, "d001_analogue_table4")
+    labels = table[(table["kind"] == "label") & table["difference"].notna()]
+    frame = labels[["label", "n_positive", "bootstrap_p", "delong_p", "clustered_p"]]
+    ratio = (frame["bootstrap_p"] - frame["delong_p"]).abs()
+    n_boot = int(run_params(main)["n_boot"])
+    return (f"Over the {len(frame)} scorable labels the two p-values differ by {ratio.median():.3f} in the median "
+            f"(at most {ratio.max():.3f}). The run used `n_boot` = {n_boot}: a bootstrap p is a share of the "
+            f"{n_boot} redraws, so it cannot resolve much below 1/{n_boot} = {1 / n_boot:.4f} (a p of 0 means 'below about "
+            f"{1 / n_boot:.4f}', not 0). With 200 redraws the resolution is about 0.005, and "
+            "a run with another `seed` draws other patients: p-values near 0.05 can cross it. DeLong's p does not "
+            "depend on redraws at all.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")

@@ -1,60 +1,72 @@
-"""The answers to the exercises of notebook 12, SemSSXL (``book/solutions/12_semssxl.md``)."""
+"""The answers to the exercises of notebook 12, label efficiency (``book/solutions/12_label_efficiency.md``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from cxrlib.chapters.solutions.format import source, variant_row
+from cxrlib.chapters.solutions.format import interval, source
 from cxrlib.core.runs import markdown_table, read_table, run_params
 
-
-def semssxl_ex1(runs: dict[str, Path]) -> str:
-    main = runs["12_semssxl"]
-    table = read_table(main, "ssxl_ablation")
-    if not (table["variant"] == "no_contrastive").any():
-        return (f"This run's `ablations` ({run_params(main)['ablations']}) leave out `no_contrastive`: add it to read "
-                f"the comparison.\n\n{source(main)}\n")
-    full, plain = variant_row(table, "full"), variant_row(table, "no_contrastive")
-    width = float(np.mean([full["ci_high"] - full["ci_low"], plain["ci_high"] - plain["ci_low"]]))
-    frame = table[["variant", "contrastive", "macro AUROC", "ci_low", "ci_high"]]
-    return (f"`full` reaches a macro AUROC of {full['macro AUROC']:.3f}, `no_contrastive` {plain['macro AUROC']:.3f}: "
-            f"a difference of {full['macro AUROC'] - plain['macro AUROC']:+.3f}, against intervals "
-            f"{width:.3f} wide on average. With `contrastive_weight` 0 the two become identical because of "
-            "`use_views = variant.contrastive and config.contrastive_weight > 0` in `fit_semi`: without the term "
-            "no two-view batches are drawn at all, so the random number stream (shuffling, dropout, augmentation) "
-            "is the same as the supervised variant's. Drawing batches that are never used would advance the "
-            "stream and change every later random draw.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")
+_COLUMNS = ["fraction", "start", "n_seeds", "mean", "sd", "min", "max", "ci_low", "ci_high", "verdict", "learned"]
 
 
-def semssxl_ex2(runs: dict[str, Path]) -> str:
-    main = runs["12_semssxl"]
-    table = read_table(main, "ssxl_ablation")
-    full = variant_row(table, "full")
-    frame = table[["variant", "stages", "macro AUROC", "ci_low", "ci_high", "stage weights", "seconds"]]
-    stages = run_params(main)["stages"]
-    lines = [f"`full` reads the stages {stages} and weighs them {full['stage weights']} (mean over the test images)."]
-    if (table["variant"] == "single_scale").any():
-        single = variant_row(table, "single_scale")
-        lines.append(f"`single_scale` reaches {single['macro AUROC']:.3f} against `full`'s {full['macro AUROC']:.3f} "
-                     f"and trains in {single['seconds']:.0f} s against {full['seconds']:.0f} s.")
-    lines.append("Adding the middle flow (`stages [1, 2, 3]`) runs the middle flow's Xception blocks on every image and "
-                 "adds a stage to the attention: the training time grows with the blocks read, and where the weight goes "
-                 "then is read from the stage-weights figure of that run.")
-    return " ".join(lines) + "\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n"
+def _differences(curve):
+    return curve[curve["start"].str.contains(" - ")].sort_values("fraction")
 
 
-def semssxl_ex3(runs: dict[str, Path]) -> str:
-    main = runs["12_semssxl"]
-    widths = read_table(main, "ssxl_ci_width")
-    fewest = widths.loc[widths["test positives"].idxmin()]
-    corr = float(np.corrcoef(widths["test positives"], widths["CI width full"])[0, 1]) if len(widths) > 2 else float("nan")
-    factor = float(np.sqrt(2.0))
-    return (f"{fewest['label']} has the fewest positive test images ({int(fewest['test positives'])}) and, with "
-            f"{fewest['CI width full']:.3f}, " + ("the widest" if fewest["CI width full"] == widths["CI width full"].max()
-                                                  else "one of the wider") +
-            f" interval of `full`; the correlation of positives and width over the labels is {corr:.2f}. Halving the "
-            "test patients halves the positives, and a width shrinks like "
-            f"$1/\\sqrt{{n}}$: the widths grow by about $\\sqrt{{2}} \\approx {factor:.2f}$, and the label with the "
-            "fewest positives is the first to have none left (then it cannot be scored).\n\n"
-            + markdown_table(widths) + f"\n\n{source(main)}\n")
+def _agree(row) -> str:
+    k, _, n = str(row["learned"]).partition("/")
+    if k != n:
+        return f"not interpreted: only {row['learned']} seeds' pairs of models passed the learning check"
+    if row["verdict"] in ("above", "below"):
+        return f"the seeds and the interval agree ({row['verdict']} 0)"
+    return f"no direction is concluded ({row['verdict']})"
+
+
+def le_ex1(runs: dict[str, Path]) -> str:
+    main = runs["12_label_efficiency"]
+    curve, schedule = read_table(main, "le_curve"), read_table(main, "le_schedule")
+    diffs = _differences(curve)
+    best = diffs.loc[diffs["mean"].idxmax()]
+    smallest = schedule[schedule["fraction"] == schedule["fraction"].min()]
+    return (f"The mean difference SSL - random is largest at the fraction {best['fraction']:g}: "
+            f"{best['mean']:+.3f} over {int(best['n_seeds'])} seeds (from {best['min']:+.3f} to {best['max']:+.3f}), "
+            f"95 % interval of the seed mean {interval(best, 'ci_low', 'ci_high')}: {_agree(best)}. The smallest label "
+            f"set ({smallest['fraction'].iloc[0]:g}) holds {int(smallest['images'].iloc[0])} training images per seed, "
+            f"with {int(smallest['positives'].min())} to {int(smallest['positives'].max())} positives; each seed draws "
+            "other images, so the seed spread at this fraction includes the label draw.\n\n"
+            + markdown_table(diffs[_COLUMNS]) + f"\n\n{source(main)}\n")
+
+
+def le_ex2(runs: dict[str, Path]) -> str:
+    main = runs["12_label_efficiency"]
+    schedule = read_table(main, "le_schedule").drop_duplicates("fraction")
+    table = read_table(main, "le_runs")
+    params = run_params(main)
+    stopped = table.groupby("fraction")["stopped_early"].agg(lambda v: f"{int(v.astype(bool).sum())}/{len(v)}")
+    frame = schedule[["fraction", "images", "batch_size", "epoch_repeats", "train_images_per_epoch", "epochs",
+                      "max_steps"]].assign(**{"stopped early": schedule["fraction"].map(stopped)})
+    return (f"An epoch holds at least `epoch_images` = {params['epoch_images']} images, so the smallest set makes "
+            f"{int(schedule['epoch_repeats'].max())} passes per epoch; every run stops after `max_epochs` = "
+            f"{params['max_epochs']} epochs or `max_images` = {params['max_images']} images at the latest, earlier when "
+            f"the validation loss has not fallen for `patience` = {params['patience']} epoch(s). The step budget grows "
+            f"from {int(schedule['max_steps'].min())} to {int(schedule['max_steps'].max())} steps. With the same number "
+            "of images seen for every fraction, the large label sets would stop far from convergence and the curve "
+            "would mix 'more labels' with 'too little training' (it could even fall as labels grow).\n\n"
+            + markdown_table(frame, "{:.2f}") + f"\n\n{source(main)}\n")
+
+
+def le_ex3(runs: dict[str, Path]) -> str:
+    main = runs["12_label_efficiency"]
+    diffs = _differences(read_table(main, "le_curve"))
+    concluded = (diffs["verdict"].isin(["above", "below"])).to_numpy()
+    tail = next((i for i in range(len(concluded)) if not concluded[i:].any()), None)
+    if tail is None:
+        caught = "At the largest fraction the seeds and the interval still agree on a direction: the starts differ"
+    elif tail == 0:
+        caught = "At no fraction do the seeds and the interval agree on a direction: the two starts are not told apart"
+    else:
+        caught = (f"From the fraction {diffs['fraction'].iloc[tail]:g} on no direction is concluded (below it, one "
+                  "is): there the random start has caught up as far as these seeds and test images can tell")
+    return (f"{caught}. Fractions measured: {', '.join(f'{f:g}' for f in diffs['fraction'])}. A point at 0.3 would "
+            "show how the gap changes between the two largest fractions; it costs one more pair of fine-tuning "
+            "runs per seed.\n\n" + markdown_table(diffs[_COLUMNS]) + f"\n\n{source(main)}\n")

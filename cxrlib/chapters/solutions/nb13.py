@@ -1,65 +1,57 @@
-"""The answers to the exercises of notebook 13, the dual-stream network (``book/solutions/13_dual_stream.md``)."""
+"""The answers to the exercises of notebook 13, sweeps (``book/solutions/13_sweep.md``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from cxrlib.chapters.solutions.format import interval, intervals_overlap, settled, source, variant_row
-from cxrlib.core.runs import markdown_table, read_table, run_params
+from cxrlib.chapters.solutions.format import source
+from cxrlib.core.runs import markdown_table, read_provenance, read_table
 
 
-def dual_ex1(runs: dict[str, Path]) -> str:
-    main = runs["13_dual_stream"]
-    variants, gates = read_table(main, "ds_variants"), read_table(main, "ds_gates")
-    transfer, auto = variant_row(variants, "transfer_only"), variant_row(variants, "autoencoder_only")
-    params = run_params(main)
-    overall = gates.iloc[0]
-    info = params.get("weights_info") or {}
-    start = info.get("description") or f"`weights: {params['weights']}`"
-    return (f"The transfer stream ({params['backbone']}) started from {start} (`weights: {params['weights']}`). It reaches a test "
-            f"AUROC of {transfer['test AUROC']:.3f} [{transfer['CI low']:.3f}, {transfer['CI high']:.3f}] alone, the "
-            f"autoencoder {auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}]: a gap of "
-            f"{transfer['test AUROC'] - auto['test AUROC']:+.3f}. The gate's mean weight on the transfer stream is "
-            f"{overall['mean']:.2f}. " + ("ImageNet weights give the transfer stream features learned on a million images; "
-            "expect its AUROC, the gap and the gate's weight on it to grow, while the autoencoder-only row does not "
-            "change (it never sees the backbone)." if info.get("random", True) else "This run already started from "
-            "pre-trained weights: compare with `-p weights none` to see what they are worth.") + "\n\n" + markdown_table(variants[["variant", "test AUROC", "CI low", "CI high"]])
+def sweep_ex1(runs: dict[str, Path]) -> str:
+    main, lr = runs["13_sweep"], runs["13_sweep--ex1"]
+    status_main, status_lr = read_table(main, "sweep_status"), read_table(lr, "sweep_status")
+    shared = sorted(set(status_main["key"]) & set(status_lr["key"]))
+    new = sorted(set(status_lr["key"]) - set(status_main["key"]))
+    table = read_table(lr, "sweep_d000_layout")
+    return (f"Of the {len(status_lr)} grid points of the file, {len(shared)} are grid points of the classroom sweep "
+            f"(read from its journal when run with its `out_dir`): {', '.join(f'`{k}`' for k in shared) or 'none'}; "
+            f"{len(new)} are new and would run. Each row's best trial by validation loss (its key names the learning rate):\n\n"
+            + markdown_table(table) + "\n\nAll trials:\n\n" + markdown_table(status_lr) + f"\n\n{source(main, lr)}\n")
+
+
+def sweep_ex2(runs: dict[str, Path]) -> str:
+    main = runs["13_sweep"]
+    status = read_table(main, "sweep_status")
+    trials = float(status["seconds"].sum())
+    wall = float(read_provenance(main)["wall_time_s"])
+    longest = float(status["seconds"].max())
+    return (f"The classroom run: {len(status)} trials took {trials:.0f} s of training in a notebook run of {wall:.0f} s. "
+            f"Two workers can at best share the trials' {trials:.0f} s between them (about {max(trials / 2, longest):.0f} s, "
+            f"no less than the longest trial, {longest:.0f} s), and only if each trial gets cores of its own; on two shared "
+            "cores two trainings slow each other down.\n\n" + markdown_table(status[["key", "state", "seconds"]])
             + f"\n\n{source(main)}\n")
 
 
-def dual_ex2(runs: dict[str, Path]) -> str:
-    main = runs["13_dual_stream"]
-    variants, ablation = read_table(main, "ds_variants"), read_table(main, "ds_ablation")
-    auto = variant_row(variants, "autoencoder_only")
-    added = ablation[ablation["without"] == "transfer_only"]
-    lines = [(f"The autoencoder's code alone ({run_params(main)['ae_latent']} values) reaches a test AUROC of "
-              f"{auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}].")]
-    for _, row in added.iterrows():
-        lines.append(f"Added to the transfer stream ({row['component']}) it changes the AUROC by {row['difference']:+.3f} "
-                     f"{interval(row, 'bootstrap CI low', 'bootstrap CI high')}.")
-    lines.append("The reconstruction error weighs every pixel alike, and most pixels of a chest X-ray are ribs, "
-                 "borders and background: a larger code rebuilds those better without describing the faint "
-                 "opacities that signal pneumonia, so a better reconstruction need not be a better feature.")
-    return " ".join(lines) + "\n\n" + markdown_table(ablation[["component", "with", "without", "difference", "bootstrap CI low",
-                                                       "bootstrap CI high"]]) + f"\n\n{source(main)}\n"
+def sweep_ex3(runs: dict[str, Path]) -> str:
+    main = runs["13_sweep"]
+    table = read_table(main, "sweep_row_differences")
+    if table.empty:
+        return f"No two rows of the classroom run both learned, so none is compared.\n\n{source(main)}\n"
+    told = table[table["verdict"].isin(["above", "below"])]
+    mixed = table[(table["min"] < 0) & (table["max"] > 0)]
+    return (f"{len(told)} of the {len(table)} paired differences are concluded (at least three seeds and the "
+            f"interval agree): {', '.join(told['quantity']) or 'none'}. For {len(mixed)} of them the seeds disagree in "
+            "sign (min below 0, max above), so one seed per row could have told either story there; where every seed "
+            "has the same sign, one seed would have given the direction but not how sure it is.\n\n"
+            + markdown_table(table) + f"\n\n{source(main)}\n")
 
 
-def dual_ex3(runs: dict[str, Path]) -> str:
-    main = runs["13_dual_stream"]
-    variants, gates = read_table(main, "ds_variants"), read_table(main, "ds_gates")
-    gated, concat = variant_row(variants, "dual_gated"), variant_row(variants, "dual_concat")
-    overall = gates.iloc[0]
-    side = "the transfer stream" if overall["mean"] > 0.5 else "the autoencoder stream"
-    per_class = "; ".join(f"{r['images']}: mean {r['mean']:.2f}" for _, r in gates.iloc[1:].iterrows())
-    overlap = intervals_overlap(gated, concat, "CI low", "CI high")
-    ablation = read_table(main, "ds_ablation")
-    paired = ablation[(ablation["with"] == "dual_gated") & (ablation["without"] == "dual_concat")]
-    paired_text = "".join(f" On the same test images the paired difference gated - concatenation is {r['difference']:+.3f} "
-                          f"{interval(r, 'bootstrap CI low', 'bootstrap CI high')}, whose interval {settled(r, 'bootstrap CI low', 'bootstrap CI high')}."
-                          for _, r in paired.iterrows())
-    return (f"A gate value is the weight of the transfer stream. Its mean over the test images is {overall['mean']:.2f} "
-            f"(median {overall['median']:.2f}), so on average it favours {side}; a share {overall['dims > 0.5']:.2f} of the "
-            f"dimensions has a mean above 0.5 ({per_class}). The gated variant reaches {gated['test AUROC']:.3f} "
-            f"[{gated['CI low']:.3f}, {gated['CI high']:.3f}], the concatenation {concat['test AUROC']:.3f} "
-            f"[{concat['CI low']:.3f}, {concat['CI high']:.3f}]: the intervals "
-            + ("overlap, so these intervals do not separate them." if overlap else "do not overlap.") + paired_text
-            + "\n\n" + markdown_table(gates) + f"\n\n{source(main)}\n")
+def sweep_ex4(runs: dict[str, Path]) -> str:
+    main = runs["13_sweep"]
+    table = read_table(main, "sweep_row_auroc")
+    frame = table[["quantity", "n_seeds", "sd", "min", "max", "ci_low", "ci_high"]].assign(
+        **{"seed range": table["max"] - table["min"], "CI width": table["ci_high"] - table["ci_low"]})
+    larger = int((frame["seed range"] > frame["CI width"]).sum())
+    return (f"In {larger} of {len(frame)} rows the seeds spread wider than the patient-bootstrap interval of their "
+            "mean; a single run's interval speaks to the test set only, and says nothing of how far another training "
+            "seed would have moved the number.\n\n" + markdown_table(frame) + f"\n\n{source(main)}\n")

@@ -179,7 +179,7 @@ class FinalCheckpoint:
 
 def final_checkpoint(pretrain_dir: str | os.PathLike) -> FinalCheckpoint:
     """The last checkpoint of the largest pool fraction of a ``02_pretrain`` output folder, with its run's
-    parameters (notebooks 05, 06 and 10 read it); a clear error when the folder holds no checkpoints. The choice is
+    parameters (notebooks 05, 06 and 11 read it); a clear error when the folder holds no checkpoints. The choice is
     :func:`cxrlib.models.weights.last_ssl_checkpoint`'s, the checkpoint ``create_backbone(key, pretrain_dir)`` loads."""
     index = read_checkpoint_index(pretrain_dir)
     path = str(last_ssl_checkpoint(Path(pretrain_dir)))

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Notebook 13: a dual-stream network, transfer learning + autoencoder
+# # Notebook 10: a dual-stream network, transfer learning + autoencoder
 #
 # ## Overview
 # Document 003 (problem statement 2) proposes "a novel dual-stream architecture combining feature
@@ -42,7 +42,7 @@
 # frozen VGG-11, and per training seed (three) an autoencoder trained for 16 epochs and four heads.
 
 # %% tags=["parameters"]
-out_dir = "out/13_dual_stream"
+out_dir = "out/10_dual_stream"
 profile = "classroom"
 seed = 0
 data_root = None
@@ -72,7 +72,7 @@ train_seeds = [0, 1, 2]
 # %%
 from cxrlib.core.params import validate_params
 
-params = validate_params(globals(), "13_dual_stream", rules={
+params = validate_params(globals(), "10_dual_stream", rules={
     "data_root": "str|None", "task": ["kermany_pneumonia"], "image_size": ">=16", "ae_widths": "nonempty >0",
     "ae_latent": ">=1", "ae_epochs": ">=1", "ae_lr": ">0", "fused_dim": ">=1", "head_epochs": ">=1",
     "head_lr": ">0", "n_show": ">=1", "train_seeds": "nonempty >=0",
@@ -108,7 +108,7 @@ input_stats = NORMALIZATIONS[pipeline.normalization] or ((0.0, 0.0, 0.0), (1.0, 
 stream = transfer_stream(backbone, weights, seed=seed, input_mean=input_stats[0], input_std=input_stats[1])
 info = stream.info
 run = RunArtifacts(
-    out_dir, notebook="13_dual_stream", params={**params, "weights_info": info.provenance()},
+    out_dir, notebook="10_dual_stream", params={**params, "weights_info": info.provenance()},
     context=dict(dataset=spec.dataset, split=spec.split, image_size=image_size,
                  weights=f"transfer stream {backbone}: {info.description}; autoencoder trained here from random values",
                  profile=profile, seed=seed),
@@ -362,6 +362,6 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [The documents' comparisons, at classroom size](/book/documents_analogues.md) (notebook 10) runs documents
+# [The documents' comparisons, at classroom size](/book/documents_analogues.md) (notebook 11) runs documents
 # 001 and 004's comparisons on the data of this book. The [statistics chapter](/book/statistics.md) explains
 # the patient-bootstrap intervals and DeLong's test used here.

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Notebook 11: label efficiency on PneumoniaMNIST
+# # Notebook 12: label efficiency on PneumoniaMNIST
 #
 # ## Overview
 # The promise of self-supervised pre-training is that unlabeled images make the labelled ones go further.
@@ -39,7 +39,7 @@
 # - bootstrap intervals and paired tests of AUROC (notebook 04).
 
 # %% tags=["parameters"]
-out_dir = "out/11_label_efficiency"
+out_dir = "out/12_label_efficiency"
 profile = "classroom"
 seed = 0
 seeds = [0, 1, 2]
@@ -68,7 +68,7 @@ cache_dir = None
 # %%
 from cxrlib.core.params import validate_params
 
-params = validate_params(globals(), "11_label_efficiency", rules={
+params = validate_params(globals(), "12_label_efficiency", rules={
     "image_size": ">=16", "ssl_epochs": ">=1", "ssl_max_images": "int|None >=2", "ssl_batch_size": ">=2", "ssl_lr": ">0",
     "label_fractions": "nonempty >0 <=1", "seeds": "nonempty", "epoch_images": ">=1", "max_epochs": ">=1",
     "max_images": ">=1", "patience": ">=0", "batch_size": ">=2",
@@ -87,7 +87,7 @@ from cxrlib.training import ssl
 spec = get_task(task)
 pool_source = next(name for name, source in SOURCE_DATA.items() if source == spec.source)
 run = RunArtifacts(
-    out_dir, notebook="11_label_efficiency",
+    out_dir, notebook="12_label_efficiency",
     params=params,
     context=dict(dataset=spec.dataset, split=spec.split, image_size=image_size, profile=profile,
                  seed=f"pre-training {seed}; fine-tuning {', '.join(map(str, seeds))}",
@@ -238,6 +238,6 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [Experiment grids as sweeps](/book/sweeps.md) (notebook 09) runs whole grids of such runs; then
+# [Experiment grids as sweeps](/book/sweeps.md) (notebook 13) runs whole grids of such runs; then
 # [the developers' chapter](/book/developers.md) shows how the notebooks, run folders and chapters fit
 # together, for readers who want to add their own experiment.

@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Notebook 09: a classroom sweep in document 000's table layout
+# # Notebook 13: a classroom sweep in document 000's table layout
 #
 # ## Overview
 # Document 000 fine-tuned five backbones and, for each, searched a grid of learning rate, L2, dropout and
@@ -41,7 +41,7 @@
 # journal file inside the run's folder, and finished grid points are read, not trained again.
 
 # %% tags=["parameters"]
-out_dir = "out/09_sweep"
+out_dir = "out/13_sweep"
 profile = "classroom"
 seed = 0
 data_root = None
@@ -65,7 +65,7 @@ n_boot = 1000
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "09_sweep", rules={
+validate_params(globals(), "13_sweep", rules={
     "data_root": "str|None", "sweep_file": "str nonempty", "sweep_smoke": "bool", "ssl_dir": "str|None",
     "reference_row": "dict",
 })
@@ -85,7 +85,7 @@ from cxrlib.images.tasks import get_task
 from cxrlib.stats import replication_table
 from cxrlib.training import sweeps
 
-run = RunArtifacts(out_dir, notebook="09_sweep", params=dict(
+run = RunArtifacts(out_dir, notebook="13_sweep", params=dict(
     out_dir=out_dir, profile=profile, seed=seed, data_root=data_root, sweep_file=sweep_file,
     sweep_smoke=sweep_smoke, ssl_dir=ssl_dir, reference_row=reference_row, n_boot=n_boot))
 sweep = sweeps.load_sweep(sweeps.REPO / sweep_file, smoke=sweep_smoke, out=Path(run.out_dir) / "sweep",

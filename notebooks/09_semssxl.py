@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Notebook 12: SemSSXL, a contrastive multi-label learner
+# # Notebook 09: SemSSXL, a contrastive multi-label learner
 #
 # ## Overview
 # Document 003 (problem statement 1) proposes "a contrastive learning based robust multi-label chest
@@ -51,7 +51,7 @@
 # label base rates and learns nothing that a chapter could read.
 
 # %% tags=["parameters"]
-out_dir = "out/12_semssxl"
+out_dir = "out/09_semssxl"
 profile = "classroom"
 seed = 0
 data_root = None
@@ -87,7 +87,7 @@ n_boot = 500
 # %%
 from cxrlib.core.params import validate_params
 
-params = validate_params(globals(), "12_semssxl", rules={
+params = validate_params(globals(), "09_semssxl", rules={
     "data_root": "str|None", "task": ["kermany_pathogen", "nih_competition5", "chexpert_competition5"], "image_size": ">=32",
     "stages": "nonempty >=0", "dim": ">=4", "head": "in:projection_head", "temperature": ">0",
     "contrastive_weight": ">=0", "batch_size": ">=2", "unlabeled_batch_size": ">=2",
@@ -111,7 +111,7 @@ from cxrlib.stats.replication import replication_table
 from cxrlib.training.semssxl import SemiConfig, labelled_fractions
 from cxrlib.training.ssl.runs import run_chance_loss
 
-torch.set_num_threads(1)  # 32 px convolutions gain little from a second thread; on a busy machine it costs (notebook 13)
+torch.set_num_threads(1)  # 32 px convolutions gain little from a second thread; on a busy machine it costs (notebook 10)
 started = time.perf_counter()
 spec = get_task(task)
 labels = list(spec.classes)
@@ -137,7 +137,7 @@ labelled = labelled_fractions(parts["train"], fractions, seed, held_out={"test":
 per_patient = chapter.images_per_patient(parts["test"])
 positives = chapter.positives_table(parts, labels, labelled)
 run = RunArtifacts(
-    out_dir, notebook="12_semssxl", params=params,
+    out_dir, notebook="09_semssxl", params=params,
     context=dict(dataset=spec.dataset, split=spec.split, image_size=image_size, profile=profile, seed=seed,
                  model=f"{backbone} stages {stages}, neck width {dim}"),
 )
@@ -315,7 +315,7 @@ print(f"notebook body: {time.perf_counter() - started:.0f} s")
 #    joins) cost?
 # 3. Which label has the fewest positive test images, and how do the CI widths follow the positives? If
 #    the test part held half as many patients, by about how much would the widths grow?
-# 4. With the CheXpert images on your machine, run `params/paper/12_semssxl--d003_chexpert.yaml`. The test
+# 4. With the CheXpert images on your machine, run `params/paper/09_semssxl--d003_chexpert.yaml`. The test
 #    part then has up to several images per patient: compare the plain and the clustered DeLong p-values
 #    (`cxrlib.stats.evaluate.paired_delong_clustered` gives both). Which is larger, and why?
 
@@ -324,5 +324,5 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [The dual-stream network](/book/dual_stream.md) (notebook 13) builds document 003's remaining system. The
+# [The dual-stream network](/book/dual_stream.md) (notebook 10) builds document 003's remaining system. The
 # [statistics chapter](/book/statistics.md) explains the patient bootstrap and the clustered DeLong test used here.

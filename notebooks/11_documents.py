@@ -13,7 +13,7 @@
 # ---
 
 # %% [markdown]
-# # Notebook 10: the documents' downstream comparisons, as classroom analogues
+# # Notebook 11: the documents' downstream comparisons, as classroom analogues
 #
 # ## Overview
 # Document 001 fine-tunes a ViT-B twice on each data set, once from DINOv2 weights (self-supervised, on
@@ -43,7 +43,7 @@
 # - the paired tests of notebook 04: DeLong's test and the paired patient bootstrap.
 
 # %% tags=["parameters"]
-out_dir = "out/10_documents"
+out_dir = "out/11_documents"
 profile = "classroom"
 seed = 0
 data_root = None
@@ -65,7 +65,7 @@ cache_dir = None
 # %%
 from cxrlib.core.params import validate_params
 
-validate_params(globals(), "10_documents", rules={
+validate_params(globals(), "11_documents", rules={
     "data_root": "str|None", "pretrain_dir": "str nonempty", "probe_dir": "str nonempty",
     "d001_task": "in:task", "d001_task_options": "dict", "d001_subset": "dict|None", "d001_epochs": ">=1",
     "d001_lr": ">0", "d001_batch_size": ">=2", "d001_augment": "in:policy", "d004_n_boot": ">=1",
@@ -93,7 +93,7 @@ ssl_words = (f"our {pretrain_params['method']} checkpoint of {backbone} (noteboo
 print(f"SSL start: {checkpoint}\n{ssl_words}")
 d001_spec = get_task(d001_task)
 run = RunArtifacts(
-    out_dir, notebook="10_documents",
+    out_dir, notebook="11_documents",
     params=dict(profile=profile, seed=seed, data_root=data_root, pretrain_dir=pretrain_dir, probe_dir=probe_dir,
                 d001_task=d001_task, d001_task_options=d001_task_options, d001_subset=d001_subset,
                 d001_epochs=d001_epochs, d001_lr=d001_lr, d001_batch_size=d001_batch_size, d001_augment=d001_augment,
@@ -294,6 +294,6 @@ run.finish()
 
 # %% [markdown]
 # ## What's next
-# [Label efficiency on PneumoniaMNIST](/book/label_efficiency.md) (notebook 11) asks the question the
+# [Label efficiency on PneumoniaMNIST](/book/label_efficiency.md) (notebook 12) asks the question the
 # documents leave open: how much does a self-supervised start help when only 1 % or 10 % of the labels
 # are there?
