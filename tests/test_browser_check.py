@@ -200,7 +200,7 @@ def test_notebook_page_rules_find_what_the_issue_saw():
     bad = _notebook_html(
         _cell('out_dir = "out/x"', "tag_parameters"),
         _cell('# Parameters\nout_dir = "book/_generated/x"', "tag_injected-parameters"),
-        _cell("validate_params(globals(), 'x', rules={})", output="<pre>data: /work/main/data/x.csv</pre>"),
+        _cell("validate_params(globals(), 'x', rules={})", output="<pre>data: /home/alice/data/x.csv</pre>"),
         _cell("run.figure(fig, 'f', 'c')\nplt.show()", "tag_remove-output"),
         "<p>Prose with a <a class='reference internal' href='#here'>link on this page</a>.</p>",
         _cell("run.finish()", output="<pre>PosixPath('book/_generated/x/provenance.json')</pre>"

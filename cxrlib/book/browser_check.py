@@ -24,7 +24,7 @@ Light (stdlib only, no torch). One Chromium process per page (``--dump-dom`` aft
   curve and the threshold shown must equal the counts of the page's JSON at that index;
 - ``notebook``: an executed notebook page (below ``book/_generated/``) that does not read as an executed
   notebook (:func:`notebook_page_problems`; the pages are prepared by :mod:`cxrlib.book.notebook_pages`): a
-  folder of the build machine (``/work/...``, a home folder, ``/tmp/...``) or a path repr (``PosixPath(...)``)
+  folder of the build machine (a home folder, ``/tmp/...``, a work or scratch mount) or a path repr (``PosixPath(...)``)
   in its text, the parameters shown twice (the parameters cell and papermill's injected one), a
   ``validate_params(...)`` call, a table cell reading NaN, or a cell that draws a figure (``plt.show()``,
   ``.figure(``) followed by neither an image nor a link to another page of the book;
