@@ -144,3 +144,17 @@ def test_a_smoke_text_artifact_reads_without_a_stray_full_stop(tmp_path):
     assert run.caption("").startswith(SMOKE_CAPTION + " *")
     assert run.caption("A table.").startswith(SMOKE_CAPTION + " A table. *")
     run.abort()
+
+
+def test_an_empty_table_is_still_a_table():
+    """A frame without columns (notebook 13's row differences when no row learned, in the smoke book) gave
+    "|  |" and a strict HTML build failed on it ("exactly one table expected")."""
+    import pandas as pd
+
+    from cxrlib.core.runs import markdown_table
+
+    text = markdown_table(pd.DataFrame())
+    lines = text.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("| ") and set(lines[1]) <= set("|-")
+    assert "no rows" in lines[0]
+    assert markdown_table(pd.DataFrame({"a": [1.0]})).splitlines()[1] == "|---|"

@@ -174,7 +174,10 @@ def markdown_cell(value: Any, float_format: str | Callable[[float], str] = "{:.3
 
 
 def markdown_table(frame: pd.DataFrame, float_format: str | Callable[[float], str] = "{:.3f}") -> str:
-    """A pipe table for MyST (no index; cells as :func:`markdown_cell`)."""
+    """A pipe table for MyST (no index; cells as :func:`markdown_cell`). A frame without columns (e.g. a
+    comparison with nothing to compare) is a one-cell table that says so: ``|  |`` alone is no table."""
+    if len(frame.columns) == 0:
+        return "| (no rows) |\n|---|"
     header = "| " + " | ".join(markdown_cell(c, float_format) for c in frame.columns) + " |"
     rule = "|" + "---|" * len(frame.columns)
     body = ["| " + " | ".join(markdown_cell(v, float_format) for v in row) + " |"
