@@ -121,3 +121,9 @@ def test_replication_plot_draws_every_seed(tmp_path):
     fig = replication_plot(rows)
     dots = [line for line in fig.axes[0].lines if len(line.get_xdata()) == 3]
     assert dots and sorted(dots[0].get_xdata()) == [0.1, 0.2, 0.3]
+
+
+def test_replication_plot_with_nothing_to_compare_says_so():
+    from cxrlib.chapters.plots import replication_plot
+    fig = replication_plot([], title="t")
+    assert any("nothing to compare" in t.get_text() for t in fig.axes[0].texts)

@@ -129,6 +129,13 @@ def replication_plot(results: Sequence, *, xlabel: str = "difference", title: st
     which comparisons the book concludes from (both agree) and which it does not."""
     results = list(results)
     fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(results) + 1.2))
+    if not results:  # nothing passed to compare (e.g. no row whose every seed learned): say so, draw no axes
+        ax.axis("off")
+        ax.text(0.5, 0.5, "nothing to compare: no comparison whose models all learned", ha="center", va="center",
+                transform=ax.transAxes, fontsize=9)
+        if title:
+            ax.set_title(title, fontsize=10)
+        return fig
     for i, r in enumerate(results):
         ax.plot(r.values, np.full(r.n_seeds, i), "o", color="0.55", ms=5, alpha=0.8,
                 label="one training seed" if i == 0 else None)
