@@ -146,6 +146,22 @@ def test_a_smoke_text_artifact_reads_without_a_stray_full_stop(tmp_path):
     run.abort()
 
 
+def test_an_artifact_of_a_smoke_run_says_smoke_whatever_profile_it_names(tmp_path):
+    """Notebook 05 shows a reading of published counts with ``profile="published"``; in the paper smoke its
+    caption lost the SMOKE label (CI: test_every_paper_file_ran_end_to_end_and_says_smoke)."""
+    from cxrlib.book.artifacts import SMOKE_CAPTION, RunArtifacts
+
+    run = RunArtifacts(tmp_path / "run", "05_explain", {"seed": 0}, context={**CONTEXT, "profile": "paper-smoke"})
+    caption = run.caption("Published counts.", profile="published")
+    assert caption.startswith(SMOKE_CAPTION) and "profile: published" in caption
+    assert "run profile: paper-smoke" in caption
+    assert "run profile" not in run.caption("Ours.")
+    run.abort()
+    classroom = RunArtifacts(tmp_path / "c", "05_explain", {"seed": 0}, context={**CONTEXT, "profile": "classroom"})
+    assert not classroom.caption("Published counts.", profile="published").startswith(SMOKE_CAPTION)
+    classroom.abort()
+
+
 def test_an_empty_table_is_still_a_table():
     """A frame without columns (notebook 13's row differences when no row learned, in the smoke book) gave
     "|  |" and a strict HTML build failed on it ("exactly one table expected")."""

@@ -115,6 +115,17 @@ def test_table_has_one_row_per_result_with_its_verdict():
     assert table.loc[0, "sd"] == pytest.approx(0.1)
 
 
+def test_a_table_with_nothing_to_compare_keeps_its_columns_through_its_csv(tmp_path):
+    """Notebook 13 writes its row differences even when no two rows learned; a reader (the solutions of the
+    teaching edition) must get an empty table with the columns back, not a file pandas cannot parse."""
+    from cxrlib.core.runs import read_table
+    replication_table([], digits=4).to_csv(tmp_path / "diffs.csv", index=False)
+    table = read_table(tmp_path, "diffs")
+    assert table.empty and "verdict" in table.columns
+    (tmp_path / "bare.csv").write_text("\n")
+    assert read_table(tmp_path, "bare").empty
+
+
 def test_replication_plot_draws_every_seed(tmp_path):
     from cxrlib.chapters.plots import replication_plot
     rows = [replicated_values({0: 0.1, 1: 0.2, 2: 0.3}, ci=(0.05, 0.35), name="x")]

@@ -153,11 +153,17 @@ class RunArtifacts:
         return self._staging.is_open
 
     def caption(self, text: str, **context) -> str:
+        """``text`` with the run's facts (its context, overridden by ``context``). An artifact of a smoke run
+        is labelled SMOKE whatever it overrides; one that names another profile than its run's (a reading of
+        published numbers: ``profile="published"``) also names the run's profile."""
         facts = {**self.context, **context}
+        run_profile = str(self.context.get("profile") or "")
+        if run_profile and str(facts.get("profile") or "") != run_profile:
+            facts["run_profile"] = run_profile
         known = [f"{name.replace('_', ' ')}: {facts[name]}" for name in CONTEXT_FIELDS if facts.get(name) not in (None, "")]
         extra = [f"{k.replace('_', ' ')}: {v}" for k, v in facts.items() if k not in CONTEXT_FIELDS and v not in (None, "")]
         tail = "; ".join(known + extra)
-        if str(facts.get("profile") or "").endswith(SMOKE_PROFILE_SUFFIX):
+        if any(str(p or "").endswith(SMOKE_PROFILE_SUFFIX) for p in (run_profile, facts.get("profile"))):
             text = f"{SMOKE_CAPTION} {text}"
         lead = text.strip().rstrip(".")
         if not tail:

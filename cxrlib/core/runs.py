@@ -101,8 +101,12 @@ def run_params(folder: str | os.PathLike) -> dict:
 
 
 def read_table(folder: str | os.PathLike, artifact: str) -> pd.DataFrame:
-    """The table ``<artifact>.csv`` of a run folder."""
-    return pd.read_csv(Path(folder) / f"{artifact}.csv")
+    """The table ``<artifact>.csv`` of a run folder (a file without even a header, as pandas writes a frame
+    without columns, is an empty table)."""
+    try:
+        return pd.read_csv(Path(folder) / f"{artifact}.csv")
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
 
 
 def finished_artifact(folder: str | os.PathLike, artifact: str) -> Path | None:

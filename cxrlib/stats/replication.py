@@ -38,6 +38,7 @@ from cxrlib.stats.checks import check_alpha
 __all__ = [
     "MIN_SEEDS",
     "VERDICTS",
+    "TABLE_COLUMNS",
     "Replicated",
     "replicated_values",
     "replicated_auroc",
@@ -49,6 +50,9 @@ __all__ = [
 MIN_SEEDS = 3
 #: What :attr:`Replicated.verdict` can say.
 VERDICTS = ("above", "below", "inconclusive", "not replicated")
+#: The columns of :func:`replication_table`, also when there is no row (nothing to compare).
+TABLE_COLUMNS = ("quantity", "n_seeds", "seeds", "mean", "sd", "min", "max", "ci_low", "ci_high", "null",
+                 "resampled", "verdict")
 
 
 @dataclass(frozen=True)
@@ -150,11 +154,11 @@ class Replicated:
         return f"{(inconclusive or default)[:1].upper()}{(inconclusive or default)[1:]}: {numbers}."
 
     def row(self) -> dict:
-        """One table row: name, seeds, mean, sd, min, max, interval, unit, verdict."""
-        return {"quantity": self.name, "n_seeds": self.n_seeds, "seeds": " ".join(map(str, self.seeds)),
-                "mean": self.mean, "sd": self.sd, "min": self.low, "max": self.high,
-                "ci_low": self.ci_low, "ci_high": self.ci_high, "null": self.null,
-                "resampled": self.unit, "verdict": self.verdict}
+        """One table row (the keys are :data:`TABLE_COLUMNS`): name, seeds, mean, sd, min, max, interval,
+        unit, verdict."""
+        values = (self.name, self.n_seeds, " ".join(map(str, self.seeds)), self.mean, self.sd, self.low, self.high,
+                  self.ci_low, self.ci_high, self.null, self.unit, self.verdict)
+        return dict(zip(TABLE_COLUMNS, values))
 
 
 def _by_seed(scores: Mapping[int, object], what: str) -> tuple[tuple[int, ...], list]:
@@ -216,8 +220,9 @@ def replicated_auroc_difference(y_true, scores_a: Mapping[int, object], scores_b
 
 
 def replication_table(results: Sequence[Replicated], *, digits: int | None = None) -> pd.DataFrame:
-    """One row per :class:`Replicated` (see :meth:`Replicated.row`), ready for an artifact."""
-    table = pd.DataFrame([r.row() for r in results])
+    """One row per :class:`Replicated` (see :meth:`Replicated.row`), ready for an artifact; without results,
+    a table of :data:`TABLE_COLUMNS` and no row (its CSV still has a header to read back)."""
+    table = pd.DataFrame([r.row() for r in results], columns=list(TABLE_COLUMNS))
     if digits is not None and not table.empty:
         numeric = ["mean", "sd", "min", "max", "ci_low", "ci_high"]
         table[numeric] = table[numeric].round(digits)
