@@ -21,6 +21,7 @@ from cxrlib.training.sweeps.workers import (
 )
 
 
+#: How the status table words an Optuna trial state.
 STATE_WORDS = {"COMPLETE": "done", "RUNNING": "running", "FAIL": "failed", "WAITING": "waiting", "PRUNED": "duplicate"}
 
 

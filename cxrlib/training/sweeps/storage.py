@@ -41,6 +41,9 @@ def _is_url(spec: str) -> bool:
 
 @dataclasses.dataclass
 class Store:
+    """Where a sweep's Optuna study lives (:func:`open_storage`): a journal file, PostgreSQL or another RDB
+    URL (``spec``, what workers are given), the opened Optuna storage and its ``kind``."""
+
     spec: str  # what workers are given
     storage: Any
     kind: str  # "journal" | "postgresql" | "rdb"

@@ -37,8 +37,10 @@ FINETUNE_SMOKE: dict[str, Any] = {
 }
 """``--smoke`` overrides for ``03_finetune`` / ``cxrlib.training.finetune`` sweeps (sizes only)."""
 
+#: The keys a sweep file may have at its top level (anything else is refused, with did-you-mean).
 TOP_KEYS = {"name", "document", "description", "notebook", "entry", "base", "params", "profile", "out", "grid",
             "search", "select", "table", "smoke", "heartbeat", "grace", "max_retries", "poll"}
+#: The keys of a sweep file's ``table:`` block.
 TABLE_KEYS = {"best_by", "records", "explode", "rows", "columns", "values", "ci", "item", "title"}
 
 
@@ -48,6 +50,10 @@ class SweepError(ValueError):
 
 @dataclasses.dataclass
 class Sweep:
+    """A loaded sweep file (:func:`load_sweep`): what each trial runs (``notebook`` or ``entry``), its fixed
+    parameters, the grid blocks or ``search`` space, the metric that picks the best trial, the results table
+    layout, the output folder, and the queue's timing (heartbeat, grace, retries, poll)."""
+
     path: Path
     name: str
     document: str | None

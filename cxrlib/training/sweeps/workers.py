@@ -27,12 +27,20 @@ from cxrlib.training.sweeps.sweep_file import (
 )
 
 
+# The Optuna user attributes a sweep trial carries:
+#: the trial's grid key (:func:`trial_key`)
 KEY_ATTR = "sweep_key"
+#: the grid point it runs (JSON)
 POINT_ATTR = "sweep_point"
+#: which attempt of the point it is (a failed or stale trial is retried up to ``max_retries``)
 ATTEMPT_ATTR = "sweep_attempt"
+#: the last heartbeat (epoch seconds) of the worker running it
 HEARTBEAT_ATTR = "sweep_heartbeat"
+#: the worker running it
 WORKER_ATTR = "sweep_worker"
+#: the error of a failed attempt
 ERROR_ATTR = "sweep_error"
+#: a note (a duplicate of another trial, or a finished run folder read instead of run again)
 NOTE_ATTR = "sweep_note"
 
 
