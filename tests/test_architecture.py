@@ -355,7 +355,8 @@ LIGHT_MODULES = sorted({
     "cxrlib.images.tasks", "cxrlib.images.preprocess", "cxrlib.book.artifacts", "cxrlib.book.build",
     "cxrlib.models.registry", "cxrlib.training.probe", "cxrlib.chapters.label_noise",
     "cxrlib.stats.localisation", "cxrlib.explain.boxes", "cxrlib.federated.ledger", "cxrlib.federated.partition",
-    "cxrlib.training.sweeps",
+    "cxrlib.training.sweeps", "cxrlib.training.sweeps.sweep_file", "cxrlib.training.sweeps.storage",
+    "cxrlib.training.sweeps.workers", "cxrlib.training.sweeps.results", "cxrlib.training.sweeps.cli",
 })
 
 

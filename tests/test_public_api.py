@@ -21,8 +21,8 @@ from cxrlib.core.exports import lazy_exports
 REPO = Path(__file__).resolve().parents[1]
 
 PACKAGES = ("cxrlib.core", "cxrlib.data", "cxrlib.data.download", "cxrlib.images", "cxrlib.models", "cxrlib.training",
-            "cxrlib.training.ssl", "cxrlib.stats", "cxrlib.explain", "cxrlib.federated", "cxrlib.published",
-            "cxrlib.book")
+            "cxrlib.training.ssl", "cxrlib.training.sweeps", "cxrlib.stats", "cxrlib.explain", "cxrlib.federated",
+            "cxrlib.published", "cxrlib.book")
 LIGHT_PACKAGES = ("cxrlib.core", "cxrlib.data", "cxrlib.data.download", "cxrlib.stats", "cxrlib.published")
 HEAVY = ("torch", "timm", "lightning", "lightly", "torchvision")
 

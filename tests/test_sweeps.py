@@ -234,7 +234,7 @@ def test_sweep_files_load(path):
     smoke = sweeps.load_sweep(path, smoke=True)
     assert smoke.study_name.endswith("-smoke") and smoke.out.name.endswith("-smoke")
     assert 0 < len(smoke.points()) <= len(points)
-    rows = sweeps._as_list(sweep.table.get("rows"))
+    rows = sweeps.as_list(sweep.table.get("rows"))
     assert rows, "every sweep file lays out a table"
 
 
@@ -304,7 +304,7 @@ def test_a_table_naming_a_registry_item_takes_its_layout_and_published_table(tmp
     assert sweep.table["item"] == "d000_table2" and sweep.table["rows"] == ["unfrozen_blocks"]
     assert sweep.table["values"]["Test AUC"] == "test.macro_auroc" and sweep.table["title"].startswith("Document 000, Table 2")
     ours = pd.DataFrame({"unfrozen_blocks": [4, 1, 9], "Test AUC": [0.7, 0.6, 0.5], "trial_key": ["k4", "k1", "k9"]})
-    published, note = sweeps._published("d000_table2")
+    published, note = sweeps.results._published("d000_table2")
     assert note.startswith("d000_table2: Elwirehardja")
     both = sweeps.combined(ours, published, ["unfrozen_blocks"])
     assert both["unfrozen_blocks"].tolist() == ["0", "1", "2", "3", "4", "9"]  # as text, sorted, ours and theirs

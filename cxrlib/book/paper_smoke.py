@@ -212,7 +212,7 @@ def run_sweep(sweep, log: Callable[[str], None] = _say) -> dict[str, Any]:
     result: dict[str, Any] = {"counts": counts, "points": len(sweep.points()), "out": str(sweep.out)}
     if counts["FAIL"] == 0:
         ours, published, _ = sweeps.sweep_table(study, sweep, n_boot=20)
-        both = sweeps.combined(ours, published, sweeps._as_list(sweep.table.get("rows")))
+        both = sweeps.combined(ours, published, sweeps.as_list(sweep.table.get("rows")))
         target = sweep.out / "sweep_table.csv"
         both.to_csv(target, index=False)
         result.update(table=str(target), rows=len(ours))
