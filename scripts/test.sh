@@ -3,8 +3,8 @@
 #   the fast lane  `pytest -m "not slow"`  (pytest's default): every library behaviour, in minutes;
 #   the slow lane  `pytest -m slow`: the smoke book of every notebook and both HTML editions, the paper smoke of
 #                  every paper and sweep file, Flower processes, PostgreSQL workers, Chromium, papermill kernels.
-# Both lanes always run; arguments go to both (e.g. -q, -x, a test file). Exit status: 0 when both passed, else
-# the first failing lane's; 5 ("no tests collected") only when neither lane collected a test.
+# Both lanes always run, each on one worker per core; arguments go to both (e.g. -q, a test file).
+# Exit status: 0 when both passed, else the first failing lane's; 5 ("no tests collected") only when neither lane collected a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,10 +21,14 @@ lane() {  # lane NAME MARKER ARGS...: run one lane, print and return its exit st
   local name=$1 marker=$2 status=0 started=$SECONDS
   shift 2
   echo "[test] $name lane: pytest -m \"$marker\""
-  .venv/bin/python -m pytest "$@" -m "$marker" || status=$?
+  .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@" -m "$marker" || status=$?
   echo "[test] $name lane: exit $status after $((SECONDS - started)) s"
   return "$status"
 }
+# Each lane on one pytest-xdist worker per core (every test process runs torch on one thread, see
+# tests/conftest.py), a test file to a worker: a file's module fixtures (the smoke book, the paper smoke) are
+# built once. On two cores this halves both lanes. CXRLIB_TEST_WORKERS=0 runs them in this process.
+workers=${CXRLIB_TEST_WORKERS:-auto}
 fast=0 slow=0
 lane fast "not slow" "$@" || fast=$?
 lane slow slow "$@" || slow=$?

@@ -11,6 +11,10 @@ finds no target for a Python reference to ``cxrlib``, this resolves it in this o
 3. a ``cxrlib`` name the page does not list (a chapter's helper, a private module): shown as code, unlinked.
 
 References outside ``cxrlib`` are left to Sphinx, so ``-n`` still reports them.
+
+Signatures: ``autodoc_preserve_defaults`` shows a default as written, but a dataclass's generated
+``__init__`` has no source, so a default such as ``workdir=REPO`` (:class:`cxrlib.training.sweeps.Sweep`)
+would show the build machine's checkout; :func:`_signature` names it ``REPO`` instead.
 """
 from __future__ import annotations
 
@@ -46,6 +50,19 @@ def _resolve(app, env, node, contnode):
     return contnode
 
 
+def _signature(app, what, name, obj, options, signature, return_annotation):
+    """``signature`` with the checkout's folder (the value of :data:`cxrlib.core.repo.REPO`) named ``REPO``."""
+    if not signature:
+        return None
+    from cxrlib.core.repo import REPO
+
+    shown = signature
+    for value in (repr(REPO), repr(str(REPO)), str(REPO)):
+        shown = shown.replace(value, "REPO")
+    return (shown, return_annotation) if shown != signature else None
+
+
 def setup(app):
     app.connect("missing-reference", _resolve)
+    app.connect("autodoc-process-signature", _signature)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
