@@ -43,6 +43,7 @@ pretrain_dir = "book/_generated/02_pretrain"
 tasks = ["kermany_pneumonia", "covid_vs_pneumonia"]
 task_options = {}
 fit_limit = 1000
+test_limit = None
 compare_imagenet = True
 weights_dir = None
 n_boot = 1000
@@ -64,10 +65,10 @@ from cxrlib.core.params import validate_params
 
 validate_params(globals(), "06_linear_probe", rules={
     "data_root": "str|None", "pretrain_dir": "str nonempty", "tasks": "nonempty in:task",
-    "fit_limit": "int|None >=2", "tsne_epochs": "list|None >=0", "finetune_task": "in:task",
+    "fit_limit": "int|None >=2", "test_limit": "int|None >=2", "tsne_epochs": "list|None >=0", "finetune_task": "in:task",
     "finetune_epochs": ">=1", "finetune_images_per_epoch": "int|None >=1", "finetune_lr": ">0",
     "finetune_augment": "in:policy", "finetune_n_boot": ">=1", "probe_seeds": "nonempty", "finetune_seeds": "nonempty",
-})
+}, checks=["test_limit > 0 and profile in ['classroom-smoke', 'paper-smoke']"])  # a result uses the whole test part
 
 from pathlib import Path
 
@@ -106,7 +107,7 @@ specs = {name: get_task(name) for name in tasks}
 run = RunArtifacts(
     out_dir, notebook="06_linear_probe",
     params=dict(profile=profile, data_root=data_root, pretrain_dir=pretrain_dir, tasks=tasks, task_options=task_options,
-                fit_limit=fit_limit, n_boot=n_boot, seed=seed,
+                fit_limit=fit_limit, test_limit=test_limit, n_boot=n_boot, seed=seed,
                 pretrain=pretrain_params, finetune=finetune, finetune_epochs=finetune_epochs),
     context=dict(dataset="; ".join(s.dataset for s in specs.values()),
                  split="; ".join(f"{s.name}: {s.split}" for s in specs.values()), image_size=image_size,
@@ -122,10 +123,11 @@ for name, spec in specs.items():
 # The probe fits on the training and validation parts together (its grid search cross-validates
 # inside them, keeping each patient in one fold) and is scored once on the test part. `fit_limit`
 # caps the fit images for the classroom (a class-balanced, patient-safe sample); the test part is
-# always whole.
+# whole (`test_limit` caps it in smoke runs only, which prove the code path and report no result).
 
 # %%
-tables = {name: linear_eval.task_table(name, data_root, seed, fit_limit, task_options.get(name)) for name in tasks}
+tables = {name: linear_eval.task_table(name, data_root, seed, fit_limit, task_options.get(name), test_limit=test_limit)
+          for name in tasks}
 counts = pd.concat([
     t.assign(cls=[specs[name].classes[i] for i in t["target"]]).groupby(["role", "cls"]).agg(
         images=("image_id", "size"), patients=("patient_id", "nunique")).reset_index().assign(task=name)

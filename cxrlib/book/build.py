@@ -46,6 +46,7 @@ from pathlib import Path
 
 
 from cxrlib.book import teaching
+from cxrlib.book.artifacts import SMOKE_PROFILE_SUFFIX
 from cxrlib.core.io import YamlFileError, read_yaml_mapping
 from cxrlib.core.notebooks import RESET_TAG, SharedKernel, execute_notebook
 from cxrlib.core.repo import GENERATED, REPO
@@ -63,7 +64,6 @@ PENDING = ".build-pending"
 SMOKE = Path("params") / "smoke"
 SOLUTIONS = Path("params") / "solutions"
 """Solution runs of the instructor edition: ``<notebook>--ex<N>.yaml``, overrides of the classroom parameters."""
-SMOKE_SUFFIX = "-smoke"
 SMOKE_KEEP = "keep"
 """Key of a profile's smoke file listing the parameters the run keeps from its own file."""
 SITE_PACKAGES_SHOWN = "[site-packages]"
@@ -258,7 +258,7 @@ def _execute(run: Run, profile: str, out_dir: Path, repo: Path, force: bool, ker
     executed_copy = out_dir.with_name(f".{run.name}.executing.ipynb")
     # out_dir relative to the checkout (the notebook works in it): no page shows the build machine's folders
     parameters = {**run.params, "out_dir": run.out_dir.as_posix(),
-                  "profile": profile + (SMOKE_SUFFIX if run.smoke else "")}
+                  "profile": profile + (SMOKE_PROFILE_SUFFIX if run.smoke else "")}
     started = time.time()
     log_file = log_path(run, repo)
     log_file.parent.mkdir(parents=True, exist_ok=True)

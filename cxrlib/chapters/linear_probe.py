@@ -48,12 +48,15 @@ class Init:
 
 
 def task_table(task: str | TaskSpec, data_root=None, seed: int = 0, fit_limit: int | None = None,
-               options: dict | None = None) -> pd.DataFrame:
+               options: dict | None = None, *, test_limit: int | None = None) -> pd.DataFrame:
     """The task's table with a ``role`` column (``fit`` = train + val, ``test``); ``fit_limit`` keeps at
     most that many fit images (whole parts sub-sampled per class, patient-safe) for classroom runs;
-    ``options``: the task's options (e.g. ``{"patient_clean": False}``)."""
+    ``options``: the task's options (e.g. ``{"patient_clean": False}``); ``test_limit`` keeps at most that
+    many test images the same way (smoke runs only: a result is scored on the whole test part)."""
     spec = get_task(task)
     table = spec.load_table(data_root, seed=seed, **(options or {}))
+    if test_limit is not None:
+        table = subsample(table, spec, {"test": int(test_limit)}, seed)
     if fit_limit is not None:
         n_train = int((table["split"] == "train").sum())
         n_val = int((table["split"] == "val").sum())

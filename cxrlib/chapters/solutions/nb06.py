@@ -49,7 +49,8 @@ def linear_ex3(runs: dict[str, Path]) -> str:
     params = run_params(main)
     task = "kermany_pneumonia" if "kermany_pneumonia" in params["tasks"] else params["tasks"][0]
     pre = params["pretrain"]
-    table = linear_eval.task_table(task, data_root(), params["seed"], params.get("fit_limit"))
+    table = linear_eval.task_table(task, data_root(), params["seed"], params.get("fit_limit"),
+                                   test_limit=params.get("test_limit"))
     # pretrain_dir names a run folder of the same checkout (book/_generated/02_pretrain), wherever it now is
     pretrain_dir = find_book_root(main) / params["pretrain_dir"]
     finals, _ = linear_eval.checkpoint_inits(ssl.read_checkpoint_index(pretrain_dir))
