@@ -64,6 +64,47 @@ def test_unknown_only_names_are_an_error_listing_the_runs(tiny_repo, capsys):
     assert "03_fintune" in err and "01_ok, 02_bad" in err
 
 
+def test_concurrent_runs_wait_for_what_they_read_and_never_exceed_the_jobs(tiny_repo, monkeypatch):
+    """--jobs: at most that many runs at a time; a run starts only after the runs whose outputs it reads are done,
+    and is skipped when one of them failed; the others go on. Kernels get cores/jobs threads."""
+    params = tiny_repo / "params" / "classroom"
+    (params / "05_uses_ok.yaml").write_text("source: book/_generated/01_ok/x.csv\n")
+    (tiny_repo / "notebooks" / "05_uses_ok.ipynb").write_text((tiny_repo / "notebooks" / "01_ok.ipynb").read_text())
+    runs = build.discover_runs("classroom", repo=tiny_repo)
+    lock, events, active, peak, threads = threading.Lock(), [], [0], [0], set()
+
+    def fake_execute(run, profile, repo, force=False, kernel="python3", shared_kernel=None, jobs=1):
+        with lock:
+            events.append(("start", run.name))
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+            threads.add(build.os.environ.get("OMP_NUM_THREADS"))
+        time.sleep(0.2 if run.name == "01_ok" else 0.05)
+        with lock:
+            active[0] -= 1
+            events.append(("end", run.name))
+        if run.name == "02_bad":
+            raise ValueError("bad")
+        return True
+
+    monkeypatch.setattr(build, "execute", fake_execute)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(build.os, "cpu_count", lambda: 4)
+    outcome = build.execute_all(runs, "classroom", repo=tiny_repo, jobs=2)
+    assert peak[0] == 2, events
+    assert outcome.done == ["01_ok", "04_after", "05_uses_ok"], "list order, whatever finished first"
+    assert list(outcome.failed) == ["02_bad"] and list(outcome.skipped) == ["03_uses_bad"]
+    assert events.index(("end", "01_ok")) < events.index(("start", "05_uses_ok"))
+    assert ("start", "03_uses_bad") not in events
+    assert threads == {"2"} and "OMP_NUM_THREADS" not in build.os.environ
+
+
+def test_the_classroom_build_runs_one_notebook_per_core_the_paper_build_one():
+    assert build.default_jobs("paper") == 1
+    assert 1 <= build.default_jobs("classroom") <= 4
+    assert args().jobs is None and args("--jobs", "3").jobs == 3
+
+
 def test_cli_reports_unknown_only_names_of_the_real_profile(capsys):
     assert cli.main(["book", "--only", "03_fintune", "--no-download", "--no-html"]) == 2
     err = capsys.readouterr().err
@@ -85,6 +126,8 @@ def test_failing_run_is_summarised_and_the_others_go_on(tiny_repo, capsys, monke
     log = (tiny_repo / "book" / "_generated" / "_logs" / "02_bad.log").read_text()
     assert "about to fail" in log and "ValueError" in log
     assert "wrote" in (tiny_repo / "book" / "_generated" / "_logs" / "01_ok.log").read_text()
+    # the classroom build ran two at a time here (default_jobs): each log holds its own run's outputs only
+    assert "about to fail" not in (tiny_repo / "book" / "_generated" / "_logs" / "01_ok.log").read_text()
     generated = tiny_repo / "book" / "_generated"
     for ok in ("01_ok", "04_after"):
         assert (generated / ok / "x.csv").exists()

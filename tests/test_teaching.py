@@ -119,6 +119,9 @@ def test_runtime_sentence_comes_from_the_build_stamp(tmp_path):
     stamp.write_text(json.dumps({"fingerprint": "x", "seconds": 12.0, "profile": "classroom-smoke"}))
     assert "12 s" in teaching.runtime_sentence("01_data", tmp_path)
     assert "Smoke profile" in teaching.runtime_sentence("01_data", tmp_path)
+    assert "at a time" not in teaching.runtime_sentence("01_data", tmp_path)
+    stamp.write_text(json.dumps({"fingerprint": "x", "seconds": 90.0, "profile": "classroom", "jobs": 2}))
+    assert "2 notebooks executing at a time" in teaching.runtime_sentence("01_data", tmp_path)
 
 
 def test_editions_differ_only_in_configuration(tmp_path):

@@ -27,6 +27,14 @@ the book without the exercises' solutions into ``_build/html``; ``instructor`` a
 solution runs of ``params/solutions/`` (:func:`solution_runs`) and builds with the solutions shown into
 ``_build/instructor/_build/html``. The build stamp of each run records its wall time, profile and machine,
 from which each chapter's run-time sentence is generated (:mod:`cxrlib.book.teaching`).
+
+**Jobs** (``--jobs``): the classroom build runs up to :func:`default_jobs` notebooks at a time, each in a
+kernel of its own with ``cores / jobs`` threads, a run starting once the runs whose outputs it reads
+(:func:`upstream_runs`) are done. The classroom notebooks train small networks on small images, where a
+second thread adds little, so two one-thread kernels on two cores finish the book sooner than one
+two-thread kernel at a time. Each run's build stamp records how many ran at once (its time is then the
+time it took beside another run). The paper profile (GPU runs) and smoke builds (one shared kernel) run
+one at a time.
 """
 from __future__ import annotations
 
@@ -38,9 +46,11 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import traceback
-from contextlib import nullcontext
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,7 +240,7 @@ def log_path(run: Run, repo: Path = REPO) -> Path:
 
 
 def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kernel: str = "python3",
-            shared_kernel: SharedKernel | None = None) -> bool:
+            shared_kernel: SharedKernel | None = None, jobs: int = 1) -> bool:
     """Execute one run with papermill; returns False when it was up to date and skipped.
 
     The cell outputs and papermill's log go to :func:`log_path`; a failing cell raises papermill's
@@ -238,17 +248,50 @@ def execute(run: Run, profile: str, repo: Path = REPO, force: bool = False, kern
     build stamp). ``shared_kernel``: run in that kernel (:mod:`cxrlib.core.notebooks`; the paper smoke
     harness does), else in a kernel of its own. The run's build lock (:func:`cxrlib.core.staging.held`) is
     held from the preparation of its staging folder to its build stamp: a second build of the same run
-    meanwhile raises :class:`~cxrlib.core.staging.RunFolderBusy` and touches nothing.
+    meanwhile raises :class:`~cxrlib.core.staging.RunFolderBusy` and touches nothing. ``jobs``: how many runs
+    this build executes at a time (recorded in the build stamp).
     """
     out_dir = repo / run.out_dir
     with held(out_dir, "build"):  # a second build of this run is refused before it touches anything
-        return _execute(run, profile, out_dir, repo, force, kernel, shared_kernel)
+        return _execute(run, profile, out_dir, repo, force, kernel, shared_kernel, jobs)
+
+
+_LOG_LOCK = threading.Lock()
+_LOG_STATE: dict = {"users": 0, "saved": None}
+
+
+@contextmanager
+def _papermill_log(log_file: Path):
+    """papermill's log (cell outputs) of the run executing in this thread into ``log_file``, not the console;
+    runs executing at the same time in other threads write their own files."""
+    import logging
+
+    handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    thread = threading.get_ident()
+    handler.addFilter(lambda record: record.thread == thread)
+    logger = logging.getLogger("papermill")
+    with _LOG_LOCK:
+        if _LOG_STATE["users"] == 0:
+            _LOG_STATE["saved"] = (logger.level, logger.propagate)
+        _LOG_STATE["users"] += 1
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # cell outputs go to the log file, not the console
+    try:
+        yield logger
+    finally:
+        with _LOG_LOCK:
+            logger.removeHandler(handler)
+            _LOG_STATE["users"] -= 1
+            if _LOG_STATE["users"] == 0:
+                logger.setLevel(_LOG_STATE["saved"][0])
+                logger.propagate = _LOG_STATE["saved"][1]
+        handler.close()
 
 
 def _execute(run: Run, profile: str, out_dir: Path, repo: Path, force: bool, kernel: str,
-             shared_kernel: SharedKernel | None) -> bool:
-    import logging
-
+             shared_kernel: SharedKernel | None, jobs: int = 1) -> bool:
     fingerprint = _fingerprint(run, repo)
     if not force and (read_build_stamp(out_dir) or {}).get("fingerprint") == fingerprint and is_complete(out_dir):
         if _inputs_unchanged(run, repo):
@@ -264,24 +307,13 @@ def _execute(run: Run, profile: str, out_dir: Path, repo: Path, force: bool, ker
     log_file.parent.mkdir(parents=True, exist_ok=True)
     print(f"[book] {run.name}: executing {run.notebook.relative_to(repo)} with {run.params_file.relative_to(repo)} "
           f"{'(resuming the interrupted run) ' if resumed else ''}(log: {_shown(log_file, repo)})", flush=True)
-    handler = logging.FileHandler(log_file, mode="w", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("papermill")
-    level, propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # cell outputs go to the log file, not the console
-    try:
-        execute_notebook(run.notebook, executed_copy, parameters, repo, kernel=shared_kernel, kernel_name=kernel,
-                         log_output=True)
-    except BaseException as error:
-        logger.error("run %s failed:\n%s", run.name, "".join(traceback.format_exception(error)))
-        raise
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-        handler.close()
+    with _papermill_log(log_file) as logger:
+        try:
+            execute_notebook(run.notebook, executed_copy, parameters, repo, kernel=shared_kernel, kernel_name=kernel,
+                             log_output=True)
+        except BaseException as error:
+            logger.error("run %s failed:\n%s", run.name, "".join(traceback.format_exception(error)))
+            raise
     if not is_complete(out_dir):
         raise RuntimeError(f"{run.notebook.name} finished without completing its run folder {_shown(out_dir, repo)} "
                            "(its last cell must call RunArtifacts.finish())")
@@ -289,7 +321,7 @@ def _execute(run: Run, profile: str, out_dir: Path, repo: Path, force: bool, ker
     os.replace(executed_copy, out_dir / f"{run.name}.ipynb")
     gpus = Path("/proc/driver/nvidia/gpus")
     write_build_stamp(out_dir, {"fingerprint": fingerprint, "seconds": round(time.time() - started, 1),
-                                "profile": parameters["profile"], "cpus": os.cpu_count(),
+                                "profile": parameters["profile"], "cpus": os.cpu_count(), "jobs": jobs,
                                 "gpu": gpus.is_dir() and any(gpus.iterdir()),
                                 "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     print(f"[book] {run.name}: done in {time.time() - started:.0f} s", flush=True)
@@ -462,27 +494,98 @@ class Outcome:
             self.not_learned[run.name] = failed
 
 
+def default_jobs(profile: str) -> int:
+    """How many runs ``cxrlib book`` executes at a time by default: one per core, at most four, for the
+    classroom profile (CPU runs); one for the paper profile (GPU runs share one device)."""
+    return max(1, min(4, os.cpu_count() or 1)) if profile == "classroom" else 1
+
+
+@contextmanager
+def _threads_per_kernel(jobs: int):
+    """Kernels started meanwhile use ``cores // jobs`` threads (torch, OpenMP, MKL), unless set outside."""
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    names = [name for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if name not in os.environ]
+    os.environ.update({name: threads for name in names})
+    try:
+        yield
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
+
+
 def execute_all(runs: list[Run], profile: str, repo: Path = REPO, force: bool = False,
-                kernel: str = "python3", shared_kernel: SharedKernel | None = None) -> Outcome:
-    """Execute ``runs`` in order; a failing run is recorded and the others go on, except the runs that
-    read the outputs of a failed or skipped run (:func:`upstream_runs`), which are skipped."""
+                kernel: str = "python3", shared_kernel: SharedKernel | None = None, jobs: int = 1) -> Outcome:
+    """Execute ``runs``; a failing run is recorded and the others go on, except the runs that read the
+    outputs of a failed or skipped run (:func:`upstream_runs`), which are skipped. ``jobs`` > 1 (without a
+    ``shared_kernel``): up to that many at a time, each once the runs it reads are done, in list order."""
+    if jobs > 1 and shared_kernel is None and len(runs) > 1:
+        return _execute_concurrently(runs, profile, repo, force, kernel, jobs)
     outcome = Outcome()
     for item in runs:
-        blocked = [name for name in upstream_runs(item, repo) if name in outcome.failed or name in outcome.skipped]
-        if blocked:
-            outcome.skipped[item.name] = f"needs the outputs of {', '.join(blocked)}, which did not complete"
-            print(f"[book] {item.name}: skipped ({outcome.skipped[item.name]})", flush=True)
+        if _skip_blocked(item, outcome, repo):
             continue
         try:
             executed = execute(item, profile, repo=repo, force=force, kernel=kernel, shared_kernel=shared_kernel)
         except KeyboardInterrupt:
             raise
         except Exception as error:  # noqa: BLE001 - reported in the summary, with the log
-            outcome.failed[item.name] = (error_line(error), log_path(item, repo))
-            print(f"[book] {item.name}: FAILED: {outcome.failed[item.name][0]}", flush=True)
+            _record_failure(item, error, outcome, repo)
             continue
-        (outcome.done if executed else outcome.up_to_date).append(item.name)
-        outcome.note_learning(item, repo)
+        _record_done(item, executed, outcome, repo)
+    return outcome
+
+
+def _skip_blocked(item: Run, outcome: Outcome, repo: Path) -> bool:
+    blocked = [name for name in upstream_runs(item, repo) if name in outcome.failed or name in outcome.skipped]
+    if blocked:
+        outcome.skipped[item.name] = f"needs the outputs of {', '.join(blocked)}, which did not complete"
+        print(f"[book] {item.name}: skipped ({outcome.skipped[item.name]})", flush=True)
+    return bool(blocked)
+
+
+def _record_failure(item: Run, error: BaseException, outcome: Outcome, repo: Path) -> None:
+    outcome.failed[item.name] = (error_line(error), log_path(item, repo))
+    print(f"[book] {item.name}: FAILED: {outcome.failed[item.name][0]}", flush=True)
+
+
+def _record_done(item: Run, executed: bool, outcome: Outcome, repo: Path) -> None:
+    (outcome.done if executed else outcome.up_to_date).append(item.name)
+    outcome.note_learning(item, repo)
+
+
+def _execute_concurrently(runs: list[Run], profile: str, repo: Path, force: bool, kernel: str, jobs: int) -> Outcome:
+    """:func:`execute_all` with up to ``jobs`` runs at a time (threads, each driving a kernel of its own)."""
+    outcome = Outcome()
+    order = {item.name: i for i, item in enumerate(runs)}
+    pending, running = list(runs), {}
+    finished = lambda name: name in outcome.done or name in outcome.up_to_date  # noqa: E731
+    cwd = os.getcwd()
+    os.chdir(repo)  # papermill changes the working folder while it runs: the same folder for every run
+    try:
+        with _threads_per_kernel(jobs), ThreadPoolExecutor(max_workers=jobs) as pool:
+            while pending or running:
+                pending = [item for item in pending if not _skip_blocked(item, outcome, repo)]
+                ready = [item for item in pending
+                         if all(finished(name) for name in upstream_runs(item, repo) if name in order)]
+                for item in ready[:jobs - len(running)]:
+                    pending.remove(item)
+                    running[pool.submit(execute, item, profile, repo=repo, force=force, kernel=kernel,
+                                        jobs=jobs)] = item
+                if not running:  # what is left waits for runs that are not in this build
+                    for item in pending:
+                        outcome.skipped[item.name] = "needs the outputs of a run that never became ready"
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    item = running.pop(future)
+                    try:
+                        _record_done(item, future.result(), outcome, repo)
+                    except Exception as error:  # noqa: BLE001 - reported in the summary, with the log
+                        _record_failure(item, error, outcome, repo)
+    finally:
+        os.chdir(cwd)
+    for names in (outcome.done, outcome.up_to_date):
+        names.sort(key=order.get)
     return outcome
 
 
@@ -507,6 +610,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--profile paper: every paper parameter file and every sweep file, with stand-in data and random weight files for what this machine "
                              "lacks, in a staged copy (cxrlib.book.paper_smoke); with --only, those runs alone "
                              "(no sweeps)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="runs executed at a time, each in a kernel of its own with cores/jobs threads (default: "
+                             "one per core, at most 4, for the classroom profile; 1 for the paper profile and "
+                             "smoke builds, which share one kernel)")
     parser.add_argument("--smoke-dir", default=None,
                         help="work folder of --profile paper --smoke (emptied first; default _build/paper-smoke)")
 
@@ -533,7 +640,8 @@ def run(args: argparse.Namespace, repo: Path = REPO) -> int:
         download_missing_classroom()
     smoke = getattr(args, "smoke", False)
     with SharedKernel() if smoke else nullcontext() as shared:  # smoke runs: imports cost more than the runs
-        outcome = execute_all(runs, args.profile, repo=repo, force=args.force, shared_kernel=shared)
+        jobs = getattr(args, "jobs", None) or default_jobs(args.profile)
+        outcome = execute_all(runs, args.profile, repo=repo, force=args.force, shared_kernel=shared, jobs=jobs)
     print(outcome.summary(repo), flush=True)
     if not outcome.ok:
         if not args.no_html:

@@ -206,6 +206,8 @@ def runtime_sentence(run: str, repo: Path = REPO) -> str:
     if stamp.get("cpus"):
         where.append(f"{stamp['cpus']} CPU cores")
     where.append("with a GPU present" if stamp.get("gpu") else "no GPU")
+    if int(stamp.get("jobs") or 1) > 1:
+        where.append(f"{stamp['jobs']} notebooks executing at a time, so alone it takes less")
     when = f" on {stamp['finished']}" if stamp.get("finished") else ""
     note = (" Smoke profile: tiny sizes that prove the code path, not the classroom run time."
             if str(profile).endswith("-smoke") else
