@@ -259,8 +259,21 @@ def test_paper_parameter_files_name_registry_rows_and_their_weights():
     assert set(files) == {"d003_vgg", "d003_xception"}
     for variant, values in files.items():
         assert values["backbone"] in REGISTRY, f"{variant}: backbone {values['backbone']!r} is not a registry row"
-        # paper runs name their weights: a missing file fails loudly
+        # paper runs name their weights: a missing file fails loudly, and the book's SSL folder is not read
         assert values["weights"] in REGISTRY[values["backbone"]].source_tags, variant
+        assert "ssl_dir" in values and values["ssl_dir"] is None, variant
+
+
+def test_the_classroom_run_reads_the_pretraining_run_and_the_paper_runs_do_not():
+    """The classroom transfer stream starts from 02_pretrain's checkpoint (ssl_dir), so a rebuilt 02 re-runs 10;
+    the paper runs name published weights and depend on no other run."""
+    from cxrlib.book.build import discover_runs, upstream_runs
+
+    (classroom,) = discover_runs("classroom", only=["10_dual_stream"])
+    assert classroom.params["backbone"] == "resnet18" and classroom.params["weights"] == "auto"
+    assert upstream_runs(classroom) == ["02_pretrain"]
+    for run in discover_runs("paper", only=["10_dual_stream"]):
+        assert upstream_runs(run) == [], run.name
 
 
 # ------------------------------------------------------------------------------------------ notebook
