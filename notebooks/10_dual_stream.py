@@ -24,8 +24,14 @@
 # architecture, no training protocol and no numbers. This notebook builds one such network and
 # measures it; every design decision below is ours and is named as such.
 #
-# - **Transfer stream**: a backbone of the registry (`backbone`, classroom: VGG-11 with batch norm), its
-#   pooled features (4,096 values from VGG's fc7), with the weights `weights` names.
+# - **Transfer stream**: a backbone of the registry (`backbone`), its pooled features, with the weights
+#   `weights` names. `weights="auto"` takes the backbone's published weights when they are on this machine;
+#   otherwise **the book's own self-supervised checkpoint** for that backbone: notebook 02 pre-trains a
+#   ResNet-18 with SimCLR at 64 px on an unlabeled pool (Kermany training images without their labels, the
+#   NIH sample, the COVID collection; never a test image), and `ssl_dir` names its output folder. Only a
+#   checkpoint of the same backbone is used; with neither, the stream is a frozen random network, and every
+#   caption says so. The classroom run uses that ResNet-18 (512 pooled features), so on a machine without
+#   published weights its transfer stream starts from our own pre-training.
 # - **Autoencoder stream**: a small convolutional autoencoder, trained to reconstruct the training
 #   images; its 64-value code is the stream's features.
 # - **Fusion**: concatenation, or a gate that mixes the two streams dimension by dimension.
@@ -33,13 +39,17 @@
 #   alone, on the test set, with patient-bootstrap confidence intervals and DeLong's paired test.
 #
 # ## Prerequisites
+# - self-supervised pre-training on unlabeled images (notebook 02, about 20 min), whose checkpoint starts the
+#   transfer stream here;
 # - transfer learning with a pre-trained backbone and the weights registry (notebook 03, about 20 min);
 # - AUROC, bootstrap confidence intervals and DeLong's test (notebook 04, about 20 min);
 # - what an autoencoder is: an encoder compresses an image to a short code, a decoder rebuilds the image
 #   from the code, and training minimises the difference (about 10 min with any introduction).
 #
-# The classroom run takes about a minute and a half of CPU time: 32 px images, 800 training images, a
-# frozen VGG-11, and per training seed (three) an autoencoder trained for 16 epochs and four heads.
+# The classroom run takes under a minute on two idle CPU cores: 64 px images (the size notebook 02 pre-trains
+# at), 800 training images, a frozen ResNet-18, and per training seed (three) an autoencoder trained for 16
+# epochs and four heads. The autoencoder has four stride-2 stages (8, 16, 32, 64 channels), so at 64 px its
+# code is computed from a 4 x 4 grid, and its narrow first stage keeps its cost within the budget.
 
 # %% tags=["parameters"]
 out_dir = "out/10_dual_stream"
@@ -49,10 +59,11 @@ data_root = None
 task = "kermany_pneumonia"
 subset = {"train": 800, "val": 200}
 preprocess = "classroom"
-image_size = 32
-backbone = "vgg11_bn"
+image_size = 64
+backbone = "resnet18"
 weights = "auto"
-ae_widths = [16, 32, 64]
+ssl_dir = "book/_generated/02_pretrain"
+ae_widths = [8, 16, 32, 64]
 ae_latent = 64
 ae_epochs = 16
 ae_lr = 0.002
@@ -73,9 +84,9 @@ train_seeds = [0, 1, 2]
 from cxrlib.core.params import validate_params
 
 params = validate_params(globals(), "10_dual_stream", rules={
-    "data_root": "str|None", "task": ["kermany_pneumonia"], "image_size": ">=16", "ae_widths": "nonempty >0",
-    "ae_latent": ">=1", "ae_epochs": ">=1", "ae_lr": ">0", "fused_dim": ">=1", "head_epochs": ">=1",
-    "head_lr": ">0", "n_show": ">=1", "train_seeds": "nonempty >=0",
+    "data_root": "str|None", "ssl_dir": "str|None", "task": ["kermany_pneumonia"], "image_size": ">=16",
+    "ae_widths": "nonempty >0", "ae_latent": ">=1", "ae_epochs": ">=1", "ae_lr": ">0", "fused_dim": ">=1",
+    "head_epochs": ">=1", "head_lr": ">0", "n_show": ">=1", "train_seeds": "nonempty >=0",
 })
 
 import time
@@ -105,7 +116,8 @@ torch.manual_seed(seed)
 spec = get_task(task)
 pipeline = preprocess_config(preprocess, image_size)
 input_stats = NORMALIZATIONS[pipeline.normalization] or ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
-stream = transfer_stream(backbone, weights, seed=seed, input_mean=input_stats[0], input_std=input_stats[1])
+stream = transfer_stream(backbone, weights, seed=seed, ssl_dir=ssl_dir, input_mean=input_stats[0],
+                         input_std=input_stats[1])
 info = stream.info
 run = RunArtifacts(
     out_dir, notebook="10_dual_stream", params={**params, "weights_info": info.provenance()},
@@ -114,6 +126,8 @@ run = RunArtifacts(
                  profile=profile, seed=seed),
 )
 _ = run.record_data("images", spec.data_path(data_root))
+if info.file:  # the published file or the book's SSL checkpoint the transfer stream started from
+    _ = run.record_data("start_weights", info.file)
 write_json_atomic(run.out_dir / "weights.json", info.provenance())  # what the transfer stream started from
 print(info.caption())
 start = chapter.transfer_start(info, backbone)
@@ -341,13 +355,16 @@ print(f"notebook body: {time.perf_counter() - started:.0f} s")
 #   fusion adds. The tables report each difference with a paired CI and DeLong's test: read the
 #   intervals before reading the point estimates.
 # - The gate shows how the trained head weighs the two streams, dimension by dimension.
-# - The classroom run is a classroom analogue at 32 px. Without the backbone's pre-trained weights it
-#   starts from random values, and its caption says so. Document 003 reports no numbers to compare with.
+# - The classroom run is a classroom analogue at 64 px. Without the backbone's published weights its
+#   transfer stream starts from the book's own self-supervised checkpoint (notebook 02), and every caption
+#   says so; without that too, from random values, and the captions say that. Document 003 reports no
+#   numbers to compare with.
 #
 # ## Exercises
 # 1. Which weights started the transfer stream in this run, and how far apart are the transfer-only and
-#    the autoencoder-only AUROCs? What would you expect from the ImageNet weights
-#    (`python -m cxrlib.models fetch vgg11_bn`, then `-p weights imagenet`) for that gap and for the gate?
+#    the autoencoder-only AUROCs? How would you measure what the book's own pre-training adds (`-p weights
+#    none`: a frozen random ResNet-18), and what would you expect from the ImageNet weights
+#    (`python -m cxrlib.models fetch resnet18`, then `-p weights imagenet`) for that gap and for the gate?
 # 2. The autoencoder minimises the reconstruction error of every pixel alike. How good a feature for
 #    pneumonia is its code alone here, and what does it add to the transfer stream? Why might a code that
 #    reconstructs well (`-p ae_latent 256`) still be a poor feature for pneumonia?

@@ -192,6 +192,56 @@ def test_transfer_stream_loads_weights_through_the_real_loader(tmp_path):
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 2)
 
 
+def test_transfer_stream_auto_starts_from_the_books_ssl_checkpoint_in_ssl_dir(tmp_path, monkeypatch):
+    """weights="auto" without published weights: the 02_pretrain folder named by ssl_dir, same backbone."""
+    import huggingface_hub.constants
+
+    from cxrlib.chapters.dual_stream import transfer_start
+    from cxrlib.models import save_ssl_checkpoint
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))  # no published file here
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    reference = new_backbone("resnet18", seed=5)
+    path = save_ssl_checkpoint(tmp_path / "02_pretrain" / "checkpoints" / "epoch_0003.pt", reference, "resnet18",
+                               meta={"method": "SimCLR", "epoch": 3, "image_size": 64,
+                                     "pool": {"sources": ["kermany"], "images": 500}})
+    stream = transfer_stream("resnet18", "auto", weights_dir=tmp_path / "weights", allow_download=False,
+                             ssl_dir=tmp_path / "02_pretrain")
+    assert (stream.info.random, stream.info.source, stream.info.origin, stream.info.file) == (False, "ssl", "ssl_dir", str(path))
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(stream.backbone.state_dict()[name], tensor), name
+    assert "the book's own self-supervised checkpoint" in transfer_start(stream.info, "resnet18")
+
+
+def weights_info(**fields):
+    from cxrlib.models import WeightsInfo
+
+    base = dict(backbone_key="resnet18", timm_name="resnet18", requested="auto", random=False, source="ssl",
+                origin="ssl_dir", description="ssl: the book's own SimCLR pre-training of resnet18 (notebook 02; 9,000 "
+                "unlabeled images of kermany, nih_sample; 64 px; epoch 20; epoch_0020.pt), not published weights",
+                file="/x/epoch_0020.pt", sha256="ab" * 32, reason="weights folder: /w/resnet18.tv_in1k.safetensors")
+    return WeightsInfo(**{**base, **fields})
+
+
+def test_transfer_start_says_plainly_which_weights_started_the_stream():
+    from cxrlib.chapters.dual_stream import transfer_start
+
+    own = transfer_start(weights_info(), "resnet18")
+    assert own.startswith("The transfer stream (resnet18) starts from the book's own self-supervised checkpoint, "
+                          "not from published weights (none were on this machine): ")
+    assert "SimCLR pre-training of resnet18 (notebook 02; 9,000 unlabeled images" in own and "64 px; epoch 20" in own
+    assert own.endswith("that pre-training saw no labels and no test image.") and "ssl:" not in own
+    named = transfer_start(weights_info(requested="/x/epoch_0020.pt", origin="file", reason=None), "resnet18")
+    assert "the book's own self-supervised checkpoint, not from published weights: " in named  # asked for: no "why"
+    published = transfer_start(weights_info(source="imagenet", origin="weights_dir", reason=None,
+                                            description="imagenet: supervised ImageNet-1k (torchvision)"), "resnet18")
+    assert published == "The transfer stream (resnet18) starts from imagenet: supervised ImageNet-1k (torchvision)."
+    for random in (weights_info(random=True, source="random", origin="none"),
+                   weights_info(random=True, source="none", origin="none", requested="none")):
+        text = transfer_start(random, "resnet18")
+        assert "starts from random values" in text and "not transfer learning" in text and "self-supervised" not in text
+
+
 @pytest.mark.parametrize("backbone", ["vgg11_bn", "vgg16_bn"])
 def test_missing_transfer_weights_raise_the_clear_error(tmp_path, backbone):
     with pytest.raises(WeightsNotFoundError) as caught:
@@ -209,8 +259,21 @@ def test_paper_parameter_files_name_registry_rows_and_their_weights():
     assert set(files) == {"d003_vgg", "d003_xception"}
     for variant, values in files.items():
         assert values["backbone"] in REGISTRY, f"{variant}: backbone {values['backbone']!r} is not a registry row"
-        # paper runs name their weights: a missing file fails loudly
+        # paper runs name their weights: a missing file fails loudly, and the book's SSL folder is not read
         assert values["weights"] in REGISTRY[values["backbone"]].source_tags, variant
+        assert "ssl_dir" in values and values["ssl_dir"] is None, variant
+
+
+def test_the_classroom_run_reads_the_pretraining_run_and_the_paper_runs_do_not():
+    """The classroom transfer stream starts from 02_pretrain's checkpoint (ssl_dir), so a rebuilt 02 re-runs 10;
+    the paper runs name published weights and depend on no other run."""
+    from cxrlib.book.build import discover_runs, upstream_runs
+
+    (classroom,) = discover_runs("classroom", only=["10_dual_stream"])
+    assert classroom.params["backbone"] == "resnet18" and classroom.params["weights"] == "auto"
+    assert upstream_runs(classroom) == ["02_pretrain"]
+    for run in discover_runs("paper", only=["10_dual_stream"]):
+        assert upstream_runs(run) == [], run.name
 
 
 # ------------------------------------------------------------------------------------------ notebook

@@ -125,11 +125,18 @@ def dual_stream_ablation_table(scores: dict, y: np.ndarray, groups, *, n_boot: i
 
 
 def transfer_start(info, backbone: str) -> str:
-    """One plain sentence for captions: what the transfer stream's weights are (a frozen random network is
-    not transfer learning, and the caption says so)."""
+    """One plain sentence for captions: what the transfer stream's weights are. A frozen random network is
+    not transfer learning, and the caption says so; the book's own SSL checkpoint (``info.source == "ssl"``,
+    notebook 02's pre-training on the unlabeled pool) is named as such, not as published weights, and says
+    why when ``weights="auto"`` fell back to it (``info.reason``: the published weights were not found)."""
     if info.random:
         return (f"The transfer stream ({backbone}) starts from random values: no pre-trained weights were available, "
                 "so it is a frozen random network, not transfer learning.")
+    if info.source == "ssl":
+        why = " (none were on this machine)" if info.reason else ""
+        detail = info.description.removeprefix("ssl: ").removesuffix(", not published weights")
+        return (f"The transfer stream ({backbone}) starts from the book's own self-supervised checkpoint, not from "
+                f"published weights{why}: {detail}; that pre-training saw no labels and no test image.")
     return f"The transfer stream ({backbone}) starts from {info.description}."
 
 

@@ -11,8 +11,9 @@ training protocol and no numbers.** Everything concrete below is OUR design choi
 
 * **Transfer stream** (:class:`TransferStream`): a registry backbone (:mod:`cxrlib.models.registry`;
   the family is a parameter: ``vgg11_bn``, ``vgg16_bn``, or any other row, e.g. an Xception row) with
-  the weights :func:`cxrlib.models.create_backbone` loads (a tag, a file, ``"auto"``, or ``"none"``), its
-  pooled output as the stream's features (4,096 values for timm's VGG: fc7).
+  the weights :func:`cxrlib.models.create_backbone` loads (a tag, a file, ``"auto"``, or ``"none"``; with
+  ``"auto"`` and no published weights, the book's own SSL checkpoint of that backbone in ``ssl_dir``), its
+  pooled output as the stream's features (4,096 values for timm's VGG: fc7; 512 for ResNet-18).
 * **Autoencoder stream** (:class:`ConvAutoencoder`, :class:`AutoencoderStream`): a small convolutional
   autoencoder (stride-2 convolutions with ReLU, a fully connected bottleneck of ``latent_dim`` values,
   the mirror image with transposed convolutions) trained for reconstruction (mean squared error); its
@@ -154,14 +155,18 @@ class TransferStream(nn.Module):
 def transfer_stream(backbone: str, weights: str | os.PathLike = "auto", *,
                     input_mean: Sequence[float] | None = None, input_std: Sequence[float] | None = None,
                     weights_dir: str | os.PathLike | None = None, seed: int = 0, allow_download: bool = True,
-                    **timm_kwargs: Any) -> TransferStream:
+                    ssl_dir: str | os.PathLike | None = None, **timm_kwargs: Any) -> TransferStream:
     """The transfer stream of registry row ``backbone`` with ``weights`` through the project's loader
     (:func:`cxrlib.models.create_backbone`): a named tag or file that is missing raises
     :class:`cxrlib.models.WeightsNotFoundError` saying what to download and where to put it.
+    ``weights="auto"`` starts from the row's published weights when they are on the machine; else from
+    the book's own SSL checkpoint of the same backbone in ``ssl_dir`` (a ``02_pretrain`` run folder,
+    pre-trained on the unlabeled pool, never on test images; ``info.source == "ssl"``); else from random
+    values with a :class:`cxrlib.models.RandomInitWarning` (``ssl_dir=None``: no SSL start is looked for).
     ``input_mean``/``input_std``: how the model input is standardised (default: as the row expects)."""
     spec = get_spec(backbone)
     model, info = create_backbone(spec, weights, weights_dir=weights_dir, seed=seed,
-                                  allow_download=allow_download, **timm_kwargs)
+                                  allow_download=allow_download, ssl_dir=ssl_dir, **timm_kwargs)
     return TransferStream(model, info, mean=spec.mean, std=spec.std,
                           input_mean=spec.mean if input_mean is None else input_mean,
                           input_std=spec.std if input_std is None else input_std)

@@ -533,7 +533,8 @@ _ROWS = (
         documents=("003",),
         notes=(
             "Document 003 names VGG as a base model of its dual-stream network (problem statement 2) without "
-            "saying which VGG or which weights; VGG-11 with batch norm is our smaller choice for the classroom run."
+            "saying which VGG or which weights; VGG-11 with batch norm is a smaller VGG for notebook 10 with its ImageNet "
+            "weights (the classroom run uses the ResNet-18 of the book's own SSL pre-training)."
         ),
     ),
 )

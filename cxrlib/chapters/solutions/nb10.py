@@ -15,14 +15,23 @@ def dual_ex1(runs: dict[str, Path]) -> str:
     overall = gates.iloc[0]
     info = params.get("weights_info") or {}
     start = info.get("description") or f"`weights: {params['weights']}`"
+    imagenet = ("ImageNet weights give the transfer stream features learned on a million labelled natural images; "
+                "expect its AUROC, the gap and the gate's weight on it to grow, while the autoencoder-only row does not "
+                "change (it never sees the backbone).")
+    if info.get("source") == "ssl":  # the book's own checkpoint (notebook 02), not published weights
+        outlook = ("This run started from the book's own self-supervised checkpoint (notebook 02, pre-trained on "
+                   "unlabeled images, never a test image), not from published weights. What that "
+                   "pre-training is worth here is the difference to a frozen random network of the same backbone "
+                   "(`-p weights none`), which this book does not run. " + imagenet)
+    elif info.get("random", True):
+        outlook = imagenet
+    else:
+        outlook = "This run already started from published weights: compare with `-p weights none` to see what they are worth."
     return (f"The transfer stream ({params['backbone']}) started from {start} (`weights: {params['weights']}`). It reaches a test "
             f"AUROC of {transfer['test AUROC']:.3f} [{transfer['CI low']:.3f}, {transfer['CI high']:.3f}] alone, the "
             f"autoencoder {auto['test AUROC']:.3f} [{auto['CI low']:.3f}, {auto['CI high']:.3f}]: a gap of "
             f"{transfer['test AUROC'] - auto['test AUROC']:+.3f}. The gate's mean weight on the transfer stream is "
-            f"{overall['mean']:.2f}. " + ("ImageNet weights give the transfer stream features learned on a million images; "
-            "expect its AUROC, the gap and the gate's weight on it to grow, while the autoencoder-only row does not "
-            "change (it never sees the backbone)." if info.get("random", True) else "This run already started from "
-            "pre-trained weights: compare with `-p weights none` to see what they are worth.") + "\n\n" + markdown_table(variants[["variant", "test AUROC", "CI low", "CI high"]])
+            f"{overall['mean']:.2f}. " + outlook + "\n\n" + markdown_table(variants[["variant", "test AUROC", "CI low", "CI high"]])
             + f"\n\n{source(main)}\n")
 
 
