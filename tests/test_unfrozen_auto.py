@@ -38,7 +38,7 @@ def test_half_of_a_random_start_warns_that_random_blocks_stay_frozen(tmp_path):
 
 @pytest.mark.parametrize("notebook", ["03_finetune", "13_sweep"])
 def test_the_transfer_runs_depend_on_the_pretraining_run(notebook):
-    """The classroom 03 and 09 name 02's folder (ssl_dir), so re-running 02_pretrain re-runs them."""
+    """The classroom 03 and 13 name 02's folder (ssl_dir), so re-running 02_pretrain re-runs them."""
     from cxrlib.book.build import discover_runs, upstream_runs
 
     (run,) = [r for r in discover_runs("classroom", only=[notebook]) if r.name == notebook]
