@@ -46,7 +46,7 @@
 # - what an autoencoder is: an encoder compresses an image to a short code, a decoder rebuilds the image
 #   from the code, and training minimises the difference (about 10 min with any introduction).
 #
-# The classroom run takes under a minute on two idle CPU cores: 64 px images (the size notebook 02 pre-trains
+# The classroom run takes one to two minutes on two CPU cores: 64 px images (the size notebook 02 pre-trains
 # at), 800 training images, a frozen ResNet-18, and per training seed (three) an autoencoder trained for 16
 # epochs and four heads. The autoencoder has four stride-2 stages (8, 16, 32, 64 channels), so at 64 px its
 # code is computed from a 4 x 4 grid, and its narrow first stage keeps its cost within the budget.
