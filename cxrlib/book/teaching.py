@@ -39,6 +39,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from cxrlib.book.artifacts import SMOKE_PROFILE_SUFFIX
 from cxrlib.core.config import lookup
 from cxrlib.core.repo import GENERATED, REPO
 from cxrlib.core.runs import read_build_stamp
@@ -210,7 +211,7 @@ def runtime_sentence(run: str, repo: Path = REPO) -> str:
         where.append(f"{stamp['jobs']} notebooks executing at a time, so alone it takes less")
     when = f" on {stamp['finished']}" if stamp.get("finished") else ""
     note = (" Smoke profile: tiny sizes that prove the code path, not the classroom run time."
-            if str(profile).endswith("-smoke") else
+            if str(profile).endswith(SMOKE_PROFILE_SUFFIX) else
             " Measured on the build machine; a shared or slower machine takes longer.")
     return (f"**Run time.** Notebook `{run}` took **{shown}** to execute in this build "
             f"(profile {profile}, {', '.join(where)}{when}; recorded by `cxrlib book` in its build stamp).{note}")
