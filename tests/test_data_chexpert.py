@@ -155,3 +155,18 @@ def test_counts_are_computed_from_the_file(raw_train, tmp_path):
     assert after.counts["Fracture"] - before.counts["Fracture"] == -2  # uncertain is negative in document 001
     assert after_004.loc["Atelectasis", "positives"] - before_004.loc["Atelectasis", "positives"] == 5
     assert after_004.loc["Fracture", "positives"] == before_004.loc["Fracture", "positives"]  # uncertain positive
+
+
+def test_the_train_table_is_read_once_per_file_and_each_caller_gets_its_own_copy(raw_train, tmp_path):
+    """``load_train`` keeps the last table it read: a caller's edits never reach the next caller, and a file
+    rewritten in place (same path) is read again."""
+    path = tmp_path / "train.csv"
+    raw_train.head(50).to_csv(path, index=False)
+    first = chexpert.load_train(path)
+    first.loc[first.index[0], "Atelectasis"] = 99.0
+    again = chexpert.load_train(path)
+    assert again.loc[again.index[0], "Atelectasis"] != 99.0 and again.attrs["source"] == str(path)
+    raw_train.head(20).to_csv(path, index=False)
+    import os
+    os.utime(path, ns=(0, 1))  # a different modification time, whatever the file system's clock resolution
+    assert len(chexpert.load_train(path)) == 20
