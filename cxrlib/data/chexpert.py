@@ -26,6 +26,7 @@ Protocols
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -102,22 +103,20 @@ def load_train(path: PathLike | None = None) -> pd.DataFrame:
     """The CheXpert train labels as a normalised table, one row per image (see :func:`normalise`).
 
     ``path`` defaults to the ``chexpert_train.csv.gz`` shipped with torchxrayvision (223,414 rows).
+    The table of a file is parsed once per process (keyed by its path, size and modification time; each call
+    gets its own copy), as :func:`cxrlib.data.nih.load_metadata` does: notebooks 01 and 11 and their
+    exercises read it in one kernel of ``cxrlib book --smoke``.
     """
     source = shipped.shipped_path("chexpert_train") if path is None else Path(path)
+    if not source.exists():
+        shipped.read_csv(source)  # raises MetadataNotFoundError naming the file
     stat = source.stat()
-    key = (str(source.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _TRAIN_TABLES:  # read and checked once per process (~4 s); a changed file is read again
-        _TRAIN_TABLES.clear()
-        _TRAIN_TABLES[key] = normalise(shipped.read_csv(source), split="train", source=source)
-    table = _TRAIN_TABLES[key].copy()
-    table.attrs = dict(_TRAIN_TABLES[key].attrs)
-    return table
+    return _parsed_train(str(source), stat.st_size, stat.st_mtime_ns).copy()
 
 
-_TRAIN_TABLES: dict[tuple, pd.DataFrame] = {}
-"""The last train table :func:`load_train` read, by file (path, size, modification time): notebooks 01 and
-11 and their exercises read the 223,414 rows in one kernel of ``cxrlib book --smoke``; each caller gets a
-copy."""
+@functools.lru_cache(maxsize=2)
+def _parsed_train(path: str, size: int, mtime_ns: int) -> pd.DataFrame:
+    return normalise(shipped.read_csv(Path(path)), split="train", source=Path(path))
 
 
 def load_valid(root: PathLike | None = None) -> pd.DataFrame:
