@@ -792,6 +792,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
                 enable_progress_bar=config.progress == "bar", enable_model_summary=False, num_sanity_val_steps=0,
                 limit_train_batches=limit, default_root_dir=str(out_dir), log_every_n_steps=max(1, min(50, limit or n_batches)),
                 deterministic=False,
+                enable_checkpointing=config.resumable,  # else Lightning adds a checkpoint of its own every epoch
             )
             if resumed:
                 print(f"resuming {out_dir} after epoch {epochs_done} (from {last.name})", flush=True)
