@@ -58,7 +58,7 @@ label_fractions = [0.01, 0.1, 1.0]
 epoch_images = 256
 max_epochs = 4
 max_images = 9416
-patience = 1
+patience = 2
 batch_size = 128
 lr = 2e-3
 augment = "d004"
@@ -157,11 +157,13 @@ run.table(schedule, "le_schedule", "Training labels per fraction and seed (neste
 # trains, a linear head, Adam, the class-weighted loss, early stopping on the validation loss and the
 # checkpoint with the lowest validation loss. Every model gets notebook 03's "did it learn?" check
 # (validation AUROC against chance, final training loss against the loss of a constant prediction).
+# The runs keep no resume state (`resumable=False`: no optimiser state written after every epoch); each
+# is short, and a re-run trains it again.
 
 # %%
 base = dict(backbone=backbone, image_size=image_size, preprocess=preprocess, task=task, data_root=data_root,
             augment=augment, head="linear", unfrozen_blocks="all", optimizer="adam", lr=lr, weight_decay=0.0,
-            eval_batch_size=512, patience=patience, lr_scheduler="none",
+            eval_batch_size=512, patience=patience, lr_scheduler="none", resumable=False,
             profile=profile, cache_dir=cache_dir, progress="none")
 predictions, learned, runs = {}, {}, []
 for row in schedule.itertuples():

@@ -107,6 +107,24 @@ def test_resume_continues_at_the_next_epoch(first_run, tmp_path):
     pd.testing.assert_frame_equal(again.predictions["test"], resumed.predictions["test"])
 
 
+def test_a_run_that_is_not_resumable_writes_no_last_checkpoint_and_trains_again(first_run, tmp_path):
+    """``resumable=False`` (notebook 12): the best checkpoint and the predictions as always, no resume state; a
+    re-run in the same folder trains again from the start (even over a resumable run's last.ckpt) and draws the same."""
+    import shutil
+
+    result, config = first_run
+    copy = tmp_path / "not_resumable"
+    shutil.copytree(result.out_dir, copy)  # holds a last.ckpt: not resumed from, removed
+    values = {**config.to_dict(), "out_dir": str(copy), "resumable": False}
+    once = fit(TrainConfig.from_dict(values))
+    assert not once.resumed and once.start_epoch == 1 and once.epochs_completed == 1
+    assert sorted(p.name for p in (copy / "checkpoints").iterdir()) == ["best.ckpt"]  # nor Lightning's own
+    again = fit(TrainConfig.from_dict(values))
+    assert not again.resumed and again.start_epoch == 1
+    pd.testing.assert_frame_equal(again.predictions["test"], once.predictions["test"])
+    pd.testing.assert_frame_equal(once.predictions["test"], result.predictions["test"])
+
+
 def test_resume_refuses_other_parameters(first_run, tmp_path):
     import shutil
 

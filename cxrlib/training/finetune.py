@@ -12,6 +12,7 @@ and writes everything a later notebook needs into ``config.out_dir``:
 ``checkpoints/best.ckpt``               weights of the epoch with the lowest validation loss
 ``checkpoints/last.ckpt``               the end of the last finished epoch (weights, optimiser,
                                         scheduler, early-stopping state): what a re-run resumes from
+                                        (not written when ``resumable`` is False)
 ``predictions_val.csv``,                one row per image of the best model: ``image_id``,
 ``predictions_test.csv``                ``patient_id``, ``<class>`` (0/1 per class or label),
                                         ``prob_<class>``; single-label and binary tasks also
@@ -35,6 +36,9 @@ not a notebook).
 end of every epoch, so a kill loses at most the epoch in progress). The parameters must match the
 saved ``params.yaml`` except :data:`RESUMABLE_CHANGES` (e.g. a larger ``epochs``); a finished run
 (all epochs done, or stopped early) is not trained again, only its predictions are recomputed.
+``resumable=False`` writes no ``last.ckpt`` (for a ResNet18, 134 MB of weights and Adam state after every
+epoch): for runs that are cheaper to repeat than to keep, e.g. notebook 12's eighteen short ones; such a
+run, re-run, trains again from the start.
 The per-epoch history travels inside the checkpoint, so ``metrics.csv`` always matches it.
 
 **Exact resume.** A run killed at any point and resumed gives the same ``metrics.csv`` (but the
@@ -126,7 +130,7 @@ BACKBONE_KEY = "cxrlib_backbone"  # the registry key of the model a checkpoint h
 
 RESUMABLE_CHANGES = frozenset(
     {"epochs", "progress", "num_workers", "eval_batch_size", "out_dir", "data_root", "cache_dir", "devices",
-     "device", "strategy", "weights_dir", "profile"}
+     "device", "strategy", "weights_dir", "profile", "resumable"}
 )
 """Parameters that may differ between a run and its resumption (everything else must match)."""
 
@@ -173,6 +177,7 @@ class TrainConfig(ParamsMixin):
     train_images_per_epoch: int | None = 2048  # cap: a fresh random subset each epoch; None: all
     epoch_repeats: int | None = None  # passes over the training part per epoch (None: one; small label sets: notebook 12)
     patience: int | None = 3  # early stopping on val loss (document 000: 10); None: off
+    resumable: bool = True  # False: no checkpoints/last.ckpt (weights + optimiser state each epoch); a re-run trains again
     lr_scheduler: str = "plateau"  # "plateau" or "none"
     plateau_factor: float = 0.1
     plateau_patience: int = 1  # document 004: 3
@@ -414,9 +419,12 @@ def _callbacks(config: TrainConfig, out_dir: Path, n_batches: int) -> tuple[list
             if math.isfinite(current) and (not earlier or current < min(earlier)):
                 trainer.save_checkpoint(ckpt_dir / f"{BEST}.ckpt", weights_only=True)
 
-    last = ModelCheckpoint(dirpath=ckpt_dir, filename=LAST, save_top_k=1, enable_version_counter=False)
-    callbacks: list = [HistoryWriter(), BestCheckpoint(), last]
-    named = {"last": last}
+    callbacks: list = [HistoryWriter(), BestCheckpoint()]
+    named: dict = {}
+    if config.resumable:  # the resume state: weights, optimiser, early stopping, generators (134 MB for a ResNet18)
+        last = ModelCheckpoint(dirpath=ckpt_dir, filename=LAST, save_top_k=1, enable_version_counter=False)
+        callbacks.append(last)
+        named["last"] = last
     if config.patience is not None:
         stopper = EarlyStopping(monitor="val_loss", mode="min", patience=config.patience, check_on_train_epoch_end=False)
         callbacks.append(stopper)
@@ -505,7 +513,7 @@ def prepare(config: TrainConfig) -> Prepared:
     model, info, freeze = build_model(config, task)
     folder = staged_path(config.out_dir)
     recorded = folder / WEIGHTS
-    if recorded.exists() and (folder / CHECKPOINT_DIR / f"{LAST}.ckpt").exists():  # resuming
+    if config.resumable and recorded.exists() and (folder / CHECKPOINT_DIR / f"{LAST}.ckpt").exists():  # resuming
         info = WeightsInfo(**read_json(recorded))
     return Prepared(task, model, info, freeze)
 
@@ -723,7 +731,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
     out_dir = staged_path(config.out_dir)  # inside a notebook run: its staging folder
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / CHECKPOINT_DIR / f"{LAST}.ckpt"
-    resumed = last.exists()
+    resumed = config.resumable and last.exists()  # not resumable: a re-run trains again from the start
     if resumed:
         check_resumable(out_dir, config.to_dict(), RESUMABLE_CHANGES)
     # read now: a damaged last checkpoint is a clear error before anything is written
@@ -733,9 +741,13 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
         pl.seed_everything(config.seed, workers=True, verbose=False)
     parts = load_tables(config, task)
     cache = PreprocessCache(config.cache_dir, preprocess_config(config.preprocess, config.image_size))
-    with single_thread_torch():
-        cache.warm(pd.concat([parts[s]["path"] for s in ("train_original", "val", "test")]).drop_duplicates(),
-                   progress=False, num_threads=max(2, os.cpu_count() or 1))
+    paths = pd.concat([parts[s]["path"] for s in ("train_original", "val", "test")]).drop_duplicates()
+    # only what is not cached yet: reading every present entry here cost 0.5-1 s per PneumoniaMNIST run (a
+    # present entry is read when used, and rebuilt there if it is damaged)
+    missing = [path for path in paths if path not in cache]
+    if missing:
+        with single_thread_torch():
+            cache.warm(missing, progress=False, num_threads=max(2, os.cpu_count() or 1))
 
     if prepared is None:
         prepared = prepare(config)
@@ -764,6 +776,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
 
     if pl.utilities.rank_zero_only.rank == 0 and not resumed:  # a fresh run: nothing of an earlier attempt stays
         (out_dir / CHECKPOINT_DIR / f"{BEST}.ckpt").unlink(missing_ok=True)
+        (out_dir / CHECKPOINT_DIR / f"{LAST}.ckpt").unlink(missing_ok=True)
         (out_dir / "weights.json").unlink(missing_ok=True)
         write_config(out_dir, config.to_dict())
     if pl.utilities.rank_zero_only.rank == 0:
@@ -783,6 +796,7 @@ def fit(config: TrainConfig | Mapping[str, Any], callbacks: list | tuple = (), p
                 enable_progress_bar=config.progress == "bar", enable_model_summary=False, num_sanity_val_steps=0,
                 limit_train_batches=limit, default_root_dir=str(out_dir), log_every_n_steps=max(1, min(50, limit or n_batches)),
                 deterministic=False,
+                enable_checkpointing=config.resumable,  # else Lightning adds a checkpoint of its own every epoch
             )
             if resumed:
                 print(f"resuming {out_dir} after epoch {epochs_done} (from {last.name})", flush=True)
