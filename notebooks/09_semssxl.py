@@ -154,7 +154,9 @@ print(f"{sum(len(p) for p in parts.values())} images; the labelled fractions hol
 # Every run starts from the same weights (`weights`; `auto` takes the registry's ImageNet weights if
 # they are on this machine, else a random initialisation that every caption names). It makes the same
 # number of labelled steps per epoch, `ceil(n_train / batch_size)`, cycling the labelled batches, so the
-# contrastive term adds unlabeled views and not labelled gradient steps. SemSSXL and the baseline run at
+# contrastive term adds unlabeled views and not labelled gradient steps. Each labelled batch is a full one:
+# a labelled set larger than a batch leaves out a different remainder on each pass (66 images in batches of
+# 32 would otherwise give a batch of 2 every third step). SemSSXL and the baseline run at
 # every fraction with the first of `train_seeds`; at `ablation_fraction` every variant runs with every
 # training seed (initial weights, batch order, augmentations), the labelled images staying the same.
 

@@ -21,7 +21,10 @@ with ``f`` the encoder + multi-scale neck (:mod:`cxrlib.models.multiscale`), ``g
 BCE alone. The unlabeled images are *all* training images, the labelled ones a patient fraction of them
 (:func:`labelled_fractions`: nested, never a test patient). Every variant makes the same number of
 labelled steps per epoch (``ceil(n_train / batch_size)``, the labelled batches cycling), so the
-contrastive term adds unlabeled images, not labelled gradient steps.
+contrastive term adds unlabeled images, not labelled gradient steps. Every labelled batch is a full one
+(a labelled set larger than a batch drops each reshuffled pass's remainder, a different one each pass): 66
+labelled images in batches of 32 would otherwise make every third step a batch of 2, whose noisy BCE and
+two-image BatchNorm statistics kept notebook 09's 10 % models at the base-rate loss.
 
 **Variants** are rows of :data:`SEMSSXL_VARIANTS` (neck row + whether the contrastive term is on): ``full``,
 ``no_contrastive``, ``no_attention``, ``single_scale`` and the baseline ``supervised`` (the same encoder,
