@@ -152,6 +152,31 @@ def test_a_tiny_training_run_lowers_the_training_loss(data_root):
     assert np.isclose(again.loss_after, result.loss_after)  # seeded
 
 
+def test_labelled_steps_use_full_batches_when_the_labelled_set_is_not_a_multiple_of_the_batch(data_root, monkeypatch):
+    """Cycling 66 labelled images in batches of 32 once made every third step a batch of 2 (a noisy BCE, and
+    BatchNorm statistics of two images): the notebook's 10 % models then ended at the base-rate loss."""
+    from cxrlib.chapters import semssxl as chapter
+
+    parts, cache = chapter.load_task("nih_competition5", data_root, task_options={"nih_images": "images-256"},
+                                     subset={"train": 32, "val": 4, "test": 8}, preprocess="classroom",
+                                     image_size=32, seed=0)
+    labelled = parts["train"].iloc[:11]  # 11 = 8 + 3: a batch of 3 without the fix
+    sizes, losses = [], SemSSXL.losses
+
+    def spy(self, x, y, views, weight):
+        sizes.append(len(x))
+        return losses(self, x, y, views, weight)
+
+    monkeypatch.setattr(SemSSXL, "losses", spy)
+    config = SemiConfig(weights="none", stages=(0, 1), dim=16, epochs=2, batch_size=8, unlabeled_batch_size=8)
+    result = fit_semi("no_contrastive", config, "nih_competition5", cache, labelled, parts["train"])
+    assert (result.history["steps"] == 4).all()  # ceil(32 training images / 8), the labelled batches cycling
+    assert sizes == [8] * 8
+    sizes.clear()
+    fit_semi("no_contrastive", config, "nih_competition5", cache, parts["train"].iloc[:5], parts["train"])
+    assert sizes == [5] * 8  # a labelled set smaller than a batch is one batch, every step
+
+
 def test_comparison_switches_to_clustered_delong_when_patients_have_several_test_images():
     from cxrlib.chapters.semssxl import comparison_table
 

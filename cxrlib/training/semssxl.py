@@ -21,7 +21,10 @@ with ``f`` the encoder + multi-scale neck (:mod:`cxrlib.models.multiscale`), ``g
 BCE alone. The unlabeled images are *all* training images, the labelled ones a patient fraction of them
 (:func:`labelled_fractions`: nested, never a test patient). Every variant makes the same number of
 labelled steps per epoch (``ceil(n_train / batch_size)``, the labelled batches cycling), so the
-contrastive term adds unlabeled images, not labelled gradient steps.
+contrastive term adds unlabeled images, not labelled gradient steps. Every labelled batch is a full one
+(a labelled set larger than a batch drops each reshuffled pass's remainder, a different one each pass): 66
+labelled images in batches of 32 would otherwise make every third step a batch of 2, whose noisy BCE and
+two-image BatchNorm statistics kept notebook 09's 10 % models at the base-rate loss.
 
 **Variants** are rows of :data:`SEMSSXL_VARIANTS` (neck row + whether the contrastive term is on): ``full``,
 ``no_contrastive``, ``no_attention``, ``single_scale`` and the baseline ``supervised`` (the same encoder,
@@ -48,7 +51,7 @@ from cxrlib.images.dataset import CxrDataset
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.tasks import TaskSpec, get_task
 from cxrlib.models.multiscale import MultiScaleNet, build_multiscale_net
-from cxrlib.training.common import Hardware, train_step
+from cxrlib.training.common import Hardware, get_optimizer, train_step
 from cxrlib.training.ssl.methods import build_contrastive_model
 from cxrlib.training.ssl.views import TwoViewDataset
 
@@ -230,7 +233,7 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
     lab_set = CxrDataset(labelled, task, cache, build_augmentation(config.augment))
     plain_set = CxrDataset(labelled, task, cache, None)
     view_set = TwoViewDataset(unlabeled["path"], cache, build_augmentation(config.ssl_policy))
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = get_optimizer("adam")(model.parameters(), config)  # the fused kernel where it runs (common.OPTIMIZERS)
     steps = max(1, math.ceil(len(unlabeled) / config.batch_size))
     weight = config.contrastive_weight
     loss_before = _mean_loss(model, plain_set, config.batch_size, device)
@@ -242,7 +245,9 @@ def fit_semi(variant: str | VariantSpec, config: SemiConfig, task: str | TaskSpe
         epochs = tqdm(epochs, desc=variant.name, unit="epoch", leave=False)
     for epoch in epochs:
         torch.manual_seed(config.seed * 1000 + epoch)  # augmentation draws of this epoch
-        lab_batches = _cycle(_loader(lab_set, min(config.batch_size, len(lab_set)), config.seed * 1000 + epoch))
+        # full labelled batches only: cycling 66 images in batches of 32 would make every third step a batch of 2
+        lab_batches = _cycle(_loader(lab_set, min(config.batch_size, len(lab_set)), config.seed * 1000 + epoch,
+                                     drop_last=len(lab_set) > config.batch_size))
         view_batches = _cycle(_loader(view_set, min(config.unlabeled_batch_size, len(view_set)),
                                       config.seed * 1000 + epoch + 500, drop_last=len(view_set) > 2))
         model.train()
