@@ -158,7 +158,7 @@ def test_counts_are_computed_from_the_file(raw_train, tmp_path):
 
 
 def test_the_train_table_is_read_once_per_file_and_each_caller_gets_its_own_copy(raw_train, tmp_path):
-    """``load_train`` keeps the last table it read: a caller's edits never reach the next caller, and a file
+    """``load_train`` parses a file once (``metadata.parsed_once``): a caller's edits never reach the next caller, and a file
     rewritten in place (same path) is read again."""
     path = tmp_path / "train.csv"
     raw_train.head(50).to_csv(path, index=False)

@@ -26,7 +26,6 @@ Protocols
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -104,19 +103,15 @@ def load_train(path: PathLike | None = None) -> pd.DataFrame:
 
     ``path`` defaults to the ``chexpert_train.csv.gz`` shipped with torchxrayvision (223,414 rows).
     The table of a file is parsed once per process (keyed by its path, size and modification time; each call
-    gets its own copy), as :func:`cxrlib.data.nih.load_metadata` does: notebooks 01 and 11 and their
+    gets its own copy; :func:`cxrlib.data.metadata.parsed_once`): notebooks 01 and 11 and their
     exercises read it in one kernel of ``cxrlib book --smoke``.
     """
     source = shipped.shipped_path("chexpert_train") if path is None else Path(path)
-    if not source.exists():
-        shipped.read_csv(source)  # raises MetadataNotFoundError naming the file
-    stat = source.stat()
-    return _parsed_train(str(source), stat.st_size, stat.st_mtime_ns).copy()
+    return shipped.parsed_once(source, _parse_train)
 
 
-@functools.lru_cache(maxsize=2)
-def _parsed_train(path: str, size: int, mtime_ns: int) -> pd.DataFrame:
-    return normalise(shipped.read_csv(Path(path)), split="train", source=Path(path))
+def _parse_train(source: Path) -> pd.DataFrame:
+    return normalise(shipped.read_csv(source), split="train", source=source)
 
 
 def load_valid(root: PathLike | None = None) -> pd.DataFrame:

@@ -6,8 +6,10 @@ does not import torch), and read the CSVs with pandas.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -52,3 +54,19 @@ def read_csv(path_or_name: str | Path, **kwargs) -> pd.DataFrame:
     if not path.exists():
         raise MetadataNotFoundError(f"metadata file {path} does not exist")
     return pd.read_csv(path, **kwargs)
+
+
+def parsed_once(path: Path, parse: Callable[[Path], pd.DataFrame]) -> pd.DataFrame:
+    """``parse(path)``, computed once per process for each file state (path, size, modification time) and
+    ``parse`` function; every call gets its own copy. Raises :class:`MetadataNotFoundError` for a missing file.
+    For tables that notebooks and loaders read again and again in one kernel (NIH, CheXpert train)."""
+    path = Path(path)
+    if not path.exists():
+        raise MetadataNotFoundError(f"metadata file {path} does not exist")
+    stat = path.stat()
+    return _parsed(str(path), stat.st_size, stat.st_mtime_ns, parse).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: str, size: int, mtime_ns: int, parse: Callable[[Path], pd.DataFrame]) -> pd.DataFrame:
+    return parse(Path(path))

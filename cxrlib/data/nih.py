@@ -24,7 +24,6 @@ Every split passes through :func:`cxrlib.data.splits.assert_patient_disjoint`.
 """
 from __future__ import annotations
 
-import functools
 
 from collections.abc import Callable
 from pathlib import Path
@@ -116,15 +115,10 @@ def load_metadata(path: PathLike | None = None) -> pd.DataFrame:
     call gets its own copy): a notebook and a task loader that both read the 112,120 rows pay once.
     """
     source = shipped.shipped_path("nih") if path is None else Path(path)
-    if not source.exists():
-        shipped.read_csv(source)  # raises MetadataNotFoundError naming the file
-    stat = source.stat()
-    return _parsed_metadata(str(source), stat.st_size, stat.st_mtime_ns).copy()
+    return shipped.parsed_once(source, _parse_metadata)
 
 
-@functools.lru_cache(maxsize=4)
-def _parsed_metadata(path: str, size: int, mtime_ns: int) -> pd.DataFrame:
-    source = Path(path)
+def _parse_metadata(source: Path) -> pd.DataFrame:
     raw = shipped.read_csv(source)
     missing = [c for c in METADATA_COLUMNS if c not in raw.columns]
     if missing:
