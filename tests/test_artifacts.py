@@ -67,6 +67,26 @@ def test_folder_fingerprint_changes_with_content(tmp_path):
     assert data_fingerprint(tmp_path) != before
 
 
+
+def test_folder_fingerprint_is_the_digest_of_its_sorted_file_listing(tmp_path):
+    """The listing a provenance record hashes, pinned (records written before stay comparable): every file
+    below the folder as ``relative/name<TAB>size``, sorted by name parts ("a/b" before "a-c"), a link to a
+    file with its target's size, a link to a folder not entered, a dangling link skipped."""
+    import hashlib
+    import os
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a-c").mkdir()
+    (tmp_path / "a" / "b" / "x.png").write_bytes(b"12")
+    (tmp_path / "a-c" / "y").write_bytes(b"1")
+    (tmp_path / ".hidden").write_bytes(b"zzz")
+    os.symlink(tmp_path / "a-c" / "y", tmp_path / "to_file")
+    os.symlink(tmp_path / "a", tmp_path / "to_folder")
+    os.symlink(tmp_path / "nothing", tmp_path / "dangling")
+    listing = ".hidden\t3\na/b/x.png\t2\na-c/y\t1\nto_file\t1\n"
+    assert data_fingerprint(tmp_path) == "listing-sha256:" + hashlib.sha256(listing.encode()).hexdigest()
+
+
 def test_markdown_table_shape():
     text = markdown_table(pd.DataFrame({"x": [1.0], "y": ["a"]}))
     assert text.splitlines() == ["| x | y |", "|---|---|", "| 1.000 | a |"]

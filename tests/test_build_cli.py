@@ -254,3 +254,25 @@ def test_kernels_run_without_the_tcp_encryption_warning(tmp_path, capfd):
         assert outputs and outputs[0]["text"].strip() == f"ran {seed}"
     captured = capfd.readouterr()
     assert "without encryption" not in captured.out + captured.err
+
+
+def test_a_shared_kernel_clears_names_returns_to_the_folder_and_freezes_the_survivors(tmp_path):
+    """Each notebook in a :class:`SharedKernel` starts clean: a name the previous notebook defined is gone
+    (a notebook that forgets an import fails), the working folder is its own, and what survived the reset
+    sits in the collector's permanent generation (``gc.freeze``: later collections skip it)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    from cxrlib.core.notebooks import SharedKernel, execute_notebook
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    notebook(tmp_path / "defines.ipynb", "import os\nleft_over = 42\nos.chdir('/')")
+    notebook(tmp_path / "reports.ipynb", "import gc, os\nprint(os.getcwd(), gc.get_freeze_count() > 0, 'left_over' in dir())")
+    notebook(tmp_path / "uses.ipynb", "print(left_over)")
+    with SharedKernel() as kernel:
+        execute_notebook(tmp_path / "defines.ipynb", tmp_path / "a.ipynb", {}, first, kernel=kernel)
+        execute_notebook(tmp_path / "reports.ipynb", tmp_path / "b.ipynb", {}, second, kernel=kernel)
+        with pytest.raises(PapermillExecutionError, match="NameError"):
+            execute_notebook(tmp_path / "uses.ipynb", tmp_path / "c.ipynb", {}, first, kernel=kernel)
+    printed = nbformat.read(tmp_path / "b.ipynb", as_version=4).cells[-1].outputs[0]["text"].split()
+    assert printed == [str(second.resolve()), "True", "False"]

@@ -215,10 +215,30 @@ def data_fingerprint(path: str | os.PathLike) -> str:
     path = Path(path)
     digest = hashlib.sha256()
     if path.is_dir():
-        for item in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{item.relative_to(path)}\t{item.stat().st_size}\n".encode())
+        for parts, size in sorted(_files_below(path)):
+            digest.update(f"{'/'.join(parts)}\t{size}\n".encode())
         return "listing-sha256:" + digest.hexdigest()
     return "sha256:" + file_sha256(path)
+
+
+def _files_below(folder: Path) -> list[tuple[tuple[str, ...], int]]:
+    """(relative name parts, size) of every file below ``folder``, as ``Path.rglob("*")`` filtered by
+    ``is_file()`` lists them (links to files count, links to folders are not entered) but with
+    ``os.scandir``: a listing of the 112,120 NIH images in a second, not several."""
+    found, pending = [], [(os.fspath(folder), ())]
+    while pending:
+        where, parts = pending.pop()
+        with os.scandir(where) as entries:
+            for entry in entries:
+                name = (*parts, entry.name)
+                try:
+                    if entry.is_dir() and not entry.is_symlink():
+                        pending.append((entry.path, name))
+                    elif entry.is_file():
+                        found.append((name, entry.stat().st_size))
+                except OSError:  # vanished, or a link to nothing
+                    continue
+    return found
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ class LeakageError(ValueError):
 
 def leakage_report(parts: Mapping[str, pd.Series | list]) -> pd.DataFrame:
     """One row per pair of parts: how many patients they share (0 everywhere means no leakage)."""
-    sets = {name: set(pd.Series(ids).dropna().astype(str)) for name, ids in parts.items()}
+    sets = {name: set(pd.Series(ids).dropna().astype(str).unique()) for name, ids in parts.items()}
     names = list(sets)
     rows = []
     for i, a in enumerate(names):

@@ -64,6 +64,8 @@ present (the table's ``attrs["note"]`` says so).
 """
 from __future__ import annotations
 
+import functools
+import operator
 import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -885,8 +887,9 @@ def split_tables(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def stratum(table: pd.DataFrame, task: TaskSpec) -> pd.Series:
     """A per-row class key for stratified subsampling (the target, or the label pattern)."""
-    if task.kind == "multilabel":
-        return table[list(task.classes)].astype(int).astype(str).agg("".join, axis=1)
+    if task.kind == "multilabel":  # "0110...": one character per label, joined column by column (vectorised)
+        columns = [table[label].astype(int).astype(str) for label in task.classes]
+        return functools.reduce(operator.add, columns).rename(None) if columns else pd.Series("", index=table.index)
     return table[TARGET]
 
 
@@ -902,8 +905,11 @@ def subsample(table: pd.DataFrame, task: TaskSpec, per_split: Mapping[str, int],
             keep.append(part.index.to_numpy())
             continue
         groups = [g.index.to_numpy()[rng.permutation(len(g))] for _, g in part.groupby(stratum(part, task), sort=True)]
-        order = [idx for rank in range(max(map(len, groups))) for g in groups if rank < len(g) for idx in [g[rank]]]
-        keep.append(np.sort(np.asarray(order[:limit])))
+        # round robin: every stratum's first row (in stratum order), then every stratum's second, ...
+        rank = np.concatenate([np.arange(len(g)) for g in groups])
+        which = np.concatenate([np.full(len(g), i) for i, g in enumerate(groups)])
+        order = np.concatenate(groups)[np.lexsort((which, rank))]
+        keep.append(np.sort(order[:limit]))
     out = table.loc[np.sort(np.concatenate(keep))].reset_index(drop=True)
     out.attrs = {**table.attrs, "subsample": dict(per_split)}
     return out
