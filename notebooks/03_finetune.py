@@ -38,7 +38,7 @@
 # - the data and the patient-disjoint splits of notebook 01.
 #
 # Re-running the notebook with the same `out_dir` resumes an interrupted run after its last finished
-# epoch.
+# epoch (`resumable=False` keeps no resume state: no weights and optimiser state written after every epoch).
 
 # %% tags=["parameters"]
 out_dir = "out/03_finetune"
@@ -77,6 +77,7 @@ device = "auto"
 devices = 1
 num_workers = 0
 progress = "epoch"
+resumable = True
 n_boot = 1000
 
 # %% [markdown]
