@@ -81,7 +81,8 @@ from cxrlib.book.artifacts import RunArtifacts
 from cxrlib.chapters import analogues, documents, plots
 from cxrlib.stats.learning import LearningCheck
 from cxrlib.data.pool import SOURCE_DATA
-from cxrlib.images.tasks import get_task, label_fraction, split_tables
+from cxrlib.images.tasks import get_task
+from cxrlib.images.task_tables import label_fraction, split_tables
 from cxrlib.training import ssl
 
 spec = get_task(task)

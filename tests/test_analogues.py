@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from cxrlib.chapters import documents as D
-from cxrlib.images.tasks import TARGET, get_task, label_fraction
+from cxrlib.images.tasks import TARGET, get_task
+from cxrlib.images.task_tables import label_fraction
 
 
 def _binary_table(n_neg: int = 300, n_pos: int = 700) -> pd.DataFrame:

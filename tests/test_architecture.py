@@ -352,7 +352,7 @@ LIGHT_MODULES = sorted({
     "cxrlib.published.align", "cxrlib.data", *_data_modules(),
     "cxrlib.stats", "cxrlib.stats.metrics", "cxrlib.stats.bootstrap", "cxrlib.stats.delong_auc", "cxrlib.stats.agreement",
     "cxrlib.stats.checks", "cxrlib.stats.multiplicity", "cxrlib.stats.evaluate", "cxrlib.stats.simulate",
-    "cxrlib.images.tasks", "cxrlib.images.preprocess", "cxrlib.book.artifacts", "cxrlib.book.build",
+    "cxrlib.images.tasks", "cxrlib.images.task_tables", "cxrlib.images.preprocess", "cxrlib.book.artifacts", "cxrlib.book.build",
     "cxrlib.models.registry", "cxrlib.training.probe", "cxrlib.chapters.label_noise",
     "cxrlib.stats.localisation", "cxrlib.explain.boxes", "cxrlib.federated.ledger", "cxrlib.federated.partition",
     "cxrlib.training.sweeps", "cxrlib.training.sweeps.sweep_file", "cxrlib.training.sweeps.storage",

@@ -14,16 +14,8 @@ import torch
 from cxrlib.images.augment import build_augmentation
 from cxrlib.data import d000, nih
 from cxrlib.data.root import SOURCES, DataNotFoundError
-from cxrlib.images.tasks import (
-    BASE_COLUMNS,
-    SPLITS,
-    TARGET,
-    TASKS,
-    class_counts,
-    get_task,
-    split_tables,
-    subsample,
-)
+from cxrlib.images.task_tables import class_counts, split_tables, subsample
+from cxrlib.images.tasks import BASE_COLUMNS, SPLITS, TARGET, TASKS, get_task
 from cxrlib.images.preprocess import preprocess_config
 from cxrlib.images.dataset import CxrDataset
 from cxrlib.images.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessCache

@@ -14,7 +14,8 @@ import pytest
 from cxrlib.data import chexpert, d001, d004, nih, pool
 from cxrlib.data.fixtures import make_chexpert, make_covidgr, make_mimic, make_padchest, make_vindr
 from cxrlib.data.root import SOURCES, DataNotFoundError
-from cxrlib.images.tasks import BASE_COLUMNS, SPLITS, TARGET, TASKS, get_task, split_tables
+from cxrlib.images.tasks import BASE_COLUMNS, SPLITS, TARGET, TASKS, get_task
+from cxrlib.images.task_tables import split_tables
 from cxrlib.published import load as load_published
 
 PAPERS = Path(__file__).resolve().parents[2] / "shared" / "papers"

@@ -91,7 +91,7 @@ def run_learning(run, what: str):
 LEAKAGE_ARMS = {"patient-clean": True, "control": False}
 """The leakage comparison's two arms and their ``patient_clean`` option: the official train folder less the
 shared children's images, and the official train folder less as many images drawn at random (per class in
-proportion: :func:`cxrlib.images.tasks.label_fraction`), so the two differ in *which* images are gone, not
+proportion: :func:`cxrlib.images.task_tables.label_fraction`), so the two differ in *which* images are gone, not
 in how many."""
 
 
@@ -106,7 +106,8 @@ def leakage_runs(base: Mapping[str, Any], seeds, out_root: str | os.PathLike, *,
     import numpy as np
     import pandas as pd
 
-    from cxrlib.images.tasks import TARGET, get_task, label_fraction
+    from cxrlib.images.tasks import TARGET, get_task
+    from cxrlib.images.task_tables import label_fraction
     from cxrlib.stats import evaluate
     from cxrlib.stats.metrics import auroc
 

@@ -22,7 +22,8 @@ import pandas as pd
 
 from cxrlib.images.dataset import CxrDataset
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
-from cxrlib.images.tasks import get_task, split_tables, subsample
+from cxrlib.images.tasks import get_task
+from cxrlib.images.task_tables import split_tables, subsample
 from cxrlib.models.dual_stream import DUAL_STREAM_VARIANTS
 from cxrlib.stats import (
     bootstrap_auroc,

@@ -29,7 +29,8 @@ from cxrlib.federated.partition import (
     partition_summary,
 )
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
-from cxrlib.images.tasks import TARGET, get_task, subsample
+from cxrlib.images.tasks import TARGET, get_task
+from cxrlib.images.task_tables import subsample
 from cxrlib.stats import bootstrap_auroc
 from cxrlib.stats.metrics import auroc
 

@@ -25,7 +25,8 @@ import pandas as pd
 import torch
 
 from cxrlib.images.preprocess import PreprocessCache
-from cxrlib.images.tasks import TaskSpec, get_task, subsample
+from cxrlib.images.tasks import TaskSpec, get_task
+from cxrlib.images.task_tables import subsample
 from cxrlib.images.preprocess import preprocess_config
 from cxrlib.images.dataset import CxrDataset
 from cxrlib.models import WeightsNotFoundError, create_backbone

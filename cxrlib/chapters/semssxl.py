@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from cxrlib.images.preprocess import PreprocessCache, preprocess_config
-from cxrlib.images.tasks import get_task, split_tables, subsample
+from cxrlib.images.tasks import get_task
+from cxrlib.images.task_tables import split_tables, subsample
 from cxrlib.stats.evaluate import paired_delong, paired_delong_clustered
 from cxrlib.stats import bootstrap_auroc
 from cxrlib.stats.learning import (

@@ -9,8 +9,8 @@ from cxrlib.core.exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "tasks": [
         "TaskSpec", "get_task", "nih_image_paths", "require_images", "patient_split", "chexpert_tables",
-        "split_tables", "stratum", "subsample", "label_fraction", "class_counts", "target_names",
     ],
+    "task_tables": ["split_tables", "stratum", "subsample", "label_fraction", "class_counts", "target_names"],
     "preprocess": [
         "PreprocessConfig", "PreprocessCache", "CacheStats", "ImageDecodeError", "preprocess_config", "decode_image",
         "pad_square", "resize_square", "min_max_stretch", "apply_clahe", "equalize_histogram", "scale_to_unit",

@@ -96,7 +96,8 @@ from cxrlib.core.staging import staged_path
 from cxrlib.images.augment import build_augmentation
 from cxrlib.images.preprocess import PreprocessCache
 from cxrlib.images.sampling import RESAMPLERS
-from cxrlib.images.tasks import TaskSpec, class_counts, get_task, label_fraction, split_tables, subsample
+from cxrlib.images.tasks import TaskSpec, get_task
+from cxrlib.images.task_tables import class_counts, label_fraction, split_tables, subsample
 from cxrlib.images.preprocess import preprocess_config
 from cxrlib.images.dataset import CxrDataset, single_thread_torch
 from cxrlib.stats import metrics as M
@@ -645,7 +646,7 @@ def predict_probabilities(model: nn.Module, dataset: CxrDataset, batch_size: int
 
 def load_tables(config: TrainConfig, task: TaskSpec) -> dict[str, pd.DataFrame]:
     """Train (resampled if asked), val and test tables of the run, after ``subset``; ``label_fraction``
-    keeps that share of the training part (:func:`cxrlib.images.tasks.label_fraction`: per class, nested
+    keeps that share of the training part (:func:`cxrlib.images.task_tables.label_fraction`: per class, nested
     across fractions for one seed); val and test stay whole."""
     table = task.load_table(config.data_root, seed=config.seed, val_fraction=config.val_fraction,
                             **config.task_options)
