@@ -29,7 +29,7 @@ def stratum(table: pd.DataFrame, task: TaskSpec) -> pd.Series:
     """A per-row class key for stratified subsampling (the target, or the label pattern)."""
     if task.kind == "multilabel":  # "0110...": one character per label, joined column by column (vectorised)
         columns = [table[label].astype(int).astype(str) for label in task.classes]
-        return functools.reduce(operator.add, columns).rename(None) if columns else pd.Series("", index=table.index)
+        return functools.reduce(operator.add, columns).rename(None)
     return table[TARGET]
 
 
