@@ -49,19 +49,20 @@ weights = "none"
 weights_dir = None
 pool_sources = ["kermany", "nih_sample", "covid"]
 pool_fractions = [1.0, 0.1, 0.01]
-pool_max_images = 1000
+pool_max_images = 3000
 equal_steps = True
+compare_epoch = 1
 preprocess = "classroom"
 image_size = 64
-policy = "d004_moco"
+policy = "mild_intensity"
 head = None
-temperature = None
+temperature = 0.1
 queue_size = None
 encoder_momentum = None
 optimizer = "adam"
 lr = 1e-3
 weight_decay = 0.0
-epochs = 3
+epochs = 2
 batch_size = 32
 checkpoint_every = 1
 keep_state = False
@@ -72,14 +73,14 @@ progress = "epoch"
 cache_dir = None
 compare_policies = ["d002_simclr", "d004_simclr"]
 compare_epochs = 2
-compare_max_images = 384
+compare_max_images = 256
 
 # %%
 from cxrlib.core.params import validate_params
 
 validate_params(globals(), "02_pretrain", rules={
     "pool_sources": "nonempty in:pool_source", "pool_fractions": "nonempty >0 <=1", "pool_max_images": "int|None >=2",
-    "equal_steps": "bool", "image_size": ">=16", "head": "str|None in:projection_head", "temperature": "float|None >0",
+    "equal_steps": "bool", "compare_epoch": "int|None >=1", "image_size": ">=16", "head": "str|None in:projection_head", "temperature": "float|None >0",
     "queue_size": "int|None >=1", "encoder_momentum": "float|None >=0 <=1", "batch_size": ">=2",
     "checkpoint_every": ">=1", "precision": "in:cxrlib.training.common:PRECISIONS", "compare_epochs": ">=1",
     "compare_max_images": ">=2", "compare_policies": "in:policy",
@@ -140,7 +141,11 @@ run.table(pool_table, "ssl_pool", "The pre-training pool per pretext fraction an
 # use; what it keeps identical, the network may rely on. Document 004 (section 4.3) keeps every transform
 # mild for MoCo v2 (`d004_moco`: small rotation, shift and scale, flip) and warns that blur, noise and
 # strong crops erase findings; its SimCLR list crops strongly (`d004_simclr`); document 002 lists resized
-# crop, flip, rotation, blur and colour jitter (`d002_simclr`).
+# crop, flip, rotation, blur and colour jitter (`d002_simclr`). The classroom run uses `mild_intensity`, no
+# document's list: document 004's mild geometry plus brightness and contrast jitter, because the grey levels of a
+# radiograph vary with exposure and processing; on this pool it gave a higher linear-probe AUROC than the
+# documents' lists in exploratory runs (one run each, no interval; `book/developers.md`, "The classroom
+# pre-training").
 
 # %% tags=["remove-output"]
 cache = PreprocessCache(cache_dir, preprocess_config(preprocess, image_size))
@@ -212,18 +217,23 @@ run.table(check, "ssl_loss_check", "The contrastive losses written out in torch 
 # also takes far fewer optimisation steps, and the fraction is confounded with the length of training.
 # Here (`equal_steps = True`) every smaller pool trains as many epochs as it needs for the optimisation
 # steps of the largest (`ssl.runs.epochs_for_steps`): more epochs over fewer images, the same number of
-# gradient updates (the `epochs` and `steps` columns of the runs table; `equal_steps = False` is document
-# 002's protocol). The dashed lines are the loss of embeddings that carry no
+# gradient updates (the `epochs` and `compared_steps` columns of the runs table; `equal_steps = False` is
+# document 002's protocol). The pools are compared at the largest pool's checkpoint of epoch `compare_epoch`
+# (`None`: its last); the largest pool may train on after it, because its last checkpoint is the encoder that
+# notebook 06 probes and the later chapters fine-tune (notebook 06 probes every checkpoint of the largest pool,
+# so each extra epoch is measured there), while the comparison of the pools only costs the steps it compares
+# (the `steps` column: all the steps a run took). The dashed lines are the loss of embeddings that carry no
 # information (all similarities equal: $\log(2B - 1)$ for SimCLR, $\log(K + 1)$ for MoCo), one per run:
 # the loop batches $B = \min(\text{batch\_size}, \text{pool size})$ images, so a pool smaller than
 # `batch_size` trains on smaller batches with fewer negatives and a lower chance level
 # (`ssl.runs.run_chance_loss`; the `batch` and `chance_loss` columns of the runs table).
 
 # %% tags=["remove-output"]
-results = ssl.pretrain_fractions(config, pool_fractions, equal_steps=equal_steps)
+results = ssl.pretrain_fractions(config, pool_fractions, equal_steps=equal_steps, compare_epoch=compare_epoch)
+compared = ssl.runs.compared_epochs(results, compare_epoch)
 loss, index = ssl.runs.index_runs(
     out_dir, {ssl.runs.fraction_run_name(f): r for f, r in results.items()},
-    {ssl.runs.fraction_run_name(f): {"fraction": f, "policy": policy} for f in results},
+    {ssl.runs.fraction_run_name(f): {"fraction": f, "policy": policy, "compared_epoch": compared[f]} for f in results},
 )
 loss["pool"] = loss["fraction"].map(ssl.fraction_label)
 chance = {ssl.fraction_label(f): ssl.runs.run_chance_loss(method, batch_size, len(r.pool), config.queue_size)
@@ -241,16 +251,18 @@ summary = pd.DataFrame([
     dict(pool=ssl.fraction_label(f), images=len(r.pool), patients=int(r.pool["patient_id"].nunique()),
          batch=ssl.runs.effective_batch_size(batch_size, len(r.pool)), chance_loss=chance[ssl.fraction_label(f)],
          epochs=int(r.loss["epoch"].max()) if len(r.loss) else 0, steps=int(r.loss["steps"].sum()),
+         compared_epoch=compared[f], compared_steps=int(r.loss.loc[r.loss["epoch"] <= compared[f], "steps"].sum()),
          first_loss=r.loss["loss"].iloc[0] if len(r.loss) else float("nan"),
          last_loss=r.loss["loss"].iloc[-1] if len(r.loss) else float("nan"),
          minutes=r.loss["seconds"].sum() / 60, checkpoints=len(r.checkpoints))
     for f, r in results.items()
 ])
-summary["steps_vs_largest"] = summary["steps"] / summary["steps"].iloc[0]
+summary["compared_steps_vs_largest"] = summary["compared_steps"] / summary["compared_steps"].iloc[0]
 checks = {f: ssl.runs.encoder_learning_check(r) for f, r in results.items() if len(r.loss)}
 summary["learned"] = [checks[f].label if f in checks else "not run" for f in results]
 run.table(summary, "ssl_runs", "The pre-training runs: pool size, the batch the run trained with (B = min(batch_size, "
-          "pool size)) and its chance loss, epochs and optimisation steps (and as a share of the largest pool's; "
+          "pool size)) and its chance loss, epochs and optimisation steps; the checkpoint each pool is compared at "
+          "(compared_epoch) and its steps (compared_steps, and as a share of the largest pool's: "
           f"{'equal steps: smaller pools train more epochs' if equal_steps else 'equal epochs'}), loss of the "
           "first and last epoch, time, checkpoints written (epoch 0 is the initialisation)", epochs=run_epochs)
 
@@ -319,10 +331,10 @@ run.finish()
 #    epochs, and which runs ever replace all $K$ random vectors? What goes wrong when $K$ exceeds the pool
 #    (`queue_size 1024` on the 100 % pool), so that an image's own key from an earlier epoch sits in the
 #    queue as a negative?
-# 2. Change `temperature` to 0.1 and 1.0. The dashed lines do not move: why does the loss of
+# 2. Change `temperature` to 0.5 (document 002's) and 1.0. The dashed lines do not move: why does the loss of
 #    uninformative embeddings not depend on $\tau$? What does change: the first epoch's loss, the lowest
 #    loss the embeddings could reach, and the shape of the curve?
-# 3. The classroom run uses `d004_moco` views. Pre-train with `-p policy d002_simclr` for the same epochs
+# 3. The classroom run uses `mild_intensity` views. Pre-train with `-p policy d002_simclr` for the same epochs
 #    and probe both in notebook 06: does a loss near chance mean useless features?
 # 4. Double `batch_size`. SimCLR's negatives come from the batch: what happens to the number of
 #    negatives, the chance level and the time per epoch?

@@ -144,16 +144,21 @@ run.table(counts, "probe_data", "Images and patients the probe fits on (train + 
 # the class frequencies (document 002, section V). Accuracy, sensitivity, specificity and F1 use the
 # threshold 0.5 of the fitted probabilities. The brackets are 95 % percentile bootstrap intervals over
 # test *patients* (`n_boot` redraws, set in the parameter cell). `fraction` is the share of the pool the checkpoint was pre-trained
-# on; the baselines have none.
+# on; the baselines have none. The rows `SSL 1%`, `SSL 10%` and `SSL 100%` are the checkpoints at which notebook 02
+# compares the pools (the same number of optimisation steps, its `compare_epoch`); where the largest pool trained
+# on after that epoch, its last checkpoint is a row of its own (`SSL 100% epoch N`): the encoder that the replicated
+# comparison and the fine-tuning below, and the later chapters, start from.
 
 # %%
 finals, per_epoch = linear_eval.checkpoint_inits(index)
+encoder = linear_eval.encoder_init(finals, per_epoch)  # the checkpoint the later chapters start from
+extra = [] if encoder in finals else [encoder]
 baselines = [linear_eval.Init("random", "none")]
 if compare_imagenet:
     baselines.append(linear_eval.Init("ImageNet", "imagenet"))
 feature_dir = run.out_dir / "features"
 long, outputs = linear_eval.run_inits(
-    backbone, baselines + finals, tables, preprocess=preprocess, image_size=image_size, feature_dir=feature_dir,
+    backbone, baselines + finals + extra, tables, preprocess=preprocess, image_size=image_size, feature_dir=feature_dir,
     cache_dir=cache_dir, seed=seed, n_boot=n_boot, weights_dir=weights_dir, device=device)
 ci_columns = [f"{m}_{e}" for m in probe.METRICS for e in ("ci_low", "ci_high")]
 table3 = long[["init", "task", "fraction", *probe.METRICS, *ci_columns, "f1_neg", "c", "cv_auc", "n_fit", "n_test", "epoch"]]
@@ -179,7 +184,7 @@ doc = published.load("d002_table3")
 mapping = align.comparisons("d002_table3")[0]  # the registry item: the document's rows, its data sets as our tasks
 theirs = mapping.published_rows()
 names = {task: dataset for dataset, task in mapping.relabel["dataset"].items()}  # our task -> the document's name
-ours = long[long["fraction"].notna()].assign(init=f"ours ({profile})")
+ours = long[long["init"].isin([i.name for i in finals])].assign(init=f"ours ({profile})")
 side = pd.concat([
     probe.table3_layout(ours, index=("task", "init")),
     probe.table3_layout(theirs.assign(task=theirs["dataset"], init="document 002"), index=("task", "init"), scale=1),
@@ -195,7 +200,7 @@ run.table(probe.flat_columns(side), "d002_table3_compare", f"Our linear-probe re
 
 # %% tags=["remove-output"]
 present = {name for name, _ in outputs}
-pairs = [(init.name, "random") for init in finals + baselines[1:] if init.name in present]
+pairs = [(init.name, "random") for init in finals + extra + baselines[1:] if init.name in present]
 delong = linear_eval.paired_delong_by_init(outputs, tables, pairs)
 run.table(delong, "ssl_delong", "Paired DeLong tests of test AUROC against random initialisation "
           "(difference = AUROC(a) - AUROC(b), 95% CI; p adjusted by BH-FDR over the rows): the plain test, which "
@@ -212,7 +217,7 @@ run.table(delong, "ssl_delong", "Paired DeLong tests of test AUROC against rando
 # (`cxrlib.stats.replication`).
 
 # %% tags=["remove-output"]
-ssl_final = max(finals, key=lambda i: i.fraction)
+ssl_final = encoder
 probe_seed_table, probe_replicated = linear_eval.replicated_probe(
     backbone, ssl_final, baselines[0], tables, probe_seeds, preprocess=preprocess, image_size=image_size,
     feature_dir=feature_dir, cache_dir=cache_dir, device=device, reuse={"seed": seed, "outputs": outputs},
@@ -282,7 +287,7 @@ if panels:  # tsne_epochs=[] asks for none
 
 # %% tags=["remove-output"]
 if finetune:
-    starts = {"baseline": pretrain_params["weights"], "SSL": finals[-1].weights}
+    starts = {"baseline": pretrain_params["weights"], "SSL": encoder.weights}
     results = {}
     for finetune_seed in finetune_seeds:
         for name, weights in starts.items():
@@ -305,7 +310,7 @@ if finetune:
     cis["delong_p_vs_baseline"] = [float("nan"), paired.loc[0, "p_value"]]
     finetune_context = dict(dataset=specs.get(finetune_task, get_task(finetune_task)).dataset,
                             split=get_task(finetune_task).split,
-                            weights=f"baseline: {pretrain_params['weights']}; SSL: {Path(finals[-1].weights).name}")
+                            weights=f"baseline: {pretrain_params['weights']}; SSL: {Path(encoder.weights).name}")
     run.table(cis, "d004_style_finetune", f"Fine-tuning {backbone} from the baseline weights and from our SSL "
               f"checkpoint ({finetune_epochs} epochs of {finetune_images_per_epoch} images, all layers; training seed "
               f"{finetune_seeds[0]}): test AUROC "

@@ -29,6 +29,21 @@ def test_checkpoint_inits_from_an_index():
     assert [i.name for i in finals] == ["SSL 1%", "SSL 10%", "SSL 100%"]
     assert all(i.epoch == 4 for i in finals) and finals[-1].weights == "/x/2.pt"
     assert [i.epoch for i in per_epoch] == [0, 2, 4] and {i.fraction for i in per_epoch} == {1.0}
+    assert linear_eval.encoder_init(finals, per_epoch) is finals[-1]  # the last checkpoint, under its row's name
+
+
+def test_checkpoint_inits_compare_the_fractions_at_their_compared_epoch():
+    # the largest pool trained on after the epoch whose steps the smaller pools matched
+    index = pd.DataFrame({
+        "fraction": [1.0, 1.0, 1.0, 1.0, 0.1, 0.1],
+        "epoch": [0, 1, 2, 3, 0, 10],
+        "compared_epoch": [1, 1, 1, 1, 10, 10],
+        "path": [f"/x/{i}.pt" for i in range(6)],
+    })
+    finals, per_epoch = linear_eval.checkpoint_inits(index)
+    assert [(i.name, i.epoch, i.weights) for i in finals] == [("SSL 10%", 10, "/x/5.pt"), ("SSL 100%", 1, "/x/1.pt")]
+    encoder = linear_eval.encoder_init(finals, per_epoch)
+    assert (encoder.name, encoder.weights) == ("SSL 100% epoch 3", "/x/3.pt")
 
 
 def test_evaluate_features_and_paired_delong():

@@ -841,3 +841,24 @@ def test_every_pool_fraction_takes_the_steps_of_the_largest(runs, tmp_path):
     same_epochs = pretrain_fractions(PretrainConfig(**{**config.to_dict(), "out_dir": str(tmp_path / "epochs")}),
                                      [0.25], equal_steps=False)
     assert int(same_epochs[0.25].loss["epoch"].max()) == 2
+
+
+def test_pools_compared_at_an_earlier_epoch_match_its_steps_while_the_largest_trains_on(runs, tmp_path):
+    from cxrlib.training.ssl.runs import compared_epochs, pretrain_fractions, steps_per_epoch
+    from cxrlib.training.ssl.loop import PretrainConfig
+
+    _, base = runs
+    config = PretrainConfig(**{**base, "out_dir": str(tmp_path), "epochs": 2, "checkpoint_every": 1,
+                               "keep_state": False})
+    with single_thread_torch():
+        results = pretrain_fractions(config, [0.25, 1.0], compare_epoch=1)
+    largest, small = results[1.0], results[0.25]
+    target = steps_per_epoch(len(largest.pool), 16)  # the steps of the largest pool's first epoch only
+    assert int(largest.loss["epoch"].max()) == 2 and sorted(largest.checkpoints) == [0, 1, 2]
+    per_epoch = steps_per_epoch(len(small.pool), 16)
+    assert target <= int(small.loss["steps"].sum()) < target + per_epoch
+    assert compared_epochs(results, 1) == {1.0: 1, 0.25: int(small.loss["epoch"].max())}
+    assert compared_epochs(results) == {1.0: 2, 0.25: int(small.loss["epoch"].max())}
+    with pytest.raises(ValueError, match="compare_epoch=2.*checkpoints of epochs \\[3\\]"):
+        pretrain_fractions(PretrainConfig(**{**config.to_dict(), "epochs": 3, "checkpoint_every": 3}), [1.0],
+                           compare_epoch=2)

@@ -192,18 +192,29 @@ def tsne_embedding(features: np.ndarray, seed: int = 0, perplexity: float = 30.0
 
 
 def checkpoint_inits(index: pd.DataFrame) -> tuple[list[Init], list[Init]]:
-    """From a ``checkpoints.csv`` of ``02_pretrain``: the last checkpoint of each pretext fraction, and every
-    checkpoint of the largest fraction (the downstream score per pretext epoch, document 002 Fig. 2)."""
+    """From a ``checkpoints.csv`` of ``02_pretrain``: the checkpoint that stands for each pretext fraction in the
+    comparison of the fractions (its ``compared_epoch``: equal optimisation steps, see
+    :func:`cxrlib.training.ssl.runs.pretrain_fractions`; an index without that column: each fraction's last), and
+    every checkpoint of the largest fraction (the downstream score per pretext epoch, document 002 Fig. 2; the
+    last of them is the encoder the later chapters start from)."""
     from cxrlib.training.ssl.runs import fraction_label
 
-    finals = [Init(f"SSL {fraction_label(f)}", str(part.loc[part["epoch"].idxmax(), "path"]), float(f),
-                   int(part["epoch"].max()))
-              for f, part in index.sort_values("fraction").groupby("fraction", sort=True)]
+    finals = []
+    for f, part in index.sort_values("fraction").groupby("fraction", sort=True):
+        epoch = int(part["compared_epoch"].iloc[0]) if "compared_epoch" in part else int(part["epoch"].max())
+        row = part[part["epoch"] == epoch].iloc[0]
+        finals.append(Init(f"SSL {fraction_label(f)}", str(row["path"]), float(f), epoch))
     largest = index[index["fraction"] == index["fraction"].max()].sort_values("epoch")
     per_epoch = [Init(f"SSL {fraction_label(r.fraction)} epoch {int(r.epoch)}", str(r.path), float(r.fraction),
                       int(r.epoch)) for r in largest.itertuples()]
     return finals, per_epoch
 
+
+def encoder_init(finals: list[Init], per_epoch: list[Init]) -> Init:
+    """The encoder the later chapters start from (the largest pool's last checkpoint), under the name of its row in
+    the fractions' comparison when it is that row's checkpoint."""
+    last = per_epoch[-1]
+    return next((init for init in finals if init.weights == last.weights), last)
 
 
 def compare_runs(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, label: str,

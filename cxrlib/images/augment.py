@@ -35,6 +35,12 @@ Self-supervised *view* policies (two independent draws of one policy make a posi
   input size, random rotation +-20 degrees, random horizontal flip 0.5. The crop's area range is not
   stated; torchvision's default ``(0.08, 1.0)`` is used, i.e. a strong crop, which the thesis names as
   the likely cause of its SimCLR model doing worse than no pre-training (section 5.2.3).
+* ``"mild_intensity"``: not a document's list; the book's classroom views. Document 004's mild geometry
+  (``"d004_moco"``) plus brightness and contrast jitter (strength 0.3, probability 0.8): the grey levels
+  of a radiograph vary with exposure and processing between machines, which views that differ only in
+  geometry never teach the encoder to ignore. No crop and no blur: in exploratory runs on the classroom
+  pool (one run each), crops (the two SimCLR lists) gave a lower linear-probe AUROC in notebook 06's
+  protocol (``book/developers.md``, "The classroom pre-training").
 * ``"d002_simclr"``: document 002, section III: "resized crop, horizontal flip, rotation, Gaussian blur
   and color-jitter". No parameter is stated; we take SimCLR's own (Chen et al. 2020, appendix A):
   crop area (0.08, 1) with aspect (3/4, 4/3), flip 0.5, blur with probability 0.5, sigma in
@@ -208,6 +214,17 @@ POLICIES: dict[str, AugmentPolicy] = {
             preprocess="d004",
         ),
         AugmentPolicy(
+            "mild_intensity",
+            (
+                AugmentStep("affine", {"degrees": (-15.0, 15.0), "translate": (0.05, 0.05), "scale": (0.95, 1.05)}),
+                AugmentStep("horizontal_flip", {"p": 0.5}),
+                AugmentStep("brightness_contrast", {"brightness": 0.3, "contrast": 0.3, "p": 0.8}),
+            ),
+            "the book's classroom views (no document's list): document 004's mild geometry (d004_moco) plus "
+            "brightness and contrast jitter of strength 0.3 with probability 0.8 (document 002's colour jitter, "
+            "milder); no crop and no blur",
+        ),
+        AugmentPolicy(
             "d002_simclr",
             (
                 AugmentStep("resized_crop", {"scale": (0.08, 1.0), "ratio": (3 / 4, 4 / 3)}),
@@ -222,7 +239,7 @@ POLICIES: dict[str, AugmentPolicy] = {
     )
 }
 
-SSL_POLICIES = ("d004_moco", "d004_simclr", "d002_simclr")
+SSL_POLICIES = ("d004_moco", "d004_simclr", "d002_simclr", "mild_intensity")
 """Policies written for self-supervised views (any policy can be used; these are the documents')."""
 
 

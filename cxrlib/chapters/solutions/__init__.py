@@ -28,7 +28,7 @@ ANSWERS: dict[str, Answer] = {a.key: a for a in (
     Answer("01_data--ex3", ("01_data",), nb01.data_ex3),
     Answer("01_data--ex4", ("01_data", "01_data--ex4"), nb01.data_ex4),
     Answer("02_pretrain--ex1", ("02_pretrain", "02_pretrain--ex1"), nb02.pretrain_ex1),
-    Answer("02_pretrain--ex2", ("02_pretrain", "02_pretrain--ex2-t01", "02_pretrain--ex2-t10"), nb02.pretrain_ex2),
+    Answer("02_pretrain--ex2", ("02_pretrain", "02_pretrain--ex2-t05", "02_pretrain--ex2-t10"), nb02.pretrain_ex2),
     Answer("02_pretrain--ex3", ("02_pretrain", "06_linear_probe", "02_pretrain--ex3", "06_linear_probe--ex2"), nb02.pretrain_ex3),
     Answer("02_pretrain--ex4", ("02_pretrain", "02_pretrain--ex4"), nb02.pretrain_ex4),
     Answer("03_finetune--ex1", ("03_finetune", "03_finetune--ex1-head", "03_finetune--ex1-all"), nb03.finetune_ex1),

@@ -39,7 +39,7 @@ def pretrain_ex1(runs: dict[str, Path]) -> str:
 
 def pretrain_ex2(runs: dict[str, Path]) -> str:
     rows = []
-    for name in ("02_pretrain--ex2-t01", "02_pretrain", "02_pretrain--ex2-t10"):
+    for name in ("02_pretrain", "02_pretrain--ex2-t05", "02_pretrain--ex2-t10"):
         folder = runs[name]
         params = run_params(folder)
         loss = read_table(folder, "loss")
@@ -58,7 +58,7 @@ def pretrain_ex2(runs: dict[str, Path]) -> str:
     return ("The chance level is the same for every temperature; the lowest reachable loss "
             "$\\log(1 + (2B-2)e^{-2/\\tau})$ and the losses the runs reach are not:\n\n" + markdown_table(frame)
             + f"\n\nFrom epoch 1 to {last.removesuffix(' loss')} the loss fell by {fell} (largest drop first).\n\n"
-            + f"{source(*(runs[n] for n in ('02_pretrain--ex2-t01', '02_pretrain--ex2-t10')))}\n")
+            + f"{source(*(runs[n] for n in ('02_pretrain--ex2-t05', '02_pretrain--ex2-t10')))}\n")
 
 
 def pretrain_ex3(runs: dict[str, Path]) -> str:
@@ -67,7 +67,8 @@ def pretrain_ex3(runs: dict[str, Path]) -> str:
         runs_table = _ssl_runs(runs[pre])
         full = runs_table.iloc[0]
         table = probe_rows(runs[probe])
-        best = table[table["init"].str.startswith("SSL 100%")]
+        full_pool = table[table["init"].str.startswith("SSL 100%")]
+        best = full_pool.sort_values("epoch").groupby("task").tail(1)  # the last checkpoint of the full pool
         random_rows = table[table["init"] == "random"].set_index("task")
         for r in best.itertuples():
             rows.append({"policy": run_params(runs[pre])["policy"], "last loss": full["last_loss"], "chance": full["chance_loss"],

@@ -24,7 +24,7 @@ from cxrlib.core.staging import staged_path
 from cxrlib.models.weights import SSL_CHECKPOINT_INDEX, last_ssl_checkpoint
 from cxrlib.stats import learning
 from cxrlib.training.run_folder import write_learning
-from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, pretrain
+from cxrlib.training.ssl.loop import PretrainConfig, PretrainResult, checkpoint_epochs, pretrain
 from cxrlib.training.ssl.methods import get_method
 from cxrlib.training.ssl.views import pretext_pool
 
@@ -106,23 +106,33 @@ def epochs_for_steps(steps: int, n_images: int, batch_size: int) -> int:
     return -(-int(steps) // per_epoch)
 
 
-def pretrain_fractions(config: PretrainConfig, fractions: Iterable[float], *,
-                       equal_steps: bool = True) -> dict[float, PretrainResult]:
+def pretrain_fractions(config: PretrainConfig, fractions: Iterable[float], *, equal_steps: bool = True,
+                       compare_epoch: int | None = None) -> dict[float, PretrainResult]:
     """One run per pool fraction (largest first), each in ``<config.out_dir>/pool_<percent>``; the largest
     keeps a checkpoint every ``checkpoint_every`` epochs (document 002's per-epoch figures), the others
     the first and the last.
 
-    The largest pool trains ``config.epochs`` epochs. With ``equal_steps`` (the default) every smaller pool
-    trains as many epochs as it needs for at least the same number of optimisation steps
-    (:func:`epochs_for_steps`; it overshoots by less than one of its epochs), so that the pool fraction is not
-    confounded with the length of training; with ``equal_steps=False`` every pool trains ``config.epochs``
-    epochs (document 002's protocol: a smaller pool then also takes fewer steps)."""
+    The largest pool trains ``config.epochs`` epochs; the pools are compared at its checkpoint of epoch
+    ``compare_epoch`` (``None``: its last epoch). With ``equal_steps`` (the default) every smaller pool
+    trains as many epochs as it needs for at least the optimisation steps of the largest pool's first
+    ``compare_epoch`` epochs (:func:`epochs_for_steps`; it overshoots by less than one of its epochs), so that
+    the pool fraction is not confounded with the length of training; with ``equal_steps=False`` every pool
+    trains ``compare_epoch`` epochs (document 002's protocol: a smaller pool then also takes fewer steps).
+    A ``compare_epoch`` below ``config.epochs`` lets the largest pool train on (the encoder the later chapters
+    start from) while the comparison costs only the steps it compares; it must be an epoch the largest pool
+    keeps a checkpoint of (:func:`~cxrlib.training.ssl.loop.checkpoint_epochs`)."""
+    compared = config.epochs if compare_epoch is None else int(compare_epoch)
+    if compared not in checkpoint_epochs(config.epochs, config.checkpoint_every) or compared < 1:
+        raise ValueError(
+            f"compare_epoch={compare_epoch}: the largest pool keeps checkpoints of epochs "
+            f"{checkpoint_epochs(config.epochs, config.checkpoint_every)[1:]} (epochs={config.epochs}, "
+            f"checkpoint_every={config.checkpoint_every}); compare at one of them")
     results: dict[float, PretrainResult] = {}
     ordered = sorted({float(f) for f in fractions}, reverse=True)
     target = None
     for fraction in ordered:
         run_dir = Path(config.out_dir) / fraction_run_name(fraction)
-        epochs = config.epochs
+        epochs = config.epochs if target is None else compared
         if equal_steps and target is not None:
             n_images = len(pretext_pool(config.pool_sources, fraction, config.seed, config.data_root,
                                         config.pool_max_images))
@@ -132,8 +142,16 @@ def pretrain_fractions(config: PretrainConfig, fractions: Iterable[float], *,
         results[fraction] = pretrain(dataclasses.replace(config, out_dir=str(run_dir), pool_fraction=fraction,
                                                          epochs=epochs, checkpoint_every=every))
         if target is None:
-            target = config.epochs * steps_per_epoch(len(results[fraction].pool), config.batch_size)
+            target = compared * steps_per_epoch(len(results[fraction].pool), config.batch_size)
     return results
+
+
+def compared_epochs(results: dict[float, PretrainResult], compare_epoch: int | None = None) -> dict[float, int]:
+    """Fraction -> the epoch whose checkpoint stands for that pool in the comparison of :func:`pretrain_fractions`
+    (the same ``compare_epoch``): ``compare_epoch`` of the largest pool (``None``: its last), the last of the others."""
+    largest = max(results)
+    return {f: int(compare_epoch) if f == largest and compare_epoch is not None else max(r.checkpoints)
+            for f, r in results.items()}
 
 
 def compare_policies(config: PretrainConfig, policies: Iterable[str], epochs: int, max_images: int,
