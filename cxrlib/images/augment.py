@@ -240,7 +240,8 @@ POLICIES: dict[str, AugmentPolicy] = {
 }
 
 SSL_POLICIES = ("d004_moco", "d004_simclr", "d002_simclr", "mild_intensity")
-"""Policies written for self-supervised views (any policy can be used; these are the documents')."""
+"""Policies written for self-supervised views (any policy can be used): the documents' three and the book's
+classroom views (``mild_intensity``)."""
 
 
 def get_policy(policy: str | AugmentPolicy) -> AugmentPolicy:

@@ -5,7 +5,9 @@
 
 * ``loss.csv``: every run's per-epoch loss, with ``run``, ``fraction`` and ``policy`` columns;
 * ``checkpoints.csv``: ``run``, ``fraction``, ``epoch``, ``path`` (relative to ``out_dir``) of every
-  checkpoint, which the linear-probe notebook reads.
+  checkpoint, which the linear-probe notebook reads, and the tags notebook 02 adds per run (``policy``, and
+  ``compared_epoch``: the epoch whose checkpoint stands for the run in the comparison of the pools,
+  :func:`compared_epochs`).
 """
 from __future__ import annotations
 
