@@ -151,14 +151,14 @@ run.table(counts, "probe_data", "Images and patients the probe fits on (train + 
 
 # %%
 finals, per_epoch = linear_eval.checkpoint_inits(index)
-encoder = linear_eval.encoder_init(finals, per_epoch)  # the checkpoint the later chapters start from
-extra = [] if encoder in finals else [encoder]
+encoder = linear_eval.encoder_init(finals, per_epoch, final.path)  # the checkpoint the later chapters start from
+probed = finals + ([] if encoder in finals else [encoder])
 baselines = [linear_eval.Init("random", "none")]
 if compare_imagenet:
     baselines.append(linear_eval.Init("ImageNet", "imagenet"))
 feature_dir = run.out_dir / "features"
 long, outputs = linear_eval.run_inits(
-    backbone, baselines + finals + extra, tables, preprocess=preprocess, image_size=image_size, feature_dir=feature_dir,
+    backbone, baselines + probed, tables, preprocess=preprocess, image_size=image_size, feature_dir=feature_dir,
     cache_dir=cache_dir, seed=seed, n_boot=n_boot, weights_dir=weights_dir, device=device)
 ci_columns = [f"{m}_{e}" for m in probe.METRICS for e in ("ci_low", "ci_high")]
 table3 = long[["init", "task", "fraction", *probe.METRICS, *ci_columns, "f1_neg", "c", "cv_auc", "n_fit", "n_test", "epoch"]]
@@ -200,7 +200,7 @@ run.table(probe.flat_columns(side), "d002_table3_compare", f"Our linear-probe re
 
 # %% tags=["remove-output"]
 present = {name for name, _ in outputs}
-pairs = [(init.name, "random") for init in finals + extra + baselines[1:] if init.name in present]
+pairs = [(init.name, "random") for init in probed + baselines[1:] if init.name in present]
 delong = linear_eval.paired_delong_by_init(outputs, tables, pairs)
 run.table(delong, "ssl_delong", "Paired DeLong tests of test AUROC against random initialisation "
           "(difference = AUROC(a) - AUROC(b), 95% CI; p adjusted by BH-FDR over the rows): the plain test, which "

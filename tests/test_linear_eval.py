@@ -29,7 +29,7 @@ def test_checkpoint_inits_from_an_index():
     assert [i.name for i in finals] == ["SSL 1%", "SSL 10%", "SSL 100%"]
     assert all(i.epoch == 4 for i in finals) and finals[-1].weights == "/x/2.pt"
     assert [i.epoch for i in per_epoch] == [0, 2, 4] and {i.fraction for i in per_epoch} == {1.0}
-    assert linear_eval.encoder_init(finals, per_epoch) is finals[-1]  # the last checkpoint, under its row's name
+    assert linear_eval.encoder_init(finals, per_epoch, "/x/2.pt") is finals[-1]  # the last checkpoint, under its row's name
 
 
 def test_checkpoint_inits_compare_the_fractions_at_their_compared_epoch():
@@ -42,7 +42,7 @@ def test_checkpoint_inits_compare_the_fractions_at_their_compared_epoch():
     })
     finals, per_epoch = linear_eval.checkpoint_inits(index)
     assert [(i.name, i.epoch, i.weights) for i in finals] == [("SSL 10%", 10, "/x/5.pt"), ("SSL 100%", 1, "/x/1.pt")]
-    encoder = linear_eval.encoder_init(finals, per_epoch)
+    encoder = linear_eval.encoder_init(finals, per_epoch, "/x/3.pt")
     assert (encoder.name, encoder.weights) == ("SSL 100% epoch 3", "/x/3.pt")
 
 

@@ -210,11 +210,11 @@ def checkpoint_inits(index: pd.DataFrame) -> tuple[list[Init], list[Init]]:
     return finals, per_epoch
 
 
-def encoder_init(finals: list[Init], per_epoch: list[Init]) -> Init:
-    """The encoder the later chapters start from (the largest pool's last checkpoint), under the name of its row in
-    the fractions' comparison when it is that row's checkpoint."""
-    last = per_epoch[-1]
-    return next((init for init in finals if init.weights == last.weights), last)
+def encoder_init(finals: list[Init], per_epoch: list[Init], path: str) -> Init:
+    """The encoder the later chapters start from: the checkpoint ``path`` (``ssl.final_checkpoint(...).path``, the
+    one choice of :func:`cxrlib.models.weights.last_ssl_checkpoint`), under the name of its row in the fractions'
+    comparison when it is that row's checkpoint, else under its per-epoch name."""
+    return next(init for init in finals + per_epoch if init.weights == str(path))
 
 
 def compare_runs(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, label: str,
