@@ -56,6 +56,7 @@ ssl_batch_size = 64
 ssl_lr = 1e-3
 label_fractions = [0.01, 0.1, 1.0]
 epoch_images = 256
+min_epoch_steps = 8
 max_epochs = 4
 max_images = 9416
 patience = 2
@@ -70,7 +71,7 @@ from cxrlib.core.params import validate_params
 
 params = validate_params(globals(), "12_label_efficiency", rules={
     "image_size": ">=16", "ssl_epochs": ">=1", "ssl_max_images": "int|None >=2", "ssl_batch_size": ">=2", "ssl_lr": ">0",
-    "label_fractions": "nonempty >0 <=1", "seeds": "nonempty", "epoch_images": ">=1", "max_epochs": ">=1",
+    "label_fractions": "nonempty >0 <=1", "seeds": "nonempty", "epoch_images": ">=1", "min_epoch_steps": ">=1", "max_epochs": ">=1",
     "max_images": ">=1", "patience": ">=0", "batch_size": ">=2",
 })
 
@@ -132,7 +133,9 @@ run.text(ssl_check.markdown(), "le_ssl_learned", weights=f"{backbone} from rando
 # stays as it is. Different seeds draw different 1 % and 10 % subsets. The validation part (early stopping
 # and the checkpoint kept) and the test part stay whole. Each run trains until the validation loss has not
 # fallen for `patience` epochs; an epoch holds at least `epoch_images` images (a small label set makes
-# several passes per epoch, so it is validated every few steps, not after each one), and a run stops
+# several passes per epoch, so it is validated every few steps, not after each one) and at least
+# `min_epoch_steps` optimiser steps (the batch shrinks for a mid-sized set: 470 images in batches of 128
+# would be 3 steps per epoch, and the run would stop at its epoch cap before it converged), and a run stops
 # after `max_epochs` epochs or `max_images` images at the latest: the step budget grows with the label set
 # and is capped, so that the whole notebook fits a classroom session.
 
@@ -141,7 +144,8 @@ parts = split_tables(spec.load_table(data_root, seed=seed))
 schedule = []
 for fraction in label_fractions:
     plan = analogues.label_schedule(len(label_fraction(parts["train"], spec, fraction, seeds[0])), batch_size=batch_size,
-                                    epoch_images=epoch_images, max_epochs=max_epochs, max_images=max_images)
+                                    epoch_images=epoch_images, min_epoch_steps=min_epoch_steps, max_epochs=max_epochs,
+                                    max_images=max_images)
     for s in seeds:
         kept = label_fraction(parts["train"], spec, fraction, s)
         schedule.append(dict(fraction=fraction, seed=s, images=len(kept), positives=int(kept["target"].sum()), **plan))

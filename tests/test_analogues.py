@@ -55,19 +55,24 @@ def test_train_config_label_fraction_cuts_only_the_training_part(data_root, tmp_
 def test_label_schedule_grows_the_step_budget_with_the_labels_and_caps_it():
     from cxrlib.chapters.analogues import label_schedule
 
-    plan = dict(batch_size=128, epoch_images=512, max_epochs=4, max_images=9416)
+    plan = dict(batch_size=128, epoch_images=512, min_epoch_steps=8, max_epochs=4, max_images=9416)
     small = label_schedule(47, **plan)  # 1 %: batch 32, 11 passes per epoch (517 -> 512 images)
     assert small == {"batch_size": 32, "epoch_repeats": 11, "epochs": 4, "train_images_per_epoch": 512,
                      "max_steps": 64}
-    mid = label_schedule(470, **plan)  # 10 %: two passes per epoch, whole batches of 128
-    assert mid == {"batch_size": 128, "epoch_repeats": 2, "epochs": 4, "train_images_per_epoch": 896,
-                   "max_steps": 28}
+    mid = label_schedule(470, **plan)  # 10 %: two passes per epoch; batches of 64 give it 14 steps, not 7
+    assert mid == {"batch_size": 64, "epoch_repeats": 2, "epochs": 4, "train_images_per_epoch": 896,
+                   "max_steps": 56}
     big = label_schedule(4708, **plan)  # 100 %: one pass per epoch, capped at max_images (two epochs)
     assert big == {"batch_size": 128, "epoch_repeats": 1, "epochs": 2, "train_images_per_epoch": 4608,
                    "max_steps": 72}
-    assert small["max_steps"] * 32 <= mid["max_steps"] * 128 <= big["max_steps"] * 128
-    tiny = label_schedule(4708, batch_size=16, epoch_images=64, max_epochs=1, max_images=64)  # a smoke budget
-    assert tiny["train_images_per_epoch"] == 64 and tiny["epochs"] == 1
+    seen = [p["max_steps"] * p["batch_size"] for p in (small, mid, big)]
+    assert seen == sorted(seen)  # the images seen grow with the labels
+    for plan_ in (small, mid, big):
+        assert plan_["train_images_per_epoch"] // plan_["batch_size"] >= plan["min_epoch_steps"]
+    tiny = label_schedule(4708, batch_size=16, epoch_images=64, min_epoch_steps=1, max_epochs=1, max_images=64)
+    assert tiny["train_images_per_epoch"] == 64 and tiny["epochs"] == 1 and tiny["batch_size"] == 16  # a smoke budget
+    floor = label_schedule(3, batch_size=16, epoch_images=6, min_epoch_steps=100, max_epochs=1, max_images=64)
+    assert floor["batch_size"] == 2  # never a batch of one image (BatchNorm), never larger than the set
     with pytest.raises(ValueError, match="at least two"):
         label_schedule(1, **plan)
 

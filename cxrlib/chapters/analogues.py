@@ -50,14 +50,16 @@ def held_predictions(result: RunResult, name: str):
     return frame
 
 
-def label_schedule(n_train: int, *, batch_size: int, epoch_images: int, max_epochs: int,
+def label_schedule(n_train: int, *, batch_size: int, epoch_images: int, min_epoch_steps: int, max_epochs: int,
                    max_images: int) -> dict[str, int]:
     """How a run on ``n_train`` labelled training images trains (notebook 12), as
     :class:`~cxrlib.training.finetune.TrainConfig` values and what they imply:
 
-    * ``batch_size``: ``batch_size``, or the largest power of two not above ``n_train`` for a smaller set;
     * ``epoch_repeats``: passes over the set per epoch, so that an epoch holds at least ``epoch_images``
       images (a 47-image set is validated every few passes, not after every step);
+    * ``batch_size``: ``batch_size``, or the largest power of two (at least 2, at most ``n_train``) that still
+      gives an epoch ``min_epoch_steps`` optimiser steps: a mid-sized set (470 images) trained in batches of 128 would take
+      3 steps per epoch, too few to converge before the epoch cap;
     * ``epochs``: at most ``max_epochs`` and at most ``max_images`` images seen in all (at least one
       epoch): the step budget grows with the label set and is capped. Early stopping on the validation
       loss ends a run sooner; a run that reaches ``epochs`` may not have converged (its history says so);
@@ -65,8 +67,10 @@ def label_schedule(n_train: int, *, batch_size: int, epoch_images: int, max_epoc
       ``max_steps`` (optimiser steps at most)."""
     if n_train < 2:
         raise ValueError(f"{n_train} training image(s): a run needs at least two")
-    batch = min(int(batch_size), 2 ** int(math.floor(math.log2(n_train))))
     repeats = max(1, math.ceil(epoch_images / n_train))
+    epoch_pool = min(n_train * repeats, int(max_images))
+    largest = min(n_train, max(2, epoch_pool // int(min_epoch_steps)))
+    batch = min(int(batch_size), 2 ** int(math.floor(math.log2(largest))))
     per_epoch = min((n_train * repeats // batch) * batch, max(batch, int(max_images) // batch * batch))
     epochs = max(1, min(int(max_epochs), int(max_images) // per_epoch))
     return {"batch_size": batch, "epoch_repeats": repeats, "epochs": epochs, "train_images_per_epoch": per_epoch,

@@ -46,7 +46,10 @@ def le_ex2(runs: dict[str, Path]) -> str:
     frame = schedule[["fraction", "images", "batch_size", "epoch_repeats", "train_images_per_epoch", "epochs",
                       "max_steps"]].assign(**{"stopped early": schedule["fraction"].map(stopped)})
     return (f"An epoch holds at least `epoch_images` = {params['epoch_images']} images, so the smallest set makes "
-            f"{int(schedule['epoch_repeats'].max())} passes per epoch; every run stops after `max_epochs` = "
+            f"{int(schedule['epoch_repeats'].max())} passes per epoch, and at least `min_epoch_steps` = "
+            f"{params['min_epoch_steps']} optimiser steps, so the batches hold "
+            f"{' / '.join(str(int(b)) for b in schedule['batch_size'])} images from the smallest set to the largest; "
+            "every run stops after `max_epochs` = "
             f"{params['max_epochs']} epochs or `max_images` = {params['max_images']} images at the latest, earlier when "
             f"the validation loss has not fallen for `patience` = {params['patience']} epoch(s). The step budget grows "
             f"from {int(schedule['max_steps'].min())} to {int(schedule['max_steps'].max())} steps. With the same number "
