@@ -71,8 +71,8 @@ from cxrlib.core.params import validate_params
 
 params = validate_params(globals(), "12_label_efficiency", rules={
     "image_size": ">=16", "ssl_epochs": ">=1", "ssl_max_images": "int|None >=2", "ssl_batch_size": ">=2", "ssl_lr": ">0",
-    "label_fractions": "nonempty >0 <=1", "seeds": "nonempty", "epoch_images": ">=1", "min_epoch_steps": ">=1", "max_epochs": ">=1",
-    "max_images": ">=1", "patience": ">=0", "batch_size": ">=2",
+    "label_fractions": "nonempty >0 <=1", "seeds": "nonempty", "epoch_images": ">=1", "min_epoch_steps": ">=1",
+    "max_epochs": ">=1", "max_images": ">=1", "patience": ">=0", "batch_size": ">=2",
 })
 
 import matplotlib.pyplot as plt

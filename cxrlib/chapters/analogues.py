@@ -58,8 +58,8 @@ def label_schedule(n_train: int, *, batch_size: int, epoch_images: int, min_epoc
     * ``epoch_repeats``: passes over the set per epoch, so that an epoch holds at least ``epoch_images``
       images (a 47-image set is validated every few passes, not after every step);
     * ``batch_size``: ``batch_size``, or the largest power of two (at least 2, at most ``n_train``) that still
-      gives an epoch ``min_epoch_steps`` optimiser steps: a mid-sized set (470 images) trained in batches of 128 would take
-      3 steps per epoch, too few to converge before the epoch cap;
+      gives an epoch ``min_epoch_steps`` optimiser steps: a mid-sized set (470 images) in batches of 128
+      would take 3 steps per epoch, too few to converge before the epoch cap;
     * ``epochs``: at most ``max_epochs`` and at most ``max_images`` images seen in all (at least one
       epoch): the step budget grows with the label set and is capped. Early stopping on the validation
       loss ends a run sooner; a run that reaches ``epochs`` may not have converged (its history says so);
