@@ -214,7 +214,11 @@ def encoder_init(finals: list[Init], per_epoch: list[Init], path: str) -> Init:
     """The encoder the later chapters start from: the checkpoint ``path`` (``ssl.final_checkpoint(...).path``, the
     one choice of :func:`cxrlib.models.weights.last_ssl_checkpoint`), under the name of its row in the fractions'
     comparison when it is that row's checkpoint, else under its per-epoch name."""
-    return next(init for init in finals + per_epoch if init.weights == str(path))
+    found = next((init for init in finals + per_epoch if init.weights == str(path)), None)
+    if found is None:
+        raise ValueError(f"the encoder checkpoint {path} is not in the pre-training run's checkpoint index; re-run "
+                         "notebook 02 so that its checkpoints.csv and its checkpoints come from the same run")
+    return found
 
 
 def compare_runs(predictions_a: pd.DataFrame, predictions_b: pd.DataFrame, label: str,
