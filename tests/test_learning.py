@@ -212,3 +212,56 @@ def test_a_chapter_shows_a_failed_model_as_a_warning_and_a_learned_one_as_a_sent
     assert "draws no conclusion" in failed.markdown()
     learned = check_learning(estimate=0.9, ci_low=0.85, ci_high=0.95, final_loss=0.3, no_information=math.log(2))
     assert learned.markdown() == learned.sentence() and "warning" not in learned.markdown()
+
+
+def test_auroc_intervals_below_chance_are_found_by_what_the_interval_is_of():
+    import pandas as pd
+
+    from cxrlib.stats.learning import auroc_intervals_below_chance as below
+
+    per_label = pd.DataFrame({"label": ["a", "b", "c"], "auc": [0.40, 0.50, 0.30],
+                              "auc_ci_low": [0.30, 0.45, 0.20], "auc_ci_high": [0.45, 0.55, 0.50]})
+    assert below(per_label) == ["a: auc_ci_low..auc_ci_high = [0.300, 0.450]"]  # c's interval touches 0.5
+    assert below(per_label, chance=0.6) == ["a: auc_ci_low..auc_ci_high = [0.300, 0.450]",
+                                            "b: auc_ci_low..auc_ci_high = [0.450, 0.550]",
+                                            "c: auc_ci_low..auc_ci_high = [0.200, 0.500]"]
+    # a difference of AUROCs (chance 0) and another metric's interval are not AUROC intervals
+    assert below(pd.DataFrame({"label": ["a"], "difference": [-0.2], "ci_low": [-0.3], "ci_high": [-0.1]})) == []
+    assert below(pd.DataFrame({"init": ["x"], "auc": [0.8], "spe": [0.2], "spe_ci_low": [0.0],
+                               "spe_ci_high": [0.4]})) == []
+    assert below(pd.DataFrame({"finding": ["x"], "auroc_expert": [0.4], "auroc_expert_low": [0.3],
+                               "auroc_expert_high": [0.45], "difference": [0.1], "ci_low": [-0.3],
+                               "ci_high": [0.2]})) == ["x: auroc_expert_low..auroc_expert_high = [0.300, 0.450]"]
+    # a plain interval: the row's metric / quantity cell says what it is of, else the table's AUROC column
+    assert below(pd.DataFrame({"run": ["r", "r"], "metric": ["AUROC", "energy in box"], "estimate": [0.3, 0.1],
+                               "ci_low": [0.2, 0.0], "ci_high": [0.4, 0.3]})) == ["r, AUROC: ci_low..ci_high = [0.200, 0.400]"]
+    assert below(pd.DataFrame({"quantity": ["AUROC(a) - AUROC(b)", "AUROC(a)"], "mean": [-0.3, 0.3],
+                               "ci_low": [-0.4, 0.2], "ci_high": [-0.2, 0.4]})) == ["AUROC(a): ci_low..ci_high = [0.200, 0.400]"]
+    assert below(pd.DataFrame({"model": ["x"], "test AUROC": [0.4], "CI low": [0.3], "CI high": [0.49]})) == [
+        "x: CI low..CI high = [0.300, 0.490]"]
+    assert below(pd.DataFrame({"model": ["x"], "share": [0.2], "ci_low": [0.1], "ci_high": [0.3]})) == []
+
+
+def test_the_build_summary_warns_about_an_auroc_interval_below_chance(tmp_path):
+    import pandas as pd
+
+    from cxrlib.book import build
+    from cxrlib.training.run_folder import write_learning
+
+    run = build.Run("03_x", tmp_path / "n.ipynb", tmp_path / "p.yaml", {})
+    folder = tmp_path / run.out_dir
+    folder.mkdir(parents=True)
+    write_learning(folder, check_learning(estimate=0.9, ci_low=0.85, ci_high=0.95))
+    pd.DataFrame({"label": ["Edema", "Mass"], "auroc": [0.31, 0.8], "ci_low": [0.2, 0.7],
+                  "ci_high": [0.42, 0.9]}).to_csv(folder / "per_label.csv", index=False)
+    pd.DataFrame({"label": ["Mass"], "difference": [-0.3], "ci_low": [-0.4],
+                  "ci_high": [-0.2]}).to_csv(folder / "paired.csv", index=False)
+    (folder / "provenance.json").write_text(json.dumps({"artifacts": [
+        {"id": "per_label", "file": "per_label.csv", "kind": "table", "caption": ""},
+        {"id": "paired", "file": "paired.csv", "kind": "table", "caption": ""}]}))
+    outcome = build.Outcome(done=["03_x"])
+    outcome.note_learning(run, tmp_path)
+    summary = outcome.summary(tmp_path)
+    assert "WARNING 03_x: 1 AUROC interval(s) lie wholly below chance 0.5" in summary
+    assert "per_label.csv: Edema: ci_low..ci_high = [0.200, 0.420]" in summary
+    assert "paired.csv" not in summary and "did not learn" not in summary and outcome.ok

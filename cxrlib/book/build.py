@@ -61,7 +61,8 @@ from cxrlib.core.io import YamlFileError, read_yaml_mapping
 from cxrlib.core.notebooks import RESET_TAG, SharedKernel, execute_notebook
 from cxrlib.core.repo import GENERATED, REPO
 from cxrlib.core.runs import (
-    BUILD_STAMP, DATA_ROOT_SHOWN, Anchors, RunInputMissing, input_changes, read_build_stamp, write_build_stamp,
+    BUILD_STAMP, DATA_ROOT_SHOWN, PROVENANCE, Anchors, RunInputMissing, input_changes, read_build_stamp, read_provenance,
+    read_table, write_build_stamp,
 )
 from cxrlib.core.staging import held, is_complete, reset_staging
 from cxrlib.data.root import data_root
@@ -467,6 +468,7 @@ class Outcome:
     failed: dict[str, tuple[str, Path]] = field(default_factory=dict)  # run -> (error line, log)
     skipped: dict[str, str] = field(default_factory=dict)  # run -> why
     not_learned: dict[str, list[str]] = field(default_factory=dict)  # run -> "<model folder>: why", per model
+    below_chance: dict[str, list[str]] = field(default_factory=dict)  # run -> "<table>: <row>: <interval>"
 
     @property
     def ok(self) -> bool:
@@ -484,14 +486,36 @@ class Outcome:
             lines.append(f"  WARNING {name}: {len(models)} trained model(s) did not learn (their numbers must not "
                          "be read as results):")
             lines.extend(f"          {model}" for model in models)
+        for name, intervals in self.below_chance.items():
+            why = ("a model of this run did not learn, see above" if name in self.not_learned
+                   else "explain it where it is shown, or mend the model")
+            lines.append(f"  WARNING {name}: {len(intervals)} AUROC interval(s) lie wholly below chance 0.5 (a ranking "
+                         f"reversed beyond the test set's noise: {why}):")
+            lines.extend(f"          {interval}" for interval in intervals)
         return "\n".join(lines)
 
     def note_learning(self, run: Run, repo: Path = REPO) -> None:
-        """Record the models of ``run``'s folder whose ``learning.json`` says they did not learn."""
+        """Record the models of ``run``'s folder whose ``learning.json`` says they did not learn, and the AUROC
+        intervals of its tables that lie wholly below chance (:func:`cxrlib.stats.learning.auroc_intervals_below_chance`)."""
+        folder = repo / run.out_dir
         failed = [f"{where}: {'; '.join(check.reasons)}"
-                  for where, check in learning.read_learning_checks(repo / run.out_dir).items() if not check.learned]
+                  for where, check in learning.read_learning_checks(folder).items() if not check.learned]
         if failed:
             self.not_learned[run.name] = failed
+        below = [f"{table}: {interval}" for table, frame in _result_tables(folder)
+                 for interval in learning.auroc_intervals_below_chance(frame)]
+        if below:
+            self.below_chance[run.name] = below
+
+
+def _result_tables(folder: Path):
+    """(file name, table) of every table artifact (a CSV) that the run in ``folder`` recorded in its provenance."""
+    if not (folder / PROVENANCE).exists():
+        return
+    for artifact in read_provenance(folder).get("artifacts", []):
+        path = folder / artifact["file"]
+        if artifact.get("kind") == "table" and path.suffix == ".csv" and path.exists():
+            yield path.name, read_table(folder, path.stem)
 
 
 def default_jobs(profile: str) -> int:

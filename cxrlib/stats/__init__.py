@@ -46,7 +46,7 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     ],
     "learning": [
         "LearningCheck", "check_learning", "no_information_loss", "binary_no_information_loss",
-        "contrastive_no_information_loss", "read_learning_checks",
+        "contrastive_no_information_loss", "read_learning_checks", "auroc_intervals_below_chance",
     ],
     "agreement": ["KappaResult", "bootstrap_agreement", "kappa_ci"],
     "evaluate": [

@@ -22,12 +22,18 @@ part is reported as not checked) into a :class:`LearningCheck`, which run folder
 (``learning.json``, :data:`cxrlib.core.runs.LEARNING`, :meth:`LearningCheck.to_dict`), captions state (:meth:`LearningCheck.sentence`)
 and the build summary lists when it failed.
 
-No torch: the inputs are numbers and arrays.
+:func:`auroc_intervals_below_chance` reads a results table the other way round: it finds the AUROC
+intervals that lie wholly below chance (a ranking reversed beyond the test set's noise), which the build
+summary lists for every run whose models all passed their check, so that no such interval reaches the
+book unexplained.
+
+No torch: the inputs are numbers, arrays and tables.
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -37,6 +43,7 @@ from cxrlib.core.runs import read_learning_records
 
 __all__ = [
     "LearningCheck",
+    "auroc_intervals_below_chance",
     "binary_no_information_loss",
     "check_learning",
     "contrastive_no_information_loss",
@@ -250,3 +257,70 @@ def read_learning_checks(folder: str | os.PathLike) -> dict[str, LearningCheck]:
     """Every ``learning.json`` below ``folder`` (a run folder, or a folder of run folders) as a
     :class:`LearningCheck`, keyed by the path of its folder relative to ``folder`` (``"."`` for ``folder``)."""
     return {where: LearningCheck.from_dict(record) for where, record in read_learning_records(folder).items()}
+
+
+_AUROC_WORDS = re.compile(r"auc|auroc", re.IGNORECASE)
+_DIFFERENCE_WORDS = re.compile(r"diff|delta|gain|\s-\s|\u2212", re.IGNORECASE)
+_UPPER_END = re.compile(r"(?P<sep>[ _]?)(?P<end>high|upper)$", re.IGNORECASE)
+_LOWER_OF = {"high": "low", "upper": "lower"}
+_ROW_NAMES = ("metric", "quantity")
+#: Stems that name how an interval was computed, not what it is of (``ci_high``, ``boot_ci_high``).
+_PLAIN_STEMS = frozenset({"", "boot", "bootstrap", "delong", "clustered", "percentile", "wilson", "exact"})
+
+
+def _matching_case(word: str, like: str) -> str:
+    return word.upper() if like.isupper() else word.capitalize() if like[:1].isupper() else word
+
+
+def _names_auroc(text: str) -> bool:
+    return bool(_AUROC_WORDS.search(text)) and not _DIFFERENCE_WORDS.search(text)
+
+
+def auroc_intervals_below_chance(table, *, chance: float = 0.5) -> list[str]:
+    """The AUROC confidence intervals of ``table`` (a results table as the book writes it) that lie wholly
+    below ``chance``: one line per interval, ``"<first cell of the row>: <low column>..<high column> =
+    [low, high]"``.
+
+    An interval is a pair of columns ``<stem>low`` / ``<stem>high`` (or ``lower`` / ``upper``; the
+    separator a space or ``_``). It is an AUROC interval when its stem (less a trailing ``ci``) names AUROC
+    (``auc_ci_high``, ``auroc_expert_high``, ``Test AUC CI high``), or, for a plain stem that only says how
+    the interval was computed (``ci_high``, ``boot_ci_high``, ``CI high``), when the row's ``metric`` /
+    ``quantity`` cell names AUROC, or else when the table has an AUROC column and no difference column.
+    Another metric's interval (``spe_ci_high``) is not one, nor is a difference of two AUROCs (a name
+    holding "diff", "delta", "gain" or " - "), whose chance level is 0, not 0.5.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(table)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    has_difference = any(_DIFFERENCE_WORDS.search(c) for c in columns)
+    has_auroc = any(_names_auroc(c) and not _UPPER_END.search(c) and not re.search(r"low(er)?$", c, re.I)
+                    for c in columns)
+    row_name = next((c for c in _ROW_NAMES if c in columns), None)
+    found = []
+    for high in columns:
+        end = _UPPER_END.search(high)
+        if not end:
+            continue
+        low = high[:end.start("end")] + _matching_case(_LOWER_OF[end["end"].lower()], end["end"])
+        if low not in columns:
+            continue
+        stem = re.sub(r"[ _]?ci$", "", high[:end.start()], flags=re.IGNORECASE)
+        if _AUROC_WORDS.search(stem) or _DIFFERENCE_WORDS.search(stem):
+            rows = pd.Series(_names_auroc(stem), index=frame.index)
+        elif stem.lower() not in _PLAIN_STEMS:  # another metric's interval (acc_ci_high, spe_ci_high)
+            continue
+        elif row_name is not None:
+            rows = frame[row_name].astype(str).map(_names_auroc)
+        else:
+            rows = pd.Series(has_auroc and not has_difference, index=frame.index)
+        lows = pd.to_numeric(frame[low], errors="coerce")
+        highs = pd.to_numeric(frame[high], errors="coerce")
+        below = rows & (highs < chance) & (lows <= highs)
+        for index in frame.index[below.to_numpy()]:
+            where = str(frame.loc[index, columns[0]])
+            if row_name is not None and row_name != columns[0]:
+                where += f", {frame.loc[index, row_name]}"
+            found.append(f"{where}: {low}..{high} = [{lows[index]:.3f}, {highs[index]:.3f}]")
+    return found
