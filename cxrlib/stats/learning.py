@@ -24,8 +24,7 @@ and the build summary lists when it failed.
 
 :func:`auroc_intervals_below_chance` reads a results table the other way round: it finds the AUROC
 intervals that lie wholly below chance (a ranking reversed beyond the test set's noise), which the build
-summary lists for every run whose models all passed their check, so that no such interval reaches the
-book unexplained.
+summary lists for every run, so that no such interval reaches the book unexplained.
 
 No torch: the inputs are numbers, arrays and tables.
 """
@@ -307,8 +306,10 @@ def auroc_intervals_below_chance(table, *, chance: float = 0.5) -> list[str]:
         if low not in columns:
             continue
         stem = re.sub(r"[ _]?ci$", "", high[:end.start()], flags=re.IGNORECASE)
-        if _AUROC_WORDS.search(stem) or _DIFFERENCE_WORDS.search(stem):
-            rows = pd.Series(_names_auroc(stem), index=frame.index)
+        if _DIFFERENCE_WORDS.search(stem):
+            continue
+        if _AUROC_WORDS.search(stem):
+            rows = pd.Series(True, index=frame.index)
         elif stem.lower() not in _PLAIN_STEMS:  # another metric's interval (acc_ci_high, spe_ci_high)
             continue
         elif row_name is not None:
